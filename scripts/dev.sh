@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# dr_study's one entry point for a fresh machine. Everything runs in the virtual environment ./.venv,
+# created and kept in step with setup.py, settings.ini and constraints.txt on every call.
+#
+#   bash scripts/dev.sh reproduce [ARGS]  set up, then `dr-study reproduce ARGS` (default profile: smoke)
+#   bash scripts/dev.sh test [ARGS]       set up, then the whole test suite: notebook tests, then pytest ARGS
+#   bash scripts/dev.sh check             notebooks clean, library and README in sync with the notebooks (CI)
+#   bash scripts/dev.sh readme            regenerate README.md from nbs/index.ipynb
+#   bash scripts/dev.sh setup             set up only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV="${DR_STUDY_VENV:-.venv}"
+
+setup() {
+  [ -x "$VENV/bin/python" ] || "${PYTHON:-python3}" -m venv "$VENV"
+  local want; want=$(cat setup.py settings.ini constraints.txt | sha256sum | cut -c1-16)
+  if [ "$(cat "$VENV/.dr_study_setup" 2>/dev/null)" != "$want" ]; then
+    echo "[dev] installing dr_study and its development tools into $VENV (first time: a few minutes)" >&2
+    "$VENV/bin/python" -m pip install -q --upgrade pip
+    "$VENV/bin/python" -m pip install -q -c constraints.txt -e ".[dev]"
+    echo "$want" > "$VENV/.dr_study_setup"
+  fi
+}
+
+readme() { "$VENV/bin/jupyter" nbconvert --log-level=ERROR --to markdown --stdout nbs/index.ipynb > README.md; }
+
+check() {
+  local bad=0
+  "$VENV/bin/nbdev_clean"
+  git diff --quiet -- nbs || { echo "notebooks are not clean: run nbdev_clean and commit" >&2; git diff --stat -- nbs >&2; bad=1; }
+  "$VENV/bin/nbdev_export"
+  { git diff --quiet -- dr_study && [ -z "$(git status --porcelain -- dr_study)" ]; } || {
+    echo "dr_study/ is out of sync with the notebooks: run nbdev_export and commit" >&2; git status --short -- dr_study >&2; bad=1; }
+  readme
+  git diff --quiet -- README.md || { echo "README.md is out of sync with nbs/index.ipynb: run 'bash scripts/dev.sh readme'" >&2; bad=1; }
+  return $bad
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  setup) setup ;;
+  reproduce) setup; exec "$VENV/bin/dr-study" reproduce "$@" ;;
+  test) setup
+        "$VENV/bin/nbdev_test" --flags slow
+        exec "$VENV/bin/python" -m pytest tests "$@" ;;
+  check) setup; check ;;
+  readme) setup; readme ;;
+  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+esac
