@@ -27,9 +27,9 @@ setuptools.setup(
                  f"Intended Audience :: {cfg['audience']}",
                  f"Natural Language :: {cfg['language']}",
                  'Programming Language :: Python :: 3'],
-    packages=setuptools.find_packages(include=['dr_study', 'dr_study.*']),
+    packages=setuptools.find_namespace_packages(include=['dr_study', 'dr_study.*'], exclude=['*.__pycache__']),
     include_package_data=True,
-    package_data={'dr_study': ['profiles/*.yaml', 'study/*.ipynb']},
+    package_data={'dr_study.profiles': ['*.yaml'], 'dr_study.study': ['*.ipynb']},  # shipped in the wheel
     install_requires=requirements,
     extras_require={'dev': dev_requirements},
     python_requires='>=' + cfg['min_python'],
