@@ -1,0 +1,69 @@
+"""Is the synthetic benchmark saturated? Train a small CNN on a prepared run's EyePACS-like training set and report
+referable-DR AUC (95% bootstrap CI over patients) on the EyePACS-like test set and the Messidor-2-like external set.
+
+    dr-study prepare --profile smoke --out runs/smoke
+    python benchmarks/synth_difficulty.py runs/smoke [--epochs 12] [--arch resnet18]
+"""
+import argparse, json, time
+from pathlib import Path
+import numpy as np, pandas as pd, torch, torchvision
+from torch import nn
+from torch.utils.data import DataLoader, Subset
+from sklearn.metrics import roc_auc_score
+from dr_study.cache import CachedFundus
+from dr_study.core import seed_everything
+from dr_study.data import referable, referable_score
+
+
+def scores(model, ds, idx, bs=64):
+    model.eval(); out = []
+    with torch.no_grad():
+        for x, y, i in DataLoader(Subset(ds, idx), batch_size=bs):
+            out.append(torch.softmax(model(norm(x)), 1).numpy())
+    return np.concatenate(out)
+
+
+def norm(x): return (x.float() / 255 - 0.4) / 0.25
+
+
+def auc_ci(y, s, groups, n=1000, seed=0):
+    g = np.random.default_rng(seed); pats = pd.unique(groups); by = {p: np.flatnonzero(groups == p) for p in pats}
+    auc = roc_auc_score(y, s); boot = []
+    for _ in range(n):
+        idx = np.concatenate([by[p] for p in g.choice(pats, len(pats))])
+        if y[idx].min() != y[idx].max(): boot.append(roc_auc_score(y[idx], s[idx]))
+    return auc, *np.percentile(boot, [2.5, 97.5])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('run', type=Path); ap.add_argument('--epochs', type=int, default=12); ap.add_argument('--arch', default='resnet18')
+    ap.add_argument('--seed', type=int, default=0); ap.add_argument('--definition', default='paper')
+    a = ap.parse_args(); seed_everything(a.seed); torch.set_num_threads(2)
+    info = json.loads((a.run/'data.json').read_text())
+    ep, m2 = CachedFundus(a.run/info['caches']['eyepacs']), CachedFundus(a.run/info['caches']['messidor2'])
+    r = ep.records
+    tr, va, te = (np.flatnonzero(r.split == s) for s in ('train', 'val', 'test'))
+    model = getattr(torchvision.models, a.arch)(num_classes=5)
+    opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
+    best, state = -1, None
+    for e in range(a.epochs):
+        model.train(); t = time.time()
+        for x, y, _ in DataLoader(Subset(ep, tr), batch_size=32, shuffle=True):
+            x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(3), x)
+            loss = nn.functional.cross_entropy(model(norm(x)), y)
+            opt.zero_grad(); loss.backward(); opt.step()
+        sv = referable_score(scores(model, ep, va), a.definition)
+        auc = roc_auc_score(referable(r.grade[va].astype(int), a.definition), sv)
+        print(f'epoch {e}: loss {loss.item():.3f} val AUC {auc:.3f} ({time.time() - t:.0f} s)', flush=True)
+        if auc > best: best, state = auc, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(state)
+    for name, ds, idx in (('eyepacs test', ep, te), ('messidor2', m2, np.arange(len(m2)))):
+        rr = ds.records.iloc[idx]
+        y = referable(rr.grade.astype(int), a.definition); s = referable_score(scores(model, ds, idx), a.definition)
+        auc, lo, hi = auc_ci(y, s, rr.patient.to_numpy())
+        print(f'{name:14s} n={len(idx)} referable={y.sum()} AUC {auc:.3f} [{lo:.3f}, {hi:.3f}]')
+
+
+if __name__ == '__main__':
+    main()
