@@ -2,7 +2,7 @@
 referable-DR AUC (95% bootstrap CI over patients) on the EyePACS-like test set and the Messidor-2-like external set.
 
     dr-study prepare --profile smoke --out runs/smoke
-    python benchmarks/synth_difficulty.py runs/smoke [--epochs 12] [--arch resnet18]
+    python benchmarks/synth_difficulty.py runs/smoke [--epochs 25] [--arch small|resnet18]
 """
 import argparse, json, time
 from pathlib import Path
@@ -26,6 +26,17 @@ def scores(model, ds, idx, bs=64):
 def norm(x): return (x.float() / 255 - 0.4) / 0.25
 
 
+def small_cnn(n=5):
+    "Four conv blocks and global max+mean pooling: a small CNN suited to finding small dark dots."
+    blocks, c = [], 3
+    for w in (24, 48, 96, 128):
+        blocks += [nn.Conv2d(c, w, 3, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU(), nn.Conv2d(w, w, 3, padding=1, bias=False),
+                   nn.BatchNorm2d(w), nn.ReLU(), nn.MaxPool2d(2)]; c = w
+    class Pool(nn.Module):
+        def forward(self, x): return torch.cat([x.amax((2, 3)), x.mean((2, 3))], 1)
+    return nn.Sequential(*blocks, Pool(), nn.Linear(2 * c, n))
+
+
 def auc_ci(y, s, groups, n=1000, seed=0):
     g = np.random.default_rng(seed); pats = pd.unique(groups); by = {p: np.flatnonzero(groups == p) for p in pats}
     auc = roc_auc_score(y, s); boot = []
@@ -37,20 +48,21 @@ def auc_ci(y, s, groups, n=1000, seed=0):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument('run', type=Path); ap.add_argument('--epochs', type=int, default=12); ap.add_argument('--arch', default='resnet18')
+    ap.add_argument('run', type=Path); ap.add_argument('--epochs', type=int, default=25); ap.add_argument('--arch', default='small', help='small, or a torchvision model name')
     ap.add_argument('--seed', type=int, default=0); ap.add_argument('--definition', default='paper')
     a = ap.parse_args(); seed_everything(a.seed); torch.set_num_threads(2)
     info = json.loads((a.run/'data.json').read_text())
     ep, m2 = CachedFundus(a.run/info['caches']['eyepacs']), CachedFundus(a.run/info['caches']['messidor2'])
     r = ep.records
     tr, va, te = (np.flatnonzero(r.split == s) for s in ('train', 'val', 'test'))
-    model = getattr(torchvision.models, a.arch)(num_classes=5)
+    model = small_cnn() if a.arch == 'small' else getattr(torchvision.models, a.arch)(num_classes=5)
     opt = torch.optim.AdamW(model.parameters(), 1e-3, weight_decay=1e-4)
     best, state = -1, None
     for e in range(a.epochs):
         model.train(); t = time.time()
         for x, y, _ in DataLoader(Subset(ep, tr), batch_size=32, shuffle=True):
             x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(3), x)
+            x = torch.where(torch.rand(len(x), 1, 1, 1) < 0.5, x.flip(2), x)
             loss = nn.functional.cross_entropy(model(norm(x)), y)
             opt.zero_grad(); loss.backward(); opt.step()
         sv = referable_score(scores(model, ep, va), a.definition)

@@ -14,10 +14,10 @@ from .core import rng, atomic_path, write_csv, write_json
 from .paths import SynthLayout, LESIONS
 
 # %% auto #0
-__all__ = ['BASE_RGB', 'FALLOFF', 'VESSEL_K', 'LESION_KINDS', 'EYEPACS_MIX', 'MESSIDOR_MIX', 'SITES', 'SIZES', 'HRF_FOV_DIAMETER',
-           'Eye', 'vessel_segments', 'sample_lesions', 'lesion_alpha', 'render_eye', 'lesion_counts', 'patient_grades',
-           'noisy_grade', 'Site', 'photograph', 'SynthConfig', 'make_synthetic', 'fov_colour_stats', 'ma_stats',
-           'healthy_eye', 'calibration']
+__all__ = ['BASE_RGB', 'FALLOFF', 'VESSEL_K', 'LESION_KINDS', 'EYEPACS_MIX', 'MESSIDOR_MIX', 'SITES', 'ENRICHED_MIX', 'SIZES',
+           'HRF_FOV_DIAMETER', 'Eye', 'vessel_segments', 'sample_lesions', 'lesion_alpha', 'render_eye',
+           'lesion_counts', 'grade_pool', 'patient_grades', 'noisy_grade', 'Site', 'photograph', 'SynthConfig',
+           'make_synthetic', 'fov_colour_stats', 'ma_stats', 'healthy_eye', 'calibration']
 
 # %% ../nbs/05_synthetic.ipynb #76ce9a88
 BASE_RGB = np.array([232.0, 96.0, 68.0], np.float32)  # fundus colour at the centre of a healthy eye (calibrated)
@@ -79,8 +79,8 @@ def sample_lesions(g:np.random.Generator, eye:Eye, counts:dict) -> dict:
         L['MA'].append(dict(xy=_place(g, eye, rmax=0.75), r=g.uniform(0.0009, 0.0017), c=g.uniform(0.1, 0.27)))
     for _ in range(counts.get('HE', 0)):
         x, y = _place(g, eye)
-        if g.random() < 0.6: L['HE'].append(dict(shape='blot', xy=(x, y), r=g.uniform(0.006, 0.02), c=g.uniform(0.4, 0.65), lobes=int(g.integers(2, 5)), seed=int(g.integers(1 << 30))))
-        else: L['HE'].append(dict(shape='flame', xy=(x, y), r=g.uniform(0.018, 0.045), w=g.uniform(0.005, 0.009), ang=math.atan2(y - dy, x - dx), c=g.uniform(0.4, 0.6)))
+        if g.random() < 0.6: L['HE'].append(dict(shape='blot', xy=(x, y), r=g.uniform(0.008, 0.03), c=g.uniform(0.4, 0.65), lobes=int(g.integers(2, 5)), seed=int(g.integers(1 << 30))))
+        else: L['HE'].append(dict(shape='flame', xy=(x, y), r=g.uniform(0.02, 0.05), w=g.uniform(0.006, 0.012), ang=math.atan2(y - dy, x - dx), c=g.uniform(0.4, 0.6)))
     for _ in range(counts.get('EX', 0)):  # one cluster
         if g.random() < 0.6:
             rho, phi = g.uniform(0.12, 0.32), g.uniform(0, 2 * math.pi); cx, cy = eye.fovea[0] + rho * math.cos(phi), eye.fovea[1] + rho * math.sin(phi)
@@ -92,7 +92,7 @@ def sample_lesions(g:np.random.Generator, eye:Eye, counts:dict) -> dict:
     for _ in range(counts.get('NV', 0)):
         at_disc = g.random() < 0.5
         xy = (dx + g.normal(0, 0.05), dy + g.normal(0, 0.05)) if at_disc else _place(g, eye, rmin=0.3, rmax=0.8)
-        L['NV'].append(dict(xy=xy, r=g.uniform(0.04, 0.08), n=int(g.integers(6, 14)), seed=int(g.integers(1 << 30))))
+        L['NV'].append(dict(xy=xy, r=g.uniform(0.05, 0.1), n=int(g.integers(8, 16)), seed=int(g.integers(1 << 30))))
     return L
 
 def _patch(cx, cy, rad, W, H, R, x0, y0):
@@ -132,7 +132,7 @@ def _nv_segments(p):
         x, y = p['xy'][0] + g.normal(0, p['r'] / 3), p['xy'][1] + g.normal(0, p['r'] / 3); ang = g.uniform(0, 2 * math.pi)
         for _ in range(int(g.integers(6, 14))):
             ang += g.normal(0, 0.9); x1, y1 = x + 0.01 * math.cos(ang), y + 0.01 * math.sin(ang)
-            segs.append((x, y, x1, y1, 0.0018, 'nv')); x, y = x1, y1
+            segs.append((x, y, x1, y1, 0.0025, 'nv')); x, y = x1, y1
     return segs
 
 # %% ../nbs/05_synthetic.ipynb #f36f8379
@@ -184,6 +184,9 @@ def render_eye(eye:Eye, W:int, H:int, R:float, centre=None, notch:float|None=Non
             elif kind == 'EX': img[sl] += (a * p['c'])[..., None] * (np.array([250.0, 215.0, 95.0]) - img[sl])
             else: img[sl] += (a * p['c'])[..., None] * (np.array([225.0, 190.0, 160.0]) - img[sl])
             m[sl] |= a > (0.25 if kind == 'SE' else 0.5)
+            if kind in ('MA', 'EX'):  # a dot smaller than a pixel still marks the pixel holding its centre
+                px, py = int(x0 + p['xy'][0] * R), int(y0 + p['xy'][1] * R)
+                if 0 <= px < W and 0 <= py < H: m[py, px] = True
         masks[kind] = m
     nv = [s for p in eye.lesions.get('NV', []) for s in _nv_segments(p)]
     if nv:
@@ -206,16 +209,22 @@ def lesion_counts(g:np.random.Generator, grade:int) -> dict:
     if grade == 1: return dict(MA=1 + int(g.poisson(2.5)), HE=int(g.random() < 0.15))
     nb = lambda mean, k: int(g.poisson(g.gamma(k, mean / k)))  # overdispersed counts (gamma-Poisson)
     if grade == 2: return dict(MA=3 + nb(7, 2), HE=1 + nb(4, 1.5), EX=int(g.poisson(1.0)), SE=int(g.poisson(0.5)))
-    severe = dict(MA=6 + nb(12, 3), HE=4 + nb(12, 3), EX=int(g.poisson(1.8)), SE=int(g.poisson(1.5)))
+    severe = dict(MA=6 + nb(12, 3), HE=5 + nb(18, 3), EX=int(g.poisson(1.8)), SE=int(g.poisson(2.0)))
     if grade == 3: return severe
     base = severe if g.random() < 0.5 else lesion_counts(g, 2)
     return {**base, 'NV': 1 + int(g.poisson(0.8))}
 
-def patient_grades(g:np.random.Generator, mix=EYEPACS_MIX, p_differ:float=0.25) -> tuple:
-    "Grades of the (left, right) eyes of one patient."
-    mix = np.asarray(mix, float); pg = int(g.choice(5, p=mix / mix.sum()))
+def grade_pool(g:np.random.Generator, n:int, mix) -> np.ndarray:
+    "`n` grades in the proportions of `mix` (largest remainder, so small sets still get their share), shuffled."
+    p = np.asarray(mix, float) / np.sum(mix); k = np.floor(p * n).astype(int)
+    k[np.argsort(-(p * n - k), kind='stable')[:n - k.sum()]] += 1
+    return g.permutation(np.repeat(np.arange(5), k))
+
+def patient_grades(g:np.random.Generator, mix=EYEPACS_MIX, p_differ:float=0.25, grade:int|None=None) -> tuple:
+    "Grades of the (left, right) eyes of one patient whose worse eye has `grade` (drawn from `mix` if None)."
+    mix = np.asarray(mix, float); pg = int(g.choice(5, p=mix / mix.sum())) if grade is None else int(grade)
     other = pg
-    if g.random() < p_differ: other = int(np.clip(pg + g.choice([-1, 1], p=[0.7, 0.3]), 0, 4))
+    if g.random() < p_differ: other = max(0, pg - 1) if g.random() < 0.8 else pg
     return (pg, other) if g.random() < 0.5 else (other, pg)
 
 def noisy_grade(g:np.random.Generator, grade:int, noise:float) -> int:
@@ -289,9 +298,12 @@ class SynthConfig:
     defects: bool = True  # include an all-black and a truncated EyePACS training image
     ungradable: int = 1  # Messidor-2 images marked ungradable
 
-SIZES = {  # presets for `dr-study synth --size`
-    'tiny': SynthConfig(),
-    'smoke': SynthConfig(eyepacs_train=500, eyepacs_test=200, messidor2=300, idrid_seg=27, idrid_grading=40, scale=0.2, ungradable=2),
+ENRICHED_MIX = (55, 10, 15, 12, 8)  # small presets: ~20% referable ({3, 4}), so a 1,000-image training set has ~200 positives
+
+SIZES = {  # presets for `dr-study synth --size`; the small ones enrich referable grades (said on the site)
+    'tiny': SynthConfig(eyepacs_mix=ENRICHED_MIX, messidor_mix=ENRICHED_MIX),
+    'smoke': SynthConfig(eyepacs_train=500, eyepacs_test=200, messidor2=300, idrid_seg=27, idrid_grading=40, scale=0.2, ungradable=2,
+                         eyepacs_mix=ENRICHED_MIX, messidor_mix=ENRICHED_MIX),
     'large': SynthConfig(eyepacs_train=3000, eyepacs_test=1000, messidor2=1748, idrid_seg=81, idrid_grading=516, scale=0.5, ungradable=4),
 }
 
@@ -299,25 +311,25 @@ def _jobs(cfg:SynthConfig, seed:int, lay:SynthLayout) -> list:
     g = rng(seed, 'plan'); jobs = []
     ids = g.choice(np.arange(10, 10 * (cfg.eyepacs_train + cfg.eyepacs_test) + 10), cfg.eyepacs_train + cfg.eyepacs_test, replace=False)
     for split, pats in (('train', np.sort(ids[:cfg.eyepacs_train])), ('test', np.sort(ids[cfg.eyepacs_train:]))):
-        for p in pats:
-            for side, gt in zip(('left', 'right'), patient_grades(g, cfg.eyepacs_mix)):
+        for p, pg in zip(pats, grade_pool(g, len(pats), cfg.eyepacs_mix)):
+            for side, gt in zip(('left', 'right'), patient_grades(g, grade=pg)):
                 jobs.append(dict(dataset='eyepacs', split=split, id=f'{p}_{side}', patient=str(p), side=side, grade=gt,
                                  path=lay.eyepacs.image(split, f'{p}_{side}'), usage=('Public' if g.random() < 0.2 else 'Private')))
-    mm = np.asarray(cfg.messidor_mix, float)
+    mg = grade_pool(g, cfg.messidor2, cfg.messidor_mix)
     for i in range(cfg.messidor2):
         jobs.append(dict(dataset='messidor2', split='test', id=None, index=i, patient=f'exam{i // 2}', side=('left', 'right')[i % 2],
-                         grade=int(g.choice(5, p=mm / mm.sum())), ungradable=i < cfg.ungradable))
+                         grade=int(mg[i]), ungradable=i < cfg.ungradable))
     n_tr = round(cfg.idrid_seg * 54 / 81)
-    sm = np.asarray(cfg.idrid_seg_mix, float)
+    sg = grade_pool(g, cfg.idrid_seg, cfg.idrid_seg_mix)
     for i in range(cfg.idrid_seg):
         split = 'train' if i < n_tr else 'test'; name = f'IDRiD_{i + 1:02d}'
         jobs.append(dict(dataset='idrid_seg', split=split, id=name, patient=name, side=('left', 'right')[i % 2],
-                         grade=int(g.choice(5, p=sm / sm.sum())), path=lay.idrid.seg_images(split)/f'{name}.jpg'))
-    gm = np.asarray(cfg.idrid_grading_mix, float); n_tr = round(cfg.idrid_grading * 413 / 516)
+                         grade=int(sg[i]), path=lay.idrid.seg_images(split)/f'{name}.jpg'))
+    gg = grade_pool(g, cfg.idrid_grading, cfg.idrid_grading_mix); n_tr = round(cfg.idrid_grading * 413 / 516)
     for i in range(cfg.idrid_grading):
         split = 'train' if i < n_tr else 'test'; name = f'IDRiD_{(i if i < n_tr else i - n_tr) + 1:03d}'
         jobs.append(dict(dataset='idrid_grading', split=split, id=name, patient=f'{split}_{name}', side=('left', 'right')[i % 2],
-                         grade=int(g.choice(5, p=gm / gm.sum())), path=lay.idrid.grading_images(split)/f'{name}.jpg'))
+                         grade=int(gg[i]), path=lay.idrid.grading_images(split)/f'{name}.jpg'))
     for j in jobs:
         jg = rng(seed, j['dataset'], j['split'], j.get('id') or j['index'])
         j['recorded'] = noisy_grade(jg, j['grade'], cfg.grader_noise); j['seed'] = int(jg.integers(1 << 62))

@@ -22,12 +22,20 @@ setup() {
   fi
 }
 
+browser() {  # headless Chromium for the site test (Debian's package; needs root, as on CI)
+  command -v chromium >/dev/null && return
+  if [ "$(id -u)" = 0 ]; then
+    echo "[dev] installing Debian's chromium for the browser test" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null || echo "[dev] could not install chromium" >&2
+  else echo "[dev] chromium not found and not root: the browser test will be skipped" >&2; fi
+}
+
 readme() { "$VENV/bin/jupyter" nbconvert --log-level=ERROR --to markdown --stdout nbs/index.ipynb > README.md; }
 
 check() {
   local bad=0
-  "$VENV/bin/nbdev_clean"
-  git diff --quiet -- nbs || { echo "notebooks are not clean: run nbdev_clean and commit" >&2; git diff --stat -- nbs >&2; bad=1; }
+  "$VENV/bin/nbdev_clean"; "$VENV/bin/nbdev_clean" --fname dr_study/study
+  git diff --quiet -- nbs dr_study/study || { echo "notebooks are not clean: run nbdev_clean and commit" >&2; git diff --stat -- nbs dr_study/study >&2; bad=1; }
   "$VENV/bin/nbdev_export"
   { git diff --quiet -- dr_study && [ -z "$(git status --porcelain -- dr_study)" ]; } || {
     echo "dr_study/ is out of sync with the notebooks: run nbdev_export and commit" >&2; git status --short -- dr_study >&2; bad=1; }
@@ -40,7 +48,7 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   setup) setup ;;
   reproduce) setup; exec "$VENV/bin/dr-study" reproduce "$@" ;;
-  test) setup
+  test) setup; browser
         "$VENV/bin/nbdev_test" --flags slow
         exec "$VENV/bin/python" -m pytest tests "$@" ;;
   check) setup; check ;;

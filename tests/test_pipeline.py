@@ -1,0 +1,108 @@
+"""`dr-study reproduce --profile tiny` end to end, its site in a real browser, resuming after a kill, and failures."""
+import ast, json, os, shutil, signal, subprocess, sys, tempfile, time
+from pathlib import Path
+import nbformat, pandas as pd, pytest
+import papermill as pm
+from dr_study.paths import STUDY
+from dr_study.pipeline import STEPS
+
+CLI = [sys.executable, '-m', 'dr_study.cli']
+CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
+
+
+def reproduce(out, *extra, **kw):
+    return subprocess.run([*CLI, 'reproduce', '--profile', 'tiny', '--out', str(out), '--quiet', *extra], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('tiny')/'run'
+    r = reproduce(out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out, r.stdout
+
+
+def test_every_parameter_of_every_study_notebook_is_seen_by_papermill():
+    for s in STEPS:
+        nb = nbformat.read(STUDY/s.notebook, 4)
+        cell = next(c for c in nb.cells if 'parameters' in c.metadata.get('tags', []))
+        assigned = [t.id for n in ast.parse(cell.source).body for t in n.targets]
+        assert list(pm.inspect_notebook(str(STUDY/s.notebook))) == assigned, s.notebook
+
+
+def test_tiny_run_writes_every_output(tiny_run):
+    out, stdout = tiny_run
+    for s in STEPS:
+        assert f'{s.name:12s} done in' in stdout
+        nb = nbformat.read(out/'notebooks'/s.notebook, 4)
+        assert not [o for c in nb.cells if c.cell_type == 'code' for o in c.outputs if o.output_type == 'error']
+        assert all((out/o).exists() for o in s.outputs)
+    assert (out/'params.yaml').exists() and (out/'site'/'index.html').exists()
+    for svg in (out/'figures').glob('*.svg'):  # every figure: SVG, PNG and the CSV of its numbers
+        assert svg.with_suffix('.png').exists() and (out/'results'/f'{svg.stem}.csv').exists()
+    grades = pd.read_csv(out/'results'/'data_grades.csv')
+    assert set(grades.set) >= {'eyepacs train', 'eyepacs test', 'messidor2 test'}
+
+
+def test_tiny_run_is_skipped_when_unchanged(tiny_run):
+    out, _ = tiny_run
+    r = reproduce(out)
+    assert r.returncode == 0 and all(f'{s.name:12s} unchanged, skipped' in r.stdout for s in STEPS), r.stdout
+
+
+def _dom(url, user_dir, *args):
+    cmd = [CHROMIUM, '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+           '--disable-sync', '--no-first-run', f'--user-data-dir={user_dir}', '--window-size=1280,900', *args, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+
+
+def test_site_in_headless_chromium(tiny_run):
+    if CHROMIUM is None:
+        if os.environ.get('CI'): pytest.fail('chromium is not installed (bash scripts/dev.sh test installs it)')
+        pytest.skip('chromium not installed')
+    out, _ = tiny_run
+    site = out/'site'; user = tempfile.mkdtemp()
+    pages = sorted(site.glob('*.html'))
+    assert any(p.name.startswith('study-') for p in pages) and any(p.name.startswith('method-') for p in pages)
+    for page in pages:
+        import re
+        body = re.search(r'<body([^>]*)>', _dom(page.as_uri(), user, '--virtual-time-budget=5000', '--dump-dom')).group(1)
+        attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
+        assert attrs.get('checked') == '1', (page.name, body)  # the page loaded and its script ran
+        assert attrs['broken'] == '', (page.name, attrs['broken'])  # no missing figure
+        if page.name == 'index.html':
+            assert int(attrs['images']) >= 1
+            assert 0 <= int(attrs['first-figure-top']) and int(attrs['first-figure-bottom']) <= int(attrs['viewport']), attrs  # no scrolling
+    shot = out/'logs'/'site_home.png'
+    _dom((site/'index.html').as_uri(), user, f'--screenshot={shot}')
+    assert shot.exists() and shot.stat().st_size > 20_000
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
+    ref, _ = tiny_run
+    out = tmp_path/'run'
+    p = subprocess.Popen([*CLI, 'reproduce', '--profile', 'tiny', '--out', str(out), '--quiet'], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, start_new_session=True)
+    t0 = time.monotonic()
+    while not ((out/'logs'/'synthetic.json').exists() and list((out/'notebooks').glob('.20_data.partial.ipynb'))):
+        assert p.poll() is None and time.monotonic() - t0 < 300, 'the run ended before it could be interrupted'
+        time.sleep(0.2)
+    time.sleep(2)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    assert not (out/'logs'/'data.json').exists()  # killed inside the data step
+    r = reproduce(out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'synthetic    unchanged, skipped' in r.stdout and 'data         done in' in r.stdout
+    for csv in sorted((ref/'results').glob('*.csv')):
+        # `cache` names a folder keyed by input files' timestamps, which differ between two runs' own generated data
+        a, b = (pd.read_csv(f).drop(columns=['cache'], errors='ignore') for f in (out/'results'/csv.name, csv))
+        pd.testing.assert_frame_equal(a, b, obj=csv.name)
+
+
+def test_failed_notebook_names_step_cell_and_copy(tiny_run, tmp_path):
+    out = tmp_path/'run'
+    shutil.copytree(tiny_run[0], out, ignore=shutil.ignore_patterns('site'))
+    r = reproduce(out, '--set', 'preprocessing=sharpest')
+    assert r.returncode == 1
+    assert "step 'data' (20_data.ipynb) failed in cell [" in r.stderr and "method must be 'crop' or 'graham'" in r.stderr, r.stderr
+    assert (out/'notebooks'/'20_data.failed.ipynb').exists() and 'synthetic    unchanged, skipped' in r.stdout
