@@ -1,0 +1,8 @@
+"""Run by tests/test_train.py under `torchrun --nproc_per_node 2`: fine-tune the toy set with DDP on CPU (gloo)."""
+import json, os, sys
+import numpy as np
+from dr_study.train import TrainConfig, ToyFundus, finetune
+
+out = sys.argv[1]
+m = finetune(TrainConfig(epochs=2, batch_size=8, device='cpu'), ToyFundus(), np.arange(32), np.arange(32, 48), out, log=lambda *a: None)
+with open(os.path.join(out, f"rank{os.environ['RANK']}.json"), 'w') as f: json.dump(dict(digest=m['params_digest'], world=os.environ['WORLD_SIZE']), f)

@@ -1,0 +1,17 @@
+"""Multi-process training: DistributedDataParallel on CPU with 2 processes (gloo), launched by torchrun."""
+import json, os, subprocess, sys
+from pathlib import Path
+
+
+def test_ddp_two_processes_on_cpu(tmp_path):
+    out = tmp_path/'ddp'
+    torchrun = Path(sys.executable).parent/'torchrun'
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    r = subprocess.run([str(torchrun), '--nproc_per_node', '2', '--master_port', '29533', str(Path(__file__).parent/'ddp_worker.py'), str(out)],
+                       capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    ranks = [json.loads((out/f'rank{k}.json').read_text()) for k in (0, 1)]
+    assert ranks[0]['world'] == '2' and ranks[0]['digest'] == ranks[1]['digest']  # DDP keeps the replicas' parameters identical
+    m = json.loads((out/'metrics.json').read_text())  # written once, by rank 0
+    assert m['complete'] and len(m['history']) == 2 and m['params_digest'] == ranks[0]['digest']
+    assert sorted(p.name for p in out.glob('last-*.safetensors')) == ['last-1.safetensors']
