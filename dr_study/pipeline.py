@@ -27,6 +27,10 @@ class Step:
 STEPS = [
     Step('synthetic', '10_synthetic.ipynb', (), ('data/synthetic.json',)),
     Step('data', '20_data.ipynb', ('synthetic',), ('data.json', 'results/data_summary.csv', 'results/skipped.csv')),
+    Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/moco_dr.safetensors', 'checkpoints/pretrained/moco_external.safetensors',
+                                                      'checkpoints/pretrained/supervised_external.safetensors')),
+    Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
+    Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
 ]
 
 def steps_by_name(steps=None) -> dict:

@@ -44,6 +44,22 @@ def test_tiny_run_writes_every_output(tiny_run):
     assert set(grades.set) >= {'eyepacs train', 'eyepacs test', 'messidor2 test'}
 
 
+def test_tiny_run_trains_four_methods_and_draws_figure_2(tiny_run):
+    out, _ = tiny_run
+    fig2 = pd.read_csv(out/'results'/'fig2_auc.csv')
+    assert list(fig2.columns) == ['method', 'fraction', 'dataset', 'seed', 'auc', 'auc_lo', 'auc_hi']
+    assert set(fig2.method) == {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'} and set(fig2.dataset) == {'eyepacs', 'messidor2'}
+    assert (fig2.auc_lo <= fig2.auc).all() and (fig2.auc <= fig2.auc_hi).all()
+    pred = pd.read_csv(out/'results'/'predictions.csv')
+    assert list(pred.columns) == ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
+    assert abs(pred[['p0', 'p1', 'p2', 'p3', 'p4']].sum(1) - 1).max() < 1e-4
+    from dr_study.evaluate import metrics_table  # every metric can be recomputed from the predictions alone
+    again = metrics_table(pred, 'paper', n_boot=200, seed=0)
+    pd.testing.assert_series_equal(again.auc, pd.read_csv(out/'results'/'metrics.csv').auc, check_exact=False, rtol=1e-6)
+    for m in ('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'):  # stable paths of the four final models
+        assert (out/'checkpoints'/'final'/f'{m}.safetensors').exists() and (out/'checkpoints'/'final'/f'{m}.json').exists()
+
+
 def test_tiny_run_is_skipped_when_unchanged(tiny_run):
     out, _ = tiny_run
     r = reproduce(out)
