@@ -34,11 +34,11 @@ def cmd_prepare(a, params=None):
     return run
 
 def cmd_reproduce(a):
-    from dr_study.prepare import load_params, data_roots
+    from dr_study.prepare import load_params, data_roots, check_weights
     from dr_study.pipeline import run_pipeline
     params = load_params(a.profile, a.set)
     run = RunLayout(a.out or RUNS/params['profile'])
-    if not params.get('synthetic'): data_roots(params, run)  # missing real data stops here, before any work
+    if not params.get('synthetic'): data_roots(params, run); check_weights(params)  # missing real inputs stop here, before any work
     run_pipeline(params, run.root, progress=not a.quiet)
     cmd_site(argparse.Namespace(run=run.root))
 

@@ -88,7 +88,7 @@ def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=T
     missing = [o for o in step.outputs if not (run.root/o).exists()]
     if missing: raise StepFailed(f'step {step.name!r} ({step.notebook}) finished without writing {missing}; executed copy: {out}')
 
-def run_pipeline(params:dict, out, steps=None, study=STUDY, progress:bool=True, only:list|None=None) -> dict:
+def run_pipeline(params:dict, out, steps=None, study=STUDY, progress:bool=True) -> dict:
     "Run the study's steps for `params` into the run folder `out`; return {step: 'ran'|'skipped'}."
     run = RunLayout(out)
     for d in (run.results, run.figures, run.logs, run.notebooks): d.mkdir(parents=True, exist_ok=True)
@@ -101,8 +101,6 @@ def run_pipeline(params:dict, out, steps=None, study=STUDY, progress:bool=True, 
         done = state.exists() and json.loads(state.read_text()).get('key') == key
         if done and (run.notebooks/step.notebook).exists() and all((run.root/o).exists() for o in step.outputs):
             status[step.name] = 'skipped'; _say(f'{step.name:12s} unchanged, skipped'); continue
-        if only is not None and step.name not in only:
-            status[step.name] = 'not run'; continue
         _say(f'{step.name:12s} running {step.notebook} ...'); t = time.monotonic()
         if state.exists(): state.unlink()
         run_step(step, inputs, run, study, progress)

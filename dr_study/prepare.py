@@ -15,7 +15,7 @@ from .preprocess import Prep
 from .cache import build_cache
 
 # %% auto #0
-__all__ = ['load_params', 'data_roots', 'prepare_data', 'summarize']
+__all__ = ['load_params', 'data_roots', 'check_weights', 'prepare_data', 'summarize']
 
 # %% ../nbs/06_prepare.ipynb #aee5059f
 def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
@@ -53,7 +53,16 @@ def data_roots(params:dict, run:RunLayout, progress:bool=True) -> dict:
         roots[key] = Path(root)
     return roots
 
-# %% ../nbs/06_prepare.ipynb #fd3e4593
+# %% ../nbs/06_prepare.ipynb #091aac84
+def check_weights(params:dict):
+    "For real-data runs: the IFI weights must be given ('torchvision' or an existing file)."
+    for key, what in (('ifi_fs_weights', "ImageNet supervised weights ('torchvision', or a file such as resnet50-11ad3fa6.pth)"),
+                      ('ifi_cl_weights', 'a MoCo v2 ImageNet checkpoint (e.g. moco_v2_800ep_pretrain.pth.tar, keys under module.encoder_q.)')):
+        v = params.get(key)
+        if v is None: raise DataError(f'<{key}>', f'not set: a run on real data needs {what}: use --set {key}=PATH')
+        if v != 'torchvision' and not Path(v).is_file(): raise DataError(v, f'{key}: file not found; expected {what}')
+
+# %% ../nbs/06_prepare.ipynb #5778446a
 def prepare_data(params:dict, out, progress:bool=True) -> dict:
     "Run the data step for `params` into the run folder `out`; return the paths of the caches."
     run = RunLayout(out); log = SkipLog()

@@ -80,7 +80,7 @@ def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:i
     with torch.no_grad():
         for x, _, _ in DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch_size, num_workers=workers):
             x = normalize(x.to(device))
-            with torch.autocast('cuda', torch.bfloat16, enabled=device == 'cuda'):
+            with torch.autocast('cuda', torch.bfloat16, enabled=str(device).startswith('cuda')):
                 out.append(torch.softmax(model(x).float(), 1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 5))
 
@@ -124,7 +124,7 @@ def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds
                                     f'Last good checkpoint: {last}. Lower the learning rate (now {cfg.lr}) or check the inputs.')
             opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); losses.append(loss.item())
         sched.step()
-        pv = predict(_unwrap(model), val_ds, val_idx, cfg.batch_size * 2, dev if not cuda else 'cuda')
+        pv = predict(_unwrap(model), val_ds, val_idx, cfg.batch_size * 2, dev)  # this process's own device (cuda:N under DDP)
         auc = roc_auc(yv, referable_score(pv, cfg.definition)) if len(pv) else float('nan')
         history.append(dict(epoch=epoch, loss=float(np.mean(losses)) if losses else float('nan'), val_auc=auc, seconds=round(time.monotonic() - t0, 2)))
         if rank == 0:
