@@ -10,7 +10,7 @@ Synthetic EyePACS-like photographs of 2592-3456 px width (as the real cameras) a
 import argparse, tempfile, time
 from dataclasses import replace
 from pathlib import Path
-import numpy as np, torch
+import torch
 from torch.utils.data import DataLoader
 from dr_study.core import rng
 from dr_study.data import Record, records_frame

@@ -8,7 +8,7 @@ import json, multiprocessing as mp, os, time
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import DataError, atomic_path, stable_hash, write_json, write_csv
-from .data import SkipLog, COLUMNS, MASK_COLUMNS, frame_records
+from .data import SkipLog, COLUMNS, MASK_COLUMNS
 from .preprocess import Prep, load_fundus
 
 # %% auto #0

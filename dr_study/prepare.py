@@ -4,10 +4,9 @@
 
 # %% ../nbs/06_prepare.ipynb #1a6411f5
 from __future__ import annotations
-import json
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
-from .core import DataError, write_csv, write_json, stable_hash
+from .core import DataError, write_csv, write_json
 from .paths import PROFILES, RunLayout, SynthLayout, EyePACSLayout, MessidorLayout, IDRiDLayout
 from .data import (SkipLog, read_eyepacs, read_messidor2, read_idrid_segmentation, patient_split, label_fractions,
                            referable, mask_report)

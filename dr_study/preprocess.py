@@ -5,7 +5,6 @@
 # %% ../nbs/03_preprocess.ipynb #b0d6647a
 from __future__ import annotations
 from dataclasses import dataclass, asdict
-from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 from scipy import ndimage as ndi

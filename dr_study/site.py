@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_site.ipynb #e2f6dc12
 from __future__ import annotations
-import html, json, os, re, shutil, subprocess
+import html, re, shutil, subprocess
 from pathlib import Path
 import pandas as pd, yaml
 from .core import atomic_write

@@ -5,7 +5,7 @@
 # %% ../nbs/12_train.ipynb #0ccd2f49
 from __future__ import annotations
 import json, os, time
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, torch
 from torch import nn

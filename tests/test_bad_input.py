@@ -2,7 +2,7 @@
 
 Structural problems raise a DataError naming the file; per-image problems are excluded and recorded with
 their reason (SkipLog -> skipped.csv), and the rest of the data set is still read."""
-import numpy as np, pandas as pd, pytest
+import pandas as pd, pytest
 from PIL import Image
 from dr_study.core import DataError
 from dr_study.paths import SynthLayout

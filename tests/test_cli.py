@@ -1,6 +1,5 @@
 """The command line as a user runs it: subprocesses, exit codes, files written."""
-import os, subprocess, sys
-from pathlib import Path
+import subprocess, sys
 import pandas as pd, yaml
 
 CLI = [sys.executable, '-m', 'dr_study.cli']

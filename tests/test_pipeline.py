@@ -1,6 +1,5 @@
 """`dr-study reproduce --profile tiny` end to end, its site in a real browser, resuming after a kill, and failures."""
-import ast, json, os, shutil, signal, subprocess, sys, tempfile, time
-from pathlib import Path
+import ast, os, shutil, signal, subprocess, sys, tempfile, time
 import nbformat, pandas as pd, pytest
 import papermill as pm
 from dr_study.paths import STUDY
