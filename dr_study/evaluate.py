@@ -9,7 +9,7 @@ from scipy.stats import rankdata
 from .data import referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'roc_auc', 'AUC', 'SensAtSpec', 'quadratic_kappa', 'metrics_table']
+__all__ = ['PRED_COLUMNS', 'roc_auc', 'AUC', 'MeanCI', 'SensAtSpec', 'quadratic_kappa', 'metrics_table']
 
 # %% ../nbs/13_evaluate.ipynb #d6a61157
 def roc_auc(y, s) -> float:
@@ -38,6 +38,24 @@ class AUC:
         a = (1 - self.level) / 2
         lo, hi = np.quantile(boots, [a, 1 - a])
         return dict(auc=auc, lo=float(lo), hi=float(hi))
+
+# %% ../nbs/13_evaluate.ipynb #01bdbee4
+class MeanCI:
+    "Mean of `x` with a percentile bootstrap confidence interval (NaNs left out)."
+    def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
+        self.n_boot, self.level, self.seed = n_boot, level, seed
+    def __call__(self, x, groups=None) -> dict:
+        x = np.asarray(x, float); keep = ~np.isnan(x)
+        groups = np.arange(len(x)) if groups is None else np.asarray(groups)
+        x, groups = x[keep], groups[keep]
+        if len(x) == 0: return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0)
+        _, inv = np.unique(groups, return_inverse=True)
+        sums, counts = np.bincount(inv, x), np.bincount(inv).astype(float)
+        k = len(sums); draws = np.random.default_rng(self.seed).integers(0, k, (self.n_boot, k))
+        boots = sums[draws].sum(1) / counts[draws].sum(1)  # mean of the pooled members of the drawn groups
+        a = (1 - self.level) / 2
+        lo, hi = np.quantile(boots, [a, 1 - a]) if self.n_boot else (np.nan, np.nan)
+        return dict(mean=float(x.mean()), lo=float(lo), hi=float(hi), n=int(len(x)))
 
 # %% ../nbs/13_evaluate.ipynb #785df338
 class SensAtSpec:

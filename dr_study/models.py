@@ -11,7 +11,7 @@ from .core import DataError, atomic_path
 
 # %% auto #0
 __all__ = ['METHODS', 'MOCO_PREFIX', 'make_model', 'backbone_state', 'CheckpointError', 'read_checkpoint', 'save_weights',
-           'load_backbone', 'moco_backbone', 'init_from']
+           'load_backbone', 'moco_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #9a1e7a5d
 METHODS = {
@@ -94,3 +94,17 @@ def _arch_of(model):
     for arch in ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'):
         if sum(p.numel() for p in make_model(arch).parameters() if p.ndim == 4) == n: return arch
     raise ValueError('not a torchvision ResNet')
+
+# %% ../nbs/10_models.ipynb #62321673
+def load_model(path, arch:str='resnet18', num_classes:int=5, device='cpu') -> nn.Module:
+    "A fine-tuned model read from a weights file (all keys, head included), in eval mode on `device`."
+    model = make_model(arch, num_classes); state = read_checkpoint(path)
+    own = model.state_dict()
+    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+        raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + '; '.join(p for p in [
+            f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
+            f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p))
+    model.load_state_dict(state)
+    return model.to(device).eval()

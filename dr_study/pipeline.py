@@ -31,6 +31,9 @@ STEPS = [
                                                       'checkpoints/pretrained/supervised_external.safetensors')),
     Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
     Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
+    Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv')),
+    Step('robustness', '70_robustness.ipynb', ('data', 'train'), ('results/fig4_robustness.csv', 'results/robustness_scores.csv')),
+    Step('explain', '80_explain.ipynb', ('data', 'train'), ('results/table3_xai.csv', 'figures/fig5_heatmaps.png')),
 ]
 
 def steps_by_name(steps=None) -> dict:

@@ -16,7 +16,8 @@ from .evaluate import roc_auc
 from .models import make_model, save_weights, read_checkpoint
 
 # %% auto #0
-__all__ = ['MEAN', 'STD', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus']
+__all__ = ['MEAN', 'STD', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus',
+           'ImageArray']
 
 # %% ../nbs/12_train.ipynb #27da9465
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -152,3 +153,10 @@ class ToyFundus(torch.utils.data.Dataset):
         self.records = pd.DataFrame(dict(grade=self.grades, patient=[str(i // 2) for i in range(n)]))
     def __len__(self): return len(self.grades)
     def __getitem__(self, i): return torch.from_numpy(self.x[i]), int(self.grades[i]), i
+
+# %% ../nbs/12_train.ipynb #b1382a41
+class ImageArray(torch.utils.data.Dataset):
+    "An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index)."
+    def __init__(self, images): self.images = images
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i): return torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1), -1, i

@@ -59,6 +59,63 @@ def test_tiny_run_trains_four_methods_and_draws_figure_2(tiny_run):
         assert (out/'checkpoints'/'final'/f'{m}.safetensors').exists() and (out/'checkpoints'/'final'/f'{m}.json').exists()
 
 
+def test_tiny_run_draws_figure_3_and_table_2(tiny_run):
+    import numpy as np
+    out, _ = tiny_run
+    methods = {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'}
+    eigs = pd.read_csv(out/'results'/'eigenvalues.csv')
+    k3 = pd.read_csv(out/'results'/'fig3a_condition.csv')
+    assert list(k3.columns[:3]) == ['method', 'layer', 'kappa'] and set(k3.method) == methods
+    for (m, layer), e in eigs.groupby(['method', 'layer']):  # Eq. (1) recomputed from the saved eigenvalues
+        v = e.eigenvalue.to_numpy()
+        want = abs(np.percentile(v, 99.9)) / abs(np.percentile(v, 90))
+        got = k3[(k3.method == m) & (k3.layer == layer)].kappa.item()
+        assert abs(got - want) <= 1e-9 * want, (m, layer, got, want)
+    assert k3.groupby('method').size().nunique() == 1 and k3.groupby('method').size().iloc[0] == 9  # resnet18: conv1 + 8 blocks
+    e3 = pd.read_csv(out/'results'/'fig3b_eigs.csv')
+    assert list(e3.columns) == ['method', 'eigenvalue'] and (e3.groupby('method').size() == 64).all()  # conv1 has 64 channels
+    t2 = pd.read_csv(out/'results'/'table2_pareto.csv')
+    assert list(t2.columns[:5]) == ['method', 'best_distribution', 'alpha', 'alpha_lo', 'alpha_hi'] and set(t2.method) == methods
+    assert (t2.alpha_lo <= t2.alpha).all() and (t2.alpha <= t2.alpha_hi).all() and (t2.alpha > 0).all()
+
+
+def test_tiny_run_draws_figure_4(tiny_run):
+    import numpy as np
+    from dr_study.robustness import CORRUPTIONS
+    from dr_study.data import referable
+    out, _ = tiny_run
+    f4 = pd.read_csv(out/'results'/'fig4_robustness.csv')
+    assert list(f4.columns[:8]) == ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'auc_fs', 'auc_cl']
+    assert len(CORRUPTIONS) == 19 and set(f4.corruption) == set(CORRUPTIONS) | {'none'}
+    assert (f4.groupby('init').size() == 19 * 5 + 1).all()
+    assert np.allclose(f4.delta, f4.score_cl - f4.score_fs)
+    assert ((f4.delta_lo <= f4.delta + 1e-12) & (f4.delta <= f4.delta_hi + 1e-12)).all()
+    sc = pd.read_csv(out/'results'/'robustness_scores.csv')  # one cell recomputed from the per-image probabilities
+    cell = sc[(sc.corruption == 'fog') & (sc.severity == 3)]
+    def score(method):
+        d = cell[cell.method == method]; y = referable(d.grade, 'paper'); p = d[['p3', 'p4']].sum(1)
+        return np.where(y, p, 1 - p).mean()
+    row = f4[(f4.init == 'IWNE') & (f4.corruption == 'fog') & (f4.severity == 3)].iloc[0]
+    assert abs(row.score_fs - score('IWNE-FS')) < 1e-9 and abs(row.score_cl - score('IWNE-CL')) < 1e-9
+    assert (out/'figures'/'fig4_robustness.svg').exists() and (out/'figures'/'corruption_gallery.png').exists()
+
+
+def test_tiny_run_draws_table_3_and_figure_5(tiny_run):
+    import numpy as np
+    out, _ = tiny_run
+    t3 = pd.read_csv(out/'results'/'table3_xai.csv')
+    assert list(t3.columns[:10]) == ['lesion', 'method', 'pooling', 'explainer', 'rma_mean', 'rma_median', 'rra_mean', 'rra_median', 'rma_lo', 'rma_hi']
+    assert set(t3.lesion) == {'microaneurysms', 'haemorrhages', 'hard exudates', 'total'} and set(t3.pooling) == {'sum_pos', 'l2_norm_sq'}
+    assert {'lrp_a1b0', 'random'} <= set(t3.explainer) and set(t3.method) == {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'}
+    ok = t3.rma_mean.notna()
+    assert ((t3.rma_lo[ok] <= t3.rma_mean[ok] + 1e-12) & (t3.rma_mean[ok] <= t3.rma_hi[ok] + 1e-12)).all()
+    per = pd.read_csv(out/'results'/'xai_per_image.csv')  # the table is the mean of the per-image scores
+    d = per[(per.lesion == 'total') & (per.method == 'IFI-CL') & (per.pooling == 'sum_pos') & (per.explainer == 'lrp_a1b0')]
+    row = t3[(t3.lesion == 'total') & (t3.method == 'IFI-CL') & (t3.pooling == 'sum_pos') & (t3.explainer == 'lrp_a1b0')].iloc[0]
+    assert abs(d.rma.mean() - row.rma_mean) < 1e-12 and abs(d.rra.median() - row.rra_median) < 1e-12
+    assert (out/'figures'/'fig5_heatmaps.png').exists() and (out/'results'/'fig5_heatmaps.csv').exists()
+
+
 def test_tiny_run_is_skipped_when_unchanged(tiny_run):
     out, _ = tiny_run
     r = reproduce(out)
