@@ -9,7 +9,7 @@ from scipy.stats import rankdata
 from .data import referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'roc_auc', 'AUC', 'MeanCI', 'SensAtSpec', 'quadratic_kappa', 'metrics_table']
+__all__ = ['PRED_COLUMNS', 'roc_auc', 'AUC', 'MeanCI', 'SensAtSpec', 'quadratic_kappa', 'metrics_table', 'final_models_summary']
 
 # %% ../nbs/13_evaluate.ipynb #d6a61157
 def roc_auc(y, s) -> float:
@@ -88,3 +88,17 @@ def metrics_table(pred:pd.DataFrame, definition:str='paper', n_boot:int=1000, se
                          sens_at_spec90=SensAtSpec(0.9)(y, s), sens_at_spec95=SensAtSpec(0.95)(y, s),
                          kappa=quadratic_kappa(df.grade, p.argmax(1)), n=len(df), referable=int(y.sum())))
     return pd.DataFrame(rows)
+
+# %% ../nbs/13_evaluate.ipynb #852b0184
+def final_models_summary(pred:pd.DataFrame, definition:str='paper', n_boot:int=200, seed:int=0) -> str:
+    "A sentence on the final models' (all labels, first seed) test AUCs, naming those not distinguishable from chance."
+    f = pred[(pred.fraction == pred.fraction.max()) & (pred.seed == pred.seed.min())]
+    mt = metrics_table(f, definition, n_boot, seed)
+    parts = [f"{r.method} {r.auc:.3f} [{r.lo:.3f}, {r.hi:.3f}]" for r in mt[mt.dataset == mt.dataset.iloc[0]].itertuples()]
+    chance, below = mt[(mt.lo <= 0.5) & (mt.hi >= 0.5)], mt[mt.hi < 0.5]
+    out = f"The four models analysed here (all labels, seed {f.seed.min()}) have referable-DR AUC on {mt.dataset.iloc[0]}: " + '; '.join(parts) + '. '
+    if len(chance) + len(below) == len(mt): return out + '**None of them is better than chance on any test set, so the differences below describe untrained-like models, not what pretraining does.**'
+    name = lambda d: ', '.join(f'{r.method} ({r.dataset})' for r in d.itertuples())
+    return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + (f'Worse than chance: {name(below)}. ' if len(below) else '') \
+        + ('Every one is above chance on every test set.' if len(chance) + len(below) == 0 else '')
+

@@ -159,4 +159,4 @@ class ImageArray(torch.utils.data.Dataset):
     "An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index)."
     def __init__(self, images): self.images = images
     def __len__(self): return len(self.images)
-    def __getitem__(self, i): return torch.from_numpy(np.ascontiguousarray(self.images[i])).permute(2, 0, 1), -1, i
+    def __getitem__(self, i): return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1), -1, i  # a copy: memory maps are read-only

@@ -76,7 +76,8 @@ def test_tiny_run_draws_figure_3_and_table_2(tiny_run):
     assert list(e3.columns) == ['method', 'eigenvalue'] and (e3.groupby('method').size() == 64).all()  # conv1 has 64 channels
     t2 = pd.read_csv(out/'results'/'table2_pareto.csv')
     assert list(t2.columns[:5]) == ['method', 'best_distribution', 'alpha', 'alpha_lo', 'alpha_hi'] and set(t2.method) == methods
-    assert (t2.alpha_lo <= t2.alpha).all() and (t2.alpha <= t2.alpha_hi).all() and (t2.alpha > 0).all()
+    # a bootstrap that re-chooses xmin need not contain the point estimate: only the interval's order and finiteness are certain
+    assert (t2.alpha_lo <= t2.alpha_hi).all() and np.isfinite(t2[['alpha', 'alpha_lo', 'alpha_hi']]).all().all() and (t2.alpha > 0).all()
 
 
 def test_tiny_run_draws_figure_4(tiny_run):
