@@ -289,13 +289,21 @@ class PairedDelta:
 import torch
 from .train import predict, ImageArray
 
+class _Mapped:
+    "`fn` applied to each image of an array-like, on access."
+    def __init__(self, images, fn): self.images, self.fn = images, fn
+    def __len__(self): return len(self.images)
+    def __getitem__(self, i): return self.fn(self.images[i])
+
 SCORE_COLUMNS = ['method', 'corruption', 'severity', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
 
 def score_corruptions(models:dict, # method name -> model
                       sets:CorruptedSets, grades, # (N,) ICDR grade of each image
                       patients=None, # (N,) patient of each image; None = each image its own patient
                       clean:bool=True, # also score the clean images (corruption 'none', severity 0)
-                      batch_size:int=64, device='cpu') -> pd.DataFrame:
+                      batch_size:int=64, device='cpu',
+                      transform=None, # uint8 (S,S,3) -> uint8 (S,S,3) applied to every image before the model (e.g. `dr_study.preprocess.graham`)
+                     ) -> pd.DataFrame:
     "Class probabilities of every model on the clean images and on every set: the `scores` of `robustness_table`."
     grades = np.asarray(grades)
     patients = np.arange(sets.n).astype(str) if patients is None else np.asarray(patients)
@@ -303,7 +311,7 @@ def score_corruptions(models:dict, # method name -> model
     jobs = ([('none', 0, sets.images, np.ones(sets.n, bool))] if clean else []) + [(n, s, *sets.get(n, s)) for n, s in sets.sets]
     frames = []
     for name, sev, imgs, ok in jobs:
-        idx = np.flatnonzero(ok); ds = ImageArray(imgs)
+        idx = np.flatnonzero(ok); ds = ImageArray(imgs if transform is None else _Mapped(imgs, transform))
         for method, model in models.items():
             p = predict(model, ds, idx, batch_size, device)
             frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],

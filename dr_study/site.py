@@ -84,6 +84,9 @@ def home_page(run:RunLayout, params:dict) -> str:
     if synth: parts.append(f'<div class="banner"><b>Synthetic data.</b> Every number and figure of this run comes from the {html.escape(data_source(params))}. '
                            'It is a stand-in for EyePACS, Messidor-2 and IDRiD, written in their layouts; its small presets enrich referable grades to about 20%.</div>')
     else: parts.append(f'<div class="banner">Data: {html.escape(data_source(params))}.</div>')
+    if params.get('preprocessing') == 'graham':
+        parts.append('<div class="banner"><b>Graham preprocessing.</b> This run subtracts a local average from each field-of-view crop (Graham\'s '
+                     'preprocessing), which lets small models trained briefly on small images see lesions; the paper crops only (profile <code>paper</code>).</div>')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
         parts.append('<div class="banner"><b>IFI is a stand-in here.</b> In this run "initialization from ImageNet" (IFI-FS, IFI-CL) means '
                      'supervised and MoCo v2 pretraining on a small offline corpus of crops of the natural photographs scikit-image ships, '
