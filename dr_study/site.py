@@ -81,16 +81,16 @@ def home_page(run:RunLayout, params:dict) -> str:
     parts = ['<h1>dr_study</h1>', '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable '
              'reproduction and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and Self-Supervision for a Deep '
              f'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile <b>{html.escape(str(params.get("profile")))}</b>.</p>']
-    if synth: parts.append(f'<div class="banner"><b>Synthetic data.</b> Every number and figure of this run comes from the {html.escape(data_source(params))}. '
-                           'It is a stand-in for EyePACS, Messidor-2 and IDRiD, written in their layouts; its small presets enrich referable grades to about 20%.</div>')
-    else: parts.append(f'<div class="banner">Data: {html.escape(data_source(params))}.</div>')
-    if params.get('preprocessing') == 'graham':
-        parts.append('<div class="banner"><b>Graham preprocessing.</b> This run subtracts a local average from each field-of-view crop (Graham\'s '
-                     'preprocessing), which lets small models trained briefly on small images see lesions; the paper crops only (profile <code>paper</code>).</div>')
+    notes = []  # one banner: what in this run differs from the paper
+    if synth: notes.append(f'<b>Synthetic data.</b> Every number and figure comes from the {html.escape(data_source(params))}, written in '
+                           'the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to about 20%.')
+    else: notes.append(f'Data: {html.escape(data_source(params))}.')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
-        parts.append('<div class="banner"><b>IFI is a stand-in here.</b> In this run "initialization from ImageNet" (IFI-FS, IFI-CL) means '
-                     'supervised and MoCo v2 pretraining on a small offline corpus of crops of the natural photographs scikit-image ships, '
-                     'not on ImageNet. The paper profile loads real ImageNet weights.</div>')
+        notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised and MoCo v2 pretraining '
+                     'on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads ImageNet weights.')
+    if params.get('preprocessing') == 'graham':
+        notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; the paper crops only.")
+    parts.append('<div class="banner">' + '<br>'.join(notes) + '</div>')
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
         parts.append(f'<figure class="dr-figure"><img src="{fig.name}" alt="{fig.stem}"><figcaption>{fig.stem} (data: <code>results/{fig.stem}.csv</code>)</figcaption></figure>')

@@ -97,7 +97,7 @@ def test_tiny_run_draws_figure_4(tiny_run):
         d = cell[cell.method == method]; y = referable(d.grade, 'paper'); p = d[['p3', 'p4']].sum(1)
         return np.where(y, p, 1 - p).mean()
     row = f4[(f4.init == 'IWNE') & (f4.corruption == 'fog') & (f4.severity == 3)].iloc[0]
-    assert abs(row.score_fs - score('IWNE-FS')) < 1e-9 and abs(row.score_cl - score('IWNE-CL')) < 1e-9
+    assert abs(row.score_fs - score('IWNE-FS')) < 1e-6 and abs(row.score_cl - score('IWNE-CL')) < 1e-6  # the CSV rounds the float32 probabilities' sums
     assert (out/'figures'/'fig4_robustness.svg').exists() and (out/'figures'/'corruption_gallery.png').exists()
 
 
