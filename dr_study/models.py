@@ -53,16 +53,17 @@ def save_weights(state:dict, path) -> Path:
 
 def _few(keys, n=6): keys = sorted(keys); return ', '.join(keys[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
 
+def _mismatch(own:dict, state:dict) -> str:
+    "What keeps `state` from loading into a model whose state is `own` ('' when it fits)."
+    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
+    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
+    return '; '.join(p for p in [f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
+                                 f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p)
+
 def load_backbone(model:nn.Module, state:dict, source='<state dict>') -> nn.Module:
     "Load backbone weights `state` (head keys ignored) into `model`, or raise naming the keys that do not fit."
     state = {k: v for k, v in state.items() if not k.startswith('fc.')}
-    own = backbone_state(model)
-    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
-    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        raise CheckpointError(source, 'does not fit the model: ' + '; '.join(p for p in [
-            f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
-            f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p))
+    if bad := _mismatch(backbone_state(model), state): raise CheckpointError(source, 'does not fit the model: ' + bad)
     model.load_state_dict({**model.state_dict(), **state})
     return model
 
@@ -99,12 +100,6 @@ def _arch_of(model):
 def load_model(path, arch:str='resnet18', num_classes:int=5, device='cpu') -> nn.Module:
     "A fine-tuned model read from a weights file (all keys, head included), in eval mode on `device`."
     model = make_model(arch, num_classes); state = read_checkpoint(path)
-    own = model.state_dict()
-    missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
-    shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
-    if missing or unexpected or shapes:
-        raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + '; '.join(p for p in [
-            f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
-            f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p))
+    if bad := _mismatch(model.state_dict(), state): raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + bad)
     model.load_state_dict(state)
     return model.to(device).eval()
