@@ -7,16 +7,14 @@ from __future__ import annotations
 import json, multiprocessing as mp, os, time
 from pathlib import Path
 import numpy as np, pandas as pd
-from .core import DataError, atomic_path, stable_hash, write_json, write_csv
+from .core import DataError, atomic_path, stable_hash, write_json, write_csv, WorkUnit, code_version
 from .data import SkipLog, COLUMNS, MASK_COLUMNS
 from .preprocess import Prep, load_fundus
 
 # %% auto #0
-__all__ = ['CACHE_VERSION', 'cache_key', 'cache_dir', 'build_cache', 'CachedFundus']
+__all__ = ['cache_key', 'cache_dir', 'build_cache', 'CachedFundus']
 
 # %% ../nbs/04_cache.ipynb #d0d8b7db
-CACHE_VERSION = 1  # bump when preprocessing code changes what it writes
-
 def _fingerprint(path) -> list:
     try: st = os.stat(path); return [str(path), st.st_size, st.st_mtime_ns]
     except (OSError, TypeError): return [str(path), None, None]
@@ -25,7 +23,7 @@ def cache_key(df:pd.DataFrame, prep:Prep) -> str:
     "Hash of everything a cache's content depends on."
     files = [[r.id, _fingerprint(r.image)] + [_fingerprint(r[c]) if isinstance(r[c], str) else None for c in MASK_COLUMNS]
              for _, r in df.iterrows()]
-    return stable_hash(dict(prep=prep.dict(), version=CACHE_VERSION, files=files, grades=df.grade.astype(str).tolist()))
+    return stable_hash(dict(prep=prep.dict(), code=code_version('cache'), files=files, grades=df.grade.astype(str).tolist()))
 
 def cache_dir(root, name:str, df:pd.DataFrame, prep:Prep) -> Path:
     "The folder of the cache of `df` preprocessed with `prep`."
@@ -46,12 +44,13 @@ def build_cache(df:pd.DataFrame, root, name:str, prep:Prep=Prep(), workers:int=2
                 progress:bool=True, flush_every:float=5.0, limit:int|None=None) -> Path:
     "Preprocess the images of `df` into a cache under `root` (resuming a partial one); return its folder."
     df = df[COLUMNS].reset_index(drop=True)
-    d = cache_dir(root, name, df, prep); d.mkdir(parents=True, exist_ok=True)
+    d = cache_dir(root, name, df, prep); unit = WorkUnit(d)
+    if not unit.done(): unit.start()
     n, s, lesions = len(df), prep.size, _lesions(df)
     man = d/'manifest.json'
     if not man.exists():
         write_csv(d/'records.csv', df)
-        write_json(man, dict(name=name, prep=prep.dict(), version=CACHE_VERSION, n=n, lesions=lesions, complete=False))
+        write_json(man, dict(name=name, prep=prep.dict(), n=n, lesions=lesions, complete=False))
     meta = json.loads(man.read_text())
     state = np.load(d/'state.npy') if (d/'state.npy').exists() else np.zeros(n, np.int8)
     todo = np.flatnonzero(state == 0)
@@ -90,6 +89,7 @@ def build_cache(df:pd.DataFrame, root, name:str, prep:Prep=Prep(), workers:int=2
         if (state != 0).all():
             meta['complete'] = True; meta['n_ok'] = int((state == 1).sum()); meta['n_skipped'] = int((state == 2).sum())
             write_json(man, meta)
+    if meta['complete'] and not (d/'unit.json').exists(): unit.finish(digest=False)  # sizes only: a cache can be many GB
     if log is not None and (d/'skipped.csv').exists():
         for r in pd.read_csv(d/'skipped.csv', dtype=str).itertuples(): log.add(r.dataset, r.id, r.file, r.stage, r.reason)
     return d
@@ -110,6 +110,10 @@ class CachedFundus(Dataset):
         if not self.meta.get('complete'): raise DataError(self.dir, 'cache build is not complete; run build_cache again to resume it')
         self.n, self.size, self.lesions = self.meta['n'], self.meta['prep']['size'], self.meta['lesions']
         self.state = np.load(self.dir/'state.npy')
+        for f, shape in (('images.u8', (self.n, self.size, self.size, 3)), ('masks.u8', (self.n, len(self.lesions), self.size, self.size))):
+            if f == 'masks.u8' and not self.lesions: continue
+            got, want = (self.dir/f).stat().st_size if (self.dir/f).exists() else 0, int(np.prod(shape))
+            if got != want: raise DataError(self.dir/f, f'holds {got} bytes, {want} expected for {shape}: the cache is damaged; run the data step again to rebuild it')
         self.rows = np.flatnonzero(self.state == 1)
         self.records = pd.read_csv(self.dir/'records.csv', dtype={'id': str, 'patient': str}).iloc[self.rows].reset_index(drop=True)
         self.records['grade'] = self.records['grade'].astype('Int64')

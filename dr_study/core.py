@@ -4,14 +4,15 @@
 
 # %% ../nbs/01_core.ipynb #1ee57100
 from __future__ import annotations
-import hashlib, json, os, random, tempfile
+import ast, hashlib, json, os, random, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
+from .paths import PKG
 
 # %% auto #0
-__all__ = ['DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash', 'file_hash', 'rng',
-           'seed_everything']
+__all__ = ['UNITS_LOG', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash', 'file_hash', 'rng',
+           'seed_everything', 'module_imports', 'code_files', 'code_version', 'unit_problem', 'WorkUnit']
 
 # %% ../nbs/01_core.ipynb #0a69d4a4
 class DataError(ValueError):
@@ -76,3 +77,85 @@ def seed_everything(seed:int):
         import torch
         torch.manual_seed(seed)
     except ImportError: pass
+
+# %% ../nbs/01_core.ipynb #49b710f8
+def module_imports(source:str, package:str='dr_study') -> set:
+    "Names of the `package` modules that Python `source` imports, e.g. {'train', 'core'}."
+    try: tree = ast.parse(source)
+    except SyntaxError: return set()
+    out = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom):
+            mod = n.module or ''
+            if n.level == 0 and not (mod == package or mod.startswith(package + '.')): continue
+            rest = mod[len(package) + 1:] if n.level == 0 else mod
+            out |= {rest.split('.')[0]} if rest else {a.name for a in n.names}
+        elif isinstance(n, ast.Import):
+            out |= {a.name.split('.')[1] for a in n.names if a.name.startswith(package + '.')}
+    return out
+
+def code_files(modules, pkg=None) -> dict:
+    "The package modules that `modules` import, directly or not, each with the hash of its source: {'train.py': digest}."
+    pkg, seen = Path(pkg or PKG), {}
+    todo = [m.split('.')[-1] for m in ([modules] if isinstance(modules, str) else modules)]
+    while todo:
+        m = todo.pop()
+        if m in seen or not (pkg/f'{m}.py').is_file(): continue
+        seen[m] = file_hash(pkg/f'{m}.py')
+        todo += sorted(module_imports((pkg/f'{m}.py').read_text()))
+    return {f'{m}.py': seen[m] for m in sorted(seen)}
+
+def code_version(*modules, pkg=None) -> str:
+    "One hash of the source of `modules` and of every package module they import."
+    return stable_hash(code_files(modules, pkg))
+
+# %% ../nbs/01_core.ipynb #43e0b303
+UNITS_LOG = 'DR_STUDY_UNITS_LOG'  # environment variable: a file to which every work unit used is appended (the pipeline sets it per step)
+
+def unit_problem(folder) -> str|None:
+    "Why the finished work unit in `folder` cannot be reused (a file missing, resized or changed), or None if it can."
+    rec = Path(folder)/'unit.json'
+    if not rec.is_file(): return 'not finished (no unit.json)'
+    try: files = json.loads(rec.read_text())['files']
+    except (ValueError, KeyError): return f'{rec} is unreadable'
+    for name, (size, digest) in files.items():
+        p = Path(folder)/name
+        if not p.is_file(): return f'{p} is missing'
+        if p.stat().st_size != size: return f'{p} holds {p.stat().st_size} bytes, {size} when it was made'
+        if digest and file_hash(p) != digest: return f'{p} changed since it was made (sha256 {file_hash(p)}, was {digest})'
+    return None
+
+def _note_use(folder):
+    if os.environ.get(UNITS_LOG):
+        with open(os.environ[UNITS_LOG], 'a') as f: f.write(f'{Path(folder).resolve()}\n')
+
+# %% ../nbs/01_core.ipynb #31630f87
+class WorkUnit:
+    "A reusable result in its own folder, with its resolved configuration and its files' sizes and digests."
+    def __init__(self, folder, config:dict|None=None): self.dir, self.config = Path(folder), config
+    @classmethod
+    def keyed(cls, parent, prefix:str, config:dict):
+        "The unit `parent/<prefix>-<hash of config>`."
+        return cls(Path(parent)/f'{prefix}-{stable_hash(config)}', config)
+    key = property(lambda s: s.dir.name)
+    def __repr__(self): return f'WorkUnit({str(self.dir)!r})'
+    def start(self) -> Path:
+        "Create the folder (or keep a partial one), with `config.json` beside the result; return the folder."
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if self.config is not None and not (self.dir/'config.json').exists(): write_json(self.dir/'config.json', self.config)
+        _note_use(self.dir); return self.dir
+    def finish(self, files=None, digest:bool=True, **info) -> Path:
+        "Mark the unit finished, recording `files` (default: every file in it) with their sizes and, if `digest`, sha256."
+        names = files if files is not None else sorted(str(p.relative_to(self.dir)) for p in self.dir.rglob('*') if p.is_file() and p.name not in ('unit.json', 'config.json'))
+        rec = {n: [(self.dir/n).stat().st_size, file_hash(self.dir/n) if digest else None] for n in names}
+        _note_use(self.dir)
+        return write_json(self.dir/'unit.json', dict(files=rec, finished=time.strftime('%Y-%m-%dT%H:%M:%S'), **info))
+    def done(self, log=print) -> bool:
+        "Is the unit finished and intact? A damaged one is reported, moved aside and counts as not done."
+        if not (self.dir/'unit.json').exists(): return False
+        problem = unit_problem(self.dir)
+        if problem is None: _note_use(self.dir); return True
+        bad = self.dir.with_name(f'{self.dir.name}.damaged-{time.strftime("%Y%m%dT%H%M%S")}')
+        os.replace(self.dir, bad)
+        log(f'damaged work unit {self.dir}: {problem}; moved to {bad.name} and made again')
+        return False

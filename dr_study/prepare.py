@@ -4,6 +4,8 @@
 
 # %% ../nbs/06_prepare.ipynb #1a6411f5
 from __future__ import annotations
+import importlib, re
+from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
 from .core import DataError, write_csv, write_json
@@ -14,23 +16,163 @@ from .preprocess import Prep
 from .cache import build_cache
 
 # %% auto #0
-__all__ = ['load_params', 'data_roots', 'check_weights', 'prepare_data', 'summarize']
+__all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Param', 'check_params',
+           'describe_params', 'load_params', 'data_roots', 'check_weights', 'prepare_data', 'summarize']
+
+# %% ../nbs/06_prepare.ipynb #cd9aa101
+class ParamError(ValueError):
+    "A parameter has a value the study cannot use; the message names the parameter, the value and what is allowed."
+
+def _fmt(v): return repr(v) if not isinstance(v, str) else f"'{v}'"
+
+def Int(lo:int|None=None, hi:int|None=None, null:bool=False):
+    "An integer in [lo, hi] (or None if `null`)."
+    allowed = 'an integer' + (f' from {lo} to {hi}' if lo is not None and hi is not None else f' ≥ {lo}' if lo is not None else '') + (', or null' if null else '')
+    def check(v):
+        if v is None and null: return None
+        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi): return f'expected {allowed}'
+    return check
+
+def Float(lo:float|None=None, hi:float|None=None, lo_open:bool=False):
+    "A number in [lo, hi] ((lo, hi] if `lo_open`)."
+    allowed = 'a number' + (f' in {"(" if lo_open else "["}{lo}, {hi}]' if hi is not None else f' {">" if lo_open else "≥"} {lo}' if lo is not None else '')
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v: return f'expected {allowed}'
+        if lo is not None and (v < lo or (lo_open and v == lo)) or hi is not None and v > hi: return f'expected {allowed}'
+    return check
+
+def OneOf(*values):
+    "One of `values` (None among them allows null)."
+    def check(v): return None if v in values else f'expected one of {", ".join(map(_fmt, values))}'
+    return check
+
+def Names(module:str, registry:str, null:bool=False):
+    "A name in the registry `registry` of `dr_study.<module>` (looked up when checked)."
+    def check(v):
+        known = list(getattr(importlib.import_module(f'dr_study.{module}'), registry))
+        return None if v in known or (null and v is None) else f'expected one of {", ".join(map(_fmt, known))}' + (' or null' if null else '') + f' (dr_study.{module}.{registry})'
+    return check
+
+def ListOf(item, nonempty:bool=True, unique:bool=True, also=None):
+    "A list whose every element passes `item`; `also(list)` checks the list as a whole."
+    def check(v):
+        if not isinstance(v, list): return 'expected a list, e.g. [a, b]'
+        if nonempty and not v: return 'expected a non-empty list'
+        for x in v:
+            if (p := item(x)) is not None: return f'element {_fmt(x)}: {p}'
+        if unique and len(set(map(str, v))) != len(v): return 'expected no repeated elements'
+        return also(v) if also else None
+    return check
+
+def Either(*checks):
+    "A value that passes any of `checks`."
+    def check(v):
+        problems = [c(v) for c in checks]
+        return None if any(p is None for p in problems) else ' or '.join(p.removeprefix('expected ') for p in problems).join(['expected ', ''])
+    return check
+
+def Text(pattern:str='.+', what:str='a non-empty string', null:bool=False):
+    "A string matching `pattern` (or None if `null`)."
+    def check(v):
+        if v is None and null: return None
+        return None if isinstance(v, str) and re.fullmatch(pattern, v) else f'expected {what}' + (' or null' if null else '')
+    return check
+
+# %% ../nbs/06_prepare.ipynb #47f17ad3
+@dataclass(frozen=True)
+class Param:
+    "One parameter of the study."
+    default: object  # its value in the `tiny` profile (every profile starts from these)
+    doc: str  # what it means
+    check: object = None  # value -> problem (str) or None
+
+def _largest_is_one(v): return None if max(v) == 1.0 else f'the largest label fraction must be 1.0 (the full training set), got {max(v)}'
+def _needs(*names):
+    def check(v):
+        missing = [n for n in names if n not in v]
+        return f'must include {", ".join(map(_fmt, missing))}' if missing else None
+    return check
+_PATH = Text(what='a folder path', null=True)
+
+SCHEMA = {
+    'profile': Param('tiny', 'name of the profile the run started from', Text()),
+    'seed': Param(0, 'master seed: data generation, splits, training', Int(0)),
+    'synthetic': Param('tiny', 'synthetic benchmark size, or null to read the real data from the three paths below', Names('synthetic', 'SIZES', null=True)),
+    'eyepacs': Param(None, 'folder with train/, test/, trainLabels.csv, retinopathy_solution.csv', _PATH),
+    'messidor2': Param(None, 'folder with IMAGES/ and messidor_data.csv', _PATH),
+    'idrid': Param(None, "folder with 'A. Segmentation' and 'B. Disease Grading'", _PATH),
+    'image_size': Param(64, 'model input side in pixels', Int(32, 1024)),
+    'preprocessing': Param('graham', "crop (field of view only, as the paper) | graham (local-average subtraction: lets a ResNet trained from scratch see small lesions at CPU-sized inputs)", OneOf('crop', 'graham')),
+    'referable': Param('paper', 'referable-DR definition: paper = grades {3,4}; clinical = grade >= 2', Names('data', 'REFERABLE')),
+    'val_frac': Param(0.15, 'fraction of EyePACS training patients held out for validation', Float(0, 0.9, lo_open=True)),
+    'fractions': Param([0.5, 1.0], 'nested label fractions trained and shown in Figure 2 (the largest must be 1.0)', ListOf(Float(0, 1, lo_open=True), also=_largest_is_one)),
+    'workers': Param(2, 'worker processes for data generation, caching and loading', Int(0)),
+    'arch': Param('resnet18', 'torchvision ResNet of every method', Text('resnet[0-9]+', 'a torchvision ResNet such as resnet18 or resnet50')),
+    'pretrain_epochs': Param(2, 'MoCo v2 / supervised pretraining epochs', Int(1)),
+    'pretrain_batch': Param(32, 'pretraining batch size', Int(2)),
+    'moco_lr': Param(0.03, 'SGD learning rate of MoCo v2', Float(0, lo_open=True)),
+    'moco_bank': Param(4096, 'MoCo memory bank (queue) size, capped below the number of images', Int(1)),
+    'moco_augment': Param('imagenet', "MoCo v2 augmentation: imagenet (MoCo v2's recipe, as in the paper for IWNE-CL) | fundus", OneOf('imagenet', 'fundus')),
+    'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),
+    'ifi_fs_weights': Param(None, "null: stand-in supervised pretraining; 'torchvision' or a weights file for ImageNet", Text(what="'torchvision' or a weights file", null=True)),
+    'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)', Text(what='a MoCo v2 checkpoint file', null=True)),
+    'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures', ListOf(Names('models', 'METHODS'))),
+    'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
+    'epochs_iwne': Param(2, 'fine-tuning epochs of IWNE models (paper: 500)', Int(1)),
+    'epochs_ifi': Param(2, 'fine-tuning epochs of IFI models (paper: 50)', Int(1)),
+    'lr_iwne': Param(0.001, 'AdamW learning rate of IWNE models (paper: 1e-4)', Float(0, lo_open=True)),
+    'lr_ifi': Param(0.001, 'AdamW learning rate of IFI models (paper: 1e-3)', Float(0, lo_open=True)),
+    'weight_decay': Param(0.0001, 'AdamW weight decay', Float(0)),
+    'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
+    'probe_images': Param(32, 'spectra: EyePACS test images in the probe set', Int(2)),
+    'layer_set': Param('blocks', 'spectra: which layers (a name in dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
+    'corruptions': Param('all', "robustness: 'all' (the 19 of imagecorruptions) or a list of names", Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
+    'severities': Param([1, 2, 3, 4, 5], 'robustness: corruption severities', ListOf(Int(1, 5))),
+    'robust_images': Param(24, 'robustness: external images to corrupt (a seeded draw); null: all', Int(1, null=True)),
+    'explainers': Param(['lrp_a1b0', 'integrated_gradients', 'grad_x_input', 'gradcam', 'random'], "explain: names in dr_study.explain.EXPLAINERS ('random' is the control)",
+                        ListOf(Names('explain', 'EXPLAINERS'), also=_needs('lrp_a1b0', 'random'))),
+    'explain_target': Param(3, 'explain: output neuron explained (3: severe DR, as in the paper)', Int(0, 4)),
+    'fig5_image': Param(None, 'explain: id of the Figure 5 image; null: the one with the largest total lesion area', Text(what='an image id', null=True)),
+    'explain_batch': Param(16, "explain: images per explanation batch (LRP keeps every layer's input)", Int(1)),
+    'gallery_images': Param(2, 'explain: further images in the heatmap gallery', Int(0)),
+    'n_boot': Param(200, 'bootstrap resamples for confidence intervals', Int(10)),
+    'device': Param('auto', 'auto (CUDA if available) | cpu | cuda | cuda:N', Text('auto|cpu|cuda(:[0-9]+)?', "'auto', 'cpu', 'cuda' or 'cuda:N'")),
+}
+
+def check_params(params:dict, where:str='parameters') -> dict:
+    "`params` if every value passes its check, else a `ParamError` naming the parameter, the value and what is allowed."
+    unknown = [k for k in params if k not in SCHEMA]
+    if unknown: raise ParamError(f'{where}: unknown parameter(s) {", ".join(map(repr, unknown))}; known: {", ".join(SCHEMA)}')
+    for k, v in params.items():
+        if SCHEMA[k].check and (p := SCHEMA[k].check(v)) is not None: raise ParamError(f'parameter {k}={_fmt(v)}: {p}')
+    return params
+
+def describe_params(params:dict|None=None) -> 'pd.DataFrame':
+    "The schema as a table: parameter, default (or the value in `params`), meaning."
+    return pd.DataFrame([dict(parameter=k, value=(params or {}).get(k, p.default), meaning=p.doc) for k, p in SCHEMA.items()])
 
 # %% ../nbs/06_prepare.ipynb #aee5059f
 def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
-    "The parameters of `profile` (a name in `PROFILES` or a YAML path) with `overrides` applied."
+    "The checked parameters: `SCHEMA`'s defaults, then `profile` (a name in `PROFILES` or a YAML path), then `overrides`."
     p = Path(profile) if str(profile).endswith(('.yaml', '.yml')) else PROFILES/f'{profile}.yaml'
     if not p.is_file(): raise DataError(p, f'no such profile; built-in profiles: {sorted(q.stem for q in PROFILES.glob("*.yaml"))}')
-    params = yaml.safe_load(p.read_text())
+    try: given = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e: raise DataError(p, f'not valid YAML: {e}') from None
+    if not isinstance(given, dict): raise DataError(p, 'expected a mapping of parameter: value')
+    unknown = [k for k in given if k not in SCHEMA]
+    if unknown: raise DataError(p, f'unknown parameter(s) {", ".join(map(repr, unknown))}; known: {", ".join(SCHEMA)}')
+    params = {**{k: s.default for k, s in SCHEMA.items()}, **given}
     if isinstance(overrides, (list, tuple)): overrides = dict(_kv(s) for s in overrides)
     for k, v in (overrides or {}).items():
-        if k not in params: raise KeyError(f'unknown parameter {k!r}; known: {", ".join(sorted(params))}')
+        if k not in params: raise ParamError(f'unknown parameter {k!r}; known: {", ".join(SCHEMA)}')
         params[k] = v
-    return params
+    return check_params(params)
 
 def _kv(s:str):
-    if '=' not in s: raise ValueError(f'expected key=value, got {s!r}')
-    k, v = s.split('=', 1); return k.strip(), yaml.safe_load(v)
+    if '=' not in s: raise ParamError(f'expected key=value, got {s!r}')
+    k, v = s.split('=', 1)
+    try: return k.strip(), yaml.safe_load(v)
+    except yaml.YAMLError: raise ParamError(f'parameter {k.strip()}: the value {v!r} is not valid YAML') from None
 
 # %% ../nbs/06_prepare.ipynb #ca2058f0
 _EXPECT = {'eyepacs': ('EyePACS', lambda r: EyePACSLayout(r).labels('train'), 'the folder holding train/ and trainLabels.csv'),
@@ -40,9 +182,8 @@ _EXPECT = {'eyepacs': ('EyePACS', lambda r: EyePACSLayout(r).labels('train'), 't
 def data_roots(params:dict, run:RunLayout, progress:bool=True) -> dict:
     "Folders of the three data sets: generated synthetic ones, or the real ones checked to exist."
     if params.get('synthetic'):
-        from dr_study.synthetic import make_synthetic
-        lay = SynthLayout(run.data/f"synthetic-{params['synthetic']}-seed{params['seed']}")
-        if not lay.manifest.exists(): make_synthetic(lay.root, params['synthetic'], params['seed'], params.get('workers', 2), progress)
+        from dr_study.synthetic import synthetic_data
+        lay = synthetic_data(run.data, params['synthetic'], params['seed'], params.get('workers', 2), progress)
         return dict(eyepacs=lay.eyepacs.root, messidor2=lay.messidor2.root, idrid=lay.idrid.root)
     roots = {}
     for key, (name, probe, what) in _EXPECT.items():

@@ -10,14 +10,14 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
-from .core import rng, atomic_path, write_csv, write_json
+from .core import rng, atomic_path, write_csv, write_json, WorkUnit, code_version
 from .paths import SynthLayout, LESIONS
 
 # %% auto #0
 __all__ = ['BASE_RGB', 'FALLOFF', 'VESSEL_K', 'LESION_KINDS', 'EYEPACS_MIX', 'MESSIDOR_MIX', 'SITES', 'ENRICHED_MIX', 'SIZES',
            'HRF_FOV_DIAMETER', 'Eye', 'vessel_segments', 'sample_lesions', 'lesion_alpha', 'render_eye',
            'lesion_counts', 'grade_pool', 'patient_grades', 'noisy_grade', 'Site', 'photograph', 'SynthConfig',
-           'make_synthetic', 'fov_colour_stats', 'ma_stats', 'healthy_eye', 'calibration']
+           'make_synthetic', 'fov_colour_stats', 'ma_stats', 'healthy_eye', 'calibration', 'synthetic_data']
 
 # %% ../nbs/05_synthetic.ipynb #76ce9a88
 BASE_RGB = np.array([232.0, 96.0, 68.0], np.float32)  # fundus colour at the centre of a healthy eye (calibrated)
@@ -457,3 +457,14 @@ def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
     rows += [dict(quantity='MA diameter (px, median)', real=rm.diameter.median(), synthetic=sm.diameter.median()),
              dict(quantity='MA depth (median)', real=rm.depth.median(), synthetic=sm.depth.median())]
     return pd.DataFrame(rows).assign(ratio=lambda d: d.synthetic / d.real)
+
+# %% ../nbs/05_synthetic.ipynb #b6b54f62
+def synthetic_data(parent, # folder that holds the benchmark's work unit (a run's `data/`)
+                   cfg:SynthConfig|str='tiny', # a preset name of `SIZES`, or a configuration
+                   seed:int=0, workers:int=2, progress:bool=True, log=print) -> SynthLayout:
+    "The synthetic benchmark (`cfg`, `seed`) under `parent`, made once per configuration, seed and generator code."
+    name, cfg = (cfg, SIZES[cfg]) if isinstance(cfg, str) else ('custom', cfg)
+    u = WorkUnit.keyed(parent, f'synthetic-{name}-seed{seed}', dict(preset=name, seed=seed, config=asdict(cfg), code=code_version('synthetic')))
+    if not u.done(log):
+        make_synthetic(u.start(), cfg, seed, workers, progress); u.finish(digest=False)
+    return SynthLayout(u.dir)
