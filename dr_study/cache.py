@@ -12,7 +12,7 @@ from .data import SkipLog, COLUMNS, MASK_COLUMNS
 from .preprocess import Prep, load_fundus
 
 # %% auto #0
-__all__ = ['cache_key', 'cache_dir', 'build_cache', 'CachedFundus']
+__all__ = ['cache_key', 'cache_dir', 'build_cache', 'CachedFundus', 'CacheArray']
 
 # %% ../nbs/04_cache.ipynb #d0d8b7db
 def _fingerprint(path) -> list:
@@ -105,7 +105,7 @@ from torch.utils.data import Dataset
 class CachedFundus(Dataset):
     "The successfully preprocessed images of a complete cache folder."
     def __init__(self, folder, transform=None):
-        self.dir = Path(folder)
+        self.dir = Path(folder); self.key = self.dir.name  # the folder name: prefix + hash of the cache's inputs
         self.meta = json.loads((self.dir/'manifest.json').read_text())
         if not self.meta.get('complete'): raise DataError(self.dir, 'cache build is not complete; run build_cache again to resume it')
         self.n, self.size, self.lesions = self.meta['n'], self.meta['prep']['size'], self.meta['lesions']
@@ -136,3 +136,12 @@ class CachedFundus(Dataset):
         if self.transform is not None: x = self.transform(x)
         g = self.records.grade[i]
         return x, (-1 if pd.isna(g) else int(g)), i
+
+# %% ../nbs/04_cache.ipynb #b4df14f2
+class CacheArray:
+    "Images `idx` (default: all) of a `CachedFundus`, as a read-only (N, S, S, 3) uint8 array-like."
+    def __init__(self, ds:CachedFundus, idx=None):
+        self.ds, self.idx = ds, np.arange(len(ds)) if idx is None else np.asarray(idx)
+        self.shape = (len(self.idx), ds.size, ds.size, 3)
+    def __len__(self): return len(self.idx)
+    def __getitem__(self, i): return self.ds.image(int(self.idx[i]))

@@ -4,14 +4,15 @@
 
 # %% ../nbs/99_cli.ipynb #50133beb
 from __future__ import annotations
-import argparse, sys, time
+import argparse, contextlib, io, sys, time
 from pathlib import Path
 import yaml
 from .core import DataError, atomic_write
 from .paths import RUNS, RunLayout
 
 # %% auto #0
-__all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_site', 'parser', 'main']
+__all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_status', 'cmd_clean', 'cmd_params', 'pd_options', 'cmd_site',
+           'parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #aaea2a93
 def _step(name, f, *a, **kw):
@@ -24,23 +25,67 @@ def cmd_synth(a):
     lay = _step(f'synthetic benchmark ({a.size}, seed {a.seed}) -> {a.out}', make_synthetic, a.out, a.size, a.seed, a.workers, not a.quiet)
     print(lay.root)
 
-def cmd_prepare(a, params=None):
-    from dr_study.prepare import load_params, prepare_data
-    params = params or load_params(a.profile, a.set)
-    run = RunLayout(a.out or RUNS/params['profile']); run.root.mkdir(parents=True, exist_ok=True)
-    atomic_write(run.params, yaml.safe_dump(params, sort_keys=False))
-    info = _step('data: read, split, cache', prepare_data, params, run.root, not a.quiet)
-    print(f"[dr-study] {info['n_skipped']} image(s) excluded, reasons in {run.skipped}")
-    return run
-
-def cmd_reproduce(a):
+def _checked(a) -> tuple:
+    "The checked parameters of a command and its run folder; real inputs are checked to exist."
     from dr_study.prepare import load_params, data_roots, check_weights
-    from dr_study.pipeline import run_pipeline
     params = load_params(a.profile, a.set)
     run = RunLayout(a.out or RUNS/params['profile'])
     if not params.get('synthetic'): data_roots(params, run); check_weights(params)  # missing real inputs stop here, before any work
-    run_pipeline(params, run.root, progress=not a.quiet)
-    cmd_site(argparse.Namespace(run=run.root))
+    return params, run
+
+def cmd_prepare(a):
+    from dr_study.prepare import prepare_data
+    from dr_study.pipeline import run_lock
+    params, run = _checked(a); run.root.mkdir(parents=True, exist_ok=True)
+    with run_lock(run.root, 'prepare'):
+        atomic_write(run.params, yaml.safe_dump(params, sort_keys=False))
+        info = _step('data: read, split, cache', prepare_data, params, run.root, not a.quiet)
+    print(f"[dr-study] {info['n_skipped']} image(s) excluded, reasons in {run.skipped}")
+    return run
+
+def _steps(until):
+    from dr_study.pipeline import STEPS
+    names = [s.name for s in STEPS]
+    if until is None: return STEPS
+    if until not in names: raise ValueError(f'--until {until!r}: not a step; steps: {", ".join(names)}')
+    return STEPS[:names.index(until) + 1]
+
+def cmd_reproduce(a):
+    from dr_study.pipeline import run_pipeline
+    params, run = _checked(a)
+    run_pipeline(params, run.root, _steps(a.until), progress=not a.quiet)
+    if a.until is None: cmd_site(argparse.Namespace(run=run.root))
+
+def _run_params(a) -> dict:
+    from dr_study.prepare import load_params
+    run = RunLayout(a.run)
+    if not run.params.exists(): raise DataError(run.params, 'not found: is this a run folder? (dr-study reproduce --out RUN makes one)')
+    return load_params(str(run.params), a.set)
+
+def cmd_status(a):
+    from dr_study.pipeline import pipeline_status, stale_units, RunBusy, run_lock
+    for name, why in pipeline_status(_run_params(a), a.run):
+        print(f'[dr-study] {name:12s} ' + ('up to date' if why is None else f'would run: {why}'))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), run_lock(a.run, 'status'): pass
+    except RunBusy as e: print(f'[dr-study] {e}')
+    try: stale = stale_units(a.run)
+    except ValueError as e: print(f'[dr-study] {e}'); return
+    if stale: print(f'[dr-study] {len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB: dr-study clean {a.run} lists them')
+
+def cmd_clean(a):
+    from dr_study.pipeline import clean_run
+    _run_params(a)
+    clean_run(a.run, delete=a.yes)
+
+def cmd_params(a):
+    from dr_study.prepare import load_params, describe_params
+    with pd_options(): print(describe_params(load_params(a.profile, a.set)).to_string(index=False))
+
+@contextlib.contextmanager
+def pd_options():
+    import pandas as pd
+    with pd.option_context('display.max_colwidth', 90, 'display.width', 200): yield
 
 def cmd_site(a):
     from dr_study.site import build_site
@@ -55,14 +100,22 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('out', type=Path); s.add_argument('--size', default='tiny', choices=['tiny', 'smoke', 'large'])
     s.add_argument('--seed', type=int, default=0); s.add_argument('--workers', type=int, default=2); s.add_argument('--quiet', action='store_true')
     s.set_defaults(f=cmd_synth)
+    sets = dict(action='append', default=[], metavar='KEY=VALUE', help='override a parameter (value read as YAML)')
     for name, f, default, hlp in (('prepare', cmd_prepare, 'tiny', 'the data step only: read, split and cache the data sets'),
-                                  ('reproduce', cmd_reproduce, 'smoke', 'run the whole study')):
+                                  ('reproduce', cmd_reproduce, 'smoke', 'run the whole study (the steps whose inputs changed)'),
+                                  ('params', cmd_params, 'tiny', "every parameter: its value in a profile and its meaning")):
         r = sub.add_parser(name, help=hlp)
         r.add_argument('--profile', default=default, help='tiny, smoke, paper, or a YAML file (default: %(default)s)')
-        r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/<profile>)')
-        r.add_argument('--set', action='append', default=[], metavar='KEY=VALUE', help='override a parameter (value read as YAML)')
-        r.add_argument('--quiet', action='store_true', help='no progress bars')
+        r.add_argument('--set', **sets)
+        if name != 'params':
+            r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/<profile>)')
+            r.add_argument('--quiet', action='store_true', help='no progress bars')
+        if name == 'reproduce': r.add_argument('--until', default=None, metavar='STEP', help='stop after this step (no site)')
         r.set_defaults(f=f)
+    s = sub.add_parser('status', help='what reproduce would run in a run folder, and why, without running anything')
+    s.add_argument('run', type=Path); s.add_argument('--set', **sets); s.set_defaults(f=cmd_status)
+    s = sub.add_parser('clean', help='list (and with --yes delete) the work units no current step uses')
+    s.add_argument('run', type=Path); s.add_argument('--yes', action='store_true', help='delete them'); s.set_defaults(f=cmd_clean, set=[])
     s = sub.add_parser('site', help='build the website of a run folder (Quarto if installed, else offline HTML)')
     s.add_argument('run', type=Path); s.set_defaults(f=cmd_site)
     return p
@@ -70,12 +123,14 @@ def parser() -> argparse.ArgumentParser:
 def main(argv=None):
     "Entry point of the `dr-study` command."
     a = parser().parse_args(argv)
-    from dr_study.pipeline import StepFailed
+    from dr_study.pipeline import StepFailed, RunBusy
     try: a.f(a)
     except (DataError, KeyError, ValueError) as e:
         print(f'dr-study: error: {e.args[0] if isinstance(e, KeyError) else e}', file=sys.stderr); sys.exit(2)
     except StepFailed as e:
         print(f'dr-study: {e}', file=sys.stderr); sys.exit(1)
+    except RunBusy as e:
+        print(f'dr-study: {e}', file=sys.stderr); sys.exit(3)
 
 # %% ../nbs/99_cli.ipynb #e383a5fe
 #| eval: false

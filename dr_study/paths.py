@@ -114,6 +114,8 @@ class RunLayout:
     cache = property(lambda s: s.root/'cache')  # preprocessed caches
     checkpoints = property(lambda s: s.root/'checkpoints')
     skipped = property(lambda s: s.root/'results'/'skipped.csv')
+    lock = property(lambda s: s.root/'.lock')  # held by the one process writing to the run
+    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs'))  # folders whose subfolders are work units
 
 def default_cache_root() -> Path:
     "Cache parent: `$DR_STUDY_CACHE` if set, else `runs/cache` under the working directory."

@@ -4,16 +4,19 @@
 
 # %% ../nbs/11_pretrain.ipynb #1402273a
 from __future__ import annotations
-import copy, time
+import copy, json, shutil, time
+from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from .core import rng, seed_everything
-from .models import make_model
+from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
+from .models import make_model, init_from, backbone_state, save_weights
 from .train import MEAN, STD
+from .cache import CachedFundus, CacheArray
 
 # %% auto #0
-__all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'MoCo', 'pretrain_moco', 'pretrain_supervised']
+__all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'MoCo', 'pretrain_moco', 'pretrain_supervised', 'weights_unit',
+           'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -121,3 +124,64 @@ def pretrain_supervised(images, labels, arch:str='resnet18', epochs:int=2, batch
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
         losses.append(float(np.mean(ls))); log(f'supervised epoch {e}: loss {losses[-1]:.4f}')
     return _backbone_state(model), losses
+
+# %% ../nbs/11_pretrain.ipynb #7d8a6264
+def weights_unit(parent, name:str, config:dict, make, log=print) -> tuple:
+    "The weights `make()` returns (with its losses), as the work unit `parent/<name>-<hash>`: (unit, losses, reused)."
+    u = WorkUnit.keyed(parent, name, {**config, 'code': code_version('pretrain')})
+    if u.done(log): return u, json.loads((u.dir/'losses.json').read_text()), True
+    w, losses = make(); d = u.start()
+    save_weights(w, d/'weights.safetensors'); write_json(d/'losses.json', [float(l) for l in losses]); u.finish()
+    return u, losses, False
+
+def _loaded(source, kind='weights') -> dict:
+    return dict(recipe='load', kind=kind, source='torchvision' if source == 'torchvision' else Path(source).name,
+                sha256=None if source == 'torchvision' else file_hash(source))
+
+# %% ../nbs/11_pretrain.ipynb #74262ac9
+def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache)
+                    arch:str='resnet18', epochs:int=2, batch_size:int=32, moco_lr:float=0.03, moco_bank:int=4096,
+                    moco_augment:str='imagenet', # augmentation of IWNE-CL's MoCo v2
+                    natural_images:int=128, # crops in the stand-in external corpus
+                    ifi_fs_weights=None, # None: stand-in; 'torchvision' or a weights file
+                    ifi_cl_weights=None, # None: stand-in; a MoCo v2 checkpoint file
+                    seed:int=0, device:str='auto', log=print) -> tuple:
+    "Make (or reuse) the pretrained starting points of IWNE-CL, IFI-FS and IFI-CL: (table of starting points, losses)."
+    import pandas as pd
+    from dr_study.paths import RunLayout
+    run = RunLayout(run_dir); out = run.checkpoints/'pretrained'; out.mkdir(parents=True, exist_ok=True)
+    dev = ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
+    ds = CachedFundus(run.root/json.loads((run.root/'data.json').read_text())['caches']['eyepacs'])
+    train = np.flatnonzero(ds.records.split == 'train')
+    nat = {}
+    def corpus():
+        if not nat: nat['x'], nat['y'] = natural_corpus(natural_images, ds.size, seed)
+        return nat['x'], nat['y']
+    moco = dict(arch=arch, epochs=epochs, batch_size=batch_size, lr=moco_lr, bank=moco_bank, seed=seed)
+    stand_in = dict(corpus='natural', n=natural_images, size=ds.size, seed=seed)
+    recipes = {  # name -> (configuration, make, description)
+        'moco_dr': (dict(recipe='moco_v2', augment=moco_augment, data=dict(cache=ds.key, idx=stable_hash(train.tolist())), **moco),
+                    lambda: pretrain_moco(CacheArray(ds, train), arch, epochs, batch_size, moco_lr, moco_bank, augment=moco_augment, seed=seed, device=dev, log=log),
+                    f'MoCo v2 on {len(train)} EyePACS training images ({moco_augment} augmentation, {epochs} epochs)'),
+        'supervised_external': (dict(recipe='supervised', data=stand_in, arch=arch, epochs=epochs, batch_size=batch_size, lr=1e-3, seed=seed),
+                                lambda: pretrain_supervised(*corpus(), arch, epochs, batch_size, 1e-3, seed, device=dev, log=log),
+                                f'STAND-IN for ImageNet: supervised on {natural_images} crops of {len(NATURAL)} scikit-image photographs')
+                               if ifi_fs_weights is None else
+                               (dict(arch=arch, **_loaded(ifi_fs_weights)), lambda: (backbone_state(init_from(make_model(arch), ifi_fs_weights)), []),
+                                f'ImageNet supervised weights: {ifi_fs_weights}'),
+        'moco_external': (dict(recipe='moco_v2', augment='imagenet', data=stand_in, **moco),
+                          lambda: pretrain_moco(corpus()[0], arch, epochs, batch_size, moco_lr, moco_bank, augment='imagenet', seed=seed, device=dev, log=log),
+                          f'STAND-IN for ImageNet: MoCo v2 on {natural_images} crops of {len(NATURAL)} scikit-image photographs')
+                         if ifi_cl_weights is None else
+                         (dict(arch=arch, **_loaded(ifi_cl_weights, 'moco')), lambda: (backbone_state(init_from(make_model(arch), ifi_cl_weights, 'moco')), []),
+                          f'ImageNet MoCo v2 checkpoint: {ifi_cl_weights}'),
+    }
+    rows, losses = [], []
+    for name, (config, make, source) in recipes.items():
+        u, l, reused = weights_unit(out, name, config, make, log)
+        shutil.copy2(u.dir/'weights.safetensors', out/f'{name}.safetensors')
+        rows.append(dict(starting_point=name, file=f'checkpoints/pretrained/{name}.safetensors', source=source, unit=u.dir.name, reused=reused))
+        losses += [dict(recipe=f'{name}: {source.split(":")[0]}', epoch=e, loss=v) for e, v in enumerate(l)]
+    table = pd.DataFrame(rows)
+    write_json(out/'pretrain.json', dict(sources=dict(zip(table.starting_point, table.source)), arch=arch, image_size=ds.size, units=table.unit.tolist()))
+    return table, pd.DataFrame(losses, columns=['recipe', 'epoch', 'loss'])

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
 import imagecorruptions
-from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json
+from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json, code_version, WorkUnit
 from .data import referable, referable_score, referable_grades
 from .evaluate import roc_auc
 
 # %% auto #0
-__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'SETS_VERSION', 'FAILURE_COLUMNS', 'SCORE_COLUMNS', 'PAIRS',
-           'TABLE_COLUMNS', 'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets',
+__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'SCORE_COLUMNS', 'PAIRS', 'TABLE_COLUMNS',
+           'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets',
            'true_label_prob', 'PairedDelta', 'score_corruptions', 'robustness_table']
 
 # %% ../nbs/15_robustness.ipynb #9d27d2b2
@@ -87,13 +87,12 @@ def image_seed(seed:int, name:str, severity:int, index:int) -> int:
     return int(rng(int(seed), 'corruption', str(name), int(severity), int(index)).integers(0, 2**32))
 
 # %% ../nbs/15_robustness.ipynb #dfcfd0d3
-SETS_VERSION = 1  # bump when the way sets are made changes what they contain
 FAILURE_COLUMNS = ['corruption', 'severity', 'index', 'error']
 
 def corruption_key(source_id:str, seed:int, names, severities, size:int) -> str:
     "Stable hash of everything a folder of corrupted sets depends on, for the caller to put in the folder's name."
     return stable_hash(dict(source=str(source_id), seed=int(seed), names=[str(n) for n in names], severities=[int(s) for s in severities],
-                            size=int(size), package=package_version(), version=SETS_VERSION))
+                            size=int(size), package=package_version(), code=code_version('robustness')))
 
 _CTX = None  # (images, registry, seed, size) of a worker process, set at fork
 
@@ -146,7 +145,7 @@ class CorruptedSets:
         if first.shape[0] != first.shape[1]: raise ValueError(f'images must be square, got {first.shape}')
         self.size = first.shape[0]
         probe = [hashlib.sha256(np.ascontiguousarray(images[int(i)]).tobytes()).hexdigest() for i in np.unique(np.linspace(0, self.n - 1, 16).astype(int))]
-        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), version=SETS_VERSION, probe=stable_hash(probe))
+        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version('robustness'), probe=stable_hash(probe))
 
     @property
     def sets(self) -> list:
@@ -195,7 +194,10 @@ class CorruptedSets:
 # %% ../nbs/15_robustness.ipynb #d5f8f24c
 def _build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
     "Make every image not yet made (resuming an interrupted build); return the failures of these sets."
-    self.folder.mkdir(parents=True, exist_ok=True); self._check_folder()
+    if self.folder.exists(): self._check_folder()
+    unit = WorkUnit(self.folder)
+    if self.complete and unit.done(): return self.failures()
+    unit.start()
     fpath, states, maps, tasks = self.folder/'failures.csv', {}, {}, []
     fails = pd.read_csv(fpath, dtype={'corruption': str, 'error': str}).to_dict('records') if fpath.exists() else []
     for name, sev in self.sets:
@@ -231,6 +233,7 @@ def _build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
             if pool: pool.terminate()
             bar.close()
     self._write_manifest()
+    if self.complete: unit.finish(digest=False)  # sizes only: sets can be many GB
     return self.failures()
 
 def _get(self:CorruptedSets, name:str, severity:int) -> tuple:

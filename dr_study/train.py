@@ -4,20 +4,20 @@
 
 # %% ../nbs/12_train.ipynb #0ccd2f49
 from __future__ import annotations
-import json, os, time
+import json, os, shutil, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
-from .core import atomic_path, write_json
+from .core import atomic_path, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .data import referable, referable_score
-from .evaluate import roc_auc
-from .models import make_model, save_weights, read_checkpoint
+from .evaluate import roc_auc, PRED_COLUMNS
+from .models import METHODS, make_model, save_weights, read_checkpoint, init_from
 
 # %% auto #0
-__all__ = ['MEAN', 'STD', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus',
-           'ImageArray']
+__all__ = ['MEAN', 'STD', 'UNKEYED', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus',
+           'ImageArray', 'unit_config', 'finetune_unit', 'train_grid']
 
 # %% ../nbs/12_train.ipynb #27da9465
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -61,6 +61,12 @@ def _save_state(out:Path, epoch:int, model, opt, sched, best, history, cfg):
     for p in out.glob('last-*.safetensors'):
         if p.name != w.name: p.unlink()
 
+UNKEYED = ('device', 'workers')  # settings of a run that do not change what it computes (not part of its key)
+
+def _check_config(path, saved:dict, cfg) -> bool:
+    diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in UNKEYED and saved.get(k) != v]
+    if diff: raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder (finetune_unit names one per configuration)')
+
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
 
 def _dist():
@@ -88,7 +94,8 @@ def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:i
 def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds=None, stop_after:int|None=None, log=print) -> dict:
     "Fine-tune a 5-class `cfg.arch` on items `train_idx` of `ds`, selecting the epoch by validation AUC; resumable from `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); val_ds = val_ds or ds
-    if (out/'metrics.json').exists(): return json.loads((out/'metrics.json').read_text())
+    if (out/'metrics.json').exists():
+        m = json.loads((out/'metrics.json').read_text()); _check_config(out/'metrics.json', m['config'], cfg); return m
     rank, world = _dist()
     dev = ('cuda' if torch.cuda.is_available() else 'cpu') if cfg.device == 'auto' else cfg.device
     if world > 1 and dev == 'cuda': torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
@@ -103,7 +110,7 @@ def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     start, best, history = 0, -1.0, []
     if (out/'state.pt').exists():
-        st = torch.load(out/'state.pt', map_location='cpu', weights_only=True)
+        st = torch.load(out/'state.pt', map_location='cpu', weights_only=True); _check_config(out/'state.pt', st['config'], cfg)
         model.load_state_dict(read_checkpoint(out/st['weights'])); opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
         torch.set_rng_state(st['torch_rng']); start, best, history = st['epoch'] + 1, st['best'], st['history']
         log(f'resuming {out} at epoch {start} (best validation AUC so far {best:.4f})')
@@ -151,6 +158,7 @@ class ToyFundus(torch.utils.data.Dataset):
         self.x = g.integers(0, 120, (n, 3, size, size)).astype(np.uint8)
         for i, k in enumerate(self.grades): self.x[i, :, 2:4 + 4 * k, 2:4 + 4 * k] = 250
         self.records = pd.DataFrame(dict(grade=self.grades, patient=[str(i // 2) for i in range(n)]))
+        self.key = f'toy-n{n}-{size}px-seed{seed}'  # what a work unit records of its data
     def __len__(self): return len(self.grades)
     def __getitem__(self, i): return torch.from_numpy(self.x[i]), int(self.grades[i]), i
 
@@ -160,3 +168,65 @@ class ImageArray(torch.utils.data.Dataset):
     def __init__(self, images): self.images = images
     def __len__(self): return len(self.images)
     def __getitem__(self, i): return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1), -1, i  # a copy: memory maps are read-only
+
+# %% ../nbs/12_train.ipynb #bd1bd1c5
+def unit_config(cfg:TrainConfig, ds, train_idx, val_idx, init_file=None, val_ds=None) -> dict:
+    "Everything the result of a fine-tuning run depends on, as the work unit's configuration."
+    ids = lambda idx: stable_hash([int(i) for i in idx])
+    return dict(train={k: v for k, v in asdict(cfg).items() if k not in UNKEYED},
+                data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key, val_idx=ids(val_idx)),
+                init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version('train'))
+
+def finetune_unit(cfg:TrainConfig, ds, train_idx, val_idx,
+                  parent, # folder of the work units (a run's `checkpoints/runs`)
+                  prefix:str, # readable start of the unit's name, e.g. 'IWNE-FS-f0.5-s0'
+                  init_file=None, # weights file of the starting point (None: random initialization)
+                  val_ds=None, log=print, # where a damaged unit is reported
+                  epoch_log=None) -> tuple: # where each epoch is reported (default: `log`)
+    "Fine-tune in its work unit, reusing a finished one and resuming a partial one: (unit, metrics, reused)."
+    u = WorkUnit.keyed(parent, prefix, unit_config(cfg, ds, train_idx, val_idx, init_file, val_ds))
+    if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
+    init = (lambda m: init_from(m, str(init_file))) if init_file else None
+    m = finetune(cfg, ds, train_idx, val_idx, u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
+    if m.get('complete') and _dist()[0] == 0: u.finish(['best.safetensors', 'metrics.json'])
+    return u, m, False
+
+# %% ../nbs/12_train.ipynb #b62a18c2
+def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv` and pretrained starting points)
+               methods, fractions, seeds, arch:str='resnet18', referable:str='paper', epochs_iwne:int=2, epochs_ifi:int=2,
+               lr_iwne:float=1e-3, lr_ifi:float=1e-3, weight_decay:float=1e-4, batch_size:int=32,
+               seed:int=0, # master seed: run seed s trains with seed * 1000 + s
+               workers:int=0, device:str='auto', log=print, epoch_log=None) -> tuple:
+    "Fine-tune every (method, fraction, seed) and predict the test sets: (runs table, predictions table)."
+    import pandas as pd
+    from dr_study.cache import CachedFundus
+    from dr_study.paths import RunLayout
+    run = RunLayout(run_dir); info = json.loads((run.root/'data.json').read_text())
+    ep, m2 = (CachedFundus(run.root/info['caches'][k]) for k in ('eyepacs', 'messidor2'))
+    r = ep.records
+    rec = pd.read_csv(run.results/'records.csv', dtype={'id': str})
+    r['min_fraction'] = r.id.map(rec[rec.dataset == 'eyepacs'].set_index('id').min_fraction)  # nested label fractions from the data step
+    val = np.flatnonzero(r.split == 'val')
+    tests = {'eyepacs': (ep, np.flatnonzero(r.split == 'test')), 'messidor2': (m2, np.arange(len(m2)))}
+    dev = ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
+    rows, preds, units = [], [], {}
+    for method, frac, s in [(m, f, s) for m in methods for f in fractions for s in seeds]:
+        spec = METHODS[method]
+        tr = np.flatnonzero((r.split == 'train') & (r.min_fraction <= frac + 1e-9))
+        cfg = TrainConfig(arch=arch, epochs=epochs_iwne if spec['long'] else epochs_ifi, lr=lr_iwne if spec['long'] else lr_ifi,
+                          weight_decay=weight_decay, batch_size=batch_size, seed=seed * 1000 + s, definition=referable, device=dev, workers=workers)
+        init = run.checkpoints/'pretrained'/f"{spec['init']}.safetensors" if spec['init'] else None
+        u, res, reused = finetune_unit(cfg, ep, tr, val, run.checkpoints/'runs', f'{method}-f{frac:.1f}-s{s}', init, log=log, epoch_log=epoch_log)
+        units[method, frac, s] = u
+        model = make_model(arch); model.load_state_dict(read_checkpoint(u.dir/'best.safetensors')); model.to(dev)
+        for name, (ds, idx) in tests.items():
+            p = predict(model, ds, idx, batch_size * 2, dev); rc = ds.records.iloc[idx]
+            preds.append(pd.DataFrame(dict(method=method, fraction=frac, seed=s, dataset=name, image=rc.id.values, patient=rc.patient.values,
+                                           grade=rc.grade.astype(int).values, **{f'p{k}': p[:, k] for k in range(5)})))
+        rows.append(dict(method=method, fraction=frac, seed=s, train_images=len(tr), epochs=cfg.epochs, lr=cfg.lr, best_epoch=res['best_epoch'],
+                         val_auc=res['best_auc'], seconds=round(sum(h['seconds'] for h in res['history']), 1), unit=u.dir.name, reused=reused))
+    final = run.checkpoints/'final'; final.mkdir(parents=True, exist_ok=True)
+    for method in methods:
+        u = units[method, max(fractions), seeds[0]]
+        shutil.copy2(u.dir/'best.safetensors', final/f'{method}.safetensors'); shutil.copy2(u.dir/'metrics.json', final/f'{method}.json')
+    return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)[PRED_COLUMNS]
