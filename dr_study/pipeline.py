@@ -210,7 +210,7 @@ def clean_run(out, delete:bool=False, steps=None, say=_say) -> list:
     with run_lock(out, 'clean'):
         stale = stale_units(out, steps)
         for p, n in stale: say(f'{"deleting" if delete else "stale"} {p.relative_to(Path(out))}  ({n / 2**20:.1f} MiB)')
-        say(f'{len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB' + ('' if delete or not stale else ': dr-study clean RUN --yes deletes them'))
+        say(f'{len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB' + ('' if delete or not stale else f': dr-study clean {out} --yes deletes them'))
         if delete:
             for p, _ in stale: shutil.rmtree(p)
     return stale

@@ -102,8 +102,18 @@ def home_page(run:RunLayout, params:dict) -> str:
     n_sk = len(pd.read_csv(sk)) if sk.exists() else 0
     parts.append(f'<h2>Excluded images</h2><p>{n_sk} image(s) or mask(s) were excluded, each with its reason'
                  + (' (<code>results/skipped.csv</code>):</p>' + pd.read_csv(sk).to_html(index=False, classes='dr-table', border=0) if n_sk else '.</p>'))
+    prof = html.escape(str(params.get("profile")))
     parts.append('<h2>Re-running it</h2><pre>bash scripts/dev.sh reproduce                      # from a checkout: set up, then the smoke profile\n'
-                 f'dr-study reproduce --profile {html.escape(str(params.get("profile")))} --out RUN --set key=value   # any parameter</pre>'
+                 f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it affects run again\n'
+                 'dr-study status RUN --set key=value                 # what would run, and why, without running anything\n'
+                 'dr-study clean RUN                                  # the work units no current step uses, with their sizes (--yes deletes them)\n'
+                 'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, by hand</pre>'
+                 '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained starting points, each fine-tuning run, '
+                 'the corrupted images) is a work unit: a folder named from a hash of everything it depends on (its configuration, its inputs, the code that '
+                 'computes it), with that configuration beside it. A step runs again when its parameters, its notebook, the library modules it imports or '
+                 'the steps it reads change, and <code>reproduce</code> says which. A notebook re-run by hand (opened from <code>RUN/notebooks/</code> in '
+                 'JupyterLab, or with papermill as above) reuses the same units, since the library does the reuse; it writes its results into the run folder '
+                 'it is given, so try other parameters on a copy of the run folder.</p>'
                  '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; every table and figure as CSV: <code>results/</code>.</p>')
     return ''.join(parts)
 

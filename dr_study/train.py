@@ -188,7 +188,9 @@ def finetune_unit(cfg:TrainConfig, ds, train_idx, val_idx,
     if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
     init = (lambda m: init_from(m, str(init_file))) if init_file else None
     m = finetune(cfg, ds, train_idx, val_idx, u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
-    if m.get('complete') and _dist()[0] == 0: u.finish(['best.safetensors', 'metrics.json'])
+    if m.get('complete') and _dist()[0] == 0:
+        u.finish(['best.safetensors', 'metrics.json'])
+        for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink()  # the resume state of a finished run: no longer needed
     return u, m, False
 
 # %% ../nbs/12_train.ipynb #b62a18c2

@@ -120,7 +120,19 @@ def test_tiny_run_draws_table_3_and_figure_5(tiny_run):
 def test_tiny_run_is_skipped_when_unchanged(tiny_run):
     out, _ = tiny_run
     r = reproduce(out)
-    assert r.returncode == 0 and all(f'{s.name:12s} unchanged, skipped' in r.stdout for s in STEPS), r.stdout
+    assert r.returncode == 0 and all(f'{s.name:12s} up to date, skipped' in r.stdout for s in STEPS), r.stdout
+
+
+def test_library_edit_reruns_exactly_the_steps_that_import_it(tiny_run, tmp_path):
+    import dr_study
+    out, _ = tiny_run
+    pkg = tmp_path/'lib'/'dr_study'
+    shutil.copytree(os.path.dirname(dr_study.__file__), pkg, ignore=shutil.ignore_patterns('__pycache__'))
+    with open(pkg/'explain.py', 'a') as f: f.write('\n# an edit\n')
+    r = subprocess.run([*CLI, 'status', str(out)], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(tmp_path/'lib')})
+    assert r.returncode == 0, r.stderr
+    status = dict(l.split(None, 2)[1:] for l in r.stdout.splitlines() if l.startswith('[dr-study]') and len(l.split()) > 2 and l.split()[1] in {s.name for s in STEPS})
+    assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study/explain.py'}, r.stdout
 
 
 def _dom(url, user_dir, *args):
@@ -165,10 +177,10 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
     assert not (out/'logs'/'data.json').exists()  # killed inside the data step
     r = reproduce(out)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert 'synthetic    unchanged, skipped' in r.stdout and 'data         done in' in r.stdout
+    assert 'synthetic    up to date, skipped' in r.stdout and 'data         done in' in r.stdout
     for csv in sorted((ref/'results').glob('*.csv')):
-        # `cache` names a folder keyed by input files' timestamps (which differ between two runs' own generated data); `seconds` is wall time
-        a, b = (pd.read_csv(f).drop(columns=['cache', 'seconds'], errors='ignore') for f in (out/'results'/csv.name, csv))
+        # `cache` and `unit` name folders keyed by input files' paths and timestamps (which differ between two runs' own generated data); `seconds` is wall time
+        a, b = (pd.read_csv(f).drop(columns=['cache', 'unit', 'seconds'], errors='ignore') for f in (out/'results'/csv.name, csv))
         pd.testing.assert_frame_equal(a, b, obj=csv.name)
 
 
@@ -178,4 +190,4 @@ def test_failed_notebook_names_step_cell_and_copy(tiny_run, tmp_path):
     r = reproduce(out, '--set', 'preprocessing=sharpest')
     assert r.returncode == 1
     assert "step 'data' (20_data.ipynb) failed in cell [" in r.stderr and "method must be 'crop' or 'graham'" in r.stderr, r.stderr
-    assert (out/'notebooks'/'20_data.failed.ipynb').exists() and 'synthetic    unchanged, skipped' in r.stdout
+    assert (out/'notebooks'/'20_data.failed.ipynb').exists() and 'synthetic    up to date, skipped' in r.stdout
