@@ -118,7 +118,7 @@ class RunLayout:
     def at(cls, run_dir='.'):
         "The run `run_dir`, or the run whose `notebooks/` folder `run_dir` is (a notebook re-run where the pipeline left it)."
         p = Path(run_dir)
-        return cls(p.parent) if not (p/'params.yaml').exists() and p.resolve().name == 'notebooks' and (p/'..'/'params.yaml').exists() else cls(p)
+        return cls(p/'..') if not (p/'params.yaml').exists() and p.resolve().name == 'notebooks' and (p/'..'/'params.yaml').exists() else cls(p)
     lock = property(lambda s: s.root/'.lock')  # held by the one process writing to the run
     unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs'))  # folders whose subfolders are work units
 

@@ -149,7 +149,8 @@ def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=T
     env = os.environ.get(UNITS_LOG); os.environ[UNITS_LOG] = str(used.resolve())
     try:
         pm.execute_notebook(str(Path(study)/step.notebook), str(tmp), parameters={**inputs, 'run_dir': '.'}, cwd=str(run.root),
-                            kernel_name='python3', progress_bar=progress, log_output=False, request_save_on_cell_execute=True)
+                            kernel_name='python3', progress_bar=progress, log_output=False, request_save_on_cell_execute=True,
+                            extra_arguments=[] if progress else ['--IPKernelApp.log_level=ERROR'])  # quiet: not even the kernel's start-up warnings
     except pm.PapermillExecutionError as e:
         os.replace(tmp, failed)
         raise StepFailed(f'step {step.name!r} ({step.notebook}) failed in cell [{e.exec_count}] of the executed copy: {e.ename}: {e.evalue}\n'
