@@ -71,9 +71,13 @@ def test_tiny_run_draws_figure_3_and_table_2(tiny_run):
         want = abs(np.percentile(v, 99.9)) / abs(np.percentile(v, 90))
         got = k3[(k3.method == m) & (k3.layer == layer)].kappa.item()
         assert abs(got - want) <= 1e-9 * want, (m, layer, got, want)
-    assert k3.groupby('method').size().nunique() == 1 and k3.groupby('method').size().iloc[0] == 9  # resnet18: conv1 + 8 blocks
+    assert k3.groupby('method').size().nunique() == 1 and k3.groupby('method').size().iloc[0] == 41  # resnet18: 20 Conv2d, 20 BatchNorm2d, fc
+    assert list(k3[k3.method == 'IFI-CL'].layer[:3]) == ['conv1', 'bn1', 'layer1.0.conv1']  # named_modules() order, as the authors
     e3 = pd.read_csv(out/'results'/'fig3b_eigs.csv')
-    assert list(e3.columns) == ['method', 'eigenvalue'] and (e3.groupby('method').size() == 64).all()  # conv1 has 64 channels
+    assert list(e3.columns) == ['method', 'component', 'eigenvalue'] and (e3.groupby('method').size() == 31).all()  # 32 probe images: rank 31
+    assert (e3.groupby('method').eigenvalue.apply(lambda e: (e.diff().dropna() <= 1e-9 * e.max()).all())).all()  # largest first
+    cc = pd.read_csv(out/'results'/'channel_condition.csv')  # beyond the paper: the channel covariance, 9 layers of `blocks`
+    assert set(cc.method) == methods and (cc.groupby('method').size() == 9).all()
     t2 = pd.read_csv(out/'results'/'table2_pareto.csv')
     assert list(t2.columns[:5]) == ['method', 'best_distribution', 'alpha', 'alpha_lo', 'alpha_hi'] and set(t2.method) == methods
     # a bootstrap that re-chooses xmin need not contain the point estimate: only the interval's order and finiteness are certain
