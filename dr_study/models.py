@@ -11,7 +11,7 @@ from .core import DataError, atomic_path
 
 # %% auto #0
 __all__ = ['METHODS', 'MOCO_PREFIX', 'make_model', 'backbone_state', 'CheckpointError', 'read_checkpoint', 'save_weights',
-           'load_backbone', 'moco_backbone', 'init_from', 'load_model']
+           'load_backbone', 'moco_backbone', 'torchvision_weights', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #9a1e7a5d
 METHODS = {
@@ -77,12 +77,19 @@ def moco_backbone(ckpt:dict, source='<checkpoint>') -> dict:
     if not out: raise CheckpointError(source, f"no keys under {MOCO_PREFIX!r}: not a MoCo v2 checkpoint? keys start with {_few({k.split('.')[0] + '.' for k in sd}, 4)}")
     return out
 
+def torchvision_weights(source:str='torchvision', arch:str='resnet50'):
+    "The torchvision weights enum `source` names: 'torchvision' = IMAGENET1K_V1 (the only ImageNet weights of 2021), or 'torchvision:<name>'."
+    name = source.split(':', 1)[1] if ':' in source else 'IMAGENET1K_V1'
+    enum = torchvision.models.get_model_weights(arch)
+    if name not in enum.__members__: raise ValueError(f'{source!r}: {arch} has no torchvision weights {name!r}; it has {", ".join(enum.__members__)}')
+    return enum[name]
+
 def init_from(model:nn.Module, source:str|None, kind:str='weights') -> nn.Module:
-    "Initialize `model`'s backbone from `source`: None (random), 'torchvision' (ImageNet weights API), or a checkpoint path; `kind` is 'weights' or 'moco'."
+    "Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by default), or a checkpoint path; `kind` is 'weights' or 'moco'."
     if source is None: return model
-    if source == 'torchvision':
+    if str(source).startswith('torchvision'):
+        w = torchvision_weights(source, _arch_of(model))
         try:
-            w = torchvision.models.get_model_weights(_arch_of(model)).DEFAULT
             state = w.get_state_dict(progress=False)
         except Exception as e:
             raise CheckpointError('torchvision', f'could not fetch ImageNet weights ({type(e).__name__}); on an offline machine download them elsewhere and pass the file path instead') from e

@@ -62,7 +62,7 @@ def step_inputs(step:Step, params:dict, study=STUDY) -> dict:
     if unknown: raise KeyError(f'{step.notebook} declares parameters the profile does not define: {unknown}')
     out = {k: params[k] for k in declared if k in params}
     for k in PATH_PARAMS:
-        if out.get(k) and out[k] != 'torchvision': out[k] = str(Path(out[k]).expanduser().resolve())
+        if out.get(k) and not str(out[k]).startswith('torchvision'): out[k] = str(Path(out[k]).expanduser().resolve())
     return out
 
 def notebook_modules(nb_path) -> set:

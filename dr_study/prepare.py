@@ -114,7 +114,7 @@ SCHEMA = {
     'moco_bank': Param(4096, 'MoCo memory bank (queue) size, capped below the number of images', Int(1)),
     'moco_augment': Param('imagenet', "MoCo v2 augmentation: imagenet (MoCo v2's recipe, as in the paper for IWNE-CL) | fundus", OneOf('imagenet', 'fundus')),
     'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),
-    'ifi_fs_weights': Param(None, "null: stand-in supervised pretraining; 'torchvision' or a weights file for ImageNet", Text(what="'torchvision' or a weights file", null=True)),
+    'ifi_fs_weights': Param(None, "null: stand-in supervised pretraining; 'torchvision' (IMAGENET1K_V1, resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file", Text(what="'torchvision' or a weights file", null=True)),
     'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)', Text(what='a MoCo v2 checkpoint file', null=True)),
     'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures', ListOf(Names('models', 'METHODS'))),
     'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
@@ -196,11 +196,11 @@ def data_roots(params:dict, run:RunLayout, progress:bool=True) -> dict:
 # %% ../nbs/06_prepare.ipynb #091aac84
 def check_weights(params:dict):
     "For real-data runs: the IFI weights must be given ('torchvision' or an existing file)."
-    for key, what in (('ifi_fs_weights', "ImageNet supervised weights ('torchvision', or a file such as resnet50-11ad3fa6.pth)"),
+    for key, what in (('ifi_fs_weights', "ImageNet supervised weights ('torchvision' for IMAGENET1K_V1, 'torchvision:IMAGENET1K_V2', or a file such as resnet50-0676ba61.pth)"),
                       ('ifi_cl_weights', 'a MoCo v2 ImageNet checkpoint (e.g. moco_v2_800ep_pretrain.pth.tar, keys under module.encoder_q.)')):
         v = params.get(key)
         if v is None: raise DataError(f'<{key}>', f'not set: a run on real data needs {what}: use --set {key}=PATH')
-        if v != 'torchvision' and not Path(v).is_file(): raise DataError(v, f'{key}: file not found; expected {what}')
+        if not str(v).startswith('torchvision') and not Path(v).is_file(): raise DataError(v, f'{key}: file not found; expected {what}')
 
 # %% ../nbs/06_prepare.ipynb #5778446a
 def prepare_data(params:dict, out, progress:bool=True) -> dict:

@@ -15,8 +15,8 @@ from .train import MEAN, STD
 from .cache import CachedFundus, CacheArray
 
 # %% auto #0
-__all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'MoCo', 'pretrain_moco', 'pretrain_supervised', 'weights_unit',
-           'starting_points']
+__all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'split_batchnorm', 'merge_batchnorm', 'MoCo', 'pretrain_moco',
+           'pretrain_supervised', 'weights_unit', 'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -66,47 +66,81 @@ class Views(Dataset):
         return (self.t(x), int(self.y[i])) if self.y is not None else (self.t(x), self.t(x))
 
 # %% ../nbs/11_pretrain.ipynb #669eea32
+def split_batchnorm(module:nn.Module, splits:int) -> nn.Module:
+    "Replace every BatchNorm2d of `module` (in place) by lightly's SplitBatchNorm with `splits` groups."
+    from lightly.models.batchnorm import SplitBatchNorm
+    for name, child in module.named_children():
+        if type(child) is nn.BatchNorm2d: setattr(module, name, SplitBatchNorm(child.num_features, splits))
+        else: split_batchnorm(child, splits)
+    return module
+
+def merge_batchnorm(module:nn.Module) -> nn.Module:
+    "Replace every SplitBatchNorm of `module` (in place) by a BatchNorm2d with the same affine weights and the groups' mean running statistics."
+    from lightly.models.batchnorm import SplitBatchNorm
+    for name, child in module.named_children():
+        if isinstance(child, SplitBatchNorm):
+            bn = nn.BatchNorm2d(child.num_features).to(child.weight.device)
+            k = child.num_splits
+            with torch.no_grad():
+                bn.weight.copy_(child.weight); bn.bias.copy_(child.bias)
+                bn.running_mean.copy_(child.running_mean.view(k, -1).mean(0)); bn.running_var.copy_(child.running_var.view(k, -1).mean(0))
+            setattr(module, name, bn)
+        else: merge_batchnorm(child)
+    return module
+
 class MoCo(nn.Module):
-    "MoCo v2 model: query encoder and its momentum (key) encoder."
-    def __init__(self, arch:str='resnet18', dim:int=128):
+    "MoCo v2 model: query encoder and its momentum (key) encoder, BatchNorm split into `splits` groups (Shuffle-BN on one device)."
+    def __init__(self, arch:str='resnet18', dim:int=128, splits:int=1):
         super().__init__()
         from lightly.models.modules import MoCoProjectionHead
         from lightly.models.utils import deactivate_requires_grad
         self.backbone = make_model(arch); feat = self.backbone.fc.in_features; self.backbone.fc = nn.Identity()
+        if splits > 1: split_batchnorm(self.backbone, splits)
         self.head = MoCoProjectionHead(feat, feat, dim)
         self.backbone_m, self.head_m = copy.deepcopy(self.backbone), copy.deepcopy(self.head)
         deactivate_requires_grad(self.backbone_m); deactivate_requires_grad(self.head_m)
     def forward(self, x): return self.head(self.backbone(x))
     @torch.no_grad()
-    def forward_momentum(self, x): return self.head_m(self.backbone_m(x))
+    def forward_momentum(self, x):
+        "Keys of `x`: the batch shuffled before the key encoder and unshuffled after it."
+        from lightly.models.utils import batch_shuffle, batch_unshuffle
+        xs, shuffle = batch_shuffle(x)
+        return batch_unshuffle(self.head_m(self.backbone_m(xs)), shuffle)
 
 def _backbone_state(m): return {k: v for k, v in m.state_dict().items() if not k.startswith('fc.')}
 
-def pretrain_moco(images, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=0.03, bank:int=4096, momentum:float=0.99,
-                  temperature:float=0.2, augment:str='imagenet', seed:int=0, workers:int=0, device:str='cpu', log=print) -> tuple:
-    "MoCo v2 pretraining on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses)."
+def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
+                  arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=0.03, bank:int=4096,
+                  momentum:float=0.999, # key-encoder momentum, fixed (MoCo v2)
+                  temperature:float=0.2, augment:str='imagenet', seed:int=0, workers:int=0, device:str='cpu', log=print,
+                  splits:int=8, # BatchNorm groups (Shuffle-BN on one device; MoCo used 8 GPUs); lowered to divide the batch
+                 ) -> tuple:
+    "MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses)."
     from lightly.loss import NTXentLoss
     from lightly.models.utils import update_momentum
-    from lightly.utils.scheduler import cosine_schedule
+    import math
     seed_everything(seed)
     n, size = len(images), images.shape[1]
     bank = max(batch_size, min(bank, (n - batch_size) // batch_size * batch_size))
-    model = MoCo(arch).to(device)
+    drop = len(images) >= 2 * batch_size
+    splits = math.gcd(splits, batch_size) if drop else 1  # every batch must split evenly
+    model = MoCo(arch, splits=splits).to(device)
     crit = NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128))
     opt = torch.optim.SGD(list(model.backbone.parameters()) + list(model.head.parameters()), lr=lr, momentum=0.9, weight_decay=1e-4)
-    dl = DataLoader(Views(images, view_transform(augment, size)), batch_size=batch_size, shuffle=True, drop_last=len(images) >= 2 * batch_size,
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))  # MoCo's --cos: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
+    dl = DataLoader(Views(images, view_transform(augment, size)), batch_size=batch_size, shuffle=True, drop_last=drop,
                     num_workers=workers, generator=torch.Generator().manual_seed(seed))
-    total, step, losses = epochs * len(dl), 0, []
+    losses = []
     for e in range(epochs):
         t0, ls = time.monotonic(), []
         for x0, x1 in dl:
-            m = cosine_schedule(step, total, momentum, 1.0)
-            update_momentum(model.backbone, model.backbone_m, m); update_momentum(model.head, model.head_m, m)
+            update_momentum(model.backbone, model.backbone_m, momentum); update_momentum(model.head, model.head_m, momentum)
             loss = crit(model(x0.to(device)), model.forward_momentum(x1.to(device)))
             if not torch.isfinite(loss): raise RuntimeError(f'non-finite MoCo loss at epoch {e}; lower the learning rate (now {lr})')
-            opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item()); step += 1
+            opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
+        sched.step()
         losses.append(float(np.mean(ls))); log(f'MoCo epoch {e}: loss {losses[-1]:.4f} ({time.monotonic() - t0:.1f} s)')
-    return _backbone_state(model.backbone), losses
+    return _backbone_state(merge_batchnorm(model.backbone)), losses
 
 def pretrain_supervised(images, labels, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=1e-3, seed:int=0,
                         workers:int=0, device:str='cpu', log=print) -> tuple:
@@ -135,8 +169,8 @@ def weights_unit(parent, name:str, config:dict, make, log=print) -> tuple:
     return u, losses, False
 
 def _loaded(source, kind='weights') -> dict:
-    return dict(recipe='load', kind=kind, source='torchvision' if source == 'torchvision' else Path(source).name,
-                sha256=None if source == 'torchvision' else file_hash(source))
+    return dict(recipe='load', kind=kind, source=source if str(source).startswith('torchvision') else Path(source).name,
+                sha256=None if str(source).startswith('torchvision') else file_hash(source))
 
 # %% ../nbs/11_pretrain.ipynb #74262ac9
 def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache)

@@ -81,13 +81,14 @@ def _loader(ds, idx, cfg, pin):
     return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                       pin_memory=pin, persistent_workers=False)
 
-def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:int=0) -> np.ndarray:
+def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:int=0,
+            amp:bool=False) -> np.ndarray: # bf16 autocast on CUDA (default: float32, for epoch selection, testing and robustness)
     "Class probabilities (N, 5) of `model` on items `idx` of `ds`."
     model.eval(); out = []
     with torch.no_grad():
         for x, _, _ in DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch_size, num_workers=workers):
             x = normalize(x.to(device))
-            with torch.autocast('cuda', torch.bfloat16, enabled=str(device).startswith('cuda')):
+            with torch.autocast('cuda', torch.bfloat16, enabled=amp and str(device).startswith('cuda')):
                 out.append(torch.softmax(model(x).float(), 1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 5))
 
