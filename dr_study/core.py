@@ -12,7 +12,8 @@ from .paths import PKG
 
 # %% auto #0
 __all__ = ['UNITS_LOG', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash', 'file_hash', 'rng',
-           'seed_everything', 'module_imports', 'code_files', 'code_version', 'unit_problem', 'WorkUnit']
+           'seed_everything', 'module_imports', 'source_digest', 'code_files', 'code_version', 'unit_problem',
+           'WorkUnit']
 
 # %% ../nbs/01_core.ipynb #0a69d4a4
 class DataError(ValueError):
@@ -94,15 +95,26 @@ def module_imports(source:str, package:str='dr_study') -> set:
             out |= {a.name.split('.')[1] for a in n.names if a.name.startswith(package + '.')}
     return out
 
+def source_digest(source:str, n:int=16) -> str:
+    "Hash of Python `source` as code: its syntax tree without comments and docstrings (the raw bytes if it does not parse)."
+    try: tree = ast.parse(source)
+    except SyntaxError: return hashlib.sha256(source.encode()).hexdigest()[:n]
+    for node in ast.walk(tree):
+        body = getattr(node, 'body', None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and isinstance(body[0], ast.Expr) \
+           and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:n]
+
 def code_files(modules, pkg=None) -> dict:
-    "The package modules that `modules` import, directly or not, each with the hash of its source: {'train.py': digest}."
+    "The package modules that `modules` import, directly or not, each with the hash of its code: {'train.py': digest}."
     pkg, seen = Path(pkg or PKG), {}
     todo = [m.split('.')[-1] for m in ([modules] if isinstance(modules, str) else modules)]
     while todo:
         m = todo.pop()
         if m in seen or not (pkg/f'{m}.py').is_file(): continue
-        seen[m] = file_hash(pkg/f'{m}.py')
-        todo += sorted(module_imports((pkg/f'{m}.py').read_text()))
+        src = (pkg/f'{m}.py').read_text(); seen[m] = source_digest(src)
+        todo += sorted(module_imports(src))
     return {f'{m}.py': seen[m] for m in sorted(seen)}
 
 def code_version(*modules, pkg=None) -> str:

@@ -9,7 +9,8 @@ from scipy.stats import rankdata
 from .data import referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'roc_auc', 'AUC', 'MeanCI', 'SensAtSpec', 'quadratic_kappa', 'metrics_table', 'final_models_summary']
+__all__ = ['PRED_COLUMNS', 'roc_auc', 'patient_resamples', 'AUC', 'AUCDelta', 'MeanCI', 'SensAtSpec', 'quadratic_kappa',
+           'metrics_table', 'final_models_summary']
 
 # %% ../nbs/13_evaluate.ipynb #d6a61157
 def roc_auc(y, s) -> float:
@@ -20,24 +21,40 @@ def roc_auc(y, s) -> float:
     r = rankdata(s)
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
+def patient_resamples(y, groups, n_boot:int, seed:int=0):
+    "`n_boot` bootstrap resamples (index arrays) drawing whole patients with replacement, each with both classes of `y`."
+    y = np.asarray(y, bool); groups = np.arange(len(y)) if groups is None else np.asarray(groups)
+    _, inv = np.unique(groups, return_inverse=True)
+    members = np.split(np.argsort(inv, kind='stable'), np.cumsum(np.bincount(inv))[:-1])
+    g, n = np.random.default_rng(seed), 0
+    while n < n_boot:
+        idx = np.concatenate([members[k] for k in g.integers(0, len(members), len(members))])
+        if y[idx].any() and not y[idx].all(): n += 1; yield idx
+
+def _interval(boots, level):
+    a = (1 - level) / 2; lo, hi = np.quantile(boots, [a, 1 - a]); return float(lo), float(hi)
+
 class AUC:
     "Referable-DR AUC with a bootstrap confidence interval over patients."
     def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
         self.n_boot, self.level, self.seed = n_boot, level, seed
     def __call__(self, y, s, groups=None) -> dict:
         y, s = np.asarray(y, bool), np.asarray(s, float)
-        groups = np.arange(len(y)) if groups is None else np.asarray(groups)
         auc = roc_auc(y, s)
         if np.isnan(auc) or self.n_boot == 0: return dict(auc=auc, lo=np.nan, hi=np.nan)
-        _, inv = np.unique(groups, return_inverse=True)
-        members = np.split(np.argsort(inv, kind='stable'), np.cumsum(np.bincount(inv))[:-1])
-        g, boots = np.random.default_rng(self.seed), []
-        while len(boots) < self.n_boot:
-            idx = np.concatenate([members[k] for k in g.integers(0, len(members), len(members))])
-            if y[idx].any() and not y[idx].all(): boots.append(roc_auc(y[idx], s[idx]))
-        a = (1 - self.level) / 2
-        lo, hi = np.quantile(boots, [a, 1 - a])
-        return dict(auc=auc, lo=float(lo), hi=float(hi))
+        lo, hi = _interval([roc_auc(y[i], s[i]) for i in patient_resamples(y, groups, self.n_boot, self.seed)], self.level)
+        return dict(auc=auc, lo=lo, hi=hi)
+
+class AUCDelta:
+    "Paired difference AUC(a) - AUC(b) of two models' scores on the same images, with a bootstrap interval over patients."
+    def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
+        self.n_boot, self.level, self.seed = n_boot, level, seed
+    def __call__(self, y, sa, sb, groups=None) -> dict:
+        y, sa, sb = np.asarray(y, bool), np.asarray(sa, float), np.asarray(sb, float)
+        d = roc_auc(y, sa) - roc_auc(y, sb)
+        if np.isnan(d) or self.n_boot == 0: return dict(delta=d, lo=np.nan, hi=np.nan)
+        lo, hi = _interval([roc_auc(y[i], sa[i]) - roc_auc(y[i], sb[i]) for i in patient_resamples(y, groups, self.n_boot, self.seed)], self.level)
+        return dict(delta=d, lo=lo, hi=hi)
 
 # %% ../nbs/13_evaluate.ipynb #01bdbee4
 class MeanCI:

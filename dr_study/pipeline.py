@@ -36,6 +36,7 @@ STEPS = [
     Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv')),
     Step('robustness', '70_robustness.ipynb', ('data', 'train'), ('results/fig4_robustness.csv', 'results/robustness_scores.csv')),
     Step('explain', '80_explain.ipynb', ('data', 'train'), ('results/table3_xai.csv', 'figures/fig5_heatmaps.png')),
+    Step('claims', '90_claims.ipynb', ('evaluate', 'spectra', 'robustness', 'explain'), ('results/claims.csv',)),
 ]
 
 def steps_by_name(steps=None) -> dict:

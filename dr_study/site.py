@@ -13,8 +13,8 @@ from .pipeline import STEPS
 from .report import data_source
 
 # %% auto #0
-__all__ = ['HOME_FIGURES', 'CSS', 'CHECK_JS', 'method_notebooks', 'site_pages', 'home_page', 'build_offline', 'quarto_project',
-           'build_site']
+__all__ = ['HOME_FIGURES', 'CSS', 'CHECK_JS', 'method_notebooks', 'site_pages', 'ledger_html', 'home_page', 'build_offline',
+           'quarto_project', 'build_site']
 
 # %% ../nbs/09_site.ipynb #73b31bd9
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
@@ -50,11 +50,14 @@ nav a{display:block;color:#1a5fb4;text-decoration:none;padding:2px 0} nav a.here
 main{padding:20px 32px;max-width:1100px;min-width:0;flex:1} pre{background:#f6f7f9;padding:8px;overflow:auto;font-size:13px}
 table.dr-table,table.dataframe{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}
 .banner{background:#fff4e5;border:1px solid #f0b25a;padding:6px 10px;border-radius:4px;margin:6px 0 12px}
-.dr-figure img{max-width:100%;height:auto} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}"""
+.dr-figure img{max-width:100%;height:auto}
+table.dr-ledger td,table.dr-ledger th{text-align:left;vertical-align:top} table.dr-ledger details{font-size:12px;color:#444;max-width:420px}
+.v-supported{color:#1a7f37;font-weight:600} .v-contradicted{color:#b42318;font-weight:600} .v-not-resolved{color:#8a6d00} .v-not-tested-here{color:#777} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}"""
 
 CHECK_JS = """<script>window.addEventListener('load',function(){var b=document.body,im=[].slice.call(document.images);
 b.dataset.images=im.length;b.dataset.broken=im.filter(function(i){return !(i.complete&&i.naturalWidth>0)}).map(function(i){return i.getAttribute('src').slice(0,80)}).join('|');
 var f=document.querySelector('.dr-figure img, .dr-figure svg, img, svg');if(f){var r=f.getBoundingClientRect();b.dataset.firstFigureTop=Math.round(r.top);b.dataset.firstFigureBottom=Math.round(r.bottom);}
+var l=document.querySelector('.dr-ledger');if(l){b.dataset.ledgerTop=Math.round(l.getBoundingClientRect().top);}
 b.dataset.viewport=window.innerHeight;b.dataset.checked='1';});</script>"""
 
 def _layout(title:str, body:str, nav:str) -> str:
@@ -74,6 +77,22 @@ def _notebook_body(path) -> str:
     return body
 
 # %% ../nbs/09_site.ipynb #5814983c
+def ledger_html(run:RunLayout) -> str:
+    "The claims ledger (`results/claims.csv`) as the home page's first table: claim, paper, verdict, the numbers, a link to the page."
+    p = run.results/'claims.csv'
+    if not p.exists(): return ''
+    lg, rows = pd.read_csv(p).fillna(''), []
+    for r in lg.itertuples():
+        page = f'study-{r.page}.html'
+        link = f'<a href="{page}">§{html.escape(str(r.section))}</a>' if (run.notebooks/f'{r.page}.ipynb').exists() else f'§{html.escape(str(r.section))}'
+        rows.append(f'<tr><td>{link}</td><td>{html.escape(r.claim)}</td><td>{html.escape(r.paper)}</td>'
+                    f'<td class="v-{r.verdict.replace(" ", "-")}">{html.escape(r.verdict)}</td>'
+                    f'<td><details><summary>numbers</summary>{html.escape(r.here)}</details></td></tr>')
+    counts = lg.verdict.value_counts()
+    head = ', '.join(f'{counts[v]} {v}' for v in ('supported', 'contradicted', 'not resolved', 'not tested here') if v in counts)
+    return (f'<h2>What the study found</h2><p>The paper\'s claims, each checked on this run\'s results ({head}; <code>results/claims.csv</code>):</p>'
+            '<table class="dr-table dr-ledger"><tr><th></th><th>the paper claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>')
+
 def home_page(run:RunLayout, params:dict) -> str:
     "HTML body of the home page."
     fig = next((run.figures/f'{n}.svg' for n in HOME_FIGURES if (run.figures/f'{n}.svg').exists()), None)
@@ -91,6 +110,7 @@ def home_page(run:RunLayout, params:dict) -> str:
     if params.get('preprocessing') == 'graham':
         notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; the paper crops only.")
     parts.append('<div class="banner">' + '<br>'.join(notes) + '</div>')
+    parts.append(ledger_html(run))
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
         parts.append(f'<figure class="dr-figure"><img src="{fig.name}" alt="{fig.stem}"><figcaption>{fig.stem} (data: <code>results/{fig.stem}.csv</code>)</figcaption></figure>')

@@ -132,8 +132,8 @@ def test_library_edit_reruns_exactly_the_steps_that_import_it(tiny_run, tmp_path
     out, _ = tiny_run
     pkg = tmp_path/'lib'/'dr_study'
     shutil.copytree(os.path.dirname(dr_study.__file__), pkg, ignore=shutil.ignore_patterns('__pycache__'))
-    with open(pkg/'explain.py', 'a') as f: f.write('\n# an edit\n')
-    r = subprocess.run([*CLI, 'status', str(out)], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(tmp_path/'lib')})
+    with open(pkg/'explain.py', 'a') as f: f.write('\nEDITED = True  # a change to the code, not only to a comment\n')
+    r = subprocess.run([*CLI, 'status', str(out)], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(tmp_path/'lib')}, cwd=tmp_path)  # not the checkout: python -m puts the working directory first
     assert r.returncode == 0, r.stderr
     status = dict(l.split(None, 2)[1:] for l in r.stdout.splitlines() if l.startswith('[dr-study]') and len(l.split()) > 2 and l.split()[1] in {s.name for s in STEPS})
     assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study/explain.py'}, r.stdout
