@@ -121,6 +121,15 @@ def test_tiny_run_draws_table_3_and_figure_5(tiny_run):
     assert (out/'figures'/'fig5_heatmaps.png').exists() and (out/'results'/'fig5_heatmaps.csv').exists()
 
 
+def test_tiny_run_writes_the_claims_ledger(tiny_run):
+    from dr_study.claims import CLAIMS, LEDGER_COLUMNS
+    out, _ = tiny_run
+    lg = pd.read_csv(out/'results'/'claims.csv')
+    assert list(lg.columns) == LEDGER_COLUMNS and list(lg.id) == list(CLAIMS)
+    assert set(lg.verdict) <= {'supported', 'contradicted', 'not resolved', 'not tested here'} and not lg.here.str.startswith('the check failed').any()
+    assert 'What the study found' in (out/'site'/'index.html').read_text()
+
+
 def test_tiny_run_is_skipped_when_unchanged(tiny_run):
     out, _ = tiny_run
     r = reproduce(out)
@@ -159,9 +168,9 @@ def test_site_in_headless_chromium(tiny_run):
         attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
         assert attrs.get('checked') == '1', (page.name, body)  # the page loaded and its script ran
         assert attrs['broken'] == '', (page.name, attrs['broken'])  # no missing figure
-        if page.name == 'index.html':
+        if page.name == 'index.html':  # what the study found comes first: the claims ledger starts on the first screen
             assert int(attrs['images']) >= 1
-            assert 0 <= int(attrs['first-figure-top']) and int(attrs['first-figure-bottom']) <= int(attrs['viewport']), attrs  # no scrolling
+            assert 0 <= int(attrs['ledger-top']) < int(attrs['viewport']) * 0.6, attrs
     shot = out/'logs'/'site_home.png'
     _dom((site/'index.html').as_uri(), user, f'--screenshot={shot}')
     assert shot.exists() and shot.stat().st_size > 20_000
