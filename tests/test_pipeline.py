@@ -145,7 +145,8 @@ def test_library_edit_reruns_exactly_the_steps_that_import_it(tiny_run, tmp_path
     r = subprocess.run([*CLI, 'status', str(out)], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(tmp_path/'lib')}, cwd=tmp_path)  # not the checkout: python -m puts the working directory first
     assert r.returncode == 0, r.stderr
     status = dict(l.split(None, 2)[1:] for l in r.stdout.splitlines() if l.startswith('[dr-study]') and len(l.split()) > 2 and l.split()[1] in {s.name for s in STEPS})
-    assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study/explain.py'}, r.stdout
+    assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study/explain.py',
+                      'claims': 'would run: upstream changed: explain'}, r.stdout  # and the step that reads its results
 
 
 def _dom(url, user_dir, *args):
