@@ -201,7 +201,9 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
 def test_failed_notebook_names_step_cell_and_copy(tiny_run, tmp_path):
     out = tmp_path/'run'
     shutil.copytree(tiny_run[0], out, ignore=shutil.ignore_patterns('site'))
-    r = reproduce(out, '--set', 'preprocessing=sharpest')
+    r = reproduce(out, '--set', 'preprocessing=sharpest')  # a bad value is refused before any step runs
+    assert r.returncode == 2 and "parameter preprocessing='sharpest': expected one of 'crop', 'graham'" in r.stderr and r.stdout == '', r.stderr
+    r = reproduce(out, '--set', 'fig5_image=IDRiD_99')  # a value only the notebook can check: it fails there
     assert r.returncode == 1
-    assert "step 'data' (20_data.ipynb) failed in cell [" in r.stderr and "method must be 'crop' or 'graham'" in r.stderr, r.stderr
-    assert (out/'notebooks'/'20_data.failed.ipynb').exists() and 'synthetic    up to date, skipped' in r.stdout
+    assert "step 'explain' (80_explain.ipynb) failed in cell [" in r.stderr and "fig5_image 'IDRiD_99' is not an image of the IDRiD set" in r.stderr, r.stderr
+    assert (out/'notebooks'/'80_explain.failed.ipynb').exists() and 'train        up to date, skipped' in r.stdout
