@@ -35,7 +35,8 @@ def _lesions(df): return [c[5:] for c in MASK_COLUMNS if df[c].notna().any()]
 def _work(args):
     i, image, masks, prep = args
     try:
-        img, mk, _ = load_fundus(image, prep, masks)
+        img, mk, _ = load_fundus(image, prep, masks, fractions=True)
+        mk = {l: np.where(f > 0, np.clip(np.round(f * 255), 1, 255), 0).astype(np.uint8) for l, f in mk.items()}  # 255ths; any lesion stays > 0
         return i, img, mk, None
     except DataError as e:
         return i, None, None, (str(e.path), e.problem)
@@ -127,10 +128,14 @@ class CachedFundus(Dataset):
     def image(self, i:int) -> np.ndarray:
         "Image `i` as (S, S, 3) uint8."
         self._open(); return np.array(self._imgs[self.rows[i]])  # a copy: the memory map is read-only
-    def masks(self, i:int) -> dict:
-        "The existing lesion masks of image `i`, {lesion: bool (S, S)}."
+    def mask_fractions(self, i:int) -> dict:
+        "The existing lesion masks of image `i` as the share of each pixel that is lesion, {lesion: float32 (S, S)} (to 1/510)."
         self._open()
-        return {l: self._msks[self.rows[i], j].astype(bool) for j, l in enumerate(self.lesions) if self.has_mask[i, j]}
+        return {l: self._msks[self.rows[i], j].astype(np.float32) / 255 for j, l in enumerate(self.lesions) if self.has_mask[i, j]}
+    def masks(self, i:int, coverage:float|None=None) -> dict:
+        "The existing lesion masks of image `i`, {lesion: bool (S, S)}: more than `coverage` (default: the cache's `Prep.coverage`) of a pixel is lesion."
+        c = self.meta['prep'].get('coverage', 0.0) if coverage is None else coverage
+        return {l: f > c for l, f in self.mask_fractions(i).items()}
     def __getitem__(self, i):
         x = torch.from_numpy(self.image(i)).permute(2, 0, 1)
         if self.transform is not None: x = self.transform(x)

@@ -11,8 +11,8 @@ from .data import referable, referable_score
 from .evaluate import AUCDelta
 
 # %% auto #0
-__all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'CLAIMS', 'NOISES', 'LEDGER_COLUMNS', 'above', 'separated',
-           'combine', 'Results', 'Claim', 'claim', 'ledger']
+__all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'CLAIMS', 'NOISES', 'CONTROL_EXPLAINERS', 'LEDGER_COLUMNS',
+           'above', 'separated', 'combine', 'Results', 'Claim', 'claim', 'ledger']
 
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED = 'supported', 'contradicted', 'not resolved', 'not tested here'
@@ -200,7 +200,10 @@ def _robust_iwne(R): return _cells_claim(R, 'IWNE')
 def _robust_ifi(R): return _cells_claim(R, 'IFI', NOISES)
 
 # %% ../nbs/17_claims.ipynb #77f95d75
+CONTROL_EXPLAINERS = ('random', 'lrp_randomized')  # Gaussian noise and LRP of randomized weights: a model 'uses' a lesion only above both
+
 def _rma(t, lesion, method, explainer='lrp_a1b0', pooling='sum_pos'):
+    if 'table3' in t.columns: t = t[t.table3.astype(bool)]  # the rows Table 3 shows (region and mask rule of the run)
     r = t[(t.lesion == lesion) & (t.method == method) & (t.explainer == explainer) & (t.pooling == pooling)]
     return None if r.empty else (r.rma_mean.iloc[0], r.rma_lo.iloc[0], r.rma_hi.iloc[0])
 
@@ -221,11 +224,13 @@ def _iwne_fs_control(R):
     if t is None: return UNTESTED, 'no explanation scores in this run'
     out, parts = [], []
     for lesion in ('microaneurysms', 'haemorrhages'):
-        ra = _rma(t, lesion, 'IWNE-FS'); rc = _rma(t, lesion, 'IWNE-FS', 'random')
-        if ra is None or rc is None or not np.isfinite(ra[0]): out.append(UNTESTED); continue
-        out.append(CONTRADICTED if ra[1] > rc[2] else SUPPORTED if ra[2] >= rc[1] else UNRESOLVED)  # overlapping the control: consistent with it
-        parts.append(f'{lesion}: LRP {ra[0]:.4f} [{ra[1]:.4f}, {ra[2]:.4f}] vs random {rc[0]:.4f} [{rc[1]:.4f}, {rc[2]:.4f}]')
-    return combine(out), '; '.join(parts) + ' (IWNE-FS, RMA sum_pos; supported = intervals overlap)' if parts else 'IWNE-FS was not scored'
+        ra = _rma(t, lesion, 'IWNE-FS'); cs = {e: _rma(t, lesion, 'IWNE-FS', e) for e in CONTROL_EXPLAINERS}
+        cs = {e: c for e, c in cs.items() if c is not None and np.isfinite(c[0])}
+        if ra is None or not cs or not np.isfinite(ra[0]): out.append(UNTESTED); continue
+        beats = all(ra[1] > c[2] for c in cs.values())  # above every control: the model uses the lesion
+        out.append(CONTRADICTED if beats else SUPPORTED if any(ra[2] >= c[1] for c in cs.values()) else UNRESOLVED)  # overlapping a control: at its level
+        parts.append(f'{lesion}: LRP {ra[0]:.4f} [{ra[1]:.4f}, {ra[2]:.4f}] vs ' + ', '.join(f'{e} {c[0]:.4f} [{c[1]:.4f}, {c[2]:.4f}]' for e, c in cs.items()))
+    return combine(out), '; '.join(parts) + ' (IWNE-FS, RMA sum_pos; supported = at the level of a control, contradicted = above all)' if parts else 'IWNE-FS was not scored'
 
 @claim('cl_above_fs_small_lesions', '4.4', '80_explain', 'CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
        'MA: 0.0093 > 0.0076 (IWNE), 0.0198 > 0.0172 (IFI); HE: 0.0602 > 0.0251, 0.0765 > 0.0711')

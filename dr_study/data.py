@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_data.ipynb #054571be
 from __future__ import annotations
-import os, re, warnings
+import csv, os, re, warnings
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -14,7 +14,7 @@ from .paths import EyePACSLayout, MessidorLayout, IDRiDLayout, LESIONS, MESSIDOR
 # %% auto #0
 __all__ = ['GRADE_NAMES', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'FRACTIONS', 'referable_grades', 'referable',
            'referable_score', 'Record', 'records_frame', 'frame_records', 'SkipLog', 'read_labels', 'parse_grade',
-           'FileIndex', 'read_eyepacs', 'read_messidor2', 'read_idrid_segmentation', 'mask_report',
+           'FileIndex', 'read_eyepacs', 'read_exam_pairs', 'read_messidor2', 'read_idrid_segmentation', 'mask_report',
            'read_idrid_grading', 'patient_split', 'label_fractions', 'fraction_subset']
 
 # %% ../nbs/02_data.ipynb #16c1f214
@@ -164,18 +164,38 @@ def read_eyepacs(root, split:str='train', usage:str|None=None, log:SkipLog|None=
         else: recs.append(Record('eyepacs', split, id_, id_.split('_')[0], _eye(id_), grade, str(img)))
     return records_frame(recs)
 
+# %% ../nbs/02_data.ipynb #d8b90175
+_IMAGE_NAME = re.compile(r'.+\.(png|jpe?g|tiff?)$', re.I)
+
+def read_exam_pairs(path) -> dict:
+    "Messidor-2's examination list (`messidor-2.csv`: one exam per line, its two image names, `;` or `,` separated; a header line and an exam-id column are allowed): {image stem: exam}."
+    path = Path(path)
+    try: text = path.read_text(encoding='utf-8-sig')
+    except (OSError, UnicodeDecodeError) as e: raise DataError(path, f'unreadable exam list ({e})') from None
+    lines = [l for l in text.splitlines() if l.strip()]
+    if not lines: raise DataError(path, 'the exam list is empty')
+    sep = ';' if ';' in lines[0] else ','
+    out = {}
+    for k, row in enumerate(csv.reader(lines, delimiter=sep), 1):
+        cells = [c.strip() for c in row if c.strip()]
+        imgs, other = [c for c in cells if _IMAGE_NAME.fullmatch(c)], [c for c in cells if not _IMAGE_NAME.fullmatch(c)]
+        if k == 1 and not imgs: continue  # a header line
+        if len(imgs) != 2: raise DataError(path, f'line {k}: expected the two image names of one exam, found {cells}')
+        exam = other[0] if other else Path(imgs[0]).stem  # an exam id column if given, else the exam's first image
+        for img in imgs:
+            stem = Path(img).stem
+            if stem in out and out[stem] != exam: raise DataError(path, f'line {k}: image {img} is already in exam {out[stem]}')
+            out[stem] = exam
+    return out
+
 # %% ../nbs/02_data.ipynb #8fc1a0e0
-def read_messidor2(root, exams=None, log:SkipLog|None=None) -> pd.DataFrame:
+def read_messidor2(root, exams=None, # exam list (see `read_exam_pairs`); None: `messidor-2.csv` in `root` if there
+                   log:SkipLog|None=None) -> pd.DataFrame:
     "Records of the gradable Messidor-2 images (all are test images)."
     lay = MessidorLayout(root)
     df = read_labels(lay.labels, ['image_id', 'adjudicated_dr_grade', 'adjudicated_gradable'], 'image_id')
-    patient = {}
-    if exams is not None:
-        ex = pd.read_csv(exams, dtype=str)
-        if ex.shape[1] < 3: raise DataError(exams, f'expected exam id and two image columns, found {list(ex.columns)}')
-        for exam, a, b in ex.iloc[:, :3].itertuples(index=False):
-            for img in (a, b):
-                if isinstance(img, str): patient[Path(img.strip()).stem] = str(exam).strip()
+    if exams is None and lay.exams.is_file(): exams = lay.exams  # the exam list of the ADCIS download
+    patient = {} if exams is None else read_exam_pairs(exams)
     files = FileIndex(lay.images, MESSIDOR_EXTS)
     recs = []
     for id_, g, gradable in zip(df.image_id, df.adjudicated_dr_grade, df.adjudicated_gradable):

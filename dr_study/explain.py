@@ -17,10 +17,12 @@ from captum.attr._utils.lrp_rules import PropagationRule, Alpha1_Beta0_Rule
 from .train import MEAN, STD, normalize
 
 # %% auto #0
-__all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'EXPLAINERS', 'POOLINGS', 'SCORE_COLUMNS', 'CanonBlock', 'CanonResNet',
+__all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
+           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'MASK_RULES', 'REGIONS', 'CanonBlock', 'CanonResNet',
            'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input',
-           'gradcam', 'random_map', 'sum_pos', 'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy',
-           'RelevanceMassAccuracy', 'RelevanceRankAccuracy', 'score_maps', 'random_expectation']
+           'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
+           'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy',
+           'score_maps', 'relevance_outside', 'random_expectation', 'cascading_randomization', 'score_explainers']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -196,13 +198,63 @@ def random_map(model:nn.Module|None, # ignored
     g = torch.Generator().manual_seed(int(seed))
     return torch.randn(x.shape, generator=g, dtype=torch.float64).to(x.dtype).to(x.device)
 
+
+# %% ../nbs/16_explain.ipynb #6110b3dc
+RANDOMIZATION_ORDER = ('fc', 'layer4', 'layer3', 'layer2', 'layer1', 'stem')  # top layer first: the cascade of Adebayo et al. (2018)
+
+def _reinit(mod:nn.Module, g:torch.Generator):
+    "Re-initialize one module as torchvision's ResNet constructor does (BatchNorm: identity, statistics reset)."
+    if isinstance(mod, nn.Conv2d):
+        nn.init.kaiming_normal_(mod.weight, mode='fan_out', nonlinearity='relu', generator=g)
+        if mod.bias is not None: nn.init.zeros_(mod.bias)
+    elif isinstance(mod, nn.BatchNorm2d):
+        nn.init.ones_(mod.weight); nn.init.zeros_(mod.bias); mod.reset_running_stats()
+    elif isinstance(mod, nn.Linear):  # nn.Linear's own reset_parameters, with a generator
+        nn.init.kaiming_uniform_(mod.weight, a=5 ** 0.5, generator=g)
+        if mod.bias is not None: b = mod.in_features ** -0.5; nn.init.uniform_(mod.bias, -b, b, generator=g)
+
+def randomize_weights(model:nn.Module, # a torchvision ResNet; not modified
+                      stages:int|None=None, # re-initialize the first `stages` of `RANDOMIZATION_ORDER` (top down); None: all
+                      seed:int=0, # seed of the new weights
+                     ) -> nn.Module:
+    "An eval-mode copy of `model` with its top `stages` stages re-initialized: the model-randomization control of Adebayo et al."
+    if not isinstance(model, ResNet): raise ValueError(f'randomize_weights: expected a torchvision ResNet, got {type(model).__name__}')
+    k = len(RANDOMIZATION_ORDER) if stages is None else int(stages)
+    if not 0 <= k <= len(RANDOMIZATION_ORDER): raise ValueError(f'stages must be 0 to {len(RANDOMIZATION_ORDER)} or None, got {stages!r}')
+    m, g = copy.deepcopy(model).eval(), torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for name in RANDOMIZATION_ORDER[:k]:
+            for part in ((m.conv1, m.bn1) if name == 'stem' else (getattr(m, name),)):
+                for mod in part.modules(): _reinit(mod, g)
+    for p in m.parameters(): p.requires_grad_(False)
+    return m
+
+_RANDOMIZED = weakref.WeakKeyDictionary()  # model -> {(stages, seed): (fingerprint, randomized copy)}
+
+def randomized(model:nn.Module, stages:int|None=None, seed:int=0) -> nn.Module:
+    "The cached `randomize_weights(model, stages, seed)` (rebuilt if `model`'s weights changed)."
+    fp, hits = _fingerprint(model), _RANDOMIZED.setdefault(model, {})
+    hit = hits.get((stages, seed))
+    if hit is None or hit[0] != fp: hit = hits[stages, seed] = (fp, randomize_weights(model, stages, seed))
+    return hit[1]
+
+def lrp_randomized(model:nn.Module, # torchvision ResNet
+                   x:torch.Tensor, # normalized images (B, 3, H, W)
+                   target:int=3, # output neuron explained
+                   seed:int=0, # seed of the re-initialized weights
+                  ) -> torch.Tensor:
+    "Control: `explain_lrp` of the same architecture with all weights re-initialized (`randomized(model, None, seed)`)."
+    return explain_lrp(randomized(model, None, seed), x, target)
+
 EXPLAINERS = {
     'lrp_a1b0': explain_lrp,
     'integrated_gradients': integrated_gradients,
     'grad_x_input': grad_x_input,
     'gradcam': gradcam,
     'random': partial(random_map, seed=0),
+    'lrp_randomized': lrp_randomized,
 }
+CONTROLS = {'random': 'Gaussian noise', 'lrp_randomized': 'LRP of randomized weights'}  # the explainers that are controls, and their labels
 
 # %% ../nbs/16_explain.ipynb #a19db955
 def _as_np(a, name='heatmap'):
@@ -221,46 +273,66 @@ def l2_norm_sq(r) -> np.ndarray:
 POOLINGS = {'sum_pos': sum_pos, 'l2_norm_sq': l2_norm_sq}
 
 # %% ../nbs/16_explain.ipynb #b697c0be
-def _maps_masks(heatmaps, masks, ndim):
-    h = heatmaps.detach().cpu().double().numpy() if torch.is_tensor(heatmaps) else np.asarray(heatmaps, dtype=np.float64)
-    m = masks.detach().cpu().numpy() if torch.is_tensor(masks) else np.asarray(masks)
+def _arr(a): return a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
+
+def _maps_masks(heatmaps, masks, ndim, region=None):
+    "Flattened (B, P) maps, mask weights in [0, 1] and region of pooled maps and their masks, checked."
+    h, m = _arr(heatmaps), masks.detach().cpu().numpy() if torch.is_tensor(masks) else np.asarray(masks)
     what = '(H, W)' if ndim == 2 else '(B, H, W)'
     if h.ndim != ndim: raise ValueError(f'heatmap: expected a pooled map {what}, got shape {h.shape} (pool the channels first)')
     if m.shape != h.shape: raise ValueError(f'mask: shape {m.shape} differs from the heatmap shape {h.shape}')
     if not np.isfinite(h).all(): raise ValueError('heatmap: contains NaN or infinite values')
-    if m.dtype != bool:
-        if not np.isin(m, (0, 1)).all(): raise ValueError('mask: expected a boolean (or 0/1) array')
-        m = m.astype(bool)
-    return h.reshape(len(h) if ndim == 3 else 1, -1), m.reshape(len(m) if ndim == 3 else 1, -1)
+    m = m.astype(np.float64)
+    if not (np.isfinite(m).all() and (m >= 0).all() and (m <= 1).all()): raise ValueError('mask: expected a boolean mask or area fractions in [0, 1]')
+    b = len(h) if ndim == 3 else 1
+    r = np.ones((b, h.shape[-2] * h.shape[-1]), bool) if region is None else _region(region, h.shape[-2:], b)
+    return h.reshape(b, -1), m.reshape(b, -1) * r, r
+
+def _region(region, hw, b):
+    r = region.detach().cpu().numpy() if torch.is_tensor(region) else np.asarray(region)
+    if r.dtype != bool: raise ValueError(f'region: expected a boolean array, got {r.dtype}')
+    if r.shape not in (tuple(hw), (b, *hw)): raise ValueError(f'region: expected shape {tuple(hw)} or {(b, *hw)}, got {r.shape}')
+    if not r.any(): raise ValueError('region: selects no pixel')
+    return np.broadcast_to(r.reshape(-1, hw[0] * hw[1]), (b, hw[0] * hw[1]))
 
 def relevance_mass_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
-                            masks, # boolean masks (B, H, W)
+                            masks, # boolean masks or area fractions (B, H, W)
+                            region=None, # bool (H, W) or (B, H, W): only these pixels count (e.g. the field of view); None: all
                            ) -> np.ndarray:
-    "RMA of each pooled map (B, H, W) against its mask (B, H, W): NaN for an empty mask or a map without relevance."
-    h, m = _maps_masks(heatmaps, masks, 3)
+    "RMA of each pooled map (B, H, W) against its mask: NaN for an empty mask or a map without relevance in `region`."
+    h, m, r = _maps_masks(heatmaps, masks, 3, region)
     if (h < 0).any(): raise ValueError('heatmap: RMA needs a non-negative pooled map (use sum_pos or l2_norm_sq)')
+    h = h * r
     tot, ins = h.sum(1), (h * m).sum(1)
     with np.errstate(invalid='ignore', divide='ignore'): out = ins / tot
     out[(m.sum(1) == 0) | (tot == 0)] = np.nan
     return out
 
-def relevance_rank_accuracy(heatmaps, # pooled maps (B, H, W)
-                            masks, # boolean masks (B, H, W)
-                            top:float|None=None, # None: k = |S| (Osman et al.); else k = round(top * N)
-                           ) -> np.ndarray:
-    "RRA of each map (B, H, W): share of the mask among the top |S| (or top fraction) pixels, ties shared fractionally."
-    h, m = _maps_masks(heatmaps, masks, 3)
-    n, s = h.shape[1], m.sum(1)
-    if top is not None and not 0 < top <= 1: raise ValueError(f'top: expected a fraction in (0, 1], got {top}')
-    k = s.copy() if top is None else np.full(len(h), max(1, int(round(top * n))))
-    srt = -np.sort(-h, axis=1)
-    kth = srt[np.arange(len(h)), np.clip(k, 1, n) - 1][:, None]  # the k-th highest value
-    above, tied = h > kth, h == kth
+def _ranked(h, r):
+    "Maps with the pixels outside the region at -inf, sorted descending, and the region's size per map."
+    hr = np.where(r, h, -np.inf)
+    return hr, -np.sort(-hr, axis=1), r.sum(1)
+
+def _rra(hr, srt, n, m, top):
+    s = m.sum(1)
+    k = np.maximum(1, np.round(s)).astype(int) if top is None else np.maximum(1, np.round(top * n)).astype(int)
+    kth = srt[np.arange(len(hr)), np.clip(k, 1, n) - 1][:, None]  # the k-th highest value inside the region
+    above, tied = hr > kth, hr == kth
     share = (k - above.sum(1)) / tied.sum(1)  # fraction of a slot each tied pixel gets
-    hits = (above & m).sum(1) + share * (tied & m).sum(1)
+    hits = (above * m).sum(1) + share * (tied * m).sum(1)
     with np.errstate(invalid='ignore', divide='ignore'): out = hits / s
     out[s == 0] = np.nan
     return out
+
+def relevance_rank_accuracy(heatmaps, # pooled maps (B, H, W)
+                            masks, # boolean masks or area fractions (B, H, W)
+                            top:float|None=None, # None: k = |S| (Osman et al.); else k = round(top * N), N the pixels of `region`
+                            region=None, # bool (H, W) or (B, H, W): only these pixels are ranked; None: all
+                           ) -> np.ndarray:
+    "RRA of each map (B, H, W): share of the mask among the top |S| (or top fraction) pixels, ties shared fractionally."
+    if top is not None and not 0 < top <= 1: raise ValueError(f'top: expected a fraction in (0, 1], got {top}')
+    h, m, r = _maps_masks(heatmaps, masks, 3, region)
+    return _rra(*_ranked(h, r), m, top)
 
 def _single(heatmap, mask):
     if np.ndim(heatmap) != 2: raise ValueError(f'heatmap: expected a pooled map (H, W), got shape {tuple(np.shape(heatmap))}')
@@ -269,38 +341,70 @@ def _single(heatmap, mask):
 
 class RelevanceMassAccuracy:
     "Share of a pooled (H, W) map's relevance inside the mask (Osman et al.); NaN for an empty mask or zero total."
-    def __init__(self): pass
+    def __init__(self, region=None): # bool (H, W): only these pixels count; None: all
+        self.region = region
     def __call__(self, heatmap, mask) -> float:
-        return float(relevance_mass_accuracy(*_single(heatmap, mask))[0])
+        return float(relevance_mass_accuracy(*_single(heatmap, mask), region=self.region)[0])
 
 class RelevanceRankAccuracy:
     "Share of the mask among the |S| (or `top` fraction) highest-relevance pixels of an (H, W) map; ties shared fractionally."
-    def __init__(self, top:float|None=None): # None: k = |S| (Osman et al.); else the top fraction of all pixels
-        self.top = top
+    def __init__(self, top:float|None=None, # None: k = |S| (Osman et al.); else the top fraction of the region's pixels
+                 region=None): # bool (H, W): only these pixels are ranked; None: all
+        self.top, self.region = top, region
     def __call__(self, heatmap, mask) -> float:
-        return float(relevance_rank_accuracy(*_single(heatmap, mask), top=self.top)[0])
+        return float(relevance_rank_accuracy(*_single(heatmap, mask), top=self.top, region=self.region)[0])
 
 # %% ../nbs/16_explain.ipynb #91ccc886
-SCORE_COLUMNS = ['image_index', 'lesion', 'rma', 'rra', 'mask_pixels']
+RRA_PERCENTILE = 1.0  # the paper's RRA variant (formula 3): the mask's share among the pixels above this percentile of relevance
+SCORE_COLUMNS = ['image_index', 'lesion', 'rma', 'rra', 'rra_pct', 'mask_pixels', 'mask_area']
+
+def _stack(mk, like, lesion):
+    if mk is None or (not torch.is_tensor(mk) and not isinstance(mk, np.ndarray)):
+        mk = [None] * len(like) if mk is None else list(mk)
+        if len(mk) != len(like): raise ValueError(f'masks[{lesion!r}]: {len(mk)} masks for {len(like)} maps')
+        mk = np.stack([np.zeros(like.shape[1:], bool) if k is None else np.asarray(k) for k in mk])
+    mk = mk.detach().cpu().numpy() if torch.is_tensor(mk) else mk
+    if mk.shape != like.shape: raise ValueError(f'masks[{lesion!r}]: shape {mk.shape} differs from the maps {like.shape}')
+    return mk
 
 def score_maps(pooled, # pooled maps (B, H, W), non-negative
-               masks:dict, # lesion -> (B, H, W) bool array, list of B (H, W) arrays or None, or None
-               top:float|None=None, # passed to `relevance_rank_accuracy`
+               masks:dict, # lesion -> (B, H, W) bool or area-fraction array, list of B (H, W) arrays or None, or None
+               top:float|None=None, # passed to `relevance_rank_accuracy` for `rra`
+               percentile:float=RRA_PERCENTILE, # `rra_pct` keeps the pixels above this percentile (top 1 - percentile/100)
+               region=None, # bool (H, W) or (B, H, W): score inside it only (e.g. the field of view); None: the whole image
               ) -> pd.DataFrame:
-    "RMA and RRA of pooled maps (B, H, W) for each lesion's masks: a row per (image, lesion)."
-    h = pooled.detach().cpu().double().numpy() if torch.is_tensor(pooled) else np.asarray(pooled, dtype=np.float64)
+    "RMA, RRA (top |S|) and the paper's percentile RRA of pooled maps (B, H, W) for each lesion's masks: a row per (image, lesion)."
+    h = _arr(pooled)
     if h.ndim != 3: raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
-    rows = []
+    if not 0 <= percentile < 100: raise ValueError(f'percentile: expected a value in [0, 100), got {percentile}')
+    rows, ranked = [], None
     for lesion, mk in masks.items():
-        if mk is None or (not torch.is_tensor(mk) and not isinstance(mk, np.ndarray)):
-            mk = [None] * len(h) if mk is None else list(mk)
-            if len(mk) != len(h): raise ValueError(f'masks[{lesion!r}]: {len(mk)} masks for {len(h)} maps')
-            mk = np.stack([np.zeros(h.shape[1:], bool) if k is None else np.asarray(k) for k in mk])
-        mk = mk.detach().cpu().numpy() if torch.is_tensor(mk) else mk
-        if mk.shape != h.shape: raise ValueError(f'masks[{lesion!r}]: shape {mk.shape} differs from the maps {h.shape}')
-        rows.append(pd.DataFrame(dict(image_index=np.arange(len(h)), lesion=lesion, rma=relevance_mass_accuracy(h, mk),
-                                      rra=relevance_rank_accuracy(h, mk, top), mask_pixels=(mk != 0).sum((1, 2)))))
+        mk = _stack(mk, h, lesion)
+        hf, m, r = _maps_masks(h, mk, 3, region)
+        ranked = ranked or _ranked(hf, r)  # sorted once for all lesions
+        rows.append(pd.DataFrame(dict(image_index=np.arange(len(h)), lesion=lesion, rma=relevance_mass_accuracy(h, mk, region),
+                                      rra=_rra(*ranked, m, top), rra_pct=_rra(*ranked, m, 1 - percentile / 100),
+                                      mask_pixels=(m > 0).sum(1), mask_area=m.sum(1))))
     return pd.concat(rows, ignore_index=True)[SCORE_COLUMNS] if rows else pd.DataFrame(columns=SCORE_COLUMNS)
+
+# %% ../nbs/16_explain.ipynb #69ef167d
+OUTSIDE_COLUMNS = ['image_index', 'outside', 'top_left', 'top_right', 'bottom_left', 'bottom_right']
+
+def relevance_outside(pooled, # non-negative pooled maps (B, H, W)
+                      region, # bool (H, W) or (B, H, W), e.g. the field of view
+                     ) -> pd.DataFrame:
+    "Share of each map's relevance that falls outside `region`, in all and in each quadrant of the image: a row per map."
+    h = _arr(pooled)
+    if h.ndim != 3: raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
+    if (h < 0).any(): raise ValueError('pooled: needs non-negative pooled maps (use sum_pos or l2_norm_sq)')
+    B, H, W = h.shape
+    out = h * ~_region(region, (H, W), B).reshape(B, H, W)
+    tot = h.sum((1, 2))
+    top, left = (np.arange(H) + 0.5 < H / 2)[:, None], (np.arange(W) + 0.5 < W / 2)[None, :]
+    quads = dict(top_left=top & left, top_right=top & ~left, bottom_left=~top & left, bottom_right=~top & ~left)
+    with np.errstate(invalid='ignore', divide='ignore'):
+        cols = {'outside': out.sum((1, 2)) / tot, **{k: (out * q).sum((1, 2)) / tot for k, q in quads.items()}}
+    return pd.DataFrame(dict(image_index=np.arange(B), **cols))[OUTSIDE_COLUMNS]
 
 # %% ../nbs/16_explain.ipynb #c945842e
 def random_expectation(mask_fraction:float, # |S| / N, the share of the pixels inside the mask
@@ -310,3 +414,60 @@ def random_expectation(mask_fraction:float, # |S| / N, the share of the pixels i
     f = float(mask_fraction)
     if not 0 < f <= 1: raise ValueError(f'mask_fraction: expected a fraction in (0, 1], got {mask_fraction}')
     return dict(rma=f, rra=f if top is None else float(top))
+
+# %% ../nbs/16_explain.ipynb #6f1cbada
+def cascading_randomization(model:nn.Module, # torchvision ResNet
+                            x:torch.Tensor, # normalized images (N, 3, H, W)
+                            masks:dict, # as in `score_maps`
+                            region=None, # as in `score_maps`
+                            target:int=3, # output neuron explained
+                            pooling:str='sum_pos', # a key of `POOLINGS`
+                            seed:int=0, # seed of the re-initialized weights
+                            batch:int=16, # images per LRP pass
+                            percentile:float=RRA_PERCENTILE, # as in `score_maps`
+                           ) -> pd.DataFrame:
+    "`score_maps` of LRP while the stages of `RANDOMIZATION_ORDER` are re-initialized one by one from the top (Adebayo et al.'s cascade); `stages` 0 is the trained model."
+    if pooling not in POOLINGS: raise ValueError(f'unknown pooling {pooling!r}; known: {list(POOLINGS)}')
+    rows = []
+    for k in range(len(RANDOMIZATION_ORDER) + 1):
+        m = randomize_weights(model, k, seed)
+        maps = torch.cat([explain_lrp(m, x[i:i + batch], target).cpu() for i in range(0, len(x), batch)])
+        rows.append(score_maps(POOLINGS[pooling](maps), masks, percentile=percentile, region=region)
+                    .assign(stages=k, randomized='none' if k == 0 else RANDOMIZATION_ORDER[k - 1]))
+    return pd.concat(rows, ignore_index=True)
+
+# %% ../nbs/16_explain.ipynb #a7967193
+MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}  # from area fractions to the mask scored
+REGIONS = ('fov', 'image')  # scored inside the field of view, or over the whole image (as the paper)
+
+def score_explainers(model:nn.Module, # torchvision ResNet
+                     images:torch.Tensor, # uint8 images (N, 3, S, S), as the cache stores them
+                     fractions:dict, # lesion -> area fractions (N, S, S) in [0, 1]
+                     names, # keys of `EXPLAINERS`
+                     region, # bool (S, S): the field of view
+                     target:int=3, # output neuron explained
+                     batch:int=16, # images per explanation pass
+                     seed:int=0, # seed of the Gaussian control (a new draw per batch) and of the randomized weights
+                     percentile:float=RRA_PERCENTILE, # see `score_maps`
+                     device='cpu',
+                     keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
+                    ) -> dict:
+    "Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in every `REGIONS` region; and the relevance outside `region`."
+    unknown = [n for n in names if n not in EXPLAINERS]
+    if unknown: raise ValueError(f'unknown explainer(s) {unknown}; known: {list(EXPLAINERS)}')
+    if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4): raise ValueError('images: expected a uint8 tensor (N, 3, S, S)')
+    scores, outside, kept = [], [], None
+    for name in names:
+        def fn(k):
+            if name == 'random': return partial(random_map, seed=seed * 100_003 + k)  # fresh noise per batch
+            return partial(lrp_randomized, seed=seed) if name == 'lrp_randomized' else EXPLAINERS[name]
+        maps = torch.cat([fn(k)(model, normalize(images[k:k + batch].to(device)), target).cpu() for k in range(0, len(images), batch)])
+        if name == keep: kept = maps.sum(1).numpy()
+        for pooling, pool in POOLINGS.items():
+            pm, tag = pool(maps), dict(explainer=name, pooling=pooling)
+            outside.append(relevance_outside(pm, region).assign(**tag))
+            for reg in REGIONS:
+                for rule, f in MASK_RULES.items():
+                    scores.append(score_maps(pm, {l: f(v) for l, v in fractions.items()}, percentile=percentile,
+                                             region=region if reg == 'fov' else None).assign(region=reg, mask=rule, **tag))
+    return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept)

@@ -50,6 +50,8 @@ class MessidorLayout:
     def images(self) -> Path: return self.root/'IMAGES'
     @property
     def labels(self) -> Path: return self.root/'messidor_data.csv'
+    @property
+    def exams(self) -> Path: return self.root/'messidor-2.csv'  # the examination list of the ADCIS download (left;right image pairs)
 
 # %% ../nbs/00_paths.ipynb #9bb628cf
 LESIONS = {'MA': '1. Microaneurysms', 'HE': '2. Haemorrhages', 'EX': '3. Hard Exudates',

@@ -13,8 +13,8 @@ from skimage.measure import CircleModel, ransac
 from .core import DataError
 
 # %% auto #0
-__all__ = ['MIN_CONTRAST', 'Circle', 'fov_mask', 'find_fov', 'crop_to_fov', 'crop_mask', 'graham', 'Prep', 'open_rgb',
-           'load_fundus']
+__all__ = ['MIN_CONTRAST', 'Circle', 'fov_mask', 'find_fov', 'field_of_view', 'crop_to_fov', 'mask_fraction', 'crop_mask',
+           'graham', 'Prep', 'open_rgb', 'load_fundus']
 
 # %% ../nbs/03_preprocess.ipynb #8bfaf835
 @dataclass(frozen=True)
@@ -60,7 +60,10 @@ def find_fov(img:np.ndarray, max_side:int=512, seed:int=0) -> Circle:
     return c.scale(1 / s)
 
 # %% ../nbs/03_preprocess.ipynb #753e3413
-def _circle_mask(size:int, frac:float=1.0) -> np.ndarray:
+def field_of_view(size:int, # side of a square field-of-view crop
+                  frac:float=1.0, # radius as a fraction of the inscribed circle's
+                 ) -> np.ndarray:
+    "The field of view of a `crop_to_fov` image: the pixels whose centre lies in the inscribed circle, bool (size, size)."
     yy, xx = np.mgrid[:size, :size]
     return np.hypot(xx + 0.5 - size / 2, yy + 0.5 - size / 2) <= frac * size / 2
 
@@ -71,22 +74,26 @@ def crop_to_fov(img, circle:Circle, size:int, resample=Image.BILINEAR) -> np.nda
     inside = box[0] >= 0 and box[1] >= 0 and box[2] <= im.size[0] and box[3] <= im.size[1]
     if not inside: im, box = im.crop(tuple(round(b) for b in box)), None  # pads the clipped caps with black
     out = np.array(im.resize((size, size), resample, box=box, reducing_gap=3.0))
-    out[~_circle_mask(size)] = 0
+    out[~field_of_view(size)] = 0
     return out
 
-def crop_mask(mask, circle:Circle, size:int, coverage:float=0.0) -> np.ndarray:
-    "A binary lesion `mask` put through the same crop as its image: True where more than `coverage` of a pixel is lesion."
-    m = Image.fromarray((np.asarray(mask) > 0).astype(np.uint8) * 255)
+def mask_fraction(mask, circle:Circle, size:int) -> np.ndarray:
+    "A binary lesion `mask` put through the same crop as its image: the share of each output pixel that is lesion, float32 (size, size), 0 outside the field of view."
+    m = Image.fromarray((np.asarray(mask) > 0).astype(np.float32), 'F')  # float: no rounding of small shares
     box = tuple(round(b) for b in (circle.cx - circle.r, circle.cy - circle.r, circle.cx + circle.r, circle.cy + circle.r))
-    a = np.asarray(m.crop(box).resize((size, size), Image.BOX), np.float32) / 255
-    return (a > coverage) & _circle_mask(size)
+    a = np.clip(np.asarray(m.crop(box).resize((size, size), Image.BOX), np.float32), 0, 1)
+    return np.where(field_of_view(size), a, np.float32(0))
+
+def crop_mask(mask, circle:Circle, size:int, coverage:float=0.0) -> np.ndarray:
+    "`mask_fraction` > `coverage`: with 0, a pixel is lesion where any part of it is."
+    return mask_fraction(mask, circle, size) > coverage
 
 def graham(img:np.ndarray, sigma_frac:float=1/30, rim:float=0.95) -> np.ndarray:
     "Graham's local-average subtraction of a square FOV crop: 4*img - 4*blur(img) + 128, neutral outside `rim`."
     x = np.asarray(img, np.float32); size = x.shape[0]
     blur = ndi.gaussian_filter(x, (size * sigma_frac, size * sigma_frac, 0))
     out = np.clip(4 * x - 4 * blur + 128, 0, 255).astype(np.uint8)
-    out[~_circle_mask(size, rim)] = 128
+    out[~field_of_view(size, rim)] = 128
     return out
 
 # %% ../nbs/03_preprocess.ipynb #7366dccb
@@ -117,7 +124,9 @@ def open_rgb(path, min_side:int|None=None) -> tuple:
         raise DataError(path, f'unreadable or truncated image ({e})') from e
     return im, full[0] / im.size[0], full
 
-def load_fundus(path, prep:Prep=Prep(), masks:dict|None=None) -> tuple:
+def load_fundus(path, prep:Prep=Prep(), masks:dict|None=None,
+                fractions:bool=False, # masks as area fractions (float32) instead of `crop_mask` with `prep.coverage`
+               ) -> tuple:
     "Preprocessed (image uint8 (S,S,3), {lesion: bool (S,S)}, info) of the fundus photograph at `path`."
     im, s, full = open_rgb(path, int(prep.size / 0.8) if prep.draft else None)
     try: c = find_fov(np.asarray(im))
@@ -133,5 +142,5 @@ def load_fundus(path, prep:Prep=Prep(), masks:dict|None=None) -> tuple:
             with Image.open(mpath) as m: m.load(); ma = np.asarray(m.convert('L'))
         except (OSError, UnidentifiedImageError) as e: raise DataError(mpath, f'unreadable mask ({e})') from e
         if ma.shape[::-1] != tuple(full): raise DataError(mpath, f'mask size {ma.shape[1]}x{ma.shape[0]} differs from image size {full[0]}x{full[1]}')
-        mk[lesion] = crop_mask(ma, cf, prep.size, prep.coverage)
+        mk[lesion] = mask_fraction(ma, cf, prep.size) if fractions else crop_mask(ma, cf, prep.size, prep.coverage)
     return out, mk, dict(cx=cf.cx, cy=cf.cy, r=cf.r, width=full[0], height=full[1], decode_scale=s)

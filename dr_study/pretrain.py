@@ -11,12 +11,12 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .models import make_model, init_from, backbone_state, save_weights
-from .train import MEAN, STD
+from .train import MEAN, STD, _dist
 from .cache import CachedFundus, CacheArray
 
 # %% auto #0
-__all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'split_batchnorm', 'merge_batchnorm', 'MoCo', 'pretrain_moco',
-           'pretrain_supervised', 'weights_unit', 'starting_points']
+__all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'split_batchnorm', 'merge_batchnorm', 'MoCo', 'moco_criterion',
+           'pretrain_moco', 'pretrain_supervised', 'weights_unit', 'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -101,11 +101,20 @@ class MoCo(nn.Module):
         deactivate_requires_grad(self.backbone_m); deactivate_requires_grad(self.head_m)
     def forward(self, x): return self.head(self.backbone(x))
     @torch.no_grad()
-    def forward_momentum(self, x):
-        "Keys of `x`: the batch shuffled before the key encoder and unshuffled after it."
-        from lightly.models.utils import batch_shuffle, batch_unshuffle
-        xs, shuffle = batch_shuffle(x)
-        return batch_unshuffle(self.head_m(self.backbone_m(xs)), shuffle)
+    def forward_momentum(self, x, distributed:bool=False):
+        "Keys of `x`: the batch shuffled before the key encoder and unshuffled after it (across all processes if `distributed`)."
+        from lightly.models import utils as lu
+        shuffle, unshuffle = (lu.batch_shuffle_distributed, lu.batch_unshuffle_distributed) if distributed else (lu.batch_shuffle, lu.batch_unshuffle)
+        xs, order = shuffle(x)
+        return unshuffle(self.head_m(self.backbone_m(xs)), order)
+
+def moco_criterion(temperature:float=0.2, # InfoNCE temperature
+                   bank:int=4096, # keys in the queue
+                   distributed:bool=False, # gather every process's keys into the queue (MoCo's concat_all_gather)
+                  ):
+    "MoCo v2's InfoNCE loss against a queue of 128-d keys: lightly's `NTXentLoss` with a memory bank, gathering keys under DDP."
+    from lightly.loss import NTXentLoss
+    return NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128), gather_distributed=distributed)
 
 def _backbone_state(m): return {k: v for k, v in m.state_dict().items() if not k.startswith('fc.')}
 
@@ -115,27 +124,35 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
                   temperature:float=0.2, augment:str='imagenet', seed:int=0, workers:int=0, device:str='cpu', log=print,
                   splits:int=8, # BatchNorm groups (Shuffle-BN on one device; MoCo used 8 GPUs); lowered to divide the batch
                  ) -> tuple:
-    "MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses)."
-    from lightly.loss import NTXentLoss
+    "MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses). Under torchrun, DDP with the queue gathered from every process."
     from lightly.models.utils import update_momentum
+    from torch.utils.data.distributed import DistributedSampler
     import math
     seed_everything(seed)
-    n, size = len(images), images.shape[1]
-    bank = max(batch_size, min(bank, (n - batch_size) // batch_size * batch_size))
-    drop = len(images) >= 2 * batch_size
+    rank, world = _dist()  # (0, 1) unless WORLD_SIZE > 1 (torchrun)
+    n, size, step = len(images), images.shape[1], batch_size * world  # `batch_size` per process; `step` keys enter the queue per step
+    bank = max(step, min(bank, (n - step) // step * step))
+    drop = len(images) >= 2 * step
     splits = math.gcd(splits, batch_size) if drop else 1  # every batch must split evenly
     model = MoCo(arch, splits=splits).to(device)
-    crit = NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128))
-    opt = torch.optim.SGD(list(model.backbone.parameters()) + list(model.head.parameters()), lr=lr, momentum=0.9, weight_decay=1e-4)
+    query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
+    if world > 1:
+        query = nn.parallel.DistributedDataParallel(query, device_ids=[torch.device(device).index] if str(device).startswith('cuda') else None)
+        update_momentum(model.backbone, model.backbone_m, 0.0); update_momentum(model.head, model.head_m, 0.0)  # keys start from rank 0's broadcast weights
+    crit = moco_criterion(temperature, bank, world > 1).to(device)
+    opt = torch.optim.SGD(query.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))  # MoCo's --cos: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
-    dl = DataLoader(Views(images, view_transform(augment, size)), batch_size=batch_size, shuffle=True, drop_last=drop,
+    views = Views(images, view_transform(augment, size))
+    sampler = DistributedSampler(views, world, rank, shuffle=True, seed=seed, drop_last=drop) if world > 1 else None
+    dl = DataLoader(views, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, drop_last=drop,
                     num_workers=workers, generator=torch.Generator().manual_seed(seed))
     losses = []
     for e in range(epochs):
         t0, ls = time.monotonic(), []
+        if sampler is not None: sampler.set_epoch(e)
         for x0, x1 in dl:
             update_momentum(model.backbone, model.backbone_m, momentum); update_momentum(model.head, model.head_m, momentum)
-            loss = crit(model(x0.to(device)), model.forward_momentum(x1.to(device)))
+            loss = crit(query(x0.to(device)), model.forward_momentum(x1.to(device), world > 1))
             if not torch.isfinite(loss): raise RuntimeError(f'non-finite MoCo loss at epoch {e}; lower the learning rate (now {lr})')
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
         sched.step()

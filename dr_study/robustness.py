@@ -104,7 +104,7 @@ def _chunk_task(task): return _corrupt_chunk(_CTX, *task)
 
 def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
     "Corrupt images `idx`; return them with the (position, error) of every image that raised."
-    images, registry, seed, s = ctx
+    images, registry, seed, s, keep = ctx
     out, errs = np.zeros((len(idx), s, s, 3), np.uint8), []
     for j, i in enumerate(idx):
         try:
@@ -112,6 +112,7 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
             if not (isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == (s, s, 3)):
                 raise ValueError(f'returned {type(r).__name__} {getattr(r, "dtype", "")} {getattr(r, "shape", "")}, expected uint8 {(s, s, 3)}')
             out[j] = r
+            if keep is not None: out[j][~keep] = 0  # a corruption that lit the black surround (fog, brightness, noise) is masked again
         except Exception as e: errs.append((j, f'{type(e).__name__}: {e}'))
     return name, severity, idx, out, errs
 
@@ -129,7 +130,8 @@ class CorruptedSets:
                  severities=(1, 2, 3, 4, 5),
                  workers:int=2, # processes; 0 or 1 = in this process
                  chunk:int=32, # images per task
-                 corruptions:dict|None=None): # name -> (image, severity, seed) -> image; None = `CORRUPTIONS`
+                 corruptions:dict|None=None, # name -> (image, severity, seed) -> image; None = `CORRUPTIONS`
+                 keep=None): # bool (S, S): pixels kept after a corruption, the rest set to 0 (e.g. the field of view); None: all
         self.folder, self.images, self.seed, self.workers, self.chunk = Path(folder), images, _check_seed(seed), int(workers), max(1, int(chunk))
         self.registry = CORRUPTIONS if corruptions is None else dict(corruptions)
         self.names = list(self.registry) if names is None else [names] if isinstance(names, str) else list(names)
@@ -144,8 +146,12 @@ class CorruptedSets:
         first = _check_image(images[0], 'images[0]')
         if first.shape[0] != first.shape[1]: raise ValueError(f'images must be square, got {first.shape}')
         self.size = first.shape[0]
+        self.keep = None if keep is None else np.asarray(keep)
+        if self.keep is not None and (self.keep.dtype != bool or self.keep.shape != (self.size, self.size)):
+            raise ValueError(f'keep must be a bool ({self.size}, {self.size}) array, got {self.keep.dtype} {self.keep.shape}')
         probe = [hashlib.sha256(np.ascontiguousarray(images[int(i)]).tobytes()).hexdigest() for i in np.unique(np.linspace(0, self.n - 1, 16).astype(int))]
-        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version('robustness'), probe=stable_hash(probe))
+        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version('robustness'), probe=stable_hash(probe),
+                         keep=None if keep is None else hashlib.sha256(np.packbits(self.keep).tobytes()).hexdigest()[:16])
 
     @property
     def sets(self) -> list:
@@ -211,7 +217,7 @@ def _build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
             p, shape = self.path(name, sev), (self.n, self.size, self.size, 3)
             if p.exists() and p.stat().st_size != int(np.prod(shape)): raise DataError(p, f'has {p.stat().st_size} bytes, expected {int(np.prod(shape))}')
             maps[name, sev] = np.memmap(p, np.uint8, 'r+' if p.exists() else 'w+', shape=shape)
-        ctx, pool = (self.images, self.registry, self.seed, self.size), None
+        ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
         if self.workers > 1:
             for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
                 try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
@@ -259,7 +265,7 @@ def true_label_prob(probs, grades, definition:str='paper') -> np.ndarray:
 
 # %% ../nbs/15_robustness.ipynb #a1150952
 class PairedDelta:
-    "mean(a) - mean(b) on paired data with a percentile bootstrap interval over images or groups (e.g. patients)."
+    "mean(a) - mean(b) on paired data (or the class-balanced mean: the average of the per-class means) with a percentile bootstrap interval over images or groups (e.g. patients)."
     def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
         if n_boot < 0 or not 0 < level < 1: raise ValueError(f'need n_boot >= 0 and 0 < level < 1, got {n_boot}, {level}')
         self.n_boot, self.level, self.seed, self._cache = int(n_boot), float(level), int(seed), {}
@@ -271,21 +277,26 @@ class PairedDelta:
             if len(self._cache) >= 16: self._cache.pop(next(iter(self._cache)))
             self._cache[g] = gen.integers(0, g, (self.n_boot, g)); yield self._cache[g]; return
         for k in range(0, self.n_boot, rows): yield gen.integers(0, g, (min(rows, self.n_boot - k), g))
-    def __call__(self, a, b, groups=None) -> dict:
+    def __call__(self, a, b, groups=None, # (N,) group of each pair (resampled together); None: each pair its own
+                 classes=None, # (N,) class of each pair: the mean is taken within each class, then averaged over classes; None: one class
+                ) -> dict:
         a, b = np.asarray(a, float), np.asarray(b, float)
         if a.ndim != 1 or a.shape != b.shape or len(a) == 0: raise ValueError(f'a and b must be non-empty 1-d arrays of equal length, got {a.shape}, {b.shape}')
         if not (np.isfinite(a).all() and np.isfinite(b).all()): raise ValueError('a and b must be finite')
-        d = a - b; delta = float(d.mean())
+        for name, v in (('groups', groups), ('classes', classes)):
+            if v is not None and np.shape(v) != a.shape: raise ValueError(f'{name} must have the shape of a, got {np.shape(v)}')
+        d = a - b
+        gi = np.arange(len(d)) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+        ci = np.zeros(len(d), int) if classes is None else np.unique(np.asarray(classes), return_inverse=True)[1]
+        G, C = gi.max() + 1, ci.max() + 1
+        sums, counts = np.zeros((G, C)), np.zeros((G, C))
+        np.add.at(sums, (gi, ci), d); np.add.at(counts, (gi, ci), 1.0)
+        delta = float((sums.sum(0) / counts.sum(0)).mean())
         if self.n_boot == 0: return dict(delta=delta, lo=np.nan, hi=np.nan)
-        if groups is None: sums, counts = d, np.ones(len(d))
-        else:
-            groups = np.asarray(groups)
-            if groups.shape != a.shape: raise ValueError(f'groups must have the shape of a, got {groups.shape}')
-            _, inv = np.unique(groups, return_inverse=True)
-            sums, counts = np.bincount(inv, d), np.bincount(inv).astype(float)
+        with np.errstate(invalid='ignore', divide='ignore'):  # a resample without one of the classes has no balanced mean: left out
+            boots = np.concatenate([(sums[ii].sum(1) / counts[ii].sum(1)).mean(1) for ii in self._draws(G)])
         q = (1 - self.level) / 2
-        boots = np.concatenate([sums[ii].sum(1) / counts[ii].sum(1) for ii in self._draws(len(sums))])
-        lo, hi = np.quantile(boots, [q, 1 - q])
+        lo, hi = np.nanquantile(boots, [q, 1 - q]) if np.isfinite(boots).any() else (np.nan, np.nan)
         return dict(delta=delta, lo=float(lo), hi=float(hi))
 
 # %% ../nbs/15_robustness.ipynb #a192781c
@@ -323,10 +334,11 @@ def score_corruptions(models:dict, # method name -> model
 
 # %% ../nbs/15_robustness.ipynb #bb1f07d2
 PAIRS = (('IWNE', 'IWNE-FS', 'IWNE-CL'), ('IFI', 'IFI-FS', 'IFI-CL'))  # (initialization, FS method, CL method)
-TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'auc_fs', 'auc_cl', 'delta_lo', 'delta_hi', 'significant', 'n']
+TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant',
+                 'rel_delta', 'rel_lo', 'rel_hi', 'mean_fs', 'mean_cl', 'mean_delta', 'mean_lo', 'mean_hi', 'auc_fs', 'auc_cl', 'n']
 
 def robustness_table(scores:pd.DataFrame, pairs=PAIRS, definition:str='paper', n_boot:int=1000, seed:int=0) -> pd.DataFrame:
-    "Per initialization, corruption and severity: true-label probability and AUC of FS and CL, and CL - FS with a paired bootstrap CI."
+    "Per initialization, corruption and severity: class-balanced and plain true-label probability of FS and CL, CL - FS with paired bootstrap CIs, also relative to the clean images, and AUCs."
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing: raise ValueError(f'scores lacks column(s) {missing}; expected {SCORE_COLUMNS}')
     key = ['corruption', 'severity', 'image']
@@ -345,12 +357,17 @@ def robustness_table(scores:pd.DataFrame, pairs=PAIRS, definition:str='paper', n
         m = df[df.method == fs].merge(df[df.method == cl], on=key, suffixes=('_fs', '_cl'))  # paired: images scored by both
         m = m[np.isfinite(m.s_fs) & np.isfinite(m.s_cl)]
         if ((m.grade_fs != m.grade_cl) | (m.patient_fs != m.patient_cl)).any(): raise ValueError(f'{fs} and {cl} disagree on the grade or patient of an image')
-        s_fs, s_cl, r_fs, r_cl, pid = (m[c].to_numpy() for c in ('s_fs', 's_cl', 'r_fs', 'r_cl', 'patient_fs'))
+        s_fs, s_cl, r_fs, r_cl, pid, img = (m[c].to_numpy() for c in ('s_fs', 's_cl', 'r_fs', 'r_cl', 'patient_fs', 'image'))
         y = referable(m.grade_fs.to_numpy(int), definition)
+        clean = pd.Series(s_cl - s_fs, index=img)[(m.corruption == 'none').to_numpy()]  # CL - FS of each image on the clean set
         groups = m.groupby(['corruption', 'severity'], sort=False).indices
         for c, sev in sorted(groups, key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1])):
-            i = groups[c, sev]; d = boot(s_cl[i], s_fs[i], pid[i])
-            rows.append(dict(init=init, corruption=c, severity=int(sev), score_fs=s_fs[i].mean(), score_cl=s_cl[i].mean(), delta=d['delta'],
-                             auc_fs=roc_auc(y[i], r_fs[i]), auc_cl=roc_auc(y[i], r_cl[i]), delta_lo=d['lo'], delta_hi=d['hi'],
-                             significant=bool(d['lo'] > 0 or d['hi'] < 0), n=len(i)))
+            i = groups[c, sev]; bal, plain = boot(s_cl[i], s_fs[i], pid[i], y[i]), boot(s_cl[i], s_fs[i], pid[i])
+            j = i[np.isin(img[i], clean.index)]  # relative to clean: the images scored clean too
+            rel = boot(s_cl[j] - s_fs[j], clean[img[j]].to_numpy(), pid[j], y[j]) if len(j) else dict(delta=np.nan, lo=np.nan, hi=np.nan)
+            bm = lambda s: np.mean([s[i][y[i] == v].mean() for v in np.unique(y[i])])
+            rows.append(dict(init=init, corruption=c, severity=int(sev), score_fs=bm(s_fs), score_cl=bm(s_cl), delta=bal['delta'], delta_lo=bal['lo'], delta_hi=bal['hi'],
+                             significant=bool(bal['lo'] > 0 or bal['hi'] < 0), rel_delta=rel['delta'], rel_lo=rel['lo'], rel_hi=rel['hi'],
+                             mean_fs=s_fs[i].mean(), mean_cl=s_cl[i].mean(), mean_delta=plain['delta'], mean_lo=plain['lo'], mean_hi=plain['hi'],
+                             auc_fs=roc_auc(y[i], r_fs[i]), auc_cl=roc_auc(y[i], r_cl[i]), n=len(i)))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re, warnings
 import numpy as np, pandas as pd, torch
 from torch import nn
+import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'layer_modules', 'StreamingCovariance', 'ActivationSpectra',
@@ -21,7 +22,10 @@ def _blocks(model:nn.Module) -> list:
 def _convs(model:nn.Module) -> list:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
-LAYER_SETS = {'blocks': _blocks, 'convs': _convs}
+def _blocks_bn(model:nn.Module) -> list:
+    return [('bn1', model.bn1)] + _blocks(model)[1:]
+
+LAYER_SETS = {'blocks': _blocks, 'blocks_bn': _blocks_bn, 'convs': _convs}
 
 def _check_layer_set(which):
     if which not in LAYER_SETS: raise ValueError(f'unknown layer set {which!r}; known layer sets: {", ".join(LAYER_SETS)}')
@@ -68,9 +72,15 @@ class StreamingCovariance:
         c = self._m2.cpu().numpy() / (self._n - ddof)
         return (c + c.T) / 2
 
-    def eigenvalues(self, ddof:int=1) -> np.ndarray:
-        "Eigenvalues of the covariance, ascending (float64)."
-        return np.linalg.eigvalsh(self.cov(ddof))
+    def corr(self, ddof:int=1) -> np.ndarray:
+        "The (dim, dim) correlation matrix; a constant variable has a zero row and column."
+        c = self.cov(ddof); sd = np.sqrt(np.clip(np.diag(c), 0, None))
+        inv = np.divide(1.0, sd, out=np.zeros_like(sd), where=sd > 1e-12 * max(1.0, sd.max()))
+        return c * inv[:, None] * inv[None, :]
+
+    def eigenvalues(self, ddof:int=1, correlation:bool=False) -> np.ndarray:
+        "Eigenvalues of the covariance (or the correlation matrix), ascending (float64)."
+        return np.linalg.eigvalsh(self.corr(ddof) if correlation else self.cov(ddof))
 
 # %% ../nbs/14_spectra.ipynb #176d9b22
 def _rows(t:torch.Tensor) -> torch.Tensor:
@@ -83,16 +93,25 @@ class ActivationSpectra:
                  device='cpu', # where the model runs and the covariances accumulate
                  max_batches:int|None=None, # stop after this many batches (None: all)
                  chunk_bytes:int=2**24, # float64 working memory per layer update (see `StreamingCovariance`)
+                 region=None, # bool (H, W) at the input's size: only positions whose area lies at least half in it are samples (e.g. the field of view)
+                 correlation:bool=False, # eigenvalues of the correlation matrix instead of the covariance
                 ):
         _check_layer_set(layers)
         self.layers, self.device, self.max_batches, self.chunk_bytes = layers, torch.device(device), max_batches, chunk_bytes
+        self.region, self.correlation = None if region is None else torch.as_tensor(np.asarray(region, bool)), bool(correlation)
+
+    def _positions(self, hw, masks):
+        "The region at a layer's resolution (bool (h, w)): positions at least half inside it."
+        if hw not in masks: masks[hw] = F.interpolate(self.region[None, None].float(), size=hw, mode='area')[0, 0] >= 0.5
+        return masks[hw]
 
     def __call__(self, model:nn.Module, batches) -> dict[str, np.ndarray]:
         "{layer name: eigenvalues, ascending} in forward order."
-        covs, handles = {}, []
+        covs, handles, masks = {}, [], {}
         def hook(name):
             def f(module, inp, out):
                 t = out.detach(); c = covs.setdefault(name, StreamingCovariance(t.shape[1], self.chunk_bytes))
+                if self.region is not None: t = t[..., self._positions(tuple(t.shape[-2:]), masks).to(t.device)]  # (B, C, positions inside)
                 for piece in t.split(max(1, c.rows // max(1, t[:1, :1].numel()))): c.update(_rows(piece))  # a few images at a time
             return f
         p = next(model.parameters(), None)
@@ -113,7 +132,7 @@ class ActivationSpectra:
         if not covs: raise ValueError('ActivationSpectra: no batches were given')
         few = [f'{n} ({c.n} rows, {c.dim} channels)' for n, c in covs.items() if c.n < c.dim]
         if few: warnings.warn('rank-deficient covariance, fewer rows than channels: ' + ', '.join(few))
-        return {n: c.eigenvalues() for n, c in covs.items()}
+        return {n: c.eigenvalues(correlation=self.correlation) for n, c in covs.items()}
 
 # %% ../nbs/14_spectra.ipynb #86c6a485
 def _vector(x, what:str) -> np.ndarray:

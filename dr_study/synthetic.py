@@ -403,6 +403,8 @@ def _write_labels(lay:SynthLayout, t:pd.DataFrame):
     ung = m.ungradable.fillna(False).astype(bool)
     write_csv(lay.messidor2.labels, pd.DataFrame({'image_id': m.id, 'adjudicated_dr_grade': m.recorded.where(~ung).astype('Int64'),
                                                   'adjudicated_dme': 0, 'adjudicated_gradable': (~ung).astype(int)}))
+    pairs = m.pivot(index='patient', columns='side', values='id').dropna()  # the exam list, as the ADCIS download has it
+    with atomic_path(lay.messidor2.exams) as tp: Path(tp).write_text('left;right\n' + ''.join(f'{a};{b}\n' for a, b in zip(pairs.left, pairs.right)))
     for split in ('train', 'test'):
         gdf = t[(t.dataset == 'idrid_grading') & (t.split == split)]
         p = lay.idrid.grading_labels(split); p.parent.mkdir(parents=True, exist_ok=True)

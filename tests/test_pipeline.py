@@ -76,8 +76,9 @@ def test_tiny_run_draws_figure_3_and_table_2(tiny_run):
     e3 = pd.read_csv(out/'results'/'fig3b_eigs.csv')
     assert list(e3.columns) == ['method', 'component', 'eigenvalue'] and (e3.groupby('method').size() == 31).all()  # 32 probe images: rank 31
     assert (e3.groupby('method').eigenvalue.apply(lambda e: (e.diff().dropna() <= 1e-9 * e.max()).all())).all()  # largest first
-    cc = pd.read_csv(out/'results'/'channel_condition.csv')  # beyond the paper: the channel covariance, 9 layers of `blocks`
-    assert set(cc.method) == methods and (cc.groupby('method').size() == 9).all()
+    cc = pd.read_csv(out/'results'/'channel_condition.csv')  # beyond the paper: the channel correlation (fov, after BN) and the raw covariance, 9 layers each
+    assert set(cc.method) == methods and (cc.groupby(['recipe', 'method']).size() == 9).all() and cc.recipe.nunique() == 2
+    assert set(cc[cc.recipe == 'correlation (fov, after BN)'].layer) >= {'bn1', 'layer1.0'} and 'conv1' in set(cc[cc.recipe == 'raw covariance'].layer)
     t2 = pd.read_csv(out/'results'/'table2_pareto.csv')
     assert list(t2.columns[:5]) == ['method', 'best_distribution', 'alpha', 'alpha_lo', 'alpha_hi'] and set(t2.method) == methods
     # a bootstrap that re-chooses xmin need not contain the point estimate: only the interval's order and finiteness are certain
@@ -90,18 +91,21 @@ def test_tiny_run_draws_figure_4(tiny_run):
     from dr_study.data import referable
     out, _ = tiny_run
     f4 = pd.read_csv(out/'results'/'fig4_robustness.csv')
-    assert list(f4.columns[:8]) == ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'auc_fs', 'auc_cl']
+    assert list(f4.columns[:9]) == ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant']
+    assert {'rel_delta', 'mean_delta', 'auc_fs', 'auc_cl'} <= set(f4.columns)
+    assert np.allclose(f4[f4.corruption == 'none'].rel_delta, 0)
     assert len(CORRUPTIONS) == 19 and set(f4.corruption) == set(CORRUPTIONS) | {'none'}
     assert (f4.groupby('init').size() == 19 * 5 + 1).all()
     assert np.allclose(f4.delta, f4.score_cl - f4.score_fs)
     assert ((f4.delta_lo <= f4.delta + 1e-12) & (f4.delta <= f4.delta_hi + 1e-12)).all()
     sc = pd.read_csv(out/'results'/'robustness_scores.csv')  # one cell recomputed from the per-image probabilities
     cell = sc[(sc.corruption == 'fog') & (sc.severity == 3)]
-    def score(method):
-        d = cell[cell.method == method]; y = referable(d.grade, 'paper'); p = d[['p3', 'p4']].sum(1)
-        return np.where(y, p, 1 - p).mean()
+    def score(method, balanced=True):  # class-balanced: the mean within referable and within non-referable images, averaged
+        d = cell[cell.method == method]; y = referable(d.grade, 'paper'); p = d[['p3', 'p4']].sum(1); s = np.where(y, p, 1 - p)
+        return np.mean([s[y == v].mean() for v in np.unique(y)]) if balanced else s.mean()
     row = f4[(f4.init == 'IWNE') & (f4.corruption == 'fog') & (f4.severity == 3)].iloc[0]
     assert abs(row.score_fs - score('IWNE-FS')) < 1e-6 and abs(row.score_cl - score('IWNE-CL')) < 1e-6  # the CSV rounds the float32 probabilities' sums
+    assert abs(row.mean_fs - score('IWNE-FS', False)) < 1e-6 and abs(row.mean_cl - score('IWNE-CL', False)) < 1e-6  # the paper's plain mean
     assert (out/'figures'/'fig4_robustness.svg').exists() and (out/'figures'/'corruption_gallery.png').exists()
 
 
@@ -109,16 +113,22 @@ def test_tiny_run_draws_table_3_and_figure_5(tiny_run):
     import numpy as np
     out, _ = tiny_run
     t3 = pd.read_csv(out/'results'/'table3_xai.csv')
-    assert list(t3.columns[:10]) == ['lesion', 'method', 'pooling', 'explainer', 'rma_mean', 'rma_median', 'rra_mean', 'rra_median', 'rma_lo', 'rma_hi']
+    assert list(t3.columns[:8]) == ['lesion', 'method', 'pooling', 'explainer', 'region', 'mask', 'rma_mean', 'rma_median']
+    assert set(t3.region) == {'fov', 'image'} and set(t3['mask']) == {'area', 'any', 'half'} and {'rra_pct_mean', 'table3'} <= set(t3.columns)
+    assert set(t3[t3.table3].region) == {'fov'} and set(t3[t3.table3]['mask']) == {'area'}
     assert set(t3.lesion) == {'microaneurysms', 'haemorrhages', 'hard exudates', 'total'} and set(t3.pooling) == {'sum_pos', 'l2_norm_sq'}
-    assert {'lrp_a1b0', 'random'} <= set(t3.explainer) and set(t3.method) == {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'}
+    assert {'lrp_a1b0', 'random', 'lrp_randomized'} <= set(t3.explainer) and set(t3.method) == {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'}
     ok = t3.rma_mean.notna()
     assert ((t3.rma_lo[ok] <= t3.rma_mean[ok] + 1e-12) & (t3.rma_mean[ok] <= t3.rma_hi[ok] + 1e-12)).all()
     per = pd.read_csv(out/'results'/'xai_per_image.csv')  # the table is the mean of the per-image scores
-    d = per[(per.lesion == 'total') & (per.method == 'IFI-CL') & (per.pooling == 'sum_pos') & (per.explainer == 'lrp_a1b0')]
-    row = t3[(t3.lesion == 'total') & (t3.method == 'IFI-CL') & (t3.pooling == 'sum_pos') & (t3.explainer == 'lrp_a1b0')].iloc[0]
+    sel = lambda t: t[(t.lesion == 'total') & (t.method == 'IFI-CL') & (t.pooling == 'sum_pos') & (t.explainer == 'lrp_a1b0') & (t.region == 'fov') & (t['mask'] == 'area')]
+    d, row = sel(per), sel(t3).iloc[0]
     assert abs(d.rma.mean() - row.rma_mean) < 1e-12 and abs(d.rra.median() - row.rra_median) < 1e-12
     assert (out/'figures'/'fig5_heatmaps.png').exists() and (out/'results'/'fig5_heatmaps.csv').exists()
+    o = pd.read_csv(out/'results'/'xai_outside.csv')
+    assert ((o.outside.dropna() >= 0) & (o.outside.dropna() <= 1 + 1e-9)).all() and set(o.method) == {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'}
+    cas = pd.read_csv(out/'results'/'xai_cascade.csv')
+    assert sorted(cas.stages.unique()) == list(range(7)) and (out/'results'/'xai_before_after.csv').exists()
 
 
 def test_tiny_run_writes_the_claims_ledger(tiny_run):

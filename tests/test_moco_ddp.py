@@ -1,0 +1,59 @@
+"MoCo under DDP: two gloo processes on CPU share one queue of keys gathered from both, and end with the same weights."
+import os, socket
+import numpy as np, pytest, torch
+import torch.multiprocessing as tmp
+
+
+def _port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+
+def _env(rank, world, port):
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+
+
+def _queue_worker(rank, world, port, out):
+    import torch.distributed as dist
+    from dr_study.pretrain import moco_criterion
+    _env(rank, world, port); dist.init_process_group('gloo', rank=rank, world_size=world)
+    try:
+        for gather in (True, False):
+            torch.manual_seed(0)  # the same initial queue on every process, as under torchrun with one seed
+            crit = moco_criterion(0.2, bank=16, distributed=gather)
+            q = torch.nn.functional.normalize(torch.randn(4, 128, generator=torch.Generator().manual_seed(10 + rank)), dim=1).requires_grad_(True)
+            k = torch.nn.functional.normalize(torch.randn(4, 128, generator=torch.Generator().manual_seed(20 + rank)), dim=1)
+            crit(q, k)  # enqueues this step's keys
+            torch.save(dict(bank=crit.memory_bank.bank.detach().clone(), keys=k), f'{out}/queue-{gather}-{rank}.pt')
+    finally: dist.destroy_process_group()
+
+
+def _train_worker(rank, world, port, out):
+    from dr_study.pretrain import natural_corpus, pretrain_moco
+    _env(rank, world, port)
+    x, _ = natural_corpus(64, 32, seed=0)
+    w, losses = pretrain_moco(x, epochs=2, batch_size=8, bank=32, lr=0.03, augment='fundus', splits=2, log=lambda *a: None)
+    torch.save(dict(w=w, losses=losses), f'{out}/train-{rank}.pt')
+    import torch.distributed as dist
+    dist.destroy_process_group()
+
+
+def test_queue_gathers_keys_from_every_process(tmp_path):
+    tmp.spawn(_queue_worker, args=(2, _port(), str(tmp_path)), nprocs=2, join=True)
+    load = lambda g, r: torch.load(tmp_path/f'queue-{g}-{r}.pt', weights_only=True)
+    g0, g1, n0, n1 = load(True, 0), load(True, 1), load(False, 0), load(False, 1)
+    keys = torch.cat([g0['keys'], g1['keys']])  # both processes' keys, in rank order
+    # gathered: one queue, identical on both processes, holding all 8 keys of the step (lightly's bank is (size, dim))
+    assert torch.equal(g0['bank'], g1['bank'])
+    assert torch.allclose(g0['bank'][:8], keys)
+    # not gathered (the bug of lightly issue #1018): each process's queue holds only its own keys
+    assert not torch.equal(n0['bank'], n1['bank'])
+    assert torch.allclose(n0['bank'][:4], g0['keys']) and torch.allclose(n1['bank'][:4], g1['keys'])
+
+
+def test_moco_ddp_trains_one_model(tmp_path):
+    tmp.spawn(_train_worker, args=(2, _port(), str(tmp_path)), nprocs=2, join=True)
+    r0, r1 = (torch.load(tmp_path/f'train-{r}.pt', weights_only=True) for r in (0, 1))
+    assert np.isfinite(r0['losses']).all() and len(r0['losses']) == 2
+    for k, v in r0['w'].items():  # gradients all-reduced, keys and queue shared: both processes hold the same model
+        if v.is_floating_point() and 'running' not in k: assert torch.allclose(v, r1['w'][k], atol=1e-6), k
+    assert r0['losses'] != r1['losses']  # each process trained on its own share of the images
