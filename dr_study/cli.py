@@ -11,8 +11,8 @@ from .core import DataError, atomic_write
 from .paths import RUNS, RunLayout
 
 # %% auto #0
-__all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_status', 'cmd_clean', 'cmd_params', 'pd_options', 'cmd_site',
-           'parser', 'main']
+__all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_status', 'cmd_clean', 'cmd_params', 'cmd_plan', 'pd_options',
+           'cmd_site', 'parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #aaea2a93
 def _step(name, f, *a, **kw):
@@ -82,6 +82,21 @@ def cmd_params(a):
     from dr_study.prepare import load_params, describe_params
     with pd_options(): print(describe_params(load_params(a.profile, a.set)).to_string(index=False))
 
+def cmd_plan(a):
+    from dr_study.prepare import load_params
+    from dr_study.plan import ASSUMED, Throughput, compute_plan, data_sizes, plan_summary
+    p = load_params(a.profile, a.set)
+    given = {k: getattr(a, f'rate_{k}') for k in ('train', 'infer', 'pretrain') if getattr(a, f'rate_{k}') is not None}
+    rates = Throughput(**{**{k: getattr(ASSUMED, k) for k in ('train', 'infer', 'pretrain')}, **given},
+                       source='given on the command line' + ('' if len(given) == 3 else f' ({", ".join(given)}), the rest {ASSUMED.source}')) if given else ASSUMED
+    sizes, src = data_sizes(p)
+    plan = compute_plan(p, sizes, rates)
+    print(f"[dr-study] plan of profile {p['profile']}: {p['arch']} at {p['image_size']} px; data sizes from {src}: " + ', '.join(f'{k} {v:,}' for k, v in sizes.items()))
+    print(f"[dr-study] throughput (ResNet-50, 224 px): train {rates.train:g}, infer {rates.infer:g}, pretrain {rates.pretrain:g} images/s, {rates.source}")
+    with pd_options():
+        if a.units: print(plan.to_string(index=False, formatters=dict(gpu_hours='{:.3f}'.format, disk_gib='{:.2f}'.format)))
+        print(plan_summary(plan).to_string(index=False, formatters=dict(images='{:,}'.format, gpu_hours='{:.2f}'.format, disk_gib='{:.2f}'.format)))
+
 @contextlib.contextmanager
 def pd_options():
     import pandas as pd
@@ -103,11 +118,15 @@ def parser() -> argparse.ArgumentParser:
     sets = dict(action='append', default=[], metavar='KEY=VALUE', help='override a parameter (value read as YAML)')
     for name, f, default, hlp in (('prepare', cmd_prepare, 'tiny', 'the data step only: read, split and cache the data sets'),
                                   ('reproduce', cmd_reproduce, 'smoke', 'run the whole study (the steps whose inputs changed)'),
-                                  ('params', cmd_params, 'tiny', "every parameter: its value in a profile and its meaning")):
+                                  ('params', cmd_params, 'tiny', "every parameter: its value in a profile and its meaning"),
+                                  ('plan', cmd_plan, 'paper', 'the work units of a profile with their GPU-hours and disk, before running anything')):
         r = sub.add_parser(name, help=hlp)
         r.add_argument('--profile', default=default, help='tiny, smoke, paper, or a YAML file (default: %(default)s)')
         r.add_argument('--set', **sets)
-        if name != 'params':
+        if name == 'plan':
+            for k in ('train', 'infer', 'pretrain'): r.add_argument(f'--rate-{k}', type=float, default=None, metavar='IMG_PER_S', help=f'measured {k} images/s of ResNet-50 at 224 px (benchmarks/gpu.py)')
+            r.add_argument('--units', action='store_true', help='list every work unit, not only the totals per step')
+        if name not in ('params', 'plan'):
             r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/<profile>)')
             r.add_argument('--quiet', action='store_true', help='no progress bars')
         if name == 'reproduce': r.add_argument('--until', default=None, metavar='STEP', help='stop after this step (no site)')

@@ -12,10 +12,11 @@ from .core import DataError, rng, write_csv
 from .paths import EyePACSLayout, MessidorLayout, IDRiDLayout, LESIONS, MESSIDOR_EXTS
 
 # %% auto #0
-__all__ = ['GRADE_NAMES', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'FRACTIONS', 'referable_grades', 'referable',
-           'referable_score', 'Record', 'records_frame', 'frame_records', 'SkipLog', 'read_labels', 'parse_grade',
-           'FileIndex', 'read_eyepacs', 'read_exam_pairs', 'read_messidor2', 'read_idrid_segmentation', 'mask_report',
-           'read_idrid_grading', 'patient_split', 'label_fractions', 'fraction_subset']
+__all__ = ['GRADE_NAMES', 'REFERABLE', 'PUBLISHED_SIZES', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'FRACTIONS',
+           'referable_grades', 'referable', 'referable_score', 'Record', 'records_frame', 'frame_records', 'SkipLog',
+           'read_labels', 'parse_grade', 'FileIndex', 'read_eyepacs', 'read_exam_pairs', 'read_messidor2',
+           'read_idrid_segmentation', 'mask_report', 'read_idrid_grading', 'patient_split', 'label_fractions',
+           'fraction_subset']
 
 # %% ../nbs/02_data.ipynb #16c1f214
 GRADE_NAMES = ('no DR', 'mild', 'moderate', 'severe', 'proliferative')
@@ -48,6 +49,8 @@ class Record:
     grade: int|None  # ICDR grade 0-4; None when the data set has none
     image: str  # path of the image file
     masks: dict = field(default_factory=dict)  # lesion code (see `LESIONS`) -> mask path
+
+PUBLISHED_SIZES = dict(eyepacs_train=35126, eyepacs_test=53576, messidor2=1744, idrid_seg=81)  # images as distributed (Messidor-2: the gradable ones); for plans made without the data
 
 MASK_COLUMNS = [f'mask_{c}' for c in LESIONS]
 COLUMNS = ['dataset', 'split', 'id', 'patient', 'eye', 'grade', 'image'] + MASK_COLUMNS
