@@ -107,6 +107,10 @@ def home_page(run:RunLayout, params:dict) -> str:
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
         notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised and MoCo v2 pretraining '
                      'on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads ImageNet weights.')
+    elif params.get('ifi_fs_weights') is not None:
+        name = lambda v: v if str(v).startswith('torchvision') else Path(v).name
+        notes.append(f'IFI starting points loaded from the weights given: IFI-FS <code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
+                     f'IFI-CL <code>{html.escape(name(params["ifi_cl_weights"]))}</code> (not the stand-in).')
     if params.get('preprocessing') == 'graham':
         notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; the paper crops only.")
     parts.append('<div class="banner">' + '<br>'.join(notes) + '</div>')
