@@ -14,8 +14,8 @@ from .paths import STUDY, RunLayout
 
 # %% auto #0
 __all__ = ['STEPS', 'PATH_PARAMS', 'Step', 'steps_by_name', 'notebook_params', 'step_inputs', 'notebook_modules', 'step_record',
-           'step_key', 'why_run', 'plan_pipeline', 'StepFailed', 'RunBusy', 'run_lock', 'run_step', 'run_pipeline',
-           'pipeline_status', 'stale_units', 'clean_run']
+           'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock', 'run_step',
+           'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
 
 # %% ../nbs/08_pipeline.ipynb #f984636c
 @dataclass(frozen=True)
@@ -115,6 +115,12 @@ def plan_pipeline(params:dict, out, steps=None, study=STUDY, pkg=None) -> list:
         plan.append((step, inputs, record, key, 'key changed' if why is None and state.get('key') != key else why))
     return plan
 
+# %% ../nbs/08_pipeline.ipynb #1663d7d9
+def disk_note(path, low:int=2**30) -> str:
+    "A line saying how little room is left on the disk holding `path`, or '' if at least `low` bytes are free."
+    free = shutil.disk_usage(Path(path)).free
+    return f'\n  only {free/2**20:.0f} MiB free on the disk holding {path}: a full disk is the likely cause' if free < low else ''
+
 # %% ../nbs/08_pipeline.ipynb #8b9cda50
 class StepFailed(RuntimeError):
     "A study notebook failed."
@@ -155,7 +161,7 @@ def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=T
     except pm.PapermillExecutionError as e:
         os.replace(tmp, failed)
         raise StepFailed(f'step {step.name!r} ({step.notebook}) failed in cell [{e.exec_count}] of the executed copy: {e.ename}: {e.evalue}\n'
-                         f'  executed copy: {failed}') from None
+                         f'  executed copy: {failed}{disk_note(run.root)}') from None
     finally:
         if env is None: os.environ.pop(UNITS_LOG, None)
         else: os.environ[UNITS_LOG] = env

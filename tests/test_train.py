@@ -1,13 +1,17 @@
 """Multi-process training: DistributedDataParallel on CPU with 2 processes (gloo), launched by torchrun."""
-import json, os, subprocess, sys
+import json, os, socket, subprocess, sys
 from pathlib import Path
+
+
+def _port():
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
 def test_ddp_two_processes_on_cpu(tmp_path):
     out = tmp_path/'ddp'
     torchrun = Path(sys.executable).parent/'torchrun'
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    r = subprocess.run([str(torchrun), '--nproc_per_node', '2', '--master_port', '29533', str(Path(__file__).parent/'ddp_worker.py'), str(out)],
+    r = subprocess.run([str(torchrun), '--nproc_per_node', '2', '--master_port', str(_port()), str(Path(__file__).parent/'ddp_worker.py'), str(out)],
                        capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     ranks = [json.loads((out/f'rank{k}.json').read_text()) for k in (0, 1)]
