@@ -25,10 +25,19 @@ def cmd_synth(a):
     lay = _step(f'synthetic benchmark ({a.size}, seed {a.seed}) -> {a.out}', make_synthetic, a.out, a.size, a.seed, a.workers, not a.quiet)
     print(lay.root)
 
+_CLUSTER_FLAGS = {'slurm_partition': 'partition', 'gpus_per_job': 'gpus_per_job', 'time': 'hours'}  # reproduce's flags for keys of the cluster block
+
+def _cluster_sets(a) -> list:
+    "The --executor and cluster flags of `a` as --set overrides."
+    sets = [f'executor={a.executor}'] if getattr(a, 'executor', None) else []
+    return sets + [f'cluster.{key}={getattr(a, flag)}' for flag, key in _CLUSTER_FLAGS.items() if getattr(a, flag, None) is not None]
+
 def _checked(a) -> tuple:
     "The checked parameters of a command and its run folder; real inputs are checked to exist."
-    from dr_study.prepare import load_params, data_roots, check_weights
-    params = load_params(a.profile, a.set)
+    from dr_study.prepare import load_params, data_roots, check_weights, ParamError
+    params = load_params(a.profile, a.set + _cluster_sets(a))
+    from dr_study.dispatch import executor_problem
+    if (p := executor_problem(params['executor'])): raise ParamError(f"executor {params['executor']!r}: {p}")
     run = RunLayout(a.out or RUNS/params['profile'])
     if not params.get('synthetic'): data_roots(params, run); check_weights(params)  # missing real inputs stop here, before any work
     return params, run
@@ -129,7 +138,12 @@ def parser() -> argparse.ArgumentParser:
         if name not in ('params', 'plan'):
             r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/<profile>)')
             r.add_argument('--quiet', action='store_true', help='no progress bars')
-        if name == 'reproduce': r.add_argument('--until', default=None, metavar='STEP', help='stop after this step (no site)')
+        if name == 'reproduce':
+            r.add_argument('--until', default=None, metavar='STEP', help='stop after this step (no site)')
+            r.add_argument('--executor', default=None, help='where the fine-tuning units run: local (default), slurm (a submitit job array), submitit_local')
+            r.add_argument('--slurm-partition', default=None, metavar='P', help='slurm: the partition (cluster.partition)')
+            r.add_argument('--gpus-per-job', type=int, default=None, metavar='N', help='slurm: GPUs per job, one DDP process each (cluster.gpus_per_job)')
+            r.add_argument('--time', type=float, default=None, metavar='HOURS', help='slurm: time limit per job (cluster.hours)')
         r.set_defaults(f=f)
     s = sub.add_parser('status', help='what reproduce would run in a run folder, and why, without running anything')
     s.add_argument('run', type=Path); s.add_argument('--set', **sets); s.set_defaults(f=cmd_status)

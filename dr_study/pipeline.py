@@ -10,12 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 import yaml
 from .core import atomic_write, file_hash, stable_hash, write_json, module_imports, code_files, unit_problem, UNITS_LOG
+from .dispatch import QUIET
 from .paths import STUDY, RunLayout
 
 # %% auto #0
-__all__ = ['STEPS', 'PATH_PARAMS', 'Step', 'steps_by_name', 'notebook_params', 'step_inputs', 'notebook_modules', 'step_record',
-           'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock', 'run_step',
-           'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
+__all__ = ['STEPS', 'HOW', 'PATH_PARAMS', 'Step', 'steps_by_name', 'notebook_params', 'step_inputs', 'notebook_modules',
+           'step_record', 'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock',
+           'run_step', 'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
 
 # %% ../nbs/08_pipeline.ipynb #f984636c
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ def steps_by_name(steps=None) -> dict:
     return out
 
 # %% ../nbs/08_pipeline.ipynb #5ff4e7f1
+HOW = ('executor', 'cluster')  # parameters that say where units run, never what they compute: not part of a step's key
 PATH_PARAMS = ('eyepacs', 'messidor2', 'idrid', 'ifi_fs_weights', 'ifi_cl_weights')  # parameters that may be user paths
 
 def notebook_params(nb_path) -> dict:
@@ -75,7 +77,7 @@ def notebook_modules(nb_path) -> set:
 def step_record(step:Step, inputs:dict, upstream:dict, study=STUDY, pkg=None) -> dict:
     "Everything a step's result depends on: injected values, notebook hash, library modules' hashes, upstream keys."
     nb = Path(study)/step.notebook
-    return dict(inputs=inputs, notebook=file_hash(nb), code=code_files(notebook_modules(nb), pkg), upstream={a: upstream[a] for a in step.after})
+    return dict(inputs={k: v for k, v in inputs.items() if k not in HOW}, notebook=file_hash(nb), code=code_files(notebook_modules(nb), pkg), upstream={a: upstream[a] for a in step.after})
 
 def step_key(record:dict) -> str:
     "The key of a step: the hash of its record."
@@ -153,7 +155,8 @@ def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=T
     out, tmp = run.notebooks/step.notebook, run.notebooks/f'.{Path(step.notebook).stem}.partial.ipynb'
     failed = run.notebooks/f'{Path(step.notebook).stem}.failed.ipynb'
     used = run.logs/f'.{step.name}.units'; used.unlink(missing_ok=True)
-    env = os.environ.get(UNITS_LOG); os.environ[UNITS_LOG] = str(used.resolve())
+    env, quiet = os.environ.get(UNITS_LOG), os.environ.pop(QUIET, None); os.environ[UNITS_LOG] = str(used.resolve())
+    if not progress: os.environ[QUIET] = '1'  # the notebooks' progress lines (dispatch.terminal) too
     try:
         pm.execute_notebook(str(Path(study)/step.notebook), str(tmp), parameters={**inputs, 'run_dir': '.'}, cwd=str(run.root),
                             kernel_name='python3', progress_bar=progress, log_output=False, request_save_on_cell_execute=True,
@@ -165,6 +168,8 @@ def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=T
     finally:
         if env is None: os.environ.pop(UNITS_LOG, None)
         else: os.environ[UNITS_LOG] = env
+        os.environ.pop(QUIET, None)
+        if quiet is not None: os.environ[QUIET] = quiet
     os.replace(tmp, out)
     if failed.exists(): failed.unlink()
     missing = [o for o in step.outputs if not (run.root/o).exists()]

@@ -16,7 +16,7 @@ from .preprocess import Prep
 from .cache import build_cache
 
 # %% auto #0
-__all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Param', 'check_params',
+__all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Keys', 'Param', 'check_params',
            'describe_params', 'load_params', 'data_roots', 'check_weights', 'prepare_data', 'summarize']
 
 # %% ../nbs/06_prepare.ipynb #cd9aa101
@@ -76,6 +76,16 @@ def Text(pattern:str='.+', what:str='a non-empty string', null:bool=False):
     def check(v):
         if v is None and null: return None
         return None if isinstance(v, str) and re.fullmatch(pattern, v) else f'expected {what}' + (' or null' if null else '')
+    return check
+
+def Keys(module:str, registry:str):
+    "A mapping whose keys are names in the registry `registry` of `dr_study.<module>` (null: empty)."
+    def check(v):
+        if v is None: return None
+        if not isinstance(v, dict): return 'expected a mapping of key: value, e.g. {partition: gpu}'
+        known = list(getattr(importlib.import_module(f'dr_study.{module}'), registry))
+        bad = [k for k in v if k not in known]
+        return f'unknown key(s) {", ".join(map(_fmt, bad))}; known: {", ".join(known)} (dr_study.{module}.{registry})' if bad else None
     return check
 
 # %% ../nbs/06_prepare.ipynb #47f17ad3
@@ -141,6 +151,8 @@ SCHEMA = {
     'gallery_images': Param(2, 'explain: further images in the heatmap gallery', Int(0)),
     'n_boot': Param(200, 'bootstrap resamples for confidence intervals', Int(10)),
     'device': Param('auto', 'auto (CUDA if available) | cpu | cuda | cuda:N', Text('auto|cpu|cuda(:[0-9]+)?', "'auto', 'cpu', 'cuda' or 'cuda:N'")),
+    'executor': Param('local', 'where the fine-tuning units run: local (here, one after the other) | slurm (a submitit job array) | submitit_local (the job path as local subprocesses)', Names('dispatch', 'EXECUTORS')),
+    'cluster': Param({}, 'slurm: resources per job, keys of dr_study.dispatch.CLUSTER (partition, gpus_per_job, hours, ...); override one with --set cluster.KEY=VALUE', Keys('dispatch', 'CLUSTER')),
 }
 
 def check_params(params:dict, where:str='parameters') -> dict:
@@ -168,8 +180,10 @@ def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
     params = {**{k: s.default for k, s in SCHEMA.items()}, **given}
     if isinstance(overrides, (list, tuple)): overrides = dict(_kv(s) for s in overrides)
     for k, v in (overrides or {}).items():
+        k, _, sub = k.partition('.')  # cluster.partition=gpu: one key of a mapping parameter
         if k not in params: raise ParamError(f'unknown parameter {k!r}; known: {", ".join(SCHEMA)}')
-        params[k] = v
+        if sub and not isinstance(params[k], dict): raise ParamError(f'--set {k}.{sub}: {k} is not a mapping')
+        params[k] = {**params[k], sub: v} if sub else v
     return check_params(params)
 
 def _kv(s:str):

@@ -16,7 +16,7 @@ from .cache import CachedFundus, CacheArray
 
 # %% auto #0
 __all__ = ['NATURAL', 'natural_corpus', 'view_transform', 'Views', 'split_batchnorm', 'merge_batchnorm', 'MoCo', 'moco_criterion',
-           'pretrain_moco', 'pretrain_supervised', 'weights_unit', 'starting_points']
+           'pretrain_moco', 'pretrain_supervised', 'pretrain_unit', 'weights_unit', 'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -177,9 +177,13 @@ def pretrain_supervised(images, labels, arch:str='resnet18', epochs:int=2, batch
     return _backbone_state(model), losses
 
 # %% ../nbs/11_pretrain.ipynb #7d8a6264
+def pretrain_unit(parent, name:str, config:dict) -> WorkUnit:
+    "The work unit of the starting point `name` made by the recipe `config` (with this module's code version in its key)."
+    return WorkUnit.keyed(parent, name, {**config, 'code': code_version('pretrain')})
+
 def weights_unit(parent, name:str, config:dict, make, log=print) -> tuple:
     "The weights `make()` returns (with its losses), as the work unit `parent/<name>-<hash>`: (unit, losses, reused)."
-    u = WorkUnit.keyed(parent, name, {**config, 'code': code_version('pretrain')})
+    u = pretrain_unit(parent, name, config)
     if u.done(log): return u, json.loads((u.dir/'losses.json').read_text()), True
     w, losses = make(); d = u.start()
     save_weights(w, d/'weights.safetensors'); write_json(d/'losses.json', [float(l) for l in losses]); u.finish()
@@ -196,7 +200,11 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     natural_images:int=128, # crops in the stand-in external corpus
                     ifi_fs_weights=None, # None: stand-in; 'torchvision' or a weights file
                     ifi_cl_weights=None, # None: stand-in; a MoCo v2 checkpoint file
-                    seed:int=0, device:str='auto', log=print) -> tuple:
+                    seed:int=0, device:str='auto',
+                    executor:str='local', # where the recipes that train run: a name in `dispatch.EXECUTORS`
+                    cluster:dict|None=None, # the profile's `cluster` block (slurm)
+                    only:str|None=None, # make this one starting point and return (what a job runs)
+                    log=print) -> tuple:
     "Make (or reuse) the pretrained starting points of IWNE-CL, IFI-FS and IFI-CL: (table of starting points, losses)."
     import pandas as pd
     from dr_study.paths import RunLayout
@@ -227,11 +235,21 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                          (dict(arch=arch, **_loaded(ifi_cl_weights, 'moco')), lambda: (backbone_state(init_from(make_model(arch), ifi_cl_weights, 'moco')), []),
                           f'ImageNet MoCo v2 checkpoint: {ifi_cl_weights}'),
     }
+    if only is not None:
+        from dr_study.dispatch import job_distributed
+        job_distributed(); return weights_unit(out, only, recipes[only][0], recipes[only][1], log)
+    reused = {name: pretrain_unit(out, name, config).done(log) for name, (config, _, _) in recipes.items()}
+    if executor != 'local':  # the recipes that train go to the executor's jobs, each making its unit with this function
+        from dr_study.dispatch import Task, dispatch
+        args = dict(run_dir=str(run.root), arch=arch, epochs=epochs, batch_size=batch_size, moco_lr=moco_lr, moco_bank=moco_bank, moco_augment=moco_augment,
+                    natural_images=natural_images, ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, seed=seed, device=device)
+        units = {name: pretrain_unit(out, name, config) for name, (config, _, _) in recipes.items() if config.get('recipe') != 'load' and not reused[name]}
+        dispatch([Task(u.key, starting_points, {**args, 'only': name}, lambda u=u: u.done(log)) for name, u in units.items()], executor, run.logs/'jobs', cluster, log)
     rows, losses = [], []
     for name, (config, make, source) in recipes.items():
-        u, l, reused = weights_unit(out, name, config, make, log)
+        u, l, _ = weights_unit(out, name, config, make, log)
         shutil.copy2(u.dir/'weights.safetensors', out/f'{name}.safetensors')
-        rows.append(dict(starting_point=name, file=f'checkpoints/pretrained/{name}.safetensors', source=source, unit=u.dir.name, reused=reused))
+        rows.append(dict(starting_point=name, file=f'checkpoints/pretrained/{name}.safetensors', source=source, unit=u.dir.name, reused=reused[name]))
         losses += [dict(recipe=f'{name}: {source.split(":")[0]}', epoch=e, loss=v) for e, v in enumerate(l)]
     table = pd.DataFrame(rows)
     write_json(out/'pretrain.json', dict(sources=dict(zip(table.starting_point, table.source)), arch=arch, image_size=ds.size, units=table.unit.tolist()))

@@ -17,7 +17,7 @@ from .models import METHODS, make_model, save_weights, read_checkpoint, init_fro
 
 # %% auto #0
 __all__ = ['MEAN', 'STD', 'UNKEYED', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus',
-           'ImageArray', 'unit_config', 'finetune_unit', 'train_grid']
+           'ImageArray', 'unit_config', 'finetune_unit', 'finetune_job', 'train_grid']
 
 # %% ../nbs/12_train.ipynb #27da9465
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -194,15 +194,31 @@ def finetune_unit(cfg:TrainConfig, ds, train_idx, val_idx,
         for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink()  # the resume state of a finished run: no longer needed
     return u, m, False
 
+# %% ../nbs/12_train.ipynb #566415a9
+def finetune_job(cache, # folder of the training set's cache
+                 train_idx, val_idx, # item indices (lists) into that cache
+                 cfg:dict, # a `TrainConfig` as a dict
+                 parent, prefix:str, init_file=None, log=print) -> str:
+    "Make one fine-tuning unit in this process (an executor's job, or here): the unit's folder."
+    from dr_study.cache import CachedFundus
+    from dr_study.dispatch import job_distributed
+    job_distributed()
+    u, _, _ = finetune_unit(TrainConfig(**cfg), CachedFundus(cache), train_idx, val_idx, parent, prefix, init_file, log=log)
+    return str(u.dir)
+
 # %% ../nbs/12_train.ipynb #b62a18c2
 def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv` and pretrained starting points)
                methods, fractions, seeds, arch:str='resnet18', referable:str='paper', epochs_iwne:int=2, epochs_ifi:int=2,
                lr_iwne:float=1e-3, lr_ifi:float=1e-3, weight_decay:float=1e-4, batch_size:int=32,
                seed:int=0, # master seed: run seed s trains with seed * 1000 + s
-               workers:int=0, device:str='auto', log=print, epoch_log=None) -> tuple:
+               workers:int=0, device:str='auto',
+               executor:str='local', # where the unfinished units train: a name in `dispatch.EXECUTORS`
+               cluster:dict|None=None, # the profile's `cluster` block (slurm)
+               log=print, epoch_log=None) -> tuple:
     "Fine-tune every (method, fraction, seed) and predict the test sets: (runs table, predictions table)."
     import pandas as pd
     from dr_study.cache import CachedFundus
+    from dr_study.dispatch import Task, dispatch
     from dr_study.paths import RunLayout
     run = RunLayout(run_dir); info = json.loads((run.root/'data.json').read_text())
     ep, m2 = (CachedFundus(run.root/info['caches'][k]) for k in ('eyepacs', 'messidor2'))
@@ -212,15 +228,22 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     val = np.flatnonzero(r.split == 'val')
     tests = {'eyepacs': (ep, np.flatnonzero(r.split == 'test')), 'messidor2': (m2, np.arange(len(m2)))}
     dev = ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
-    rows, preds, units = [], [], {}
+    grid, tasks = [], []
     for method, frac, s in [(m, f, s) for m in methods for f in fractions for s in seeds]:
         spec = METHODS[method]
         tr = np.flatnonzero((r.split == 'train') & (r.min_fraction <= frac + 1e-9))
-        cfg = TrainConfig(arch=arch, epochs=epochs_iwne if spec['long'] else epochs_ifi, lr=lr_iwne if spec['long'] else lr_ifi,
-                          weight_decay=weight_decay, batch_size=batch_size, seed=seed * 1000 + s, definition=referable, device=dev, workers=workers)
+        cfg = TrainConfig(arch=arch, epochs=epochs_iwne if spec['long'] else epochs_ifi, lr=lr_iwne if spec['long'] else lr_ifi, weight_decay=weight_decay,
+                          batch_size=batch_size, seed=seed * 1000 + s, definition=referable, device=dev if executor == 'local' else device, workers=workers)
         init = run.checkpoints/'pretrained'/f"{spec['init']}.safetensors" if spec['init'] else None
-        u, res, reused = finetune_unit(cfg, ep, tr, val, run.checkpoints/'runs', f'{method}-f{frac:.1f}-s{s}', init, log=log, epoch_log=epoch_log)
-        units[method, frac, s] = u
+        prefix = f'{method}-f{frac:.1f}-s{s}'; u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val, init))
+        reused = u.done(log)
+        grid.append((method, frac, s, tr, cfg, u, reused))
+        kw = dict(cache=str(ep.dir), train_idx=tr.tolist(), val_idx=val.tolist(), cfg=asdict(cfg), parent=str(u.dir.parent), prefix=prefix, init_file=init and str(init))
+        if not reused: tasks.append(Task(u.key, finetune_job, {**kw, 'log': epoch_log or log} if executor == 'local' else kw, lambda u=u: u.done(log)))
+    dispatch(tasks, executor, run.logs/'jobs', cluster, log)
+    rows, preds = [], []
+    for method, frac, s, tr, cfg, u, reused in grid:
+        res = json.loads((u.dir/'metrics.json').read_text())
         model = make_model(arch); model.load_state_dict(read_checkpoint(u.dir/'best.safetensors')); model.to(dev)
         for name, (ds, idx) in tests.items():
             p = predict(model, ds, idx, batch_size * 2, dev); rc = ds.records.iloc[idx]
@@ -230,6 +253,6 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                          val_auc=res['best_auc'], seconds=round(sum(h['seconds'] for h in res['history']), 1), unit=u.dir.name, reused=reused))
     final = run.checkpoints/'final'; final.mkdir(parents=True, exist_ok=True)
     for method in methods:
-        u = units[method, max(fractions), seeds[0]]
+        u = next(g[5] for g in grid if g[:3] == (method, max(fractions), seeds[0]))
         shutil.copy2(u.dir/'best.safetensors', final/f'{method}.safetensors'); shutil.copy2(u.dir/'metrics.json', final/f'{method}.json')
     return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)[PRED_COLUMNS]

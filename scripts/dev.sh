@@ -22,12 +22,15 @@ setup() {
   fi
 }
 
-browser() {  # headless Chromium for the site test (Debian's package; needs root, as on CI)
-  command -v chromium >/dev/null && return
+system_packages() {  # Debian's chromium (the site test) and slurm-wlm + munge (the SLURM test): root only, as on CI
+  local want=()
+  command -v chromium >/dev/null || want+=(chromium)
+  command -v slurmctld >/dev/null || want+=(slurm-wlm munge)
+  [ ${#want[@]} = 0 ] && return
   if [ "$(id -u)" = 0 ]; then
-    echo "[dev] installing Debian's chromium for the browser test" >&2
-    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null || echo "[dev] could not install chromium" >&2
-  else echo "[dev] chromium not found and not root: the browser test will be skipped" >&2; fi
+    echo "[dev] installing Debian's ${want[*]} for the browser and SLURM tests" >&2
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}"; } >/dev/null || echo "[dev] could not install ${want[*]}" >&2
+  else echo "[dev] ${want[*]} not found and not root: the browser test is skipped, the SLURM test uses submitit's LocalExecutor" >&2; fi
 }
 
 readme() { "$VENV/bin/jupyter" nbconvert --log-level=ERROR --to markdown --stdout nbs/index.ipynb > README.md; }
@@ -48,7 +51,7 @@ cmd="${1:-}"; shift || true
 case "$cmd" in
   setup) setup ;;
   reproduce) setup; exec "$VENV/bin/dr-study" reproduce "$@" ;;
-  test) setup; browser
+  test) setup; system_packages
         "$VENV/bin/nbdev_test" --flags slow
         exec "$VENV/bin/python" -m pytest tests "$@" ;;
   check) setup; check ;;

@@ -1,0 +1,99 @@
+"""The training grid through `--executor slurm`: a one-node SLURM cluster on this machine (root, Debian's slurm-wlm and munge),
+two CPU array tasks at once, results equal to `--executor local` to the last digit, and a killed submitter re-attached.
+Where SLURM cannot be started, the same job path runs through submitit's LocalExecutor, and the test says so."""
+import hashlib, json, os, re, shutil, signal, subprocess, sys, time, warnings
+from pathlib import Path
+import pandas as pd, pytest
+
+CLI = [sys.executable, '-m', 'dr_study.cli']
+GRID = ['--profile', 'tiny', '--until', 'train', '--set', 'methods=[IWNE-FS,IFI-FS]', '--set', 'fractions=[0.5,1.0]']
+CPU_JOBS = ['--set', 'cluster={gpus_per_job: 0, cpus_per_task: 1, mem_gb: 1, hours: 0.25, array_parallelism: 2, poll_s: 1}']
+START = Path(__file__).parent/'slurm'/'start.sh'
+
+
+def cli(*args, **kw):
+    return subprocess.run([*CLI, *map(str, args)], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope='module')
+def executor(tmp_path_factory):
+    "slurm if a one-node cluster could be started here, else submitit_local (and a warning saying so)."
+    why = None
+    if os.environ.get('DR_STUDY_TEST_NO_SLURM'): why = 'DR_STUDY_TEST_NO_SLURM is set'
+    elif os.geteuid() != 0: why = 'not root'
+    elif not shutil.which('slurmctld'): why = 'slurm-wlm is not installed'
+    else:
+        r = subprocess.run(['bash', str(START), str(tmp_path_factory.mktemp('slurm-state'))], capture_output=True, text=True, timeout=120)
+        if r.returncode: why = f'start.sh failed: {r.stderr.strip()}'
+    if why:
+        warnings.warn(f'SLURM could not be started ({why}): the job path is tested with submitit LocalExecutor instead')
+        yield 'submitit_local'; return
+    yield 'slurm'
+    subprocess.run(['bash', str(START), 'stop'])
+
+
+@pytest.fixture(scope='module')
+def local_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp('local')/'run'
+    r = cli('reproduce', *GRID, '--out', out)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return out
+
+
+def without_training(run, dst, pretraining=False):
+    "A copy of `run` with the training step and its units removed (and the pretraining step's, if `pretraining`)."
+    shutil.copytree(run, dst, symlinks=True)
+    if pretraining:
+        shutil.rmtree(dst/'checkpoints'/'pretrained'); (dst/'logs'/'pretrain.json').unlink()
+    shutil.rmtree(dst/'checkpoints'/'runs'); shutil.rmtree(dst/'checkpoints'/'final')
+    for p in (dst/'logs'/'train.json', dst/'results'/'predictions.csv', dst/'results'/'training_runs.csv'): p.unlink()
+    return dst
+
+
+def preds(run): return pd.read_csv(run/'results'/'predictions.csv', dtype={'image': str, 'patient': str})
+
+
+def overlapping(jobcomp:Path) -> bool:
+    "Did two jobs of the completion log run at the same time?"
+    spans = sorted((l['StartTime'], l['EndTime']) for l in (dict(re.findall(r'(\w+)=(\S*)', s)) for s in jobcomp.read_text().splitlines()))
+    return any(b[0] < a[1] for a, b in zip(spans, spans[1:]))
+
+
+def digest(p): return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_pretraining_and_grid_through_the_executor_equal_local(local_run, executor, tmp_path):
+    run = without_training(local_run, tmp_path/'run', pretraining=True)
+    r = cli('reproduce', *GRID, *CPU_JOBS, '--executor', executor, '--out', run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    kind = 'slurm' if executor == 'slurm' else 'local'
+    assert f'{kind}: submitted 3 job(s)' in r.stderr and f'{kind}: 3/3 done' in r.stderr, r.stderr  # the three recipes that train
+    assert f'{kind}: submitted 4 job(s)' in r.stderr and f'{kind}: 4/4 done' in r.stderr, r.stderr  # the grid
+    for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors'):
+        assert digest(p) == digest(run/'checkpoints'/'pretrained'/p.name), p.name  # the same weights, byte for byte
+    pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)  # to the last digit
+    a, b = (pd.read_csv(p/'results'/'training_runs.csv') for p in (local_run, run))
+    assert a.unit.tolist() == b.unit.tolist() and (a.val_auc == b.val_auc).all()  # the same units, the same keys
+    records = sorted((run/'logs'/'jobs').glob('*.job.json'))
+    assert len(records) == 7 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
+    if executor == 'slurm':
+        conf = subprocess.run(['scontrol', 'show', 'config'], capture_output=True, text=True).stdout
+        state = Path(re.search(r'JobCompLoc\s*=\s*(\S+)', conf)[1])
+        assert overlapping(state), 'the two CPU array tasks should have run at the same time'
+    again = cli('reproduce', *GRID, *CPU_JOBS, '--executor', executor, '--out', run)
+    assert again.returncode == 0 and 'train        up to date' in again.stdout, again.stdout + again.stderr
+
+
+def test_killed_submitter_reattaches(local_run, executor, tmp_path):
+    if executor != 'slurm': pytest.skip('re-attaching needs a SLURM queue to re-attach to')
+    run = without_training(local_run, tmp_path/'run')
+    p = subprocess.Popen([*CLI, 'reproduce', *GRID, *CPU_JOBS, '--executor', 'slurm', '--out', str(run)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    t0 = time.monotonic()
+    while len(list((run/'logs'/'jobs').glob('*.job.json'))) < 4 and time.monotonic() - t0 < 240: time.sleep(0.2)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()  # the submitter and its notebook kernel, right after submitting
+    r = cli('reproduce', *GRID, *CPU_JOBS, '--executor', 'slurm', '--out', run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 're-attached to job' in r.stderr, r.stderr  # still queued or running: waited for, not submitted twice
+    assert 'submitted' not in r.stderr or 'submitted 4' not in r.stderr, r.stderr
+    pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)
