@@ -82,7 +82,7 @@ def main():
         print(f'loader {w:2d} workers {v:8.1f} img/s   RATIO loader/training {v / best:.2f} (target >= 1.5)')
     from dr_study.pretrain import pretrain_moco
     imgs = np.stack([ds.image(int(i)) for i in idx[:a.batch * 4]])
-    t = time.perf_counter(); pretrain_moco(imgs, a.arch, epochs=1, batch_size=a.batch, bank=a.batch * 2, device=dev, log=lambda *x: None); sync(dev)
+    t = time.perf_counter(); pretrain_moco(imgs, arch=a.arch, epochs=1, batch_size=a.batch, bank=a.batch * 2, device=dev, log=lambda *x: None); sync(dev)
     print(f'MoCo v2 pretraining {len(imgs) // a.batch * a.batch / (time.perf_counter() - t):8.1f} img/s (one epoch of {len(imgs)} images, start-up included)')
     from dr_study.explain import explain_lrp
     m = make_model(a.arch).to(dev).eval(); x = normalize(torch.from_numpy(imgs[:16]).permute(0, 3, 1, 2).to(dev))

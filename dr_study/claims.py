@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from .data import referable, referable_score
 from .evaluate import AUCDelta
+from .models import METHODS
 
 # %% auto #0
 __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'CLAIMS', 'NOISES', 'CONTROL_EXPLAINERS', 'LEDGER_COLUMNS',
@@ -113,6 +114,15 @@ def _ifi_gain_low(R):
             out.append(separated(dl['lo'], dl['hi'], dh['lo'], dh['hi']))
             parts.append(f'{a} − {b} {ds}: {lo_f:.0%} labels {_fmt(dl)} vs {hi_f:.0%} {_fmt(dh)}')
     return combine(out), '; '.join(parts) or 'the methods compared were not trained' 
+
+# %% ../nbs/17_claims.ipynb #d85d910f
+@claim('moco_representative', 'beyond the paper', '50_evaluate', "MoCo v2, the self-supervised recipe of the paper's CL models, is above SimCLR, BYOL and DINO in its arm (all labels).",
+       '— (the paper tests MoCo v2 only)')
+def _moco_vs_ssl(R):
+    p = R['predictions']
+    others = [m for m in ([] if p is None else p.method.unique()) if m in METHODS and not METHODS[m]['paper']]
+    if not others: return UNTESTED, 'the SSL comparison is off in this run (--set ssl=[simclr,byol,dino] turns it on)'
+    return _auc_claim(R, [(f"{METHODS[m]['arm']}-CL", m) for m in others], fractions=lambda fr: fr[-1:])
 
 # %% ../nbs/17_claims.ipynb #c4ac6579
 def _early_kappa(R):

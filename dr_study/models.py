@@ -10,16 +10,32 @@ from torch import nn
 from .core import DataError, atomic_path
 
 # %% auto #0
-__all__ = ['METHODS', 'MOCO_PREFIX', 'make_model', 'backbone_state', 'CheckpointError', 'read_checkpoint', 'save_weights',
-           'load_backbone', 'moco_backbone', 'torchvision_weights', 'init_from', 'load_model']
+__all__ = ['SSL_RECIPES', 'METHODS', 'PAPER_METHODS', 'MOCO_PREFIX', 'method_pairs', 'ssl_methods', 'make_model',
+           'backbone_state', 'resolve_device', 'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone',
+           'moco_backbone', 'torchvision_weights', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #9a1e7a5d
-METHODS = {
-    'IWNE-FS': dict(init=None, long=True),
-    'IWNE-CL': dict(init='moco_dr', long=True),
-    'IFI-FS': dict(init='supervised_external', long=False),
-    'IFI-CL': dict(init='moco_external', long=False),
+SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}  # beyond the paper: further self-supervised recipes, each with a method in both arms
+
+METHODS = {  # name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, and whether it is one of the paper's four
+    'IWNE-FS': dict(init=None, long=True, arm='IWNE', learns='FS', paper=True),
+    'IWNE-CL': dict(init='moco_dr', long=True, arm='IWNE', learns='CL', paper=True),
+    'IFI-FS': dict(init='supervised_external', long=False, arm='IFI', learns='FS', paper=True),
+    'IFI-CL': dict(init='moco_external', long=False, arm='IFI', learns='CL', paper=True),
+    **{f'{arm}-{title}': dict(init=f"{recipe}_{'dr' if arm == 'IWNE' else 'external'}", long=arm == 'IWNE', arm=arm, learns='CL', paper=False)
+       for recipe, title in SSL_RECIPES.items() for arm in ('IWNE', 'IFI')},  # beyond the paper
 }
+PAPER_METHODS = [m for m, s in METHODS.items() if s['paper']]
+
+def method_pairs(methods=PAPER_METHODS) -> list:
+    "(arm, FS method, CL method) of each arm whose paper FS and CL methods are both in `methods`: the pairs of Figures 3 and 4."
+    return [(arm, fs, cl) for arm in dict.fromkeys(s['arm'] for s in METHODS.values())
+            for fs in methods if METHODS[fs]['arm'] == arm and METHODS[fs]['learns'] == 'FS'
+            for cl in methods if METHODS[cl]['arm'] == arm and METHODS[cl]['learns'] == 'CL' and METHODS[cl]['paper']]
+
+def ssl_methods(recipes) -> list:
+    "The beyond-the-paper methods (both arms) that start from the self-supervised `recipes`, e.g. ['simclr'] -> ['IWNE-SimCLR', 'IFI-SimCLR']."
+    return [m for m, s in METHODS.items() if not s['paper'] and s['init'].rsplit('_', 1)[0] in recipes]
 
 def make_model(arch:str='resnet18', num_classes:int=5) -> nn.Module:
     "A torchvision ResNet (`arch` by name) with random weights and a `num_classes`-way head."
@@ -30,6 +46,11 @@ def make_model(arch:str='resnet18', num_classes:int=5) -> nn.Module:
 def backbone_state(model:nn.Module) -> dict:
     "The model's weights without the classification head."
     return {k: v for k, v in model.state_dict().items() if not k.startswith('fc.')}
+
+# %% ../nbs/10_models.ipynb #3dd5981c
+def resolve_device(device:str='auto') -> str:
+    "`device`, with 'auto' resolved to 'cuda' where a GPU is available and 'cpu' elsewhere."
+    return ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
 
 # %% ../nbs/10_models.ipynb #b8368d46
 class CheckpointError(DataError):

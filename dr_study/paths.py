@@ -122,6 +122,12 @@ class RunLayout:
         p = Path(run_dir)
         return cls(p/'..') if not (p/'params.yaml').exists() and p.resolve().name == 'notebooks' and (p/'..'/'params.yaml').exists() else cls(p)
     lock = property(lambda s: s.root/'.lock')  # held by the one process writing to the run
+    def info(self) -> dict:
+        "What the data step recorded (`data.json`: caches, parameters, counts), read in one place."
+        import json
+        p = self.root/'data.json'
+        if not p.is_file(): raise FileNotFoundError(f'{p}: not found; the data step writes it (dr-study reproduce --until data)')
+        return json.loads(p.read_text())
     unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs'))  # folders whose subfolders are work units
 
 def default_cache_root() -> Path:

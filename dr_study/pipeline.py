@@ -30,8 +30,7 @@ class Step:
 STEPS = [
     Step('synthetic', '10_synthetic.ipynb', (), ('data/synthetic.json',)),
     Step('data', '20_data.ipynb', ('synthetic',), ('data.json', 'results/data_summary.csv', 'results/skipped.csv')),
-    Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/moco_dr.safetensors', 'checkpoints/pretrained/moco_external.safetensors',
-                                                      'checkpoints/pretrained/supervised_external.safetensors')),
+    Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),  # one weights file per starting point the methods need
     Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
     Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
     Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv')),

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, asdict
 import pandas as pd
 from .data import PUBLISHED_SIZES
+from .pretrain import PRETRAINERS, STARTING_POINTS, needed_starting_points
 from .robustness import CORRUPTIONS
 from .synthetic import SIZES
 
@@ -64,12 +65,12 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.prepare.load_para
                  disk_gib=_gib((sizes['eyepacs_train'] + n_test + n_m2 + n_seg) * img + n_seg * 4 * S * S
                                + (n_m2 * img if params['preprocessing'] == 'graham' else 0)))]
     ckpt = _gib(PARAMS[arch] * 4)
-    pre = [('IWNE-CL', 'MoCo v2 on the EyePACS training images', params['pretrain_epochs'] * n_tr, r['pretrain'])]
-    for m, key in (('IFI-FS', 'ifi_fs_weights'), ('IFI-CL', 'ifi_cl_weights')):
-        if params.get(key) is None: pre.append((m, 'stand-in pretraining on natural crops', params['pretrain_epochs'] * params['natural_images'], r['pretrain']))
-        else: pre.append((m, f'weights from {params[key]}', 0, r['pretrain']))
-    for m, what, n, rate in pre:
-        if m in params['methods']: rows.append(dict(step='pretrain', unit=f'{m}: {what}', images=n, gpu_hours=n / rate / 3600, disk_gib=ckpt))
+    for name in needed_starting_points(params['methods']):  # the starting points the methods fine-tune from
+        sp = STARTING_POINTS[name]; title, given = PRETRAINERS[sp['recipe']].title, params.get(sp.get('weights', (None,))[0])
+        what, n = ((f'weights from {given}', 0) if given is not None else
+                   (f'{title} on the EyePACS training images', params['pretrain_epochs'] * n_tr) if sp['data'] == 'dr' else
+                   (f'stand-in {title} on natural crops', params['pretrain_epochs'] * params['natural_images']))
+        rows.append(dict(step='pretrain', unit=f'{name}: {what}', images=n, gpu_hours=n / r['pretrain'] / 3600, disk_gib=ckpt))
     for m in params['methods']:
         ep = params['epochs_iwne'] if m.startswith('IWNE') else params['epochs_ifi']
         for f in params['fractions']:

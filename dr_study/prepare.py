@@ -123,9 +123,11 @@ SCHEMA = {
     'moco_lr': Param(0.03, 'SGD learning rate of MoCo v2', Float(0, lo_open=True)),
     'moco_bank': Param(4096, 'MoCo memory bank (queue) size, capped below the number of images', Int(1)),
     'moco_augment': Param('imagenet', "MoCo v2 augmentation: imagenet (MoCo v2's recipe, as in the paper for IWNE-CL) | fundus", OneOf('imagenet', 'fundus')),
+    'recipe_params': Param({}, "pretraining: {recipe: {hyperparameter: value}} over each recipe's published defaults (dr_study.pretrain.recipe_defaults); MoCo v2's are the moco_* parameters", Keys('pretrain', 'PRETRAINERS')),
     'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),
     'ifi_fs_weights': Param(None, "null: stand-in supervised pretraining; 'torchvision' (IMAGENET1K_V1, resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file", Text(what="'torchvision' or a weights file", null=True)),
     'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)', Text(what='a MoCo v2 checkpoint file', null=True)),
+    'ssl': Param([], 'beyond the paper: self-supervised recipes (simclr, byol, dino) whose IWNE and IFI methods are added to methods', ListOf(Names('models', 'SSL_RECIPES'), nonempty=False)),
     'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures', ListOf(Names('models', 'METHODS'))),
     'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
     'epochs_iwne': Param(2, 'fine-tuning epochs of IWNE models (paper: 500)', Int(1)),
@@ -184,7 +186,10 @@ def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
         if k not in params: raise ParamError(f'unknown parameter {k!r}; known: {", ".join(SCHEMA)}')
         if sub and not isinstance(params[k], dict): raise ParamError(f'--set {k}.{sub}: {k} is not a mapping')
         params[k] = {**params[k], sub: v} if sub else v
-    return check_params(params)
+    check_params(params)
+    from dr_study.models import ssl_methods
+    params['methods'] = params['methods'] + [m for m in ssl_methods(params['ssl']) if m not in params['methods']]  # the comparison's methods, once
+    return params
 
 def _kv(s:str):
     if '=' not in s: raise ParamError(f'expected key=value, got {s!r}')

@@ -12,6 +12,7 @@ import imagecorruptions
 from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json, code_version, WorkUnit
 from .data import referable, referable_score, referable_grades
 from .evaluate import roc_auc
+from .models import method_pairs
 
 # %% auto #0
 __all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'SCORE_COLUMNS', 'PAIRS', 'TABLE_COLUMNS',
@@ -333,7 +334,7 @@ def score_corruptions(models:dict, # method name -> model
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
 
 # %% ../nbs/15_robustness.ipynb #bb1f07d2
-PAIRS = (('IWNE', 'IWNE-FS', 'IWNE-CL'), ('IFI', 'IFI-FS', 'IFI-CL'))  # (initialization, FS method, CL method)
+PAIRS = tuple(method_pairs())  # (arm, FS method, CL method) of the paper's four methods
 TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant',
                  'rel_delta', 'rel_lo', 'rel_hi', 'mean_fs', 'mean_cl', 'mean_delta', 'mean_lo', 'mean_hi', 'auc_fs', 'auc_cl', 'n']
 

@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader, Subset
 from .core import atomic_path, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .data import referable, referable_score
 from .evaluate import roc_auc, PRED_COLUMNS
-from .models import METHODS, make_model, save_weights, read_checkpoint, init_from
+from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device
 
 # %% auto #0
 __all__ = ['MEAN', 'STD', 'UNKEYED', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus',
@@ -98,7 +98,7 @@ def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds
     if (out/'metrics.json').exists():
         m = json.loads((out/'metrics.json').read_text()); _check_config(out/'metrics.json', m['config'], cfg); return m
     rank, world = _dist()
-    dev = ('cuda' if torch.cuda.is_available() else 'cpu') if cfg.device == 'auto' else cfg.device
+    dev = resolve_device(cfg.device)
     if world > 1 and dev == 'cuda': torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
     cuda = dev.startswith('cuda')
     torch.use_deterministic_algorithms(cfg.deterministic)
@@ -220,14 +220,14 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     from dr_study.cache import CachedFundus
     from dr_study.dispatch import Task, dispatch
     from dr_study.paths import RunLayout
-    run = RunLayout(run_dir); info = json.loads((run.root/'data.json').read_text())
+    run = RunLayout(run_dir); info = run.info()
     ep, m2 = (CachedFundus(run.root/info['caches'][k]) for k in ('eyepacs', 'messidor2'))
     r = ep.records
     rec = pd.read_csv(run.results/'records.csv', dtype={'id': str})
     r['min_fraction'] = r.id.map(rec[rec.dataset == 'eyepacs'].set_index('id').min_fraction)  # nested label fractions from the data step
     val = np.flatnonzero(r.split == 'val')
     tests = {'eyepacs': (ep, np.flatnonzero(r.split == 'test')), 'messidor2': (m2, np.arange(len(m2)))}
-    dev = ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
+    dev = resolve_device(device)
     grid, tasks = [], []
     for method, frac, s in [(m, f, s) for m in methods for f in fractions for s in seeds]:
         spec = METHODS[method]
