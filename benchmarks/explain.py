@@ -9,8 +9,7 @@ import argparse, os, statistics, time
 import torch
 from torch import nn
 from dr_study.explain import canonize, lrp, LOW, HIGH
-from dr_study.models import make_model
-from dr_study.train import normalize
+from dr_study.models import make_model, normalize
 
 
 def random_bn(m, seed=0):

@@ -12,8 +12,8 @@ import numpy as np, torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
 from dr_study.cache import CachedFundus
-from dr_study.models import make_model
-from dr_study.train import TrainConfig, augment, finetune, normalize
+from dr_study.models import make_model, normalize
+from dr_study.train import TrainConfig, augment, finetune
 
 
 def loader_rate(ds, idx, bs, workers, steps):

@@ -14,7 +14,7 @@ from torchvision.models.resnet import ResNet, BasicBlock, Bottleneck
 from captum.attr import LRP, IntegratedGradients, InputXGradient, LayerGradCam, LayerAttribution
 from captum.attr._utils.custom_modules import Addition_Module
 from captum.attr._utils.lrp_rules import PropagationRule, Alpha1_Beta0_Rule
-from .train import MEAN, STD, normalize
+from .models import MEAN, STD, normalize
 
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',

@@ -10,9 +10,9 @@ from torch import nn
 from .core import DataError, atomic_path
 
 # %% auto #0
-__all__ = ['SSL_RECIPES', 'METHODS', 'PAPER_METHODS', 'MOCO_PREFIX', 'method_pairs', 'ssl_methods', 'make_model',
-           'backbone_state', 'resolve_device', 'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone',
-           'moco_backbone', 'torchvision_weights', 'init_from', 'load_model']
+__all__ = ['SSL_RECIPES', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'method_pairs', 'ssl_methods', 'make_model',
+           'backbone_state', 'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights',
+           'load_backbone', 'moco_backbone', 'torchvision_weights', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #9a1e7a5d
 SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}  # beyond the paper: further self-supervised recipes, each with a method in both arms
@@ -51,6 +51,14 @@ def backbone_state(model:nn.Module) -> dict:
 def resolve_device(device:str='auto') -> str:
     "`device`, with 'auto' resolved to 'cuda' where a GPU is available and 'cpu' elsewhere."
     return ('cuda' if torch.cuda.is_available() else 'cpu') if device == 'auto' else device
+
+# %% ../nbs/10_models.ipynb #fcda3f2b
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)  # ImageNet channel statistics
+
+def normalize(x:torch.Tensor) -> torch.Tensor:
+    "uint8 (B, 3, H, W) -> float normalized with the ImageNet statistics."
+    m, s = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1), torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
+    return (x.float() / 255 - m) / s
 
 # %% ../nbs/10_models.ipynb #b8368d46
 class CheckpointError(DataError):

@@ -11,7 +11,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .models import make_model, init_from, backbone_state, save_weights, resolve_device
-from .train import MEAN, STD, _dist
+from .models import MEAN, STD
+from .train import _dist
 from .cache import CachedFundus, CacheArray
 
 # %% auto #0

@@ -13,15 +13,13 @@ from torch.utils.data import DataLoader, Subset
 from .core import atomic_path, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .data import referable, referable_score
 from .evaluate import roc_auc, PRED_COLUMNS
-from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device
+from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['MEAN', 'STD', 'UNKEYED', 'TrainConfig', 'normalize', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus',
-           'ImageArray', 'unit_config', 'finetune_unit', 'finetune_job', 'train_grid']
+__all__ = ['UNKEYED', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus', 'ImageArray', 'unit_config',
+           'finetune_unit', 'finetune_job', 'train_grid']
 
 # %% ../nbs/12_train.ipynb #27da9465
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
 @dataclass
 class TrainConfig:
     "Hyperparameters of one fine-tuning run."
@@ -37,11 +35,6 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # channels-last memory format (CUDA only)
     deterministic: bool = False  # torch deterministic algorithms
-
-def normalize(x:torch.Tensor) -> torch.Tensor:
-    "uint8 (B, 3, H, W) -> float normalized with the ImageNet statistics."
-    m, s = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1), torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
-    return (x.float() / 255 - m) / s
 
 def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
     "Random flips and quarter turns (a fundus has no preferred orientation), drawn from `g`."
