@@ -84,14 +84,16 @@ def ledger_html(run:RunLayout) -> str:
     lg, rows = pd.read_csv(p).fillna(''), []
     for r in lg.itertuples():
         page = f'study-{r.page}.html'
-        link = f'<a href="{page}">§{html.escape(str(r.section))}</a>' if (run.notebooks/f'{r.page}.ipynb').exists() else f'§{html.escape(str(r.section))}'
+        sec = html.escape(('§' if str(r.section)[:1].isdigit() else '') + str(r.section))  # §4.1, or 'beyond the paper'
+        link = f'<a href="{page}">{sec}</a>' if (run.notebooks/f'{r.page}.ipynb').exists() else sec
         rows.append(f'<tr><td>{link}</td><td>{html.escape(r.claim)}</td><td>{html.escape(r.paper)}</td>'
                     f'<td class="v-{r.verdict.replace(" ", "-")}">{html.escape(r.verdict)}</td>'
                     f'<td><details><summary>numbers</summary>{html.escape(r.here)}</details></td></tr>')
     counts = lg.verdict.value_counts()
     head = ', '.join(f'{counts[v]} {v}' for v in ('supported', 'contradicted', 'not resolved', 'not tested here') if v in counts)
-    return (f'<h2>What the study found</h2><p>The paper\'s claims, each checked on this run\'s results ({head}; <code>results/claims.csv</code>):</p>'
-            '<table class="dr-table dr-ledger"><tr><th></th><th>the paper claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>')
+    return (f'<h2>What the study found</h2><p>Each of the paper\'s claims, checked on this run: {head}.</p>'
+            '<table class="dr-table dr-ledger"><tr><th></th><th>the paper claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>'
+            '<p>The ledger with every number: <code>results/claims.csv</code>.</p>')
 
 def home_page(run:RunLayout, params:dict) -> str:
     "HTML body of the home page."
