@@ -3,9 +3,11 @@
 #   bash tests/slurm/start.sh [STATE_DIR]    prints the cluster's state folder; `bash tests/slurm/start.sh stop` stops it
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-if [ "${1:-}" = stop ]; then pkill -x slurmd || true; pkill -x slurmctld || true; exit 0; fi
+ours() { [ ! -e /etc/slurm/slurm.conf ] || grep -q '^ClusterName=drstudy-test$' /etc/slurm/slurm.conf; }  # never touch a real cluster's configuration
+if [ "${1:-}" = stop ]; then ours && { pkill -x slurmd || true; pkill -x slurmctld || true; }; exit 0; fi
 state="${1:-/tmp/dr_study-slurm}"
 [ "$(id -u)" = 0 ] || { echo "start.sh: needs root" >&2; exit 3; }
+ours || { echo "start.sh: /etc/slurm/slurm.conf belongs to another cluster: not touching it" >&2; exit 3; }
 command -v slurmctld >/dev/null || { echo "start.sh: slurmctld not installed (apt-get install slurm-wlm munge)" >&2; exit 3; }
 mkdir -p "$state/ctld" "$state/d" /etc/slurm /run/munge
 host=$(hostname -s); cpus=$(nproc); mem=$(( $(awk '/MemTotal/ {print $2}' /proc/meminfo) / 1024 - 1024 ))
