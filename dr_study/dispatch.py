@@ -95,7 +95,7 @@ def _reattach(kind, folder, name, log):
     rec = _job_record(folder, name)
     if kind != 'slurm' or not rec.exists(): return None
     job_id = json.loads(rec.read_text())['job_id']
-    if queued([job_id]).get(job_id, '').split()[0:1] and queued([job_id])[job_id].split()[0] in _LIVE:
+    if queued([job_id]).get(job_id, '').split(' ')[0] in _LIVE:  # one look at the queue
         log(f'{name}: re-attached to job {job_id}, still in the queue'); return submitit.SlurmJob(folder=Path(folder)/'%j', job_id=job_id)
     return None
 
