@@ -9,7 +9,7 @@ from scipy.stats import rankdata
 from .data import referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'roc_auc', 'patient_resamples', 'AUC', 'AUCDelta', 'MeanCI', 'SensAtSpec', 'quadratic_kappa',
+__all__ = ['PRED_COLUMNS', 'roc_auc', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'SensAtSpec', 'quadratic_kappa',
            'metrics_table', 'final_models_summary']
 
 # %% ../nbs/13_evaluate.ipynb #d6a61157
@@ -21,58 +21,86 @@ def roc_auc(y, s) -> float:
     r = rankdata(s)
     return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
-def patient_resamples(y, groups, n_boot:int, seed:int=0):
-    "`n_boot` bootstrap resamples (index arrays) drawing whole patients with replacement, each with both classes of `y`."
-    y = np.asarray(y, bool); groups = np.arange(len(y)) if groups is None else np.asarray(groups)
-    _, inv = np.unique(groups, return_inverse=True)
-    members = np.split(np.argsort(inv, kind='stable'), np.cumsum(np.bincount(inv))[:-1])
-    g, n = np.random.default_rng(seed), 0
-    while n < n_boot:
-        idx = np.concatenate([members[k] for k in g.integers(0, len(members), len(members))])
-        if y[idx].any() and not y[idx].all(): n += 1; yield idx
+# %% ../nbs/13_evaluate.ipynb #0d963e86
+def _group_index(groups, n:int) -> np.ndarray:
+    "Group number 0..G-1 of each of `n` items (`groups` None: each item its own group)."
+    if groups is None: return np.arange(n)
+    g = np.asarray(groups)
+    if g.shape != (n,): raise ValueError(f'groups must have shape ({n},), got {g.shape}')
+    return np.unique(g, return_inverse=True)[1].ravel()
 
-def _interval(boots, level):
-    a = (1 - level) / 2; lo, hi = np.quantile(boots, [a, 1 - a]); return float(lo), float(hi)
+class GroupBootstrap:
+    "Percentile bootstrap drawing whole groups (patients) with replacement: the one resampling under every interval of the study."
+    def __init__(self, n_boot:int=1000, # resamples; 0: no interval
+                 level:float=0.95, # coverage of the interval
+                 seed:int=0, # seed of the draws
+                ):
+        if n_boot < 0 or not 0 < level < 1: raise ValueError(f'need n_boot >= 0 and 0 < level < 1, got {n_boot}, {level}')
+        self.n_boot, self.level, self.seed, self._cache = int(n_boot), float(level), int(seed), {}
 
-class AUC:
+    def draws(self, g:int):
+        "The drawn group indices as (rows, g) blocks of at most 2**22 entries, `n_boot` rows in all, from `seed` (one block: kept for reuse)."
+        if g in self._cache: yield self._cache[g]; return
+        gen, rows = np.random.default_rng(self.seed), max(1, 2**22 // g)
+        if self.n_boot <= rows:
+            if len(self._cache) >= 16: self._cache.pop(next(iter(self._cache)))
+            self._cache[g] = gen.integers(0, g, (self.n_boot, g)); yield self._cache[g]; return
+        for k in range(0, self.n_boot, rows): yield gen.integers(0, g, (min(rows, self.n_boot - k), g))
+
+    def resamples(self, groups, n:int|None=None):
+        "Index arrays of the resamples of `n` items: every member of a drawn group, as often as it was drawn."
+        gi = _group_index(groups, len(groups) if n is None else n); G = gi.max() + 1
+        for block in self.draws(G):
+            for row in block: yield np.repeat(np.arange(len(gi)), np.bincount(row, minlength=G)[gi])
+
+    def interval(self, boots) -> tuple:
+        "The percentile interval (lo, hi) of resampled statistics; NaN ones (undefined on their resample) are left out."
+        b = np.asarray(boots, float)
+        if not np.isfinite(b).any(): return np.nan, np.nan
+        q = (1 - self.level) / 2; lo, hi = np.nanquantile(b, [q, 1 - q])
+        return float(lo), float(hi)
+
+    def mean(self, x, groups=None, # (N,) group of each value; None: each its own
+             classes=None, # (N,) class of each value: the mean within each class, then averaged over classes; None: one class
+            ) -> tuple:
+        "(estimate, lo, hi) of the mean of `x`, or of its class-balanced mean."
+        x = np.asarray(x, float); gi, ci = _group_index(groups, len(x)), np.zeros(len(x), int) if classes is None else _group_index(classes, len(x))
+        G, C = gi.max() + 1, ci.max() + 1
+        sums, counts = np.zeros((G, C)), np.zeros((G, C))
+        np.add.at(sums, (gi, ci), x); np.add.at(counts, (gi, ci), 1.0)
+        est = float((sums.sum(0) / counts.sum(0)).mean())
+        if self.n_boot == 0: return est, np.nan, np.nan
+        with np.errstate(invalid='ignore', divide='ignore'):  # one resample = the pooled members of its drawn groups; without one of the classes: NaN
+            boots = np.concatenate([(sums[ii].sum(1) / counts[ii].sum(1)).mean(1) for ii in self.draws(G)])
+        return (est, *self.interval(boots))
+
+# %% ../nbs/13_evaluate.ipynb #2b5a0f41
+class AUC(GroupBootstrap):
     "Referable-DR AUC with a bootstrap confidence interval over patients."
-    def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
-        self.n_boot, self.level, self.seed = n_boot, level, seed
     def __call__(self, y, s, groups=None) -> dict:
         y, s = np.asarray(y, bool), np.asarray(s, float)
         auc = roc_auc(y, s)
         if np.isnan(auc) or self.n_boot == 0: return dict(auc=auc, lo=np.nan, hi=np.nan)
-        lo, hi = _interval([roc_auc(y[i], s[i]) for i in patient_resamples(y, groups, self.n_boot, self.seed)], self.level)
+        lo, hi = self.interval([roc_auc(y[i], s[i]) for i in self.resamples(groups, len(y))])
         return dict(auc=auc, lo=lo, hi=hi)
 
-class AUCDelta:
+class AUCDelta(GroupBootstrap):
     "Paired difference AUC(a) - AUC(b) of two models' scores on the same images, with a bootstrap interval over patients."
-    def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
-        self.n_boot, self.level, self.seed = n_boot, level, seed
     def __call__(self, y, sa, sb, groups=None) -> dict:
         y, sa, sb = np.asarray(y, bool), np.asarray(sa, float), np.asarray(sb, float)
         d = roc_auc(y, sa) - roc_auc(y, sb)
         if np.isnan(d) or self.n_boot == 0: return dict(delta=d, lo=np.nan, hi=np.nan)
-        lo, hi = _interval([roc_auc(y[i], sa[i]) - roc_auc(y[i], sb[i]) for i in patient_resamples(y, groups, self.n_boot, self.seed)], self.level)
+        lo, hi = self.interval([roc_auc(y[i], sa[i]) - roc_auc(y[i], sb[i]) for i in self.resamples(groups, len(y))])
         return dict(delta=d, lo=lo, hi=hi)
 
 # %% ../nbs/13_evaluate.ipynb #01bdbee4
-class MeanCI:
-    "Mean of `x` with a percentile bootstrap confidence interval (NaNs left out)."
-    def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
-        self.n_boot, self.level, self.seed = n_boot, level, seed
+class MeanCI(GroupBootstrap):
+    "Mean of `x` with a percentile bootstrap confidence interval over images or groups (NaNs left out)."
     def __call__(self, x, groups=None) -> dict:
         x = np.asarray(x, float); keep = ~np.isnan(x)
-        groups = np.arange(len(x)) if groups is None else np.asarray(groups)
-        x, groups = x[keep], groups[keep]
-        if len(x) == 0: return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0)
-        _, inv = np.unique(groups, return_inverse=True)
-        sums, counts = np.bincount(inv, x), np.bincount(inv).astype(float)
-        k = len(sums); draws = np.random.default_rng(self.seed).integers(0, k, (self.n_boot, k))
-        boots = sums[draws].sum(1) / counts[draws].sum(1)  # mean of the pooled members of the drawn groups
-        a = (1 - self.level) / 2
-        lo, hi = np.quantile(boots, [a, 1 - a]) if self.n_boot else (np.nan, np.nan)
-        return dict(mean=float(x.mean()), lo=float(lo), hi=float(hi), n=int(len(x)))
+        if not keep.any(): return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0)
+        m, lo, hi = self.mean(x[keep], None if groups is None else np.asarray(groups)[keep])
+        return dict(mean=m, lo=lo, hi=hi, n=int(keep.sum()))
 
 # %% ../nbs/13_evaluate.ipynb #785df338
 class SensAtSpec:

@@ -11,7 +11,7 @@ from PIL import Image
 import imagecorruptions
 from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json, code_version, WorkUnit
 from .data import referable, referable_score, referable_grades
-from .evaluate import roc_auc
+from .evaluate import roc_auc, GroupBootstrap
 from .models import method_pairs
 
 # %% auto #0
@@ -265,19 +265,8 @@ def true_label_prob(probs, grades, definition:str='paper') -> np.ndarray:
     return np.where(referable(g.astype(int), definition), ref, non)
 
 # %% ../nbs/15_robustness.ipynb #a1150952
-class PairedDelta:
+class PairedDelta(GroupBootstrap):
     "mean(a) - mean(b) on paired data (or the class-balanced mean: the average of the per-class means) with a percentile bootstrap interval over images or groups (e.g. patients)."
-    def __init__(self, n_boot:int=1000, level:float=0.95, seed:int=0):
-        if n_boot < 0 or not 0 < level < 1: raise ValueError(f'need n_boot >= 0 and 0 < level < 1, got {n_boot}, {level}')
-        self.n_boot, self.level, self.seed, self._cache = int(n_boot), float(level), int(seed), {}
-    def _draws(self, g:int):
-        "The drawn group indices, (n_boot, g) in blocks of at most 2**22, from `seed`; kept for reuse when one block."
-        if g in self._cache: yield self._cache[g]; return
-        gen, rows = np.random.default_rng(self.seed), max(1, 2**22 // g)
-        if self.n_boot <= rows:
-            if len(self._cache) >= 16: self._cache.pop(next(iter(self._cache)))
-            self._cache[g] = gen.integers(0, g, (self.n_boot, g)); yield self._cache[g]; return
-        for k in range(0, self.n_boot, rows): yield gen.integers(0, g, (min(rows, self.n_boot - k), g))
     def __call__(self, a, b, groups=None, # (N,) group of each pair (resampled together); None: each pair its own
                  classes=None, # (N,) class of each pair: the mean is taken within each class, then averaged over classes; None: one class
                 ) -> dict:
@@ -286,29 +275,12 @@ class PairedDelta:
         if not (np.isfinite(a).all() and np.isfinite(b).all()): raise ValueError('a and b must be finite')
         for name, v in (('groups', groups), ('classes', classes)):
             if v is not None and np.shape(v) != a.shape: raise ValueError(f'{name} must have the shape of a, got {np.shape(v)}')
-        d = a - b
-        gi = np.arange(len(d)) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
-        ci = np.zeros(len(d), int) if classes is None else np.unique(np.asarray(classes), return_inverse=True)[1]
-        G, C = gi.max() + 1, ci.max() + 1
-        sums, counts = np.zeros((G, C)), np.zeros((G, C))
-        np.add.at(sums, (gi, ci), d); np.add.at(counts, (gi, ci), 1.0)
-        delta = float((sums.sum(0) / counts.sum(0)).mean())
-        if self.n_boot == 0: return dict(delta=delta, lo=np.nan, hi=np.nan)
-        with np.errstate(invalid='ignore', divide='ignore'):  # a resample without one of the classes has no balanced mean: left out
-            boots = np.concatenate([(sums[ii].sum(1) / counts[ii].sum(1)).mean(1) for ii in self._draws(G)])
-        q = (1 - self.level) / 2
-        lo, hi = np.nanquantile(boots, [q, 1 - q]) if np.isfinite(boots).any() else (np.nan, np.nan)
-        return dict(delta=delta, lo=float(lo), hi=float(hi))
+        d, lo, hi = self.mean(a - b, groups, classes)
+        return dict(delta=d, lo=lo, hi=hi)
 
 # %% ../nbs/15_robustness.ipynb #a192781c
 import torch
 from .train import predict, ImageArray
-
-class _Mapped:
-    "`fn` applied to each image of an array-like, on access."
-    def __init__(self, images, fn): self.images, self.fn = images, fn
-    def __len__(self): return len(self.images)
-    def __getitem__(self, i): return self.fn(self.images[i])
 
 SCORE_COLUMNS = ['method', 'corruption', 'severity', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
 
@@ -326,7 +298,7 @@ def score_corruptions(models:dict, # method name -> model
     jobs = ([('none', 0, sets.images, np.ones(sets.n, bool))] if clean else []) + [(n, s, *sets.get(n, s)) for n, s in sets.sets]
     frames = []
     for name, sev, imgs, ok in jobs:
-        idx = np.flatnonzero(ok); ds = ImageArray(imgs if transform is None else _Mapped(imgs, transform))
+        idx = np.flatnonzero(ok); ds = ImageArray(imgs, transform)
         for method, model in models.items():
             p = predict(model, ds, idx, batch_size, device)
             frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],

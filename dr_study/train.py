@@ -158,10 +158,12 @@ class ToyFundus(torch.utils.data.Dataset):
 
 # %% ../nbs/12_train.ipynb #b1382a41
 class ImageArray(torch.utils.data.Dataset):
-    "An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index)."
-    def __init__(self, images): self.images = images
+    "An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index), optionally through `transform` (uint8 (S, S, 3) -> uint8 (S, S, 3))."
+    def __init__(self, images, transform=None): self.images, self.transform = images, transform
     def __len__(self): return len(self.images)
-    def __getitem__(self, i): return torch.from_numpy(np.array(self.images[i])).permute(2, 0, 1), -1, i  # a copy: memory maps are read-only
+    def __getitem__(self, i):
+        x = np.array(self.images[i]) if self.transform is None else np.asarray(self.transform(self.images[i]), np.uint8)  # a copy: memory maps are read-only
+        return torch.from_numpy(x).permute(2, 0, 1), -1, i
 
 # %% ../nbs/12_train.ipynb #bd1bd1c5
 def unit_config(cfg:TrainConfig, ds, train_idx, val_idx, init_file=None, val_ds=None) -> dict:
