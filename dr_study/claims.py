@@ -44,6 +44,11 @@ class Results:
             self._t[name] = pd.read_csv(p, dtype={'image': str, 'patient': str}) if p is not None and p.exists() else None
         return self._t[name]
 
+    def test_sets(self) -> list:
+        "The data sets the models were tested on, the internal test set first (as `train.train_grid` writes them)."
+        p = self['predictions']
+        return [] if p is None else list(dict.fromkeys(p.dataset))
+
     def auc_delta(self, a:str, b:str, dataset:str, fraction:float) -> dict|None:
         "Paired AUC(a) - AUC(b) on `dataset` for models trained on `fraction` of the labels (first seed), with its interval over patients."
         p = self['predictions']
@@ -76,13 +81,13 @@ def claim(id:str, section:str, page:str, text:str, paper:str):
 def _fmt(d): return f"{d['delta']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
 
 # %% ../nbs/17_claims.ipynb #e4ec5b8e
-def _auc_claim(R, pairs, fractions=None, datasets=('eyepacs', 'messidor2')):
+def _auc_claim(R, pairs, fractions=None):
     m = R['metrics']
     if m is None: return UNTESTED, 'no metrics in this run'
     fr = sorted(m.fraction.unique()) if fractions is None else fractions(sorted(m.fraction.unique()))
     out, parts = [], []
     for a, b in pairs:
-        for ds in datasets:
+        for ds in R.test_sets():
             for f in fr:
                 d = R.auc_delta(a, b, ds, f)
                 if d is None: out.append(UNTESTED); continue
@@ -108,7 +113,7 @@ def _ifi_gain_low(R):
     if m is None or m.fraction.nunique() < 2: return UNTESTED, 'only one label fraction was trained'
     lo_f, hi_f, out, parts = m.fraction.min(), m.fraction.max(), [], []
     for a, b in [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')]:
-        for ds in ('eyepacs', 'messidor2'):
+        for ds in R.test_sets():
             dl, dh = R.auc_delta(a, b, ds, lo_f), R.auc_delta(a, b, ds, hi_f)
             if dl is None or dh is None: out.append(UNTESTED); continue
             out.append(separated(dl['lo'], dl['hi'], dh['lo'], dh['hi']))

@@ -34,12 +34,13 @@ def _cluster_sets(a) -> list:
 
 def _checked(a) -> tuple:
     "The checked parameters of a command and its run folder; real inputs are checked to exist."
-    from dr_study.prepare import load_params, data_roots, check_weights, ParamError
+    from dr_study.prepare import load_params, check_folders, check_weights, ParamError
     params = load_params(a.profile, a.set + _cluster_sets(a))
     from dr_study.dispatch import executor_problem
     if (p := executor_problem(params['executor'])): raise ParamError(f"executor {params['executor']!r}: {p}")
     run = RunLayout(a.out or RUNS/params['profile'])
-    if not params.get('synthetic'): data_roots(params, run); check_weights(params)  # missing real inputs stop here, before any work
+    check_folders(params)  # missing real inputs stop here, before any work
+    if not params.get('synthetic'): check_weights(params)
     return params, run
 
 def cmd_prepare(a):

@@ -9,14 +9,14 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import numpy as np, pandas as pd
 from .core import DataError, rng, write_csv
-from .paths import EyePACSLayout, MessidorLayout, IDRiDLayout, LESIONS, MESSIDOR_EXTS
+from .paths import EyePACSLayout, MessidorLayout, IDRiDLayout, APTOSLayout, LESIONS, MESSIDOR_EXTS
 
 # %% auto #0
-__all__ = ['GRADE_NAMES', 'REFERABLE', 'PUBLISHED_SIZES', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'FRACTIONS',
+__all__ = ['GRADE_NAMES', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'ROLES', 'DATASETS', 'FRACTIONS',
            'referable_grades', 'referable', 'referable_score', 'Record', 'records_frame', 'frame_records', 'SkipLog',
            'read_labels', 'parse_grade', 'FileIndex', 'read_eyepacs', 'read_exam_pairs', 'read_messidor2',
-           'read_idrid_segmentation', 'mask_report', 'read_idrid_grading', 'patient_split', 'label_fractions',
-           'fraction_subset']
+           'read_idrid_segmentation', 'mask_report', 'read_idrid_grading', 'Dataset', 'register_dataset', 'datasets',
+           'read_eyepacs_splits', 'read_aptos', 'patient_split', 'label_fractions', 'fraction_subset']
 
 # %% ../nbs/02_data.ipynb #16c1f214
 GRADE_NAMES = ('no DR', 'mild', 'moderate', 'severe', 'proliferative')
@@ -41,7 +41,7 @@ def referable_score(probs, definition:str='paper') -> np.ndarray:
 @dataclass(frozen=True)
 class Record:
     "One fundus image of any data set."
-    dataset: str  # 'eyepacs', 'messidor2', 'idrid_seg', 'idrid_grading'
+    dataset: str  # its name in `DATASETS`: 'eyepacs', 'messidor2', 'idrid_seg', ...
     split: str  # as distributed ('train', 'test'), or 'val' after `patient_split`
     id: str  # image id, unique within the data set
     patient: str  # both eyes of a patient share it
@@ -49,8 +49,6 @@ class Record:
     grade: int|None  # ICDR grade 0-4; None when the data set has none
     image: str  # path of the image file
     masks: dict = field(default_factory=dict)  # lesion code (see `LESIONS`) -> mask path
-
-PUBLISHED_SIZES = dict(eyepacs_train=35126, eyepacs_test=53576, messidor2=1744, idrid_seg=81)  # images as distributed (Messidor-2: the gradable ones); for plans made without the data
 
 MASK_COLUMNS = [f'mask_{c}' for c in LESIONS]
 COLUMNS = ['dataset', 'split', 'id', 'patient', 'eye', 'grade', 'image'] + MASK_COLUMNS
@@ -255,7 +253,67 @@ def read_idrid_grading(root, splits=('train', 'test'), log:SkipLog|None=None) ->
             grade, img = parse_grade(g), files.find(id_)
             if grade is None: _log_or_warn(log, 'idrid_grading', id_, lay.grading_labels(split), 'read', f'grade {g!r} is not an integer in 0-4')
             elif img is None: _log_or_warn(log, 'idrid_grading', id_, files.folder, 'read', 'image file not found')
-            else: recs.append(Record('idrid_grading', split, id_, id_, None, grade, str(img)))
+            else: recs.append(Record('idrid_grading', split, f'{split}_{id_}', f'{split}_{id_}', None, grade, str(img)))
+    return records_frame(recs)
+
+# %% ../nbs/02_data.ipynb #9710f9f9
+ROLES = ('training', 'external', 'segmentation')
+
+@dataclass(frozen=True)
+class Dataset:
+    "One registered data set: how to read it and what the study uses it for."
+    name: str  # the `dataset` column of its records, and its cache's name
+    title: str  # as written on the pages
+    role: str  # one of `ROLES`
+    root: str  # the parameter naming its folder
+    probe: object  # folder -> a file that must exist there
+    what: str  # what that folder holds, for error messages and `dr-study params`
+    sizes: dict  # split -> images as distributed
+    read: object  # (folder, log=None) -> records frame
+
+DATASETS = {}
+
+def register_dataset(name:str, title:str, role:str, # one of `ROLES`
+                     root:str, # the parameter naming its folder
+                     probe, # folder -> a file that must exist in it
+                     what:str, # what the folder holds
+                     sizes:dict): # split -> images as distributed
+    "Register the decorated reader `(folder, log=None) -> records` as data set `name`."
+    if role not in ROLES: raise ValueError(f'data set {name!r}: role must be one of {ROLES}, got {role!r}')
+    def deco(read): DATASETS[name] = Dataset(name, title, role, root, probe, what, dict(sizes), read); return read
+    return deco
+
+def datasets(role:str) -> list:
+    "Names of the registered data sets with `role`."
+    return [n for n, d in DATASETS.items() if d.role == role]
+
+# %% ../nbs/02_data.ipynb #484a7256
+_IDRID = "the folder holding 'A. Segmentation' and 'B. Disease Grading'"
+
+@register_dataset('eyepacs', 'EyePACS', 'training', 'eyepacs', lambda r: EyePACSLayout(r).labels('train'),
+                  'the folder holding train/, test/, trainLabels.csv and retinopathy_solution.csv', dict(train=35126, test=53576))
+def read_eyepacs_splits(root, log:SkipLog|None=None) -> pd.DataFrame:
+    "Records of both EyePACS splits, training then test."
+    return pd.concat([read_eyepacs(root, 'train', log=log), read_eyepacs(root, 'test', log=log)], ignore_index=True)
+
+register_dataset('messidor2', 'Messidor-2', 'external', 'messidor2', lambda r: MessidorLayout(r).labels,
+                 'the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', dict(test=1744))(read_messidor2)  # 1744: the gradable images
+register_dataset('idrid_seg', 'IDRiD segmentation', 'segmentation', 'idrid', lambda r: IDRiDLayout(r).seg_images('train'), _IDRID, dict(train=54, test=27))(read_idrid_segmentation)
+register_dataset('idrid_grading', 'IDRiD grading', 'external', 'idrid', lambda r: IDRiDLayout(r).grading_labels('train'), _IDRID, dict(train=413, test=103))(read_idrid_grading)
+
+# %% ../nbs/02_data.ipynb #3f1f1928
+@register_dataset('aptos', 'APTOS 2019', 'external', 'aptos', lambda r: APTOSLayout(r).labels,
+                  'the folder holding train.csv and train_images/ (Kaggle APTOS 2019)', dict(train=3662))
+def read_aptos(root, log:SkipLog|None=None) -> pd.DataFrame:
+    "Records of the graded APTOS 2019 images (its training part: the test labels are not public)."
+    lay = APTOSLayout(root)
+    df = read_labels(lay.labels, ['id_code', 'diagnosis'], 'id_code')
+    files, recs = FileIndex(lay.images, ('.png', '.jpg', '.jpeg')), []
+    for id_, g in zip(df.id_code, df.diagnosis):
+        grade, img = parse_grade(g), files.find(id_)
+        if grade is None: _log_or_warn(log, 'aptos', id_, lay.labels, 'read', f'grade {g!r} is not an integer in 0-4')
+        elif img is None: _log_or_warn(log, 'aptos', id_, lay.images, 'read', 'image file not found')
+        else: recs.append(Record('aptos', 'test', id_, id_, None, grade, str(img)))
     return records_frame(recs)
 
 # %% ../nbs/02_data.ipynb #c6799754

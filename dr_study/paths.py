@@ -10,7 +10,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['PKG', 'PROFILES', 'STUDY', 'MESSIDOR_EXTS', 'LESIONS', 'IDRID_SPLITS', 'IDRID_GRADE_CSV', 'RUNS', 'EyePACSLayout',
-           'MessidorLayout', 'IDRiDLayout', 'SynthLayout', 'RunLayout', 'default_cache_root']
+           'MessidorLayout', 'APTOSLayout', 'IDRiDLayout', 'SynthLayout', 'RunLayout', 'default_cache_root']
 
 # %% ../nbs/00_paths.ipynb #9851c3fc
 PKG = Path(importlib.util.find_spec('dr_study').origin).parent  # the installed `dr_study` package
@@ -52,6 +52,17 @@ class MessidorLayout:
     def labels(self) -> Path: return self.root/'messidor_data.csv'
     @property
     def exams(self) -> Path: return self.root/'messidor-2.csv'  # the examination list of the ADCIS download (left;right image pairs)
+
+# %% ../nbs/00_paths.ipynb #0fe309cb
+@dataclass(frozen=True)
+class APTOSLayout:
+    "Where the Kaggle APTOS 2019 files live under `root`."
+    root: Path
+    def __post_init__(self): object.__setattr__(self, 'root', Path(self.root))
+    @property
+    def labels(self) -> Path: return self.root/'train.csv'
+    @property
+    def images(self) -> Path: return self.root/'train_images'
 
 # %% ../nbs/00_paths.ipynb #9bb628cf
 LESIONS = {'MA': '1. Microaneurysms', 'HE': '2. Haemorrhages', 'EX': '3. Hard Exudates',

@@ -14,7 +14,7 @@ from .dispatch import QUIET
 from .paths import STUDY, RunLayout
 
 # %% auto #0
-__all__ = ['STEPS', 'HOW', 'PATH_PARAMS', 'Step', 'steps_by_name', 'notebook_params', 'step_inputs', 'notebook_modules',
+__all__ = ['STEPS', 'HOW', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs', 'notebook_modules',
            'step_record', 'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock',
            'run_step', 'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
 
@@ -50,7 +50,13 @@ def steps_by_name(steps=None) -> dict:
 
 # %% ../nbs/08_pipeline.ipynb #5ff4e7f1
 HOW = ('executor', 'cluster')  # parameters that say where units run, never what they compute: not part of a step's key
-PATH_PARAMS = ('eyepacs', 'messidor2', 'idrid', 'ifi_fs_weights', 'ifi_cl_weights')  # parameters that may be user paths
+
+def path_params() -> tuple:
+    "Parameters that may be user paths: the data-set folders (one per registered data set's `root`) and the weight files."
+    from dr_study.prepare import folder_params
+    return (*folder_params(), 'ifi_fs_weights', 'ifi_cl_weights')
+
+def _resolved(v): return str(Path(v).expanduser().resolve()) if v and not str(v).startswith('torchvision') else v
 
 def notebook_params(nb_path) -> dict:
     "The parameters (name -> default) declared in a notebook's `parameters` cell."
@@ -60,11 +66,13 @@ def notebook_params(nb_path) -> dict:
 def step_inputs(step:Step, params:dict, study=STUDY) -> dict:
     "The values papermill injects into `step`'s notebook."
     declared = notebook_params(Path(study)/step.notebook)
-    unknown = [k for k in declared if k not in params and k != 'run_dir']
+    unknown = [k for k in declared if k not in params and k not in ('run_dir', 'folders')]
     if unknown: raise KeyError(f'{step.notebook} declares parameters the profile does not define: {unknown}')
     out = {k: params[k] for k in declared if k in params}
-    for k in PATH_PARAMS:
-        if out.get(k) and not str(out[k]).startswith('torchvision'): out[k] = str(Path(out[k]).expanduser().resolve())
+    if 'folders' in declared: out['folders'] = {k: params[k] for k in path_params()[:-2]}  # every data-set folder parameter, as one mapping
+    for k in path_params():
+        if k in out: out[k] = _resolved(out[k])
+    if 'folders' in out: out['folders'] = {k: _resolved(v) for k, v in out['folders'].items()}
     return out
 
 def notebook_modules(nb_path) -> set:

@@ -6,10 +6,11 @@
 from __future__ import annotations
 from dataclasses import dataclass, asdict
 import pandas as pd
-from .data import PUBLISHED_SIZES
+from .data import DATASETS
 from .pretrain import PRETRAINERS, STARTING_POINTS, needed_starting_points
 from .robustness import CORRUPTIONS
 from .synthetic import SIZES
+from .prepare import needed_datasets
 
 # %% auto #0
 __all__ = ['GFLOPS', 'ASSUMED', 'PARAMS', 'PLAN_COLUMNS', 'Throughput', 'data_sizes', 'compute_plan', 'plan_summary']
@@ -37,12 +38,15 @@ ASSUMED = Throughput()
 
 # %% ../nbs/18_plan.ipynb #f92ec1c9
 def data_sizes(params:dict) -> tuple[dict, str]:
-    "Images per set for a profile's `params` ({eyepacs_train, eyepacs_test, messidor2, idrid_seg}) and where the figures come from."
+    "Images per role for a profile's `params` ({train, test, external, segmentation}) and where the figures come from."
+    train, ext, seg = needed_datasets(params)
+    published = dict(train=DATASETS[train].sizes['train'], test=DATASETS[train].sizes['test'], external=sum(DATASETS[ext].sizes.values()), segmentation=sum(DATASETS[seg].sizes.values()))
     if params.get('synthetic'):
         c = SIZES[params['synthetic']]
-        return dict(eyepacs_train=2 * c.eyepacs_train, eyepacs_test=2 * c.eyepacs_test, messidor2=c.messidor2 - c.ungradable,
-                    idrid_seg=c.idrid_seg), f"synthetic preset '{params['synthetic']}'"
-    return dict(PUBLISHED_SIZES), 'the published sizes of EyePACS, Messidor-2 and IDRiD (no data read)'
+        synth_ext = dict(messidor2=c.messidor2 - c.ungradable, idrid_grading=c.idrid_grading)
+        return dict(published, train=2 * c.eyepacs_train, test=2 * c.eyepacs_test, external=synth_ext.get(ext, published['external']),
+                    segmentation=c.idrid_seg), f"synthetic preset '{params['synthetic']}'"
+    return published, f"the published sizes of {', '.join(DATASETS[n].title for n in (train, ext, seg))} (no data read)"
 
 # %% ../nbs/18_plan.ipynb #dca21f45
 PARAMS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6, 'resnet152': 60.19e6}  # torchvision, 1000 classes
@@ -58,11 +62,11 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.prepare.load_para
     sizes = sizes or data_sizes(params)[0]
     arch, S = params['arch'], params['image_size']
     r = rates.scaled(arch, S)
-    n_tr = round(sizes['eyepacs_train'] * (1 - params['val_frac'])); n_val = sizes['eyepacs_train'] - n_tr
-    n_test, n_m2, n_seg = sizes['eyepacs_test'], sizes['messidor2'], sizes['idrid_seg']
+    n_tr = round(sizes['train'] * (1 - params['val_frac'])); n_val = sizes['train'] - n_tr
+    n_test, n_m2, n_seg = sizes['test'], sizes['external'], sizes['segmentation']
     img = S * S * 3
-    rows = [dict(step='data', unit='caches (EyePACS, Messidor-2, IDRiD)', images=0, gpu_hours=0.0,
-                 disk_gib=_gib((sizes['eyepacs_train'] + n_test + n_m2 + n_seg) * img + n_seg * 4 * S * S
+    rows = [dict(step='data', unit=f"caches ({', '.join(DATASETS[n].title for n in needed_datasets(params))})", images=0, gpu_hours=0.0,
+                 disk_gib=_gib((sizes['train'] + n_test + n_m2 + n_seg) * img + n_seg * 4 * S * S
                                + (n_m2 * img if params['preprocessing'] == 'graham' else 0)))]
     ckpt = _gib(PARAMS[arch] * 4)
     for name in needed_starting_points(params['methods']):  # the starting points the methods fine-tune from
@@ -83,7 +87,7 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.prepare.load_para
     passes = 32 * 3 + 5 * 3 + (7 * 3 if params.get('cascade', True) else 0)  # IG steps, four more explainers, the cascade; backward = 2 forwards
     for step, unit, n, disk in (('spectra', 'probe activations of every model (two recipes)', 2 * k * min(params['probe_images'], n_test), 0),
                                 ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images', k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
-                                ('explain', f'{k} models, {n_seg} IDRiD images, {passes} passes each', k * n_seg * passes, 0)):
+                                ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each', k * n_seg * passes, 0)):
         rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=disk))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
 from .core import DataError, write_csv, write_json
-from .paths import PROFILES, RunLayout, SynthLayout, EyePACSLayout, MessidorLayout, IDRiDLayout
-from .data import (SkipLog, read_eyepacs, read_messidor2, read_idrid_segmentation, patient_split, label_fractions,
-                           referable, mask_report)
+from .paths import PROFILES, RunLayout, SynthLayout
+from .data import SkipLog, DATASETS, datasets, patient_split, label_fractions, referable, mask_report
 from .preprocess import Prep
 from .cache import build_cache
 
 # %% auto #0
-__all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Keys', 'Param', 'check_params',
-           'describe_params', 'load_params', 'data_roots', 'check_weights', 'prepare_data', 'summarize']
+__all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Keys', 'Role', 'Param',
+           'folder_params', 'check_params', 'describe_params', 'load_params', 'needed_datasets', 'check_folders',
+           'data_roots', 'check_weights', 'prepare_data', 'summarize']
 
 # %% ../nbs/06_prepare.ipynb #cd9aa101
 class ParamError(ValueError):
@@ -88,6 +88,13 @@ def Keys(module:str, registry:str):
         return f'unknown key(s) {", ".join(map(_fmt, bad))}; known: {", ".join(known)} (dr_study.{module}.{registry})' if bad else None
     return check
 
+def Role(role:str):
+    "The name of a registered data set (`dr_study.data.DATASETS`) with `role` (looked up when checked)."
+    def check(v):
+        known = datasets(role)
+        return None if v in known else f'expected one of {", ".join(map(_fmt, known))} (data sets of role {role!r} in dr_study.data.DATASETS)'
+    return check
+
 # %% ../nbs/06_prepare.ipynb #47f17ad3
 @dataclass(frozen=True)
 class Param:
@@ -104,13 +111,20 @@ def _needs(*names):
     return check
 _PATH = Text(what='a folder path', null=True)
 
+def folder_params() -> list:
+    "The parameters naming data-set folders: one per `root` of the registered data sets, in registry order."
+    return list(dict.fromkeys(d.root for d in DATASETS.values()))
+
+def _folder_param(root:str) -> Param:
+    ds = [d for d in DATASETS.values() if d.root == root]
+    return Param(None, f"real-data folder of {' and '.join(d.title for d in ds)}: {ds[0].what}", _PATH)
+
 SCHEMA = {
     'profile': Param('tiny', 'name of the profile the run started from', Text()),
     'seed': Param(0, 'master seed: data generation, splits, training', Int(0)),
-    'synthetic': Param('tiny', 'synthetic benchmark size, or null to read the real data from the three paths below', Names('synthetic', 'SIZES', null=True)),
-    'eyepacs': Param(None, 'folder with train/, test/, trainLabels.csv, retinopathy_solution.csv', _PATH),
-    'messidor2': Param(None, 'folder with IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', _PATH),
-    'idrid': Param(None, "folder with 'A. Segmentation' and 'B. Disease Grading'", _PATH),
+    'synthetic': Param('tiny', 'synthetic benchmark size, or null to read the real data from the folder parameters below', Names('synthetic', 'SIZES', null=True)),
+    **{root: _folder_param(root) for root in folder_params()},
+    'external': Param('messidor2', 'external test set of Figures 2 and 4 (the paper: Messidor-2): a data set of role external in dr_study.data.DATASETS', Role('external')),
     'image_size': Param(64, 'model input side in pixels', Int(32, 1024)),
     'preprocessing': Param('graham', "crop (field of view only, as the paper) | graham (local-average subtraction: lets a ResNet trained from scratch see small lesions at CPU-sized inputs)", OneOf('crop', 'graham')),
     'referable': Param('paper', 'referable-DR definition: paper = grades {3,4}; clinical = grade >= 2', Names('data', 'REFERABLE')),
@@ -198,23 +212,31 @@ def _kv(s:str):
     except yaml.YAMLError: raise ParamError(f'parameter {k.strip()}: the value {v!r} is not valid YAML') from None
 
 # %% ../nbs/06_prepare.ipynb #ca2058f0
-_EXPECT = {'eyepacs': ('EyePACS', lambda r: EyePACSLayout(r).labels('train'), 'the folder holding train/ and trainLabels.csv'),
-           'messidor2': ('Messidor-2', lambda r: MessidorLayout(r).labels, 'the folder holding IMAGES/ and messidor_data.csv'),
-           'idrid': ('IDRiD', lambda r: IDRiDLayout(r).seg_images('train'), "the folder holding 'A. Segmentation'")}
+def needed_datasets(params:dict) -> list:
+    "The data sets a run reads: the training set, the external test set `params['external']`, the segmentation set."
+    train, seg = datasets('training'), datasets('segmentation')
+    if len(train) != 1 or len(seg) != 1: raise ValueError(f'dr_study.data.DATASETS must hold one training and one segmentation set, has {train} and {seg}')
+    return [train[0], params['external'], seg[0]]
+
+def check_folders(params:dict) -> dict:
+    "The real folders ({name: folder}) of the needed data sets that the synthetic benchmark does not make (all of them for real data), checked to exist."
+    roots, synth = {}, params.get('synthetic')
+    for name in needed_datasets(params):
+        d = DATASETS[name]
+        if synth and isinstance(getattr(SynthLayout, d.root, None), property): continue  # the benchmark makes this one
+        root = params.get(d.root)
+        if not root: raise DataError(f'<{d.root}>', f"{d.title} path not set{' (the synthetic benchmark has no such set)' if synth else ''}: use --set {d.root}=/path/to/{d.root} ({d.what})")
+        if not d.probe(root).exists(): raise DataError(root, f"{d.title} not found here: expected {d.probe(root)}; point to {d.what} with --set {d.root}=PATH")
+        roots[name] = Path(root)
+    return roots
 
 def data_roots(params:dict, run:RunLayout, progress:bool=True) -> dict:
-    "Folders of the three data sets: generated synthetic ones, or the real ones checked to exist."
-    if params.get('synthetic'):
-        from dr_study.synthetic import synthetic_data
-        lay = synthetic_data(run.data, params['synthetic'], params['seed'], params.get('workers', 2), progress)
-        return dict(eyepacs=lay.eyepacs.root, messidor2=lay.messidor2.root, idrid=lay.idrid.root)
-    roots = {}
-    for key, (name, probe, what) in _EXPECT.items():
-        root = params.get(key)
-        if not root: raise DataError(f'<{key}>', f"{name} path not set: use --set {key}=/path/to/{key} ({what})")
-        if not probe(root).exists(): raise DataError(root, f"{name} not found here: expected {probe(root)}; point to {what} with --set {key}=PATH")
-        roots[key] = Path(root)
-    return roots
+    "Folder of each data set the run reads ({name: folder}): the synthetic benchmark's, or the real ones, checked to exist."
+    roots = check_folders(params)  # first: a missing folder stops the run before the benchmark is generated
+    if not params.get('synthetic'): return roots
+    from dr_study.synthetic import synthetic_data
+    synth = synthetic_data(run.data, params['synthetic'], params['seed'], params.get('workers', 2), progress)
+    return {n: roots[n] if n in roots else getattr(synth, DATASETS[n].root).root for n in needed_datasets(params)}
 
 # %% ../nbs/06_prepare.ipynb #091aac84
 def check_weights(params:dict):
@@ -230,12 +252,12 @@ def prepare_data(params:dict, out, progress:bool=True) -> dict:
     "Run the data step for `params` into the run folder `out`; return the paths of the caches."
     run = RunLayout(out); log = SkipLog()
     roots = data_roots(params, run, progress)
-    ep = pd.concat([read_eyepacs(roots['eyepacs'], 'train', log=log), read_eyepacs(roots['eyepacs'], 'test', log=log)], ignore_index=True)
+    sets = {name: DATASETS[name].read(root, log=log) for name, root in roots.items()}
+    train, external, seg = needed_datasets(params)
+    ep = sets[train]
     tr = patient_split(ep[ep.split == 'train'], params['val_frac'], params['seed'])
     tr['min_fraction'] = label_fractions(tr[tr.split == 'train'], params['fractions'], params['seed'])
-    ep = pd.concat([tr, ep[ep.split == 'test']], ignore_index=True)
-    sets = {'eyepacs': ep, 'messidor2': read_messidor2(roots['messidor2'], log=log),
-            'idrid_seg': read_idrid_segmentation(roots['idrid'], log=log)}
+    sets[train] = pd.concat([tr, ep[ep.split == 'test']], ignore_index=True)
     prep = Prep(params['image_size'], params['preprocessing'])
     caches, rows = {}, []
     for name, df in sets.items():
@@ -247,9 +269,9 @@ def prepare_data(params:dict, out, progress:bool=True) -> dict:
     ok = np.array([(d, i) not in bad for d, i in zip(records.dataset, records.id)], bool)
     write_csv(run.results/'records.csv', records.assign(usable=ok))
     write_csv(run.results/'data_summary.csv', summarize(records[ok], params['referable']))
-    write_csv(run.results/'idrid_masks.csv', mask_report(sets['idrid_seg']).reset_index())
+    write_csv(run.results/'idrid_masks.csv', mask_report(sets[seg]).reset_index())
     log.write(run.skipped) if len(log) or not run.skipped.exists() else None
-    info = dict(caches=caches, roots={k: str(v) for k, v in roots.items()}, n_skipped=len(log), params=params)
+    info = dict(caches=caches, roots={k: str(v) for k, v in roots.items()}, training=train, external=external, segmentation=seg, n_skipped=len(log), params=params)
     write_json(run.root/'data.json', info)
     return info
 

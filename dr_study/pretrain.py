@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .models import make_model, init_from, backbone_state, save_weights, resolve_device
-from .models import MEAN, STD
+from .models import MEAN, STD, SSL_RECIPES
 from .train import _dist
 from .cache import CachedFundus, CacheArray
 
@@ -306,7 +306,7 @@ STARTING_POINTS = {  # name: recipe (in PRETRAINERS), data ('dr' | 'external'), 
     'moco_dr': dict(recipe='moco_v2', data='dr'),
     'supervised_external': dict(recipe='supervised', data='external', weights=('ifi_fs_weights', 'weights')),
     'moco_external': dict(recipe='moco_v2', data='external', weights=('ifi_cl_weights', 'moco')),
-    **{f'{r}_{d}': dict(recipe=r, data=d) for r in ('simclr', 'byol', 'dino') for d in ('dr', 'external')},  # beyond the paper
+    **{f'{r}_{d}': dict(recipe=r, data=d) for r in SSL_RECIPES for d in ('dr', 'external')},  # beyond the paper: each SSL recipe on both image sets
 }
 
 def needed_starting_points(methods) -> list:

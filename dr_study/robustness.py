@@ -198,60 +198,57 @@ class CorruptedSets:
         keep = [(c, s) in states and states[c, s][i] == 2 for c, s, i in zip(df.corruption, df.severity, df['index'])]
         return df[np.asarray(keep, bool)].reset_index(drop=True)
 
-# %% ../nbs/15_robustness.ipynb #d5f8f24c
-def _build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
-    "Make every image not yet made (resuming an interrupted build); return the failures of these sets."
-    if self.folder.exists(): self._check_folder()
-    unit = WorkUnit(self.folder)
-    if self.complete and unit.done(): return self.failures()
-    unit.start()
-    fpath, states, maps, tasks = self.folder/'failures.csv', {}, {}, []
-    fails = pd.read_csv(fpath, dtype={'corruption': str, 'error': str}).to_dict('records') if fpath.exists() else []
-    for name, sev in self.sets:
-        st = self.state(name, sev); todo = np.flatnonzero(st == 0)
-        if len(todo) == 0: continue
-        states[name, sev] = st
-        tasks += [(name, sev, todo[k:k + self.chunk]) for k in range(0, len(todo), self.chunk)]
-    if tasks:
-        self._write_manifest()  # claims the folder for these inputs
-        for name, sev in states:
-            p, shape = self.path(name, sev), (self.n, self.size, self.size, 3)
-            if p.exists() and p.stat().st_size != int(np.prod(shape)): raise DataError(p, f'has {p.stat().st_size} bytes, expected {int(np.prod(shape))}')
-            maps[name, sev] = np.memmap(p, np.uint8, 'r+' if p.exists() else 'w+', shape=shape)
-        ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
-        if self.workers > 1:
-            for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
-                try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
-                except Exception: pass
-            pool = mp.get_context('fork').Pool(self.workers, _init_worker, (ctx,))
-        bar = _bar(sum(len(t[2]) for t in tasks), f'corrupting {self.n} images', progress)
-        try:
-            results = pool.imap(_chunk_task, tasks) if pool else (_corrupt_chunk(ctx, *t) for t in tasks)
-            for name, sev, idx, out, errs in results:
-                mm, st = maps[name, sev], states[name, sev]
-                mm[idx] = out; st[idx] = 1
-                for j, e in errs:
-                    st[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
-                mm.flush()
-                if errs: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
-                with atomic_path(self._state_path(name, sev)) as t: np.save(t, st)  # last: marks images done once they are on disk
-                bar.update(len(idx))
-        finally:
-            if pool: pool.terminate()
-            bar.close()
-    self._write_manifest()
-    if self.complete: unit.finish(digest=False)  # sizes only: sets can be many GB
-    return self.failures()
+    def build(self, progress:bool=False) -> pd.DataFrame:
+        "Make every image not yet made (resuming an interrupted build); return the failures of these sets."
+        if self.folder.exists(): self._check_folder()
+        unit = WorkUnit(self.folder)
+        if self.complete and unit.done(): return self.failures()
+        unit.start()
+        fpath, states, maps, tasks = self.folder/'failures.csv', {}, {}, []
+        fails = pd.read_csv(fpath, dtype={'corruption': str, 'error': str}).to_dict('records') if fpath.exists() else []
+        for name, sev in self.sets:
+            st = self.state(name, sev); todo = np.flatnonzero(st == 0)
+            if len(todo) == 0: continue
+            states[name, sev] = st
+            tasks += [(name, sev, todo[k:k + self.chunk]) for k in range(0, len(todo), self.chunk)]
+        if tasks:
+            self._write_manifest()  # claims the folder for these inputs
+            for name, sev in states:
+                p, shape = self.path(name, sev), (self.n, self.size, self.size, 3)
+                if p.exists() and p.stat().st_size != int(np.prod(shape)): raise DataError(p, f'has {p.stat().st_size} bytes, expected {int(np.prod(shape))}')
+                maps[name, sev] = np.memmap(p, np.uint8, 'r+' if p.exists() else 'w+', shape=shape)
+            ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
+            if self.workers > 1:
+                for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
+                    try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
+                    except Exception: pass
+                pool = mp.get_context('fork').Pool(self.workers, _init_worker, (ctx,))
+            bar = _bar(sum(len(t[2]) for t in tasks), f'corrupting {self.n} images', progress)
+            try:
+                results = pool.imap(_chunk_task, tasks) if pool else (_corrupt_chunk(ctx, *t) for t in tasks)
+                for name, sev, idx, out, errs in results:
+                    mm, st = maps[name, sev], states[name, sev]
+                    mm[idx] = out; st[idx] = 1
+                    for j, e in errs:
+                        st[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
+                    mm.flush()
+                    if errs: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
+                    with atomic_path(self._state_path(name, sev)) as t: np.save(t, st)  # last: marks images done once they are on disk
+                    bar.update(len(idx))
+            finally:
+                if pool: pool.terminate()
+                bar.close()
+        self._write_manifest()
+        if self.complete: unit.finish(digest=False)  # sizes only: sets can be many GB
+        return self.failures()
 
-def _get(self:CorruptedSets, name:str, severity:int) -> tuple:
-    "Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that succeeded."
-    if (name, severity) not in self.sets: raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
-    self._check_folder()
-    st = self.state(name, severity)
-    if (st == 0).any(): raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
-    return np.memmap(self.path(name, severity), np.uint8, 'r', shape=(self.n, self.size, self.size, 3)), st == 1
-
-CorruptedSets.build, CorruptedSets.get = _build, _get
+    def get(self, name:str, severity:int) -> tuple:
+        "Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that succeeded."
+        if (name, severity) not in self.sets: raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
+        self._check_folder()
+        st = self.state(name, severity)
+        if (st == 0).any(): raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
+        return np.memmap(self.path(name, severity), np.uint8, 'r', shape=(self.n, self.size, self.size, 3)), st == 1
 
 # %% ../nbs/15_robustness.ipynb #5623a342
 def true_label_prob(probs, grades, definition:str='paper') -> np.ndarray:

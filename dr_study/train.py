@@ -16,7 +16,7 @@ from .evaluate import roc_auc, PRED_COLUMNS
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['UNKEYED', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ToyFundus', 'ImageArray', 'unit_config',
+__all__ = ['UNKEYED', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config',
            'finetune_unit', 'finetune_job', 'train_grid']
 
 # %% ../nbs/12_train.ipynb #27da9465
@@ -143,19 +143,6 @@ def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds
     if rank == 0: write_json(out/'metrics.json', m)
     return m
 
-# %% ../nbs/12_train.ipynb #4f278acb
-class ToyFundus(torch.utils.data.Dataset):
-    "Random (3, S, S) uint8 images with a class-dependent bright square: a stand-in dataset for tests."
-    def __init__(self, n:int=48, size:int=32, seed:int=0):
-        import pandas as pd
-        g = np.random.default_rng(seed); self.grades = g.integers(0, 5, n)
-        self.x = g.integers(0, 120, (n, 3, size, size)).astype(np.uint8)
-        for i, k in enumerate(self.grades): self.x[i, :, 2:4 + 4 * k, 2:4 + 4 * k] = 250
-        self.records = pd.DataFrame(dict(grade=self.grades, patient=[str(i // 2) for i in range(n)]))
-        self.key = f'toy-n{n}-{size}px-seed{seed}'  # what a work unit records of its data
-    def __len__(self): return len(self.grades)
-    def __getitem__(self, i): return torch.from_numpy(self.x[i]), int(self.grades[i]), i
-
 # %% ../nbs/12_train.ipynb #b1382a41
 class ImageArray(torch.utils.data.Dataset):
     "An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index), optionally through `transform` (uint8 (S, S, 3) -> uint8 (S, S, 3))."
@@ -216,12 +203,13 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     from dr_study.dispatch import Task, dispatch
     from dr_study.paths import RunLayout
     run = RunLayout(run_dir); info = run.info()
-    ep, m2 = (CachedFundus(run.root/info['caches'][k]) for k in ('eyepacs', 'messidor2'))
+    train_set, external = info.get('training', 'eyepacs'), info.get('external', 'messidor2')  # from the data step (`dr_study.data.DATASETS`)
+    ep, ext = (CachedFundus(run.root/info['caches'][k]) for k in (train_set, external))
     r = ep.records
     rec = pd.read_csv(run.results/'records.csv', dtype={'id': str})
-    r['min_fraction'] = r.id.map(rec[rec.dataset == 'eyepacs'].set_index('id').min_fraction)  # nested label fractions from the data step
+    r['min_fraction'] = r.id.map(rec[rec.dataset == train_set].set_index('id').min_fraction)  # nested label fractions from the data step
     val = np.flatnonzero(r.split == 'val')
-    tests = {'eyepacs': (ep, np.flatnonzero(r.split == 'test')), 'messidor2': (m2, np.arange(len(m2)))}
+    tests = {train_set: (ep, np.flatnonzero(r.split == 'test')), external: (ext, np.arange(len(ext)))}  # internal, then external
     dev = resolve_device(device)
     grid, tasks = [], []
     for method, frac, s in [(m, f, s) for m in methods for f in fractions for s in seeds]:

@@ -1,7 +1,8 @@
 """Run by tests/test_train.py under `torchrun --nproc_per_node 2`: fine-tune the toy set with DDP on CPU (gloo)."""
 import json, os, sys
 import numpy as np
-from dr_study.train import TrainConfig, ToyFundus, finetune
+from dr_study.train import TrainConfig, finetune
+from toy import ToyFundus
 
 out = sys.argv[1]
 m = finetune(TrainConfig(epochs=2, batch_size=8, device='cpu'), ToyFundus(), np.arange(32), np.arange(32, 48), out, log=lambda *a: None)
