@@ -12,7 +12,7 @@ from .data import SkipLog, COLUMNS, MASK_COLUMNS
 from .preprocess import Prep, load_fundus
 
 # %% auto #0
-__all__ = ['cache_key', 'cache_dir', 'build_cache', 'CachedFundus', 'CacheArray']
+__all__ = ['cache_key', 'cache_dir', 'MemmapStore', 'cache_store', 'progress_bar', 'build_cache', 'CachedFundus', 'CacheArray']
 
 # %% ../nbs/04_cache.ipynb #d0d8b7db
 def _fingerprint(path) -> list:
@@ -29,6 +29,54 @@ def cache_dir(root, name:str, df:pd.DataFrame, prep:Prep) -> Path:
     "The folder of the cache of `df` preprocessed with `prep`."
     return Path(root)/f'{name}-{prep.size}px-{prep.method}-{cache_key(df, prep)}'
 
+# %% ../nbs/04_cache.ipynb #85231c1f
+class MemmapStore:
+    "N items of fixed-shape uint8 arrays in memory-mapped files, and each item's state (0 to do, 1 done, 2 failed), saved last."
+    def __init__(self, arrays:dict, # file path -> shape of one item
+                 n:int, # number of items
+                 state_path): # where the states are saved (.npy)
+        self.arrays, self.n, self.state_path, self._maps = {Path(p): tuple(s) for p, s in arrays.items()}, int(n), Path(state_path), {}
+        self.state = np.zeros(self.n, np.int8)
+        if self.state_path.exists() and all(p.exists() for p in self.arrays):
+            self.state = np.load(self.state_path)
+            if self.state.shape != (self.n,): raise DataError(self.state_path, f'holds {self.state.shape} states, expected ({self.n},)')
+
+    def _size_ok(self, p:Path) -> bool:
+        "Does array `p` exist (False: not yet), with the size of N items (else DataError)?"
+        if not p.exists(): return False
+        shape = (self.n, *self.arrays[p]); got, want = p.stat().st_size, int(np.prod(shape))
+        if got != want: raise DataError(p, f'holds {got} bytes, {want} expected for {shape}: damaged; remove it (or its folder) to rebuild')
+        return True
+
+    def todo(self) -> np.ndarray:
+        "Indices of the items not yet made."
+        return np.flatnonzero(self.state == 0)
+
+    def writable(self) -> dict:
+        "The arrays {path: memory map} for writing, created if absent, their sizes checked."
+        for p, shape in self.arrays.items():
+            if p not in self._maps:
+                mode = 'r+' if self._size_ok(p) else 'w+'; p.parent.mkdir(parents=True, exist_ok=True)
+                self._maps[p] = np.memmap(p, np.uint8, mode, shape=(self.n, *shape))
+        return self._maps
+
+    def save(self, before=None):
+        "Flush the arrays, call `before` (side files), then write the states: an item counts as made once its data is on disk."
+        for m in self._maps.values(): m.flush()
+        if before is not None: before()
+        with atomic_path(self.state_path) as t: np.save(t, self.state)
+
+    def check(self):
+        "Raise a DataError naming the first array that is missing or of the wrong size."
+        for p in self.arrays:
+            if not self._size_ok(p): raise DataError(p, 'missing: the store was never built')
+
+    def read(self, path) -> np.memmap:
+        "Array `path`, read-only, its size checked."
+        p = Path(path)
+        if not self._size_ok(p): raise DataError(p, 'missing: the store was never built')
+        return np.memmap(p, np.uint8, 'r', shape=(self.n, *self.arrays[p]))
+
 # %% ../nbs/04_cache.ipynb #d23b2035
 def _lesions(df): return [c[5:] for c in MASK_COLUMNS if df[c].notna().any()]
 
@@ -41,8 +89,28 @@ def _work(args):
     except DataError as e:
         return i, None, None, (str(e.path), e.problem)
 
-def build_cache(df:pd.DataFrame, root, name:str, prep:Prep=Prep(), workers:int=2, log:SkipLog|None=None,
-                progress:bool=True, flush_every:float=5.0, limit:int|None=None) -> Path:
+def cache_store(folder, n:int, size:int, lesions:list) -> MemmapStore:
+    "The arrays of a cache folder: images (N, S, S, 3) and, with lesions, masks (N, L, S, S)."
+    d = Path(folder)
+    return MemmapStore({d/'images.u8': (size, size, 3), **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
+
+# %% ../nbs/04_cache.ipynb #d58fddcb
+def progress_bar(total:int, desc:str, on:bool=True):
+    "A tqdm bar (disabled unless `on`), updated at most once a second."
+    from tqdm.auto import tqdm
+    return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1.0)
+
+# %% ../nbs/04_cache.ipynb #0a04a49d
+def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
+                root, # parent folder of caches
+                name:str, # the data set's name: the start of the folder's name
+                prep:Prep=Prep(), # preprocessing
+                workers:int=2, # processes; 0 or 1: in this process
+                log:SkipLog|None=None, # receives the excluded images
+                progress:bool=True, # show a progress bar
+                flush_every:float=5.0, # seconds between saves
+                limit:int|None=None, # make at most this many images (tests: an interrupted build)
+               ) -> Path:
     "Preprocess the images of `df` into a cache under `root` (resuming a partial one); return its folder."
     df = df[COLUMNS].reset_index(drop=True)
     d = cache_dir(root, name, df, prep); unit = WorkUnit(d)
@@ -53,23 +121,19 @@ def build_cache(df:pd.DataFrame, root, name:str, prep:Prep=Prep(), workers:int=2
         write_csv(d/'records.csv', df)
         write_json(man, dict(name=name, prep=prep.dict(), n=n, lesions=lesions, complete=False))
     meta = json.loads(man.read_text())
-    state = np.load(d/'state.npy') if (d/'state.npy').exists() else np.zeros(n, np.int8)
-    todo = np.flatnonzero(state == 0)
+    store = cache_store(d, n, s, lesions); state = store.state
+    todo = store.todo()
     if len(todo):
-        mode = 'r+' if (d/'images.u8').exists() else 'w+'
-        imgs = np.memmap(d/'images.u8', np.uint8, mode, shape=(n, s, s, 3))
-        msks = np.memmap(d/'masks.u8', np.uint8, mode, shape=(n, len(lesions), s, s)) if lesions else None
+        maps = store.writable(); imgs, msks = maps[d/'images.u8'], maps.get(d/'masks.u8')
         has = np.load(d/'has_mask.npy') if (d/'has_mask.npy').exists() else np.zeros((n, len(lesions)), bool)
         skipped = pd.read_csv(d/'skipped.csv', dtype=str).to_dict('records') if (d/'skipped.csv').exists() else []
         if limit is not None: todo = todo[:limit]
         jobs = [(int(i), df.image[i], {l: df[f'mask_{l}'][i] for l in lesions if isinstance(df[f'mask_{l}'][i], str)}, prep) for i in todo]
-        def save():
-            imgs.flush()
-            if msks is not None: msks.flush()
+        def side_files():
             with atomic_path(d/'has_mask.npy') as t: np.save(t, has)
             write_csv(d/'skipped.csv', pd.DataFrame(skipped, columns=SkipLog.columns))
-            with atomic_path(d/'state.npy') as t: np.save(t, state)  # last: marks rows done only once their data is on disk
-        bar = _bar(len(jobs), f'cache {name}', progress)
+        save = lambda: store.save(side_files)  # the states last: rows count as done only once their data is on disk
+        bar = progress_bar(len(jobs), f'cache {name}', progress)
         pool = mp.get_context('fork').Pool(workers) if workers > 1 else None
         try:
             results = pool.imap_unordered(_work, jobs, chunksize=4) if pool else map(_work, jobs)
@@ -95,10 +159,6 @@ def build_cache(df:pd.DataFrame, root, name:str, prep:Prep=Prep(), workers:int=2
         for r in pd.read_csv(d/'skipped.csv', dtype=str).itertuples(): log.add(r.dataset, r.id, r.file, r.stage, r.reason)
     return d
 
-def _bar(total, desc, on):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1.0)
-
 # %% ../nbs/04_cache.ipynb #f45eb18d
 import torch
 from torch.utils.data import Dataset
@@ -110,11 +170,8 @@ class CachedFundus(Dataset):
         self.meta = json.loads((self.dir/'manifest.json').read_text())
         if not self.meta.get('complete'): raise DataError(self.dir, 'cache build is not complete; run build_cache again to resume it')
         self.n, self.size, self.lesions = self.meta['n'], self.meta['prep']['size'], self.meta['lesions']
-        self.state = np.load(self.dir/'state.npy')
-        for f, shape in (('images.u8', (self.n, self.size, self.size, 3)), ('masks.u8', (self.n, len(self.lesions), self.size, self.size))):
-            if f == 'masks.u8' and not self.lesions: continue
-            got, want = (self.dir/f).stat().st_size if (self.dir/f).exists() else 0, int(np.prod(shape))
-            if got != want: raise DataError(self.dir/f, f'holds {got} bytes, {want} expected for {shape}: the cache is damaged; run the data step again to rebuild it')
+        store = cache_store(self.dir, self.n, self.size, self.lesions); store.check()  # a damaged cache is named here, not in a data-loader worker
+        self.state = store.state
         self.rows = np.flatnonzero(self.state == 1)
         self.records = pd.read_csv(self.dir/'records.csv', dtype={'id': str, 'patient': str}).iloc[self.rows].reset_index(drop=True)
         self.records['grade'] = self.records['grade'].astype('Int64')
@@ -122,8 +179,9 @@ class CachedFundus(Dataset):
         self.transform, self._imgs, self._msks = transform, None, None
     def _open(self):
         if self._imgs is None:
-            self._imgs = np.memmap(self.dir/'images.u8', np.uint8, 'r', shape=(self.n, self.size, self.size, 3))
-            if self.lesions: self._msks = np.memmap(self.dir/'masks.u8', np.uint8, 'r', shape=(self.n, len(self.lesions), self.size, self.size))
+            store = cache_store(self.dir, self.n, self.size, self.lesions)
+            self._imgs = store.read(self.dir/'images.u8')
+            if self.lesions: self._msks = store.read(self.dir/'masks.u8')
     def __len__(self): return len(self.rows)
     def image(self, i:int) -> np.ndarray:
         "Image `i` as (S, S, 3) uint8."

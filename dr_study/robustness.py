@@ -12,6 +12,7 @@ import imagecorruptions
 from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json, code_version, WorkUnit
 from .data import referable, referable_score, referable_grades
 from .evaluate import roc_auc, GroupBootstrap
+from .cache import MemmapStore, progress_bar
 from .models import method_pairs
 
 # %% auto #0
@@ -117,10 +118,6 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
         except Exception as e: errs.append((j, f'{type(e).__name__}: {e}'))
     return name, severity, idx, out, errs
 
-def _bar(total, desc, on):
-    from tqdm.auto import tqdm
-    return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1.0)
-
 # %% ../nbs/15_robustness.ipynb #c5fb4c81
 class CorruptedSets:
     "Corrupted copies of `images`, one memory-mapped file per (corruption, severity), each made once, resumable."
@@ -161,14 +158,12 @@ class CorruptedSets:
     def path(self, name:str, severity:int) -> Path:
         "The memory-map file of set (`name`, `severity`)."
         return self.folder/f'{name}-s{severity}.u8'
-    def _state_path(self, name, severity): return self.folder/f'{name}-s{severity}.state.npy'
+    def store(self, name:str, severity:int) -> MemmapStore:
+        "The resumable store of set (`name`, `severity`): its images and their states."
+        return MemmapStore({self.path(name, severity): (self.size, self.size, 3)}, self.n, self.folder/f'{name}-s{severity}.state.npy')
     def state(self, name:str, severity:int) -> np.ndarray:
         "Per-image state of a set: 0 not done, 1 done, 2 failed."
-        p = self._state_path(name, severity)
-        if not (p.exists() and self.path(name, severity).exists()): return np.zeros(self.n, np.uint8)
-        st = np.load(p)
-        if st.shape != (self.n,): raise DataError(p, f'holds {st.shape} states, expected ({self.n},)')
-        return st
+        return self.store(name, severity).state
     @property
     def complete(self) -> bool:
         "Is every image of every set done or failed?"
@@ -204,40 +199,36 @@ class CorruptedSets:
         unit = WorkUnit(self.folder)
         if self.complete and unit.done(): return self.failures()
         unit.start()
-        fpath, states, maps, tasks = self.folder/'failures.csv', {}, {}, []
+        fpath, stores, tasks = self.folder/'failures.csv', {}, []
         fails = pd.read_csv(fpath, dtype={'corruption': str, 'error': str}).to_dict('records') if fpath.exists() else []
         for name, sev in self.sets:
-            st = self.state(name, sev); todo = np.flatnonzero(st == 0)
+            st = self.store(name, sev); todo = st.todo()
             if len(todo) == 0: continue
-            states[name, sev] = st
+            stores[name, sev] = st
             tasks += [(name, sev, todo[k:k + self.chunk]) for k in range(0, len(todo), self.chunk)]
         if tasks:
             self._write_manifest()  # claims the folder for these inputs
-            for name, sev in states:
-                p, shape = self.path(name, sev), (self.n, self.size, self.size, 3)
-                if p.exists() and p.stat().st_size != int(np.prod(shape)): raise DataError(p, f'has {p.stat().st_size} bytes, expected {int(np.prod(shape))}')
-                maps[name, sev] = np.memmap(p, np.uint8, 'r+' if p.exists() else 'w+', shape=shape)
+            for st in stores.values(): st.writable()  # sizes checked, files created
             ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
             if self.workers > 1:
                 for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
                     try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
                     except Exception: pass
                 pool = mp.get_context('fork').Pool(self.workers, _init_worker, (ctx,))
-            bar = _bar(sum(len(t[2]) for t in tasks), f'corrupting {self.n} images', progress)
+            bar = progress_bar(sum(len(t[2]) for t in tasks), f'corrupting {self.n} images', progress)
             try:
                 results = pool.imap(_chunk_task, tasks) if pool else (_corrupt_chunk(ctx, *t) for t in tasks)
                 for name, sev, idx, out, errs in results:
-                    mm, st = maps[name, sev], states[name, sev]
-                    mm[idx] = out; st[idx] = 1
+                    st = stores[name, sev]
+                    st.writable()[self.path(name, sev)][idx] = out; st.state[idx] = 1
                     for j, e in errs:
-                        st[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
-                    mm.flush()
-                    if errs: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
-                    with atomic_path(self._state_path(name, sev)) as t: np.save(t, st)  # last: marks images done once they are on disk
+                        st.state[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
+                    side = lambda: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
+                    st.save(side if errs else None)  # the states last: images count as made once they are on disk
                     bar.update(len(idx))
             finally:
                 if pool: pool.terminate()
-                bar.close()
+            bar.close()
         self._write_manifest()
         if self.complete: unit.finish(digest=False)  # sizes only: sets can be many GB
         return self.failures()
@@ -248,7 +239,7 @@ class CorruptedSets:
         self._check_folder()
         st = self.state(name, severity)
         if (st == 0).any(): raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
-        return np.memmap(self.path(name, severity), np.uint8, 'r', shape=(self.n, self.size, self.size, 3)), st == 1
+        return self.store(name, severity).read(self.path(name, severity)), st == 1
 
 # %% ../nbs/15_robustness.ipynb #5623a342
 def true_label_prob(probs, grades, definition:str='paper') -> np.ndarray:

@@ -95,6 +95,7 @@ def sample_lesions(g:np.random.Generator, eye:Eye, counts:dict) -> dict:
         L['NV'].append(dict(xy=xy, r=g.uniform(0.05, 0.1), n=int(g.integers(8, 16)), seed=int(g.integers(1 << 30))))
     return L
 
+# %% ../nbs/05_synthetic.ipynb #6c495d8d
 def _patch(cx, cy, rad, W, H, R, x0, y0):
     "Pixel box and coordinates (in R units) around a lesion at (cx, cy) with extent rad."
     px, py, pr = x0 + cx * R, y0 + cy * R, rad * R + 2
@@ -147,6 +148,7 @@ def _draw_lines(segs, W, H, R, x0, y0, ss=2) -> dict:
         if wp > 3: d.ellipse([p1[0] - wp / 2, p1[1] - wp / 2, p1[0] + wp / 2, p1[1] + wp / 2], fill=255)
     return {k: np.asarray(im.resize((W, H), Image.BOX), np.float32) / 255 for k, (im, _) in canv.items()}
 
+# %% ../nbs/05_synthetic.ipynb #6807188b
 def render_eye(eye:Eye, W:int, H:int, R:float, centre=None, notch:float|None=None) -> tuple:
     "Render `eye` into a (H, W, 3) float image in [0, 255] and its masks {code: bool (H, W)}; R is the FOV radius in pixels."
     g = rng(eye.seed, 'render')
@@ -307,6 +309,7 @@ SIZES = {  # presets for `dr-study synth --size`; the small ones enrich referabl
     'large': SynthConfig(eyepacs_train=3000, eyepacs_test=1000, messidor2=1748, idrid_seg=81, idrid_grading=516, scale=0.5, ungradable=4),
 }
 
+# %% ../nbs/05_synthetic.ipynb #cc7ed109
 def _jobs(cfg:SynthConfig, seed:int, lay:SynthLayout) -> list:
     g = rng(seed, 'plan'); jobs = []
     ids = g.choice(np.arange(10, 10 * (cfg.eyepacs_train + cfg.eyepacs_test) + 10), cfg.eyepacs_train + cfg.eyepacs_test, replace=False)
@@ -373,6 +376,7 @@ def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
 
 def _run(args): return _render_job(*args)
 
+# %% ../nbs/05_synthetic.ipynb #b9616643
 def make_synthetic(out, cfg:SynthConfig|str='tiny', seed:int=0, workers:int=2, progress:bool=True) -> SynthLayout:
     "Write the synthetic EyePACS, Messidor-2 and IDRiD data sets under `out`; return their layout."
     cfg = SIZES[cfg] if isinstance(cfg, str) else cfg

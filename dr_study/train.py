@@ -85,6 +85,7 @@ def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:i
                 out.append(torch.softmax(model(x).float(), 1).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 5))
 
+# %% ../nbs/12_train.ipynb #eb10c015
 def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds=None, stop_after:int|None=None, log=print) -> dict:
     "Fine-tune a 5-class `cfg.arch` on items `train_idx` of `ds`, selecting the epoch by validation AUC; resumable from `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); val_ds = val_ds or ds
