@@ -25,7 +25,11 @@ def cache_key(df:pd.DataFrame, prep:Prep) -> str:
              for _, r in df.iterrows()]
     return stable_hash(dict(prep=prep.dict(), code=code_version('cache'), files=files, grades=df.grade.astype(str).tolist()))
 
-def cache_dir(root, name:str, df:pd.DataFrame, prep:Prep) -> Path:
+def cache_dir(root, # parent folder of caches
+              name:str, # the data set's name: the start of the folder's name
+              df:pd.DataFrame, # records (`data.COLUMNS`)
+              prep:Prep, # preprocessing
+             ) -> Path:
     "The folder of the cache of `df` preprocessed with `prep`."
     return Path(root)/f'{name}-{prep.size}px-{prep.method}-{cache_key(df, prep)}'
 
@@ -89,13 +93,20 @@ def _work(args):
     except DataError as e:
         return i, None, None, (str(e.path), e.problem)
 
-def cache_store(folder, n:int, size:int, lesions:list) -> MemmapStore:
+def cache_store(folder, # the cache folder
+                n:int, # number of records
+                size:int, # image side in pixels
+                lesions:list, # lesion codes with masks (none: no mask array)
+               ) -> MemmapStore:
     "The arrays of a cache folder: images (N, S, S, 3) and, with lesions, masks (N, L, S, S)."
     d = Path(folder)
     return MemmapStore({d/'images.u8': (size, size, 3), **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
 
 # %% ../nbs/04_cache.ipynb #d58fddcb
-def progress_bar(total:int, desc:str, on:bool=True):
+def progress_bar(total:int, # number of items
+                 desc:str, # label of the bar
+                 on:bool=True, # show it (False: a disabled bar)
+                ):
     "A tqdm bar (disabled unless `on`), updated at most once a second."
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1.0)

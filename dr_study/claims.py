@@ -23,7 +23,11 @@ def above(lo:float, hi:float) -> str:
     if not (np.isfinite(lo) and np.isfinite(hi)): return UNRESOLVED
     return SUPPORTED if lo > 0 else CONTRADICTED if hi < 0 else UNRESOLVED
 
-def separated(a_lo:float, a_hi:float, b_lo:float, b_hi:float) -> str:
+def separated(a_lo:float, # A: lower end
+              a_hi:float, # A: upper end
+              b_lo:float, # B: lower end
+              b_hi:float, # B: upper end
+             ) -> str:
     "Verdict on 'A is above B' from their two intervals: supported if A's lies above B's, contradicted if below."
     return above(a_lo - b_hi, a_hi - b_lo) if a_lo - b_hi > 0 or a_hi - b_lo < 0 else UNRESOLVED
 
@@ -36,7 +40,13 @@ def combine(verdicts) -> str:
 # %% ../nbs/17_claims.ipynb #e7e9b19b
 class Results:
     "The CSV tables of a run's `results/` folder by name, read on first use (None if absent), with the run's referable-DR definition and bootstrap settings."
-    def __init__(self, folder=None, referable:str='paper', n_boot:int=1000, seed:int=0, tables:dict|None=None):
+    def __init__(self,
+                 folder=None, # the run's results/ folder (None: only `tables`)
+                 referable:str='paper', # referable-DR definition
+                 n_boot:int=1000, # bootstrap resamples of the intervals
+                 seed:int=0, # seed of the bootstrap
+                 tables:dict|None=None, # {name: DataFrame} given directly (tests)
+                ):
         self.folder, self.referable, self.n_boot, self.seed, self._t = Path(folder) if folder else None, referable, n_boot, seed, dict(tables or {})
     def __getitem__(self, name:str):
         if name not in self._t:
@@ -49,7 +59,12 @@ class Results:
         p = self['predictions']
         return [] if p is None else list(dict.fromkeys(p.dataset))
 
-    def auc_delta(self, a:str, b:str, dataset:str, fraction:float) -> dict|None:
+    def auc_delta(self,
+                  a:str, # method A
+                  b:str, # method B
+                  dataset:str, # test set (a `data.DATASETS` name)
+                  fraction:float, # label fraction the models were trained on
+                 ) -> dict|None:
         "Paired AUC(a) - AUC(b) on `dataset` for models trained on `fraction` of the labels (first seed), with its interval over patients."
         p = self['predictions']
         if p is None: return None
@@ -73,7 +88,12 @@ class Claim:
 
 CLAIMS = {}
 
-def claim(id:str, section:str, page:str, text:str, paper:str):
+def claim(id:str, # short name
+          section:str, # section of the paper
+          page:str, # the study notebook whose page shows the evidence
+          text:str, # what the paper claims
+          paper:str, # the paper's value or wording
+         ):
     "Register the decorated check as claim `id`."
     def deco(f): CLAIMS[id] = Claim(id, section, page, text, paper, f); return f
     return deco

@@ -58,7 +58,10 @@ def stable_hash(obj, n:int=12) -> str:
     s = json.dumps(obj, sort_keys=True, default=str, separators=(',', ':'))
     return hashlib.sha256(s.encode()).hexdigest()[:n]
 
-def file_hash(path, n:int=16, chunk:int=1<<20) -> str:
+def file_hash(path, # the file
+              n:int=16, # hex digits kept
+              chunk:int=1<<20, # bytes read at a time
+             ) -> str:
     "Hex sha256 digest (first `n` chars) of a file's bytes."
     h = hashlib.sha256()
     with open(path, 'rb') as f:

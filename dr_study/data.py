@@ -79,7 +79,13 @@ class SkipLog:
     "Exclusions with their reasons, written to `skipped.csv`."
     columns = ['dataset', 'id', 'file', 'stage', 'reason']
     def __init__(self): self.rows = []
-    def add(self, dataset:str, id:str, file, stage:str, reason:str):
+    def add(self,
+            dataset:str, # data set name
+            id:str, # image id
+            file, # the file at fault
+            stage:str, # where it was found ('read', 'cache', ...)
+            reason:str, # what is wrong
+           ):
         "Record that `id` of `dataset` (file `file`) was excluded at `stage` because of `reason`."
         self.rows.append(dict(dataset=dataset, id=str(id), file=str(file), stage=stage, reason=reason))
     def extend(self, other:'SkipLog'): self.rows.extend(other.rows)
@@ -99,7 +105,10 @@ def _log_or_warn(log, dataset, id, file, stage, reason):
     else: log.add(dataset, id, file, stage, reason)
 
 # %% ../nbs/02_data.ipynb #4de95c37
-def read_labels(path, required:list, id_col:str) -> pd.DataFrame:
+def read_labels(path, # the CSV file
+                required:list, # column names that must be there
+                id_col:str, # the column of image ids (must be unique)
+               ) -> pd.DataFrame:
     "Read the label CSV `path`, checking it has the `required` columns and unique `id_col` values."
     path = Path(path)
     if not path.is_file(): raise DataError(path, 'label file not found')
@@ -148,7 +157,11 @@ def _eye(name:str) -> str|None:
     m = re.search(r'_(left|right)$', name, re.I)
     return m.group(1).lower() if m else None
 
-def read_eyepacs(root, split:str='train', usage:str|None=None, log:SkipLog|None=None) -> pd.DataFrame:
+def read_eyepacs(root, # the EyePACS folder
+                 split:str='train', # 'train' or 'test'
+                 usage:str|None=None, # test split only: keep rows of this `Usage` ('Public' | 'Private'; None: all)
+                 log:SkipLog|None=None, # receives each image left out, with its reason (None: a warning)
+                ) -> pd.DataFrame:
     "Records of the EyePACS `split` ('train' or 'test'; `usage` 'Public'/'Private' selects part of test)."
     lay = EyePACSLayout(root)
     cols = ['image', 'level'] + (['Usage'] if split == 'test' else [])
@@ -190,8 +203,10 @@ def read_exam_pairs(path) -> dict:
     return out
 
 # %% ../nbs/02_data.ipynb #8fc1a0e0
-def read_messidor2(root, exams=None, # exam list (see `read_exam_pairs`); None: `messidor-2.csv` in `root` if there
-                   log:SkipLog|None=None) -> pd.DataFrame:
+def read_messidor2(root, # the Messidor-2 folder
+                   exams=None, # exam list (see `read_exam_pairs`); None: `messidor-2.csv` in `root` if there
+                   log:SkipLog|None=None, # receives each image left out, with its reason (None: a warning)
+                  ) -> pd.DataFrame:
     "Records of the gradable Messidor-2 images (all are test images)."
     lay = MessidorLayout(root)
     df = read_labels(lay.labels, ['image_id', 'adjudicated_dr_grade', 'adjudicated_gradable'], 'image_id')
@@ -216,7 +231,11 @@ def _size(path):
         with Image.open(path) as im: return im.size
     except (OSError, UnidentifiedImageError): return None
 
-def read_idrid_segmentation(root, splits=('train', 'test'), check_sizes:bool=True, log:SkipLog|None=None) -> pd.DataFrame:
+def read_idrid_segmentation(root, # the IDRiD folder
+                            splits=('train', 'test'), # splits to read ('train', 'test')
+                            check_sizes:bool=True, # drop masks whose size differs from their image (reads headers only)
+                            log:SkipLog|None=None, # receives each image left out, with its reason (None: a warning)
+                           ) -> pd.DataFrame:
     "Records of the IDRiD segmentation images with the paths of their lesion masks."
     lay, recs = IDRiDLayout(root), []
     for split in splits:
@@ -243,7 +262,10 @@ def mask_report(df:pd.DataFrame) -> pd.DataFrame:
     return (df.groupby('split')[MASK_COLUMNS].agg(lambda s: s.notna().sum())
               .rename(columns=lambda c: c[5:]).assign(images=df.groupby('split').size()))
 
-def read_idrid_grading(root, splits=('train', 'test'), log:SkipLog|None=None) -> pd.DataFrame:
+def read_idrid_grading(root, # the IDRiD folder
+                       splits=('train', 'test'), # splits to read ('train', 'test')
+                       log:SkipLog|None=None, # receives each image left out, with its reason (None: a warning)
+                      ) -> pd.DataFrame:
     "Records of the IDRiD disease-grading images."
     lay, recs = IDRiDLayout(root), []
     for split in splits:
@@ -273,11 +295,14 @@ class Dataset:
 
 DATASETS = {}
 
-def register_dataset(name:str, title:str, role:str, # one of `ROLES`
+def register_dataset(name:str, # its name: the `dataset` column of its records and its cache
+                     title:str, # as written on the pages
+                     role:str, # one of `ROLES`
                      root:str, # the parameter naming its folder
                      probe, # folder -> a file that must exist in it
                      what:str, # what the folder holds
-                     sizes:dict): # split -> images as distributed
+                     sizes:dict, # split -> images as distributed
+                    ):
     "Register the decorated reader `(folder, log=None) -> records` as data set `name`."
     if role not in ROLES: raise ValueError(f'data set {name!r}: role must be one of {ROLES}, got {role!r}')
     def deco(read): DATASETS[name] = Dataset(name, title, role, root, probe, what, dict(sizes), read); return read
@@ -328,20 +353,30 @@ def _patient_quantiles(df:pd.DataFrame, seed:int, key:str) -> pd.Series:
         q[order] = (np.arange(len(order)) + 0.5) / len(order)
     return q
 
-def patient_split(df:pd.DataFrame, val_frac:float=0.15, seed:int=0) -> pd.DataFrame:
+def patient_split(df:pd.DataFrame, # training records
+                  val_frac:float=0.15, # share of patients held out for validation
+                  seed:int=0, # seed of the split
+                 ) -> pd.DataFrame:
     "Copy of `df` with `split` set to 'val' for ~`val_frac` of the patients (stratified by worst grade), else 'train'."
     if not 0 <= val_frac < 1: raise ValueError(f'val_frac must be in [0, 1), got {val_frac}')
     q = _patient_quantiles(df, seed, 'val')
     return df.assign(split=np.where(df.patient.map(q) <= val_frac, 'val', 'train'))
 
-def label_fractions(df:pd.DataFrame, fractions=FRACTIONS, seed:int=0) -> pd.Series:
+def label_fractions(df:pd.DataFrame, # training records (after `patient_split`)
+                    fractions=FRACTIONS, # the nested label fractions
+                    seed:int=0, # seed of the draw
+                   ) -> pd.Series:
     "For each row, the smallest of `fractions` whose nested, patient-level subset contains it."
     fr = np.sort(np.asarray(fractions, float))
     if fr[-1] != 1.0: raise ValueError('the largest label fraction must be 1.0')
     q = df.patient.map(_patient_quantiles(df, seed, 'fraction')).to_numpy()
     return pd.Series(fr[np.searchsorted(fr, q - 1e-12)], index=df.index, name='min_fraction')
 
-def fraction_subset(df:pd.DataFrame, fraction:float, seed:int=0, fractions=FRACTIONS) -> pd.DataFrame:
+def fraction_subset(df:pd.DataFrame, # training records
+                    fraction:float, # one of `fractions`
+                    seed:int=0, # seed of the draw
+                    fractions=FRACTIONS, # the nested label fractions
+                   ) -> pd.DataFrame:
     "The rows of `df` in the label-fraction subset `fraction` (one of `fractions`)."
     if not np.isclose(fractions, fraction).any(): raise ValueError(f'fraction {fraction} is not one of {fractions}')
     return df[label_fractions(df, fractions, seed) <= fraction + 1e-9]

@@ -21,7 +21,7 @@ class Task:
     "One work unit to make: `fn(**kwargs)`, here or in a job; `done()` says whether the unit is finished and intact."
     name: str  # the unit's folder name (its readable prefix and key)
     fn: Callable  # what makes the unit; jobs pickle it with cloudpickle
-    kwargs: dict
+    kwargs: dict  # its arguments (picklable)
     done: Callable  # () -> bool
 
 class UnitsFailed(RuntimeError):
@@ -36,7 +36,11 @@ def register_executor(name:str):
     return deco
 
 @register_executor('local')
-def run_here(tasks, folder=None, cluster=None, log=print) -> dict:
+def run_here(tasks, # the `dispatch.Task`s to run
+             folder=None, # folder of the job records and logs
+             cluster=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
+             log=print, # where progress lines go
+            ) -> dict:
     "Make each task's unit in this process, one after the other."
     for t in tasks: t.fn(**t.kwargs)
     return {}
@@ -114,7 +118,12 @@ def _failure(job) -> str|None:
     return f'{errors[-1] if errors else type(e).__name__}; log: {job.paths.stderr}'
 
 # %% ../nbs/19_dispatch.ipynb #2c363f79
-def run_submitit(kind:str, tasks, folder, cluster:dict|None=None, log=print) -> dict:
+def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
+                 tasks, # the `dispatch.Task`s to run
+                 folder, # folder of the job records and logs
+                 cluster:dict|None=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
+                 log=print, # where progress lines go
+                ) -> dict:
     "Submit the tasks as one submitit job array (`kind`: slurm or local), wait for all, and return {name: problem} for the failed."
     import logging, submitit
     logging.getLogger('submitit').setLevel(logging.ERROR)  # its sacct warnings: the queue is read with squeue instead
@@ -157,12 +166,20 @@ def _wait(kind, jobs, poll_s, log) -> dict:
     return problems
 
 @register_executor('slurm')
-def run_slurm(tasks, folder, cluster=None, log=print) -> dict:
+def run_slurm(tasks, # the `dispatch.Task`s to run
+              folder, # folder of the job records and logs
+              cluster=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
+              log=print, # where progress lines go
+             ) -> dict:
     "Each unfinished unit as one task of a SLURM job array, through submitit."
     return run_submitit('slurm', tasks, folder, cluster, log)
 
 @register_executor('submitit_local')
-def run_submitit_local(tasks, folder, cluster=None, log=print) -> dict:
+def run_submitit_local(tasks, # the `dispatch.Task`s to run
+                       folder, # folder of the job records and logs
+                       cluster=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
+                       log=print, # where progress lines go
+                      ) -> dict:
     "The job path without SLURM: submitit's LocalExecutor runs each unit in a subprocess of this machine."
     return run_submitit('local', tasks, folder, cluster, log)
 
@@ -170,7 +187,9 @@ def run_submitit_local(tasks, folder, cluster=None, log=print) -> dict:
 def dispatch(tasks, # `Task`s, each one work unit
              executor:str='local', # a name in `EXECUTORS`
              folder=None, # where jobs write their logs and ids (needed by every executor but `local`)
-             cluster:dict|None=None, log=print) -> list: # the profile's `cluster` block
+             cluster:dict|None=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
+             log=print, # where progress lines go
+            ) -> list:
     "Make the unfinished tasks' units with `executor`: the names of those made; `UnitsFailed` names each that did not finish."
     if executor not in EXECUTORS: raise KeyError(f'executor {executor!r}: not one of {", ".join(EXECUTORS)}')
     names = [t.name for t in tasks]

@@ -60,7 +60,9 @@ class GroupBootstrap:
         q = (1 - self.level) / 2; lo, hi = np.nanquantile(b, [q, 1 - q])
         return float(lo), float(hi)
 
-    def mean(self, x, groups=None, # (N,) group of each value; None: each its own
+    def mean(self,
+             x, # (N,) values
+             groups=None, # (N,) group of each value; None: each its own
              classes=None, # (N,) class of each value: the mean within each class, then averaged over classes; None: one class
             ) -> tuple:
         "(estimate, lo, hi) of the mean of `x`, or of its class-balanced mean."
@@ -77,7 +79,11 @@ class GroupBootstrap:
 # %% ../nbs/13_evaluate.ipynb #2b5a0f41
 class AUC(GroupBootstrap):
     "Referable-DR AUC with a bootstrap confidence interval over patients."
-    def __call__(self, y, s, groups=None) -> dict:
+    def __call__(self,
+                 y, # (N,) bool: referable
+                 s, # (N,) scores
+                 groups=None, # (N,) patient of each image (None: each image its own)
+                ) -> dict:
         y, s = np.asarray(y, bool), np.asarray(s, float)
         auc = roc_auc(y, s)
         if np.isnan(auc) or self.n_boot == 0: return dict(auc=auc, lo=np.nan, hi=np.nan)
@@ -86,7 +92,12 @@ class AUC(GroupBootstrap):
 
 class AUCDelta(GroupBootstrap):
     "Paired difference AUC(a) - AUC(b) of two models' scores on the same images, with a bootstrap interval over patients."
-    def __call__(self, y, sa, sb, groups=None) -> dict:
+    def __call__(self,
+                 y, # (N,) bool: referable
+                 sa, # (N,) scores of model A
+                 sb, # (N,) scores of model B, same images
+                 groups=None, # (N,) patient of each image (None: each image its own)
+                ) -> dict:
         y, sa, sb = np.asarray(y, bool), np.asarray(sa, float), np.asarray(sb, float)
         d = roc_auc(y, sa) - roc_auc(y, sb)
         if np.isnan(d) or self.n_boot == 0: return dict(delta=d, lo=np.nan, hi=np.nan)
@@ -113,7 +124,10 @@ class SensAtSpec:
         thr = neg[k - 1] if k > 0 else -np.inf
         return float((s[y] > thr).mean())
 
-def quadratic_kappa(a, b, k:int=5) -> float:
+def quadratic_kappa(a, # (N,) grades 0..k-1
+                    b, # (N,) grades 0..k-1
+                    k:int=5, # number of grades
+                   ) -> float:
     "Quadratic-weighted Cohen's kappa between two gradings in 0..k-1."
     a, b = np.asarray(a, int), np.asarray(b, int)
     o = np.zeros((k, k)); np.add.at(o, (a, b), 1)
@@ -124,7 +138,11 @@ def quadratic_kappa(a, b, k:int=5) -> float:
 # %% ../nbs/13_evaluate.ipynb #d26a7531
 PRED_COLUMNS = ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
 
-def metrics_table(pred:pd.DataFrame, definition:str='paper', n_boot:int=1000, seed:int=0) -> pd.DataFrame:
+def metrics_table(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
+                  definition:str='paper', # referable-DR definition ('paper': grades 3-4; 'clinical': 2-4)
+                  n_boot:int=1000, # bootstrap resamples (0: no interval)
+                  seed:int=0, # seed of every random draw
+                 ) -> pd.DataFrame:
     "AUC with CI, sensitivity at 90%/95% specificity and quadratic kappa per (method, fraction, seed, dataset)."
     rows, auc = [], AUC(n_boot, seed=seed)
     for key, df in pred.groupby(['method', 'fraction', 'seed', 'dataset'], sort=False):
@@ -135,7 +153,11 @@ def metrics_table(pred:pd.DataFrame, definition:str='paper', n_boot:int=1000, se
     return pd.DataFrame(rows)
 
 # %% ../nbs/13_evaluate.ipynb #852b0184
-def final_models_summary(pred:pd.DataFrame, definition:str='paper', n_boot:int=200, seed:int=0) -> str:
+def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
+                         definition:str='paper', # referable-DR definition ('paper': grades 3-4; 'clinical': 2-4)
+                         n_boot:int=200, # bootstrap resamples (0: no interval)
+                         seed:int=0, # seed of every random draw
+                        ) -> str:
     "A sentence on the final models' (all labels, first seed) test AUCs, naming those not distinguishable from chance."
     f = pred[(pred.fraction == pred.fraction.max()) & (pred.seed == pred.seed.min())]
     mt = metrics_table(f, definition, n_boot, seed)
@@ -146,4 +168,3 @@ def final_models_summary(pred:pd.DataFrame, definition:str='paper', n_boot:int=2
     name = lambda d: ', '.join(f'{r.method} ({r.dataset})' for r in d.itertuples())
     return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + (f'Worse than chance: {name(below)}. ' if len(below) else '') \
         + ('Every one is above chance on every test set.' if len(chance) + len(below) == 0 else '')
-

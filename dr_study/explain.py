@@ -86,7 +86,11 @@ class FirstLayerRule(PropagationRule):
     def _manipulate_weights(self, module, inputs, outputs):
         if module.bias is not None: module.bias.data = torch.zeros_like(module.bias.data)
 
-    def forward_hook(self, module, inputs, outputs):
+    def forward_hook(self,
+                     module, # the first convolution
+                     inputs, # the module's inputs
+                     outputs, # the module's output
+                    ):
         "Register the hooks that replace the gradient at conv1's output and input by the rule's relevance."
         x, w, kw, st = inputs[0].data, module.weight.data, _conv_kw(module), {}
         if self.kind == 'zb':
@@ -231,7 +235,10 @@ def randomize_weights(model:nn.Module, # a torchvision ResNet; not modified
 
 _RANDOMIZED = weakref.WeakKeyDictionary()  # model -> {(stages, seed): (fingerprint, randomized copy)}
 
-def randomized(model:nn.Module, stages:int|None=None, seed:int=0) -> nn.Module:
+def randomized(model:nn.Module, # the trained model (left unchanged)
+               stages:int|None=None, # stages to re-initialize ('fc', 'layer4', ..., 'stem'; None: all)
+               seed:int=0, # seed of the new weights
+              ) -> nn.Module:
     "The cached `randomize_weights(model, stages, seed)` (rebuilt if `model`'s weights changed)."
     fp, hits = _fingerprint(model), _RANDOMIZED.setdefault(model, {})
     hit = hits.get((stages, seed))
@@ -449,7 +456,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      batch:int=16, # images per explanation pass
                      seed:int=0, # seed of the Gaussian control (a new draw per batch) and of the randomized weights
                      percentile:float=RRA_PERCENTILE, # see `score_maps`
-                     device='cpu',
+                     device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
                     ) -> dict:
     "Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in every `REGIONS` region; and the relevance outside `region`."

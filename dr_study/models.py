@@ -89,7 +89,10 @@ def _mismatch(own:dict, state:dict) -> str:
     return '; '.join(p for p in [f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
                                  f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p)
 
-def load_backbone(model:nn.Module, state:dict, source='<state dict>') -> nn.Module:
+def load_backbone(model:nn.Module, # the model to load into
+                  state:dict, # backbone state dict (no `fc`)
+                  source='<state dict>', # named in errors
+                 ) -> nn.Module:
     "Load backbone weights `state` (head keys ignored) into `model`, or raise naming the keys that do not fit."
     state = {k: v for k, v in state.items() if not k.startswith('fc.')}
     if bad := _mismatch(backbone_state(model), state): raise CheckpointError(source, 'does not fit the model: ' + bad)
@@ -113,7 +116,10 @@ def torchvision_weights(source:str='torchvision', arch:str='resnet50'):
     if name not in enum.__members__: raise ValueError(f'{source!r}: {arch} has no torchvision weights {name!r}; it has {", ".join(enum.__members__)}')
     return enum[name]
 
-def init_from(model:nn.Module, source:str|None, kind:str='weights') -> nn.Module:
+def init_from(model:nn.Module, # the model to initialize
+              source:str|None, # 'torchvision[:WEIGHTS]' or a weights file
+              kind:str='weights', # the file's layout: 'weights' (a state dict) | 'moco' (module.encoder_q.)
+             ) -> nn.Module:
     "Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by default), or a checkpoint path; `kind` is 'weights' or 'moco'."
     if source is None: return model
     if str(source).startswith('torchvision'):
@@ -133,7 +139,11 @@ def _arch_of(model):
     raise ValueError('not a torchvision ResNet')
 
 # %% ../nbs/10_models.ipynb #62321673
-def load_model(path, arch:str='resnet18', num_classes:int=5, device='cpu') -> nn.Module:
+def load_model(path, # safetensors file of a full model
+               arch:str='resnet18', # torchvision ResNet name
+               num_classes:int=5, # outputs
+               device='cpu', # where the model goes
+              ) -> nn.Module:
     "A fine-tuned model read from a weights file (all keys, head included), in eval mode on `device`."
     model = make_model(arch, num_classes); state = read_checkpoint(path)
     if bad := _mismatch(model.state_dict(), state): raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + bad)

@@ -82,7 +82,11 @@ class IDRiDLayout:
     def seg_masks(self, split:str, lesion:str) -> Path:
         "Folder of one lesion's masks (`lesion` is a key of `LESIONS`)."
         return self.root/'A. Segmentation'/'2. All Segmentation Groundtruths'/IDRID_SPLITS[split]/LESIONS[lesion]
-    def seg_mask(self, split:str, lesion:str, name:str) -> Path:
+    def seg_mask(self,
+                 split:str, # 'train' or 'test'
+                 lesion:str, # a key of `LESIONS`
+                 name:str, # image name, e.g. 'IDRiD_01'
+                ) -> Path:
         "Mask file of image `name` (e.g. 'IDRiD_01') for `lesion`."
         return self.seg_masks(split, lesion)/f'{name}_{lesion}.tif'
     def grading_images(self, split:str) -> Path:

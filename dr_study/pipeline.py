@@ -63,7 +63,10 @@ def notebook_params(nb_path) -> dict:
     import papermill as pm
     return {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
 
-def step_inputs(step:Step, params:dict, study=STUDY) -> dict:
+def step_inputs(step:Step, # a `pipeline.Step`
+                params:dict, # resolved parameters
+                study=STUDY, # folder of the study notebooks
+               ) -> dict:
     "The values papermill injects into `step`'s notebook."
     declared = notebook_params(Path(study)/step.notebook)
     unknown = [k for k in declared if k not in params and k not in ('run_dir', 'folders')]
@@ -81,7 +84,12 @@ def notebook_modules(nb_path) -> set:
     cells = [c.source for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code']
     return set().union(*[module_imports('\n'.join(l for l in s.splitlines() if not l.lstrip().startswith(('%', '!')))) for s in cells])
 
-def step_record(step:Step, inputs:dict, upstream:dict, study=STUDY, pkg=None) -> dict:
+def step_record(step:Step, # a `pipeline.Step`
+                inputs:dict, # the values injected into its notebook
+                upstream:dict, # keys of the steps already planned, by name
+                study=STUDY, # folder of the study notebooks
+                pkg=None, # folder of the package whose code versions key the steps
+               ) -> dict:
     "Everything a step's result depends on: injected values, notebook hash, library modules' hashes, upstream keys."
     nb = Path(study)/step.notebook
     return dict(inputs={k: v for k, v in inputs.items() if k not in HOW}, notebook=file_hash(nb), code=code_files(notebook_modules(nb), pkg), upstream={a: upstream[a] for a in step.after})
@@ -93,7 +101,11 @@ def step_key(record:dict) -> str:
 # %% ../nbs/08_pipeline.ipynb #06b1c389
 def _short(v, n=40): s = json.dumps(v, default=str); return s if len(s) <= n else s[:n - 1] + '…'
 
-def why_run(step:Step, record:dict, state:dict|None, run:RunLayout) -> str|None:
+def why_run(step:Step, # a `pipeline.Step`
+            record:dict, # the step's record now
+            state:dict|None, # its record from the last run (None: never ran)
+            run:RunLayout, # the `RunLayout`
+           ) -> str|None:
     "Why `step` must run (new, parameters, notebook, code, upstream, outputs, a damaged unit), or None if it is up to date."
     if state is None: return 'new'
     if 'inputs' not in state: return 'recorded by an earlier version of dr-study'
@@ -112,7 +124,12 @@ def why_run(step:Step, record:dict, state:dict|None, run:RunLayout) -> str|None:
     return None
 
 # %% ../nbs/08_pipeline.ipynb #926022ee
-def plan_pipeline(params:dict, out, steps=None, study=STUDY, pkg=None) -> list:
+def plan_pipeline(params:dict, # resolved parameters (`prepare.load_params`)
+                  out, # the run folder
+                  steps=None, # names of the steps (None: all)
+                  study=STUDY, # folder of the study notebooks
+                  pkg=None, # folder of the package whose code versions key the steps
+                 ) -> list:
     "For each step: (step, injected values, record, key, why it must run or None)."
     run, keys, plan = RunLayout(out), {}, []
     for step in steps_by_name(steps).values():
@@ -155,7 +172,12 @@ def run_lock(out, what:str='reproduce'):
     try: yield
     finally: f.truncate(0); f.close()
 
-def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=True) -> list:
+def run_step(step:Step, # a `pipeline.Step`
+             inputs:dict, # the values injected into its notebook
+             run:RunLayout, # the `RunLayout`
+             study=STUDY, # folder of the study notebooks
+             progress:bool=True, # show a progress bar
+            ) -> list:
     "Execute one step's notebook into the run folder; return the work units it used (relative to the run where inside it)."
     import papermill as pm
     run.notebooks.mkdir(parents=True, exist_ok=True)
@@ -185,7 +207,13 @@ def run_step(step:Step, inputs:dict, run:RunLayout, study=STUDY, progress:bool=T
     used.unlink(missing_ok=True); root = run.root.resolve()
     return [str(Path(u).relative_to(root)) if Path(u).is_relative_to(root) else u for u in units]
 
-def run_pipeline(params:dict, out, steps=None, study=STUDY, progress:bool=True, pkg=None) -> dict:
+def run_pipeline(params:dict, # resolved parameters (`prepare.load_params`)
+                 out, # the run folder
+                 steps=None, # names of the steps (None: all)
+                 study=STUDY, # folder of the study notebooks
+                 progress:bool=True, # show a progress bar
+                 pkg=None, # folder of the package whose code versions key the steps
+                ) -> dict:
     "Run the study's steps for `params` into the run folder `out`; return {step: 'ran'|'skipped'}."
     run = RunLayout(out)
     for d in (run.results, run.figures, run.logs, run.notebooks): d.mkdir(parents=True, exist_ok=True)
@@ -206,7 +234,12 @@ def run_pipeline(params:dict, out, steps=None, study=STUDY, progress:bool=True, 
     return status
 
 # %% ../nbs/08_pipeline.ipynb #51edffa4
-def pipeline_status(params:dict, out, steps=None, study=STUDY, pkg=None) -> list:
+def pipeline_status(params:dict, # resolved parameters (`prepare.load_params`)
+                    out, # the run folder
+                    steps=None, # names of the steps (None: all)
+                    study=STUDY, # folder of the study notebooks
+                    pkg=None, # folder of the package whose code versions key the steps
+                   ) -> list:
     "What `run_pipeline` would do, without running anything: [(step, why it would run, or None)]."
     return [(s.name, why) for s, _, _, _, why in plan_pipeline(params, out, steps, study, pkg)]
 
@@ -225,7 +258,11 @@ def stale_units(out, steps=None) -> list:
                              'run dr-study reproduce first; nothing was deleted')
     return [(p, _size(p)) for parent in run.unit_parents if parent.is_dir() for p in sorted(parent.iterdir()) if p.is_dir() and p.resolve() not in keep]
 
-def clean_run(out, delete:bool=False, steps=None, say=_say) -> list:
+def clean_run(out, # the run folder
+              delete:bool=False, # delete (False: only say what would go)
+              steps=None, # names of the steps (None: all)
+              say=_say, # where each line goes
+             ) -> list:
     "List the stale work units of a run with their sizes; delete them if `delete`. Return what was listed."
     with run_lock(out, 'clean'):
         stale = stale_units(out, steps)

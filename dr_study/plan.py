@@ -24,7 +24,7 @@ class Throughput:
     train: float = 800.0  # fine-tuning (forward + backward)
     infer: float = 2400.0  # inference (float32 predictions, explanations count as several passes)
     pretrain: float = 600.0  # MoCo v2 (query forward + backward, key forward)
-    source: str = 'assumed: one A100-class GPU, bf16 autocast + channels-last, not measured here (run benchmarks/gpu.py and pass its figures)'
+    source: str = 'assumed: one A100-class GPU, bf16 autocast + channels-last, not measured here (run benchmarks/gpu.py and pass its figures)'  # where the figures come from
     def __post_init__(self):
         bad = {k: v for k, v in asdict(self).items() if k != 'source' and not v > 0}
         if bad: raise ValueError(f'throughput rates must be positive images/s, got {bad}')

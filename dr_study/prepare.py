@@ -25,7 +25,10 @@ class ParamError(ValueError):
 
 def _fmt(v): return repr(v) if not isinstance(v, str) else f"'{v}'"
 
-def Int(lo:int|None=None, hi:int|None=None, null:bool=False):
+def Int(lo:int|None=None, # smallest allowed (None: no bound)
+        hi:int|None=None, # largest allowed (None: no bound)
+        null:bool=False, # also allow None
+       ):
     "An integer in [lo, hi] (or None if `null`)."
     allowed = 'an integer' + (f' from {lo} to {hi}' if lo is not None and hi is not None else f' ≥ {lo}' if lo is not None else '') + (', or null' if null else '')
     def check(v):
@@ -33,7 +36,10 @@ def Int(lo:int|None=None, hi:int|None=None, null:bool=False):
         if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi): return f'expected {allowed}'
     return check
 
-def Float(lo:float|None=None, hi:float|None=None, lo_open:bool=False):
+def Float(lo:float|None=None, # lower bound (None: none)
+          hi:float|None=None, # upper bound (None: none)
+          lo_open:bool=False, # exclude `lo` itself
+         ):
     "A number in [lo, hi] ((lo, hi] if `lo_open`)."
     allowed = 'a number' + (f' in {"(" if lo_open else "["}{lo}, {hi}]' if hi is not None else f' {">" if lo_open else "≥"} {lo}' if lo is not None else '')
     def check(v):
@@ -46,14 +52,21 @@ def OneOf(*values):
     def check(v): return None if v in values else f'expected one of {", ".join(map(_fmt, values))}'
     return check
 
-def Names(module:str, registry:str, null:bool=False):
+def Names(module:str, # a `dr_study` module
+          registry:str, # the registry in it
+          null:bool=False, # also allow None
+         ):
     "A name in the registry `registry` of `dr_study.<module>` (looked up when checked)."
     def check(v):
         known = list(getattr(importlib.import_module(f'dr_study.{module}'), registry))
         return None if v in known or (null and v is None) else f'expected one of {", ".join(map(_fmt, known))}' + (' or null' if null else '') + f' (dr_study.{module}.{registry})'
     return check
 
-def ListOf(item, nonempty:bool=True, unique:bool=True, also=None):
+def ListOf(item, # check of each element
+           nonempty:bool=True, # refuse an empty list
+           unique:bool=True, # refuse repeated elements
+           also=None, # check of the list as a whole (None: none)
+          ):
     "A list whose every element passes `item`; `also(list)` checks the list as a whole."
     def check(v):
         if not isinstance(v, list): return 'expected a list, e.g. [a, b]'
@@ -71,7 +84,10 @@ def Either(*checks):
         return None if any(p is None for p in problems) else ' or '.join(p.removeprefix('expected ') for p in problems).join(['expected ', ''])
     return check
 
-def Text(pattern:str='.+', what:str='a non-empty string', null:bool=False):
+def Text(pattern:str='.+', # regular expression the whole string must match
+         what:str='a non-empty string', # what is expected, for the message
+         null:bool=False, # also allow None
+        ):
     "A string matching `pattern` (or None if `null`)."
     def check(v):
         if v is None and null: return None
@@ -230,7 +246,10 @@ def check_folders(params:dict) -> dict:
         roots[name] = Path(root)
     return roots
 
-def data_roots(params:dict, run:RunLayout, progress:bool=True) -> dict:
+def data_roots(params:dict, # resolved parameters (`prepare.load_params`)
+               run:RunLayout, # the `RunLayout`
+               progress:bool=True, # show a progress bar
+              ) -> dict:
     "Folder of each data set the run reads ({name: folder}): the synthetic benchmark's, or the real ones, checked to exist."
     roots = check_folders(params)  # first: a missing folder stops the run before the benchmark is generated
     if not params.get('synthetic'): return roots
@@ -248,7 +267,10 @@ def check_weights(params:dict):
         if not str(v).startswith('torchvision') and not Path(v).is_file(): raise DataError(v, f'{key}: file not found; expected {what}')
 
 # %% ../nbs/06_prepare.ipynb #5778446a
-def prepare_data(params:dict, out, progress:bool=True) -> dict:
+def prepare_data(params:dict, # resolved parameters (`prepare.load_params`)
+                 out, # the run folder
+                 progress:bool=True, # show progress bars
+                ) -> dict:
     "Run the data step for `params` into the run folder `out`; return the paths of the caches."
     run = RunLayout(out); log = SkipLog()
     roots = data_roots(params, run, progress)

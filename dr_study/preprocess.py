@@ -20,9 +20,9 @@ __all__ = ['MIN_CONTRAST', 'Circle', 'fov_mask', 'find_fov', 'field_of_view', 'c
 @dataclass(frozen=True)
 class Circle:
     "A field of view: centre and radius in pixels of the image it was found in."
-    cx: float
-    cy: float
-    r: float
+    cx: float  # centre, x (pixels)
+    cy: float  # centre, y (pixels)
+    r: float  # radius (pixels)
     def scale(self, s:float) -> 'Circle': return Circle(self.cx*s, self.cy*s, self.r*s)
 
 MIN_CONTRAST = 12  # fundus vs surround brightness (0-255) below which an image counts as all black
@@ -39,7 +39,10 @@ def fov_mask(img:np.ndarray) -> np.ndarray:
     big = np.argmax(np.bincount(lab.ravel())[1:]) + 1
     return ndi.binary_fill_holes(lab == big)
 
-def find_fov(img:np.ndarray, max_side:int=512, seed:int=0) -> Circle:
+def find_fov(img:np.ndarray, # uint8 (H, W, 3) photograph
+             max_side:int=512, # longest side of the copy the circle is fitted on
+             seed:int=0, # seed of the robust fit
+            ) -> Circle:
     "The circular field of view of an RGB uint8 image, in that image's pixels."
     img = np.asarray(img); h, w = img.shape[:2]
     s = min(1.0, max_side / max(h, w))
@@ -67,7 +70,11 @@ def field_of_view(size:int, # side of a square field-of-view crop
     yy, xx = np.mgrid[:size, :size]
     return np.hypot(xx + 0.5 - size / 2, yy + 0.5 - size / 2) <= frac * size / 2
 
-def crop_to_fov(img, circle:Circle, size:int, resample=Image.BILINEAR) -> np.ndarray:
+def crop_to_fov(img, # uint8 (H, W, 3) photograph
+                circle:Circle, # its field of view
+                size:int, # output side in pixels
+                resample=Image.BILINEAR, # PIL resampling filter
+               ) -> np.ndarray:
     "The square around `circle` of RGB `img`, resized to `size`, black outside the circle."
     im = img if isinstance(img, Image.Image) else Image.fromarray(np.asarray(img))
     box = (circle.cx - circle.r, circle.cy - circle.r, circle.cx + circle.r, circle.cy + circle.r)
@@ -77,18 +84,28 @@ def crop_to_fov(img, circle:Circle, size:int, resample=Image.BILINEAR) -> np.nda
     out[~field_of_view(size)] = 0
     return out
 
-def mask_fraction(mask, circle:Circle, size:int) -> np.ndarray:
+def mask_fraction(mask, # (H, W) lesion mask, any dtype (non-zero: lesion)
+                  circle:Circle, # field of view of its photograph
+                  size:int, # output side in pixels
+                 ) -> np.ndarray:
     "A binary lesion `mask` put through the same crop as its image: the share of each output pixel that is lesion, float32 (size, size), 0 outside the field of view."
     m = Image.fromarray((np.asarray(mask) > 0).astype(np.float32), 'F')  # float: no rounding of small shares
     box = tuple(round(b) for b in (circle.cx - circle.r, circle.cy - circle.r, circle.cx + circle.r, circle.cy + circle.r))
     a = np.clip(np.asarray(m.crop(box).resize((size, size), Image.BOX), np.float32), 0, 1)
     return np.where(field_of_view(size), a, np.float32(0))
 
-def crop_mask(mask, circle:Circle, size:int, coverage:float=0.0) -> np.ndarray:
+def crop_mask(mask, # (H, W) lesion mask (non-zero: lesion)
+              circle:Circle, # field of view of its photograph
+              size:int, # output side in pixels
+              coverage:float=0.0, # share of a pixel that must be lesion
+             ) -> np.ndarray:
     "`mask_fraction` > `coverage`: with 0, a pixel is lesion where any part of it is."
     return mask_fraction(mask, circle, size) > coverage
 
-def graham(img:np.ndarray, sigma_frac:float=1/30, rim:float=0.95) -> np.ndarray:
+def graham(img:np.ndarray, # uint8 (S, S, 3) cropped image
+           sigma_frac:float=1/30, # Gaussian sigma as a share of the side
+           rim:float=0.95, # share of the field of view's radius kept
+          ) -> np.ndarray:
     "Graham's local-average subtraction of a square FOV crop: 4*img - 4*blur(img) + 128, neutral outside `rim`."
     x = np.asarray(img, np.float32); size = x.shape[0]
     blur = ndi.gaussian_filter(x, (size * sigma_frac, size * sigma_frac, 0))
@@ -124,7 +141,9 @@ def open_rgb(path, min_side:int|None=None) -> tuple:
         raise DataError(path, f'unreadable or truncated image ({e})') from e
     return im, full[0] / im.size[0], full
 
-def load_fundus(path, prep:Prep=Prep(), masks:dict|None=None,
+def load_fundus(path, # the photograph
+                prep:Prep=Prep(), # preprocessing
+                masks:dict|None=None, # {lesion: mask path} (None: none)
                 fractions:bool=False, # masks as area fractions (float32) instead of `crop_mask` with `prep.coverage`
                ) -> tuple:
     "Preprocessed (image uint8 (S,S,3), {lesion: bool (S,S)}, info) of the fundus photograph at `path`."

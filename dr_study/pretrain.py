@@ -31,7 +31,10 @@ def _photo(name):
     a = getattr(skimage.data, name)(); a = a[0] if isinstance(a, tuple) else a
     return np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a[..., :3]
 
-def natural_corpus(n:int=512, size:int=64, seed:int=0) -> tuple:
+def natural_corpus(n:int=512, # number of crops
+                   size:int=64, # crop side in pixels
+                   seed:int=0, # seed of the crops
+                  ) -> tuple:
     "`n` random crops (uint8 (n, size, size, 3)) of scikit-image's natural photographs, and the index of each crop's photograph."
     from PIL import Image
     photos = [Image.fromarray(_photo(p)) for p in NATURAL]
@@ -63,7 +66,10 @@ def view_transform(kind:str, size:int):
 
 class Views(Dataset):
     "Two augmented views (or one view and a label) of each image of a uint8 (N, S, S, 3) array."
-    def __init__(self, images, transform, labels=None): self.x, self.t, self.y = images, transform, labels
+    def __init__(self, images, # uint8 (N, S, S, 3) array-like
+                 transform, # PIL image -> tensor: one view
+                 labels=None, # (N,) labels: one view and its label (None: two views)
+                ): self.x, self.t, self.y = images, transform, labels
     def __len__(self): return len(self.x)
     def __getitem__(self, i):
         x = torch.from_numpy(np.ascontiguousarray(self.x[i])).permute(2, 0, 1)
@@ -72,7 +78,10 @@ class Views(Dataset):
 # %% ../nbs/11_pretrain.ipynb #cef1a1a4
 PRETRAINERS = {}
 
-def register_pretrainer(name:str, title:str, labels:bool=False):
+def register_pretrainer(name:str, # its key in `PRETRAINERS`
+                        title:str, # as written on the pages
+                        labels:bool=False, # does it learn from labels (supervised)?
+                       ):
     "Register a recipe `f(images, labels, arch, epochs, batch_size, lr, seed, device, log, workers, augment, **own) -> (backbone state, losses)` as `name`."
     def deco(f):
         f.recipe, f.title, f.needs_labels = name, title, labels; PRETRAINERS[name] = f; return f
@@ -90,11 +99,22 @@ def headless(arch:str) -> tuple:
     b = make_model(arch); feat = b.fc.in_features; b.fc = nn.Identity(); return b, feat
 
 # %% ../nbs/11_pretrain.ipynb #689f336b
-def two_view_epochs(name:str, images, params, # the parameters the optimizer steps
+def two_view_epochs(name:str, # recipe title, for the log
+                    images, # uint8 (N, S, S, 3) array-like
+                    params, # the parameters the optimizer steps
                     loss_fn, # (view 0, view 1, epoch, step) -> loss
-                    epochs:int, batch_size:int, lr:float, seed:int, device, log, workers:int=0, augment:str='imagenet',
+                    epochs:int, # passes over the images
+                    batch_size:int, # images per step
+                    lr:float, # learning rate
+                    seed:int, # seed of every random draw
+                    device, # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                    log, # where progress lines go (print-like)
+                    workers:int=0, # worker processes (0 or 1: in this process)
+                    augment:str='imagenet', # view augmentation: 'imagenet' or 'fundus'
                     optimizer:str='sgd', # sgd (momentum 0.9) | adamw
-                    weight_decay:float=1e-4, after_backward=None) -> list: # (epoch) -> None, between backward and the step
+                    weight_decay:float=1e-4, # weight decay
+                    after_backward=None, # called with the epoch after each backward pass (None: nothing)
+                   ) -> list:
     "Train `params` on pairs of views of `images` with `loss_fn`: the per-epoch mean losses."
     params = list(params)
     opt = (torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay) if optimizer == 'sgd' else
@@ -142,7 +162,11 @@ def merge_batchnorm(module:nn.Module) -> nn.Module:
 # %% ../nbs/11_pretrain.ipynb #80f61a67
 class MoCo(nn.Module):
     "MoCo v2 model: query encoder and its momentum (key) encoder, BatchNorm split into `splits` groups (Shuffle-BN on one device)."
-    def __init__(self, arch:str='resnet18', dim:int=128, splits:int=1):
+    def __init__(self,
+                 arch:str='resnet18', # torchvision ResNet name
+                 dim:int=128, # embedding size
+                 splits:int=1, # BatchNorm splits (shuffling BN on one device)
+                ):
         super().__init__()
         from lightly.models.modules import MoCoProjectionHead
         from lightly.models.utils import deactivate_requires_grad
@@ -171,10 +195,19 @@ def moco_criterion(temperature:float=0.2, # InfoNCE temperature
 # %% ../nbs/11_pretrain.ipynb #8848905c
 @register_pretrainer('moco_v2', 'MoCo v2')
 def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
-                  labels=None, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=0.03, seed:int=0, device:str='cpu', log=print,
-                  workers:int=0, augment:str='imagenet', bank:int=4096,
+                  labels=None, # unused (MoCo learns from images alone)
+                  arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+                  epochs:int=2, # passes over the images
+                  batch_size:int=32, # images per step
+                  lr:float=0.03, # learning rate
+                  seed:int=0, # seed of every random draw
+                  device:str='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                  log=print, # where progress lines go (print-like)
+                  workers:int=0, # worker processes (0 or 1: in this process)
+                  augment:str='imagenet', # view augmentation: 'imagenet' or 'fundus'
+                  bank:int=4096, # memory bank (queue) size
                   momentum:float=0.999, # key-encoder momentum, fixed (MoCo v2)
-                  temperature:float=0.2,
+                  temperature:float=0.2, # InfoNCE temperature
                   splits:int=8, # BatchNorm groups (Shuffle-BN on one device; MoCo used 8 GPUs); lowered to divide the batch
                  ) -> tuple:
     "MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses). Under torchrun, DDP with the queue gathered from every process."
@@ -214,8 +247,17 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
 
 # %% ../nbs/11_pretrain.ipynb #4bf1a119
 @register_pretrainer('supervised', 'supervised', labels=True)
-def pretrain_supervised(images, labels, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=1e-3, seed:int=0, device:str='cpu', log=print,
-                        workers:int=0) -> tuple:
+def pretrain_supervised(images, # uint8 (N, S, S, 3) array-like
+                        labels, # (N,) grades or classes
+                        arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+                        epochs:int=2, # passes over the images
+                        batch_size:int=32, # images per step
+                        lr:float=1e-3, # learning rate
+                        seed:int=0, # seed of every random draw
+                        device:str='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                        log=print, # where progress lines go (print-like)
+                        workers:int=0, # worker processes (0 or 1: in this process)
+                       ) -> tuple:
     "Supervised pretraining (classify `labels`) on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses)."
     seed_everything(seed)
     model = make_model(arch, int(labels.max()) + 1).to(device)
@@ -233,10 +275,20 @@ def pretrain_supervised(images, labels, arch:str='resnet18', epochs:int=2, batch
 
 # %% ../nbs/11_pretrain.ipynb #bcfa0747
 @register_pretrainer('simclr', 'SimCLR')
-def pretrain_simclr(images, labels=None, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=0.06, seed:int=0, device:str='cpu', log=print,
-                    workers:int=0, augment:str='imagenet',
+def pretrain_simclr(images, # uint8 (N, S, S, 3) array-like
+                    labels=None, # (N,) grades (None: the recipe learns from images alone)
+                    arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+                    epochs:int=2, # passes over the images
+                    batch_size:int=32, # images per step
+                    lr:float=0.06, # learning rate
+                    seed:int=0, # seed of every random draw
+                    device:str='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                    log=print, # where progress lines go (print-like)
+                    workers:int=0, # worker processes (0 or 1: in this process)
+                    augment:str='imagenet', # view augmentation: 'imagenet' or 'fundus'
                     temperature:float=0.5, # NT-Xent temperature
-                    dim:int=128) -> tuple: # projection width
+                    dim:int=128, # projection output size
+                   ) -> tuple:
     "SimCLR on uint8 (N, S, S, 3) `images`: (backbone state dict, per-epoch losses)."
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
@@ -250,10 +302,21 @@ def pretrain_simclr(images, labels=None, arch:str='resnet18', epochs:int=2, batc
 
 # %% ../nbs/11_pretrain.ipynb #f46774be
 @register_pretrainer('byol', 'BYOL')
-def pretrain_byol(images, labels=None, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=0.06, seed:int=0, device:str='cpu', log=print,
-                  workers:int=0, augment:str='imagenet',
+def pretrain_byol(images, # uint8 (N, S, S, 3) array-like
+                  labels=None, # (N,) grades (None: the recipe learns from images alone)
+                  arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+                  epochs:int=2, # passes over the images
+                  batch_size:int=32, # images per step
+                  lr:float=0.06, # learning rate
+                  seed:int=0, # seed of every random draw
+                  device:str='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                  log=print, # where progress lines go (print-like)
+                  workers:int=0, # worker processes (0 or 1: in this process)
+                  augment:str='imagenet', # view augmentation: 'imagenet' or 'fundus'
                   momentum:float=0.996, # target momentum at the start (1 at the end, cosine)
-                  dim:int=256, hidden:int=4096) -> tuple: # projection and hidden widths
+                  dim:int=256, # projection width
+                  hidden:int=4096, # hidden width of the projection and prediction heads
+                 ) -> tuple:
     "BYOL on uint8 (N, S, S, 3) `images`: (online backbone state dict, per-epoch losses)."
     from lightly.loss import NegativeCosineSimilarity
     from lightly.models.modules import BYOLPredictionHead, BYOLProjectionHead
@@ -274,11 +337,21 @@ def pretrain_byol(images, labels=None, arch:str='resnet18', epochs:int=2, batch_
 
 # %% ../nbs/11_pretrain.ipynb #4f883f9f
 @register_pretrainer('dino', 'DINO')
-def pretrain_dino(images, labels=None, arch:str='resnet18', epochs:int=2, batch_size:int=32, lr:float=1e-3, seed:int=0, device:str='cpu', log=print,
-                  workers:int=0, augment:str='imagenet',
+def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
+                  labels=None, # (N,) grades (None: the recipe learns from images alone)
+                  arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+                  epochs:int=2, # passes over the images
+                  batch_size:int=32, # images per step
+                  lr:float=1e-3, # learning rate
+                  seed:int=0, # seed of every random draw
+                  device:str='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                  log=print, # where progress lines go (print-like)
+                  workers:int=0, # worker processes (0 or 1: in this process)
+                  augment:str='imagenet', # view augmentation: 'imagenet' or 'fundus'
                   momentum:float=0.996, # teacher momentum at the start (1 at the end, cosine)
                   out_dim:int=2048, # prototypes (DINO: 65,536 for ImageNet)
-                  warmup_teacher_epochs:int=5) -> tuple: # epochs over which the teacher temperature rises to its final value
+                  warmup_teacher_epochs:int=5, # epochs over which the teacher's temperature warms up
+                 ) -> tuple:
     "DINO (ResNet, two global crops) on uint8 (N, S, S, 3) `images`: (teacher backbone state dict, per-epoch losses)."
     from lightly.loss import DINOLoss
     from lightly.models.modules import DINOProjectionHead
@@ -316,11 +389,19 @@ def needed_starting_points(methods) -> list:
     return [n for n in STARTING_POINTS if n in need]
 
 # %% ../nbs/11_pretrain.ipynb #7d8a6264
-def pretrain_unit(parent, name:str, config:dict) -> WorkUnit:
+def pretrain_unit(parent, # folder of the units
+                  name:str, # the starting point
+                  config:dict, # what its weights depend on
+                 ) -> WorkUnit:
     "The work unit of the starting point `name` made by the recipe `config` (with this module's code version in its key)."
     return WorkUnit.keyed(parent, name, {**config, 'code': code_version('pretrain')})
 
-def weights_unit(parent, name:str, config:dict, make, log=print) -> tuple:
+def weights_unit(parent, # folder of the units
+                 name:str, # the starting point
+                 config:dict, # what its weights depend on
+                 make, # () -> (state dict, losses): makes the weights
+                 log=print, # where progress lines go (print-like)
+                ) -> tuple:
     "The weights `make()` returns (with its losses), as the work unit `parent/<name>-<hash>`: (unit, losses, reused)."
     u = pretrain_unit(parent, name, config)
     if u.done(log): return u, json.loads((u.dir/'losses.json').read_text()), True
@@ -334,18 +415,24 @@ def _loaded(source, kind='weights') -> dict:
 
 # %% ../nbs/11_pretrain.ipynb #74262ac9
 def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache)
-                    arch:str='resnet18', epochs:int=2, batch_size:int=32, moco_lr:float=0.03, moco_bank:int=4096,
+                    arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+                    epochs:int=2, # passes over the images
+                    batch_size:int=32, # images per step
+                    moco_lr:float=0.03, # MoCo v2's SGD learning rate
+                    moco_bank:int=4096, # MoCo v2's memory bank size
                     moco_augment:str='imagenet', # augmentation of IWNE-CL's MoCo v2
                     natural_images:int=128, # crops in the stand-in external corpus
                     ifi_fs_weights=None, # None: stand-in; 'torchvision' or a weights file
                     ifi_cl_weights=None, # None: stand-in; a MoCo v2 checkpoint file
-                    seed:int=0, device:str='auto',
+                    seed:int=0, # seed of every random draw
+                    device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                     methods=('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'), # the training procedures whose starting points are made
                     recipe_params:dict|None=None, # {recipe: {hyperparameter: value}} over the recipes' defaults
                     executor:str='local', # where the recipes that train run: a name in `dispatch.EXECUTORS`
                     cluster:dict|None=None, # the profile's `cluster` block (slurm)
                     only:str|None=None, # make this one starting point and return (what a job runs)
-                    log=print) -> tuple:
+                    log=print, # where progress lines go (print-like)
+                   ) -> tuple:
     "Make (or reuse) the pretrained starting points that `methods` fine-tune from: (table of starting points, losses)."
     import pandas as pd
     from dr_study.paths import RunLayout

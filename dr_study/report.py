@@ -29,7 +29,13 @@ def caption(params:dict, what:str='') -> str:
     return (f'{what} ' if what else '') + f"[profile {params.get('profile', '?')}; {data_source(params)}]"
 
 # %% ../nbs/07_report.ipynb #03d89fcb
-def save_figure(chart, name:str, run_dir, params:dict, data:pd.DataFrame, what:str='') -> alt.TopLevelMixin:
+def save_figure(chart, # an Altair chart
+                name:str, # file stem under figures/ and results/
+                run_dir, # the run folder
+                params:dict, # parameters for the caption
+                data:pd.DataFrame, # the numbers drawn (written as CSV)
+                what:str='', # caption
+               ) -> alt.TopLevelMixin:
     "Save `chart` as SVG and PNG under figures/ and its `data` as CSV under results/; return it captioned."
     import vl_convert as vlc
     run = RunLayout(run_dir)
@@ -41,13 +47,19 @@ def save_figure(chart, name:str, run_dir, params:dict, data:pd.DataFrame, what:s
     write_csv(run.results/f'{name}.csv', data)
     return chart
 
-def save_image(img, name:str, run_dir) -> Path:
+def save_image(img, # a matplotlib figure or uint8 image
+               name:str, # file stem under figures/
+               run_dir, # the run folder
+              ) -> Path:
     "Save a PIL image (a gallery, a montage) as figures/<name>.png."
     p = RunLayout(run_dir).figures/f'{name}.png'
     with atomic_path(p) as t: img.save(t, format='PNG')
     return p
 
-def show_table(df:pd.DataFrame, caption_text:str='', floatfmt:str='{:.3f}'):
+def show_table(df:pd.DataFrame, # the table
+               caption_text:str='', # its caption
+               floatfmt:str='{:.3f}', # format of floats
+              ):
     "Display `df` as an HTML table with a caption."
     html = df.to_html(index=False, float_format=floatfmt.format, na_rep='', classes='dr-table', border=0)
     display(HTML((f'<p class="dr-caption">{caption_text}</p>' if caption_text else '') + html))

@@ -62,7 +62,11 @@ class Corruption:
         self.name, self.fn = name, imagecorruptions.corruption_dict[name]
         self.takes_seed = 'seed' in inspect.signature(self.fn).parameters  # impulse_noise, glass_blur
     def __repr__(self): return f'Corruption({self.name!r})'
-    def __call__(self, image, severity:int, seed:int) -> np.ndarray:
+    def __call__(self,
+                 image, # uint8 (S, S, 3)
+                 severity:int, # 1 to 5
+                 seed:int, # the image's seed (`image_seed`)
+                ) -> np.ndarray:
         image, severity, seed = _check_image(image), _check_severity(severity), _check_seed(seed)
         state = np.random.get_state()
         try:
@@ -79,19 +83,32 @@ class Corruption:
 
 CORRUPTIONS = {name: Corruption(name) for name in CORRUPTION_NAMES}
 
-def corrupt(image, name:str, severity:int, seed:int) -> np.ndarray:
+def corrupt(image, # uint8 (S, S, 3)
+            name:str, # a corruption in `CORRUPTIONS`
+            severity:int, # 1 to 5
+            seed:int, # the image's seed
+           ) -> np.ndarray:
     "Image `image` (uint8 (H, W, 3)) distorted by corruption `name` at `severity` 1-5; the randomness is fixed by `seed`."
     if name not in CORRUPTIONS: raise ValueError(f'unknown corruption {name!r}; known: {", ".join(CORRUPTIONS)}')
     return CORRUPTIONS[name](image, severity, seed)
 
-def image_seed(seed:int, name:str, severity:int, index:int) -> int:
+def image_seed(seed:int, # the study seed
+               name:str, # corruption
+               severity:int, # 1 to 5
+               index:int, # image index in its set
+              ) -> int:
     "The seed in [0, 2**32) of image `index` of set (`name`, `severity`) in a study seeded with `seed`."
     return int(rng(int(seed), 'corruption', str(name), int(severity), int(index)).integers(0, 2**32))
 
 # %% ../nbs/15_robustness.ipynb #dfcfd0d3
 FAILURE_COLUMNS = ['corruption', 'severity', 'index', 'error']
 
-def corruption_key(source_id:str, seed:int, names, severities, size:int) -> str:
+def corruption_key(source_id:str, # the source images' identity (e.g. their cache's key)
+                   seed:int, # study seed
+                   names, # corruptions
+                   severities, # severities
+                   size:int, # image side
+                  ) -> str:
     "Stable hash of everything a folder of corrupted sets depends on, for the caller to put in the folder's name."
     return stable_hash(dict(source=str(source_id), seed=int(seed), names=[str(n) for n in names], severities=[int(s) for s in severities],
                             size=int(size), package=package_version(), code=code_version('robustness')))
@@ -121,15 +138,17 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
 # %% ../nbs/15_robustness.ipynb #c5fb4c81
 class CorruptedSets:
     "Corrupted copies of `images`, one memory-mapped file per (corruption, severity), each made once, resumable."
-    def __init__(self, folder, # where the sets live (the caller names it, e.g. with `corruption_key`)
+    def __init__(self,
+                 folder, # where the sets live (the caller names it, e.g. with `corruption_key`)
                  images, # (N, S, S, 3) uint8 array-like with len() and integer indexing
                  seed:int=0, # study seed; each image's seed is `image_seed(seed, name, severity, index)`
                  names=None, # corruption names; None = every name of the registry
-                 severities=(1, 2, 3, 4, 5),
+                 severities=(1, 2, 3, 4, 5), # severities, 1 to 5
                  workers:int=2, # processes; 0 or 1 = in this process
                  chunk:int=32, # images per task
                  corruptions:dict|None=None, # name -> (image, severity, seed) -> image; None = `CORRUPTIONS`
-                 keep=None): # bool (S, S): pixels kept after a corruption, the rest set to 0 (e.g. the field of view); None: all
+                 keep=None, # bool (S, S): pixels kept after a corruption, the rest set to 0 (e.g. the field of view); None: all
+                ):
         self.folder, self.images, self.seed, self.workers, self.chunk = Path(folder), images, _check_seed(seed), int(workers), max(1, int(chunk))
         self.registry = CORRUPTIONS if corruptions is None else dict(corruptions)
         self.names = list(self.registry) if names is None else [names] if isinstance(names, str) else list(names)
@@ -242,7 +261,10 @@ class CorruptedSets:
         return self.store(name, severity).read(self.path(name, severity)), st == 1
 
 # %% ../nbs/15_robustness.ipynb #5623a342
-def true_label_prob(probs, grades, definition:str='paper') -> np.ndarray:
+def true_label_prob(probs, # (N, 5) class probabilities
+                    grades, # (N,) ICDR grades
+                    definition:str='paper', # referable-DR definition ('paper': grades 3-4; 'clinical': 2-4)
+                   ) -> np.ndarray:
     "Per image, the probability (N,) that a 5-class model gives to the image's true referable-DR label."
     probs = np.asarray(probs, float)
     ref = referable_score(probs, definition)
@@ -255,7 +277,10 @@ def true_label_prob(probs, grades, definition:str='paper') -> np.ndarray:
 # %% ../nbs/15_robustness.ipynb #a1150952
 class PairedDelta(GroupBootstrap):
     "mean(a) - mean(b) on paired data (or the class-balanced mean: the average of the per-class means) with a percentile bootstrap interval over images or groups (e.g. patients)."
-    def __call__(self, a, b, groups=None, # (N,) group of each pair (resampled together); None: each pair its own
+    def __call__(self,
+                 a, # (N,) values of model A
+                 b, # (N,) values of model B on the same images
+                 groups=None, # (N,) group of each pair (resampled together); None: each pair its own
                  classes=None, # (N,) class of each pair: the mean is taken within each class, then averaged over classes; None: one class
                 ) -> dict:
         a, b = np.asarray(a, float), np.asarray(b, float)
@@ -273,10 +298,12 @@ from .train import predict, ImageArray
 SCORE_COLUMNS = ['method', 'corruption', 'severity', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
 
 def score_corruptions(models:dict, # method name -> model
-                      sets:CorruptedSets, grades, # (N,) ICDR grade of each image
+                      sets:CorruptedSets, # the `CorruptedSets`, built
+                      grades, # (N,) ICDR grade of each image
                       patients=None, # (N,) patient of each image; None = each image its own patient
                       clean:bool=True, # also score the clean images (corruption 'none', severity 0)
-                      batch_size:int=64, device='cpu',
+                      batch_size:int=64, # images per forward pass
+                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                       transform=None, # uint8 (S,S,3) -> uint8 (S,S,3) applied to every image before the model (e.g. `dr_study.preprocess.graham`)
                      ) -> pd.DataFrame:
     "Class probabilities of every model on the clean images and on every set: the `scores` of `robustness_table`."
@@ -298,7 +325,12 @@ PAIRS = tuple(method_pairs())  # (arm, FS method, CL method) of the paper's four
 TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant',
                  'rel_delta', 'rel_lo', 'rel_hi', 'mean_fs', 'mean_cl', 'mean_delta', 'mean_lo', 'mean_hi', 'auc_fs', 'auc_cl', 'n']
 
-def robustness_table(scores:pd.DataFrame, pairs=PAIRS, definition:str='paper', n_boot:int=1000, seed:int=0) -> pd.DataFrame:
+def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCORE_COLUMNS`)
+                     pairs=PAIRS, # (arm, FS method, CL method) triples
+                     definition:str='paper', # referable-DR definition ('paper': grades 3-4; 'clinical': 2-4)
+                     n_boot:int=1000, # bootstrap resamples (0: no interval)
+                     seed:int=0, # seed of every random draw
+                    ) -> pd.DataFrame:
     "Per initialization, corruption and severity: class-balanced and plain true-label probability of FS and CL, CL - FS with paired bootstrap CIs, also relative to the clean images, and AUCs."
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing: raise ValueError(f'scores lacks column(s) {missing}; expected {SCORE_COLUMNS}')

@@ -153,7 +153,10 @@ def build_offline(run:RunLayout, params:dict) -> Path:
     return run.site/'index.html'
 
 # %% ../nbs/09_site.ipynb #cd769b74
-def quarto_project(run:RunLayout, params:dict, stage:Path) -> Path:
+def quarto_project(run:RunLayout, # the `RunLayout`
+                   params:dict, # its parameters
+                   stage:Path, # folder the project is written to
+                  ) -> Path:
     "Stage a Quarto website project for the run in `stage`; return its folder."
     stage.mkdir(parents=True, exist_ok=True)
     pages = site_pages(run)

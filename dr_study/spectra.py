@@ -165,7 +165,8 @@ def paper_layers(model:nn.Module, max_layers:int=99) -> list:
 def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flattened activations
                              n_components:int=100, # how many of the largest eigenvalues
                              chunk_bytes:int=1 << 28, # float64 bytes per slice of features
-                             device='cpu') -> np.ndarray:
+                             device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                            ) -> np.ndarray:
     "The largest eigenvalues of the covariance of X's standardized features (StandardScaler + PCA(n).explained_variance_), through the N x N Gram matrix."
     X = torch.as_tensor(X)
     if X.ndim != 2 or len(X) < 2: raise ValueError(f'X must be (N >= 2 samples, F features), got shape {tuple(X.shape)}')
@@ -182,10 +183,12 @@ def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flatte
 # %% ../nbs/14_spectra.ipynb #2fa4368e
 class FeatureSpectra:
     "The paper's feature statistics: top standardized PCA eigenvalues of each image's whole activation, for every Conv2d/BatchNorm2d/Linear layer."
-    def __init__(self, n_components:int=100, # eigenvalues kept per layer (the paper: 100)
+    def __init__(self,
+                 n_components:int=100, # eigenvalues kept per layer (the paper: 100)
                  max_layers:int=99, # the first this many layers (the paper: 99)
                  budget_bytes:int=2 << 30, # host memory for the activations held in one pass
-                 device='cpu'):
+                 device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                ):
         self.n_components, self.max_layers, self.budget, self.device = n_components, max_layers, budget_bytes, device
 
     def _pass(self, model, layers, batches) -> dict:
@@ -228,7 +231,10 @@ def ev_density_samples(eigs, # eigenvalues, largest first (component 0 first)
     e = _vector(eigs, 'eigs'); reps = np.floor(np.maximum(e, 0) / per).astype(int); i = np.arange(len(e))
     return np.concatenate([np.repeat(i, reps), np.repeat(-i[1:], reps[1:])]).astype(float)
 
-def ev_density(eigs, grid, per:float=5.0) -> np.ndarray:
+def ev_density(eigs, # eigenvalues
+               grid, # points the density is evaluated at
+               per:float=5.0, # one density per layer?
+              ) -> np.ndarray:
     "The authors' Figure 3b curve on `grid`: Gaussian KDE (Scott's bandwidth, as pandas' density plot) of `ev_density_samples`."
     from scipy.stats import gaussian_kde
     s = ev_density_samples(eigs, per)
@@ -331,7 +337,8 @@ def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
     return pd.DataFrame(rows)
 
 def condition_table(spectra:dict, # {method: {layer: eigenvalues}}
-                    hi:float=99.9, lo:float=90.0, # percentiles of Eq. (1)
+                    hi:float=99.9, # percentile in the numerator of Eq. (1)
+                    lo:float=90.0, # percentile in the denominator of Eq. (1)
                     interpolation:str='linear', # np.percentile method
                    ) -> pd.DataFrame:
     "Figure 3a: Eq. (1) condition number per method and layer, with the layer's depth."

@@ -29,10 +29,10 @@ class Eye:
     "The anatomy and lesions of one synthetic eye (geometry in units of the FOV radius)."
     side: str = 'right'  # 'left' or 'right'
     disc: tuple = (0.38, -0.03)  # optic disc centre relative to the FOV centre (x towards nasal)
-    disc_r: float = 0.125
-    fovea: tuple = (0.0, 0.02)
+    disc_r: float = 0.125  # optic disc radius
+    fovea: tuple = (0.0, 0.02)  # fovea centre relative to the FOV centre
     lesions: dict = field(default_factory=dict)  # kind -> list of lesion parameter dicts
-    seed: int = 0
+    seed: int = 0  # seed of the rendering noise
 
 def _disc_xy(eye): return (eye.disc[0] * (1 if eye.side == 'right' else -1), eye.disc[1])
 
@@ -72,7 +72,10 @@ def _place(g, eye, rmin=0.05, rmax=0.88, avoid_disc=True):
         if not avoid_disc or (x - dx) ** 2 + (y - dy) ** 2 > (eye.disc_r * 1.3) ** 2: return x, y
     return x, y
 
-def sample_lesions(g:np.random.Generator, eye:Eye, counts:dict) -> dict:
+def sample_lesions(g:np.random.Generator, # numpy random generator
+                   eye:Eye, # the `synthetic.Eye` drawn
+                   counts:dict, # {lesion kind: number}
+                  ) -> dict:
     "Lesion parameters for `counts` {kind: number}; exudates come in clusters of several dots."
     dx, dy = _disc_xy(eye); L = {k: [] for k in LESION_KINDS}
     for _ in range(counts.get('MA', 0)):
@@ -105,7 +108,12 @@ def _patch(cx, cy, rad, W, H, R, x0, y0):
     yy, xx = np.mgrid[c:d, a:b].astype(np.float32)
     return (slice(c, d), slice(a, b)), (xx + 0.5 - x0) / R, (yy + 0.5 - y0) / R
 
-def lesion_alpha(kind:str, p:dict, u, v, R:float) -> np.ndarray:
+def lesion_alpha(kind:str, # a `LESION_KINDS` code
+                 p:dict, # its drawn parameters
+                 u, # x coordinates (eye radii from the disc centre)
+                 v, # y coordinates
+                 R:float, # the eye's radius in pixels
+                ) -> np.ndarray:
     "Opacity of lesion `p` of `kind` at coordinates (u, v) in R units (edges one pixel soft)."
     x, y = p['xy']; px = 1 / R
     if kind in ('MA', 'EX'):
@@ -149,7 +157,13 @@ def _draw_lines(segs, W, H, R, x0, y0, ss=2) -> dict:
     return {k: np.asarray(im.resize((W, H), Image.BOX), np.float32) / 255 for k, (im, _) in canv.items()}
 
 # %% ../nbs/05_synthetic.ipynb #6807188b
-def render_eye(eye:Eye, W:int, H:int, R:float, centre=None, notch:float|None=None) -> tuple:
+def render_eye(eye:Eye, # the `synthetic.Eye` drawn
+               W:int, # width in pixels
+               H:int, # height in pixels
+               R:float, # field of view's radius in pixels
+               centre=None, # its centre (None: the image centre)
+               notch:float|None=None, # the position of the notch (None: none)
+              ) -> tuple:
     "Render `eye` into a (H, W, 3) float image in [0, 255] and its masks {code: bool (H, W)}; R is the FOV radius in pixels."
     g = rng(eye.seed, 'render')
     x0, y0 = centre if centre is not None else (W / 2, H / 2)
@@ -216,20 +230,30 @@ def lesion_counts(g:np.random.Generator, grade:int) -> dict:
     base = severe if g.random() < 0.5 else lesion_counts(g, 2)
     return {**base, 'NV': 1 + int(g.poisson(0.8))}
 
-def grade_pool(g:np.random.Generator, n:int, mix) -> np.ndarray:
+def grade_pool(g:np.random.Generator, # numpy random generator
+               n:int, # number of grades
+               mix, # counts per grade to draw in proportion to
+              ) -> np.ndarray:
     "`n` grades in the proportions of `mix` (largest remainder, so small sets still get their share), shuffled."
     p = np.asarray(mix, float) / np.sum(mix); k = np.floor(p * n).astype(int)
     k[np.argsort(-(p * n - k), kind='stable')[:n - k.sum()]] += 1
     return g.permutation(np.repeat(np.arange(5), k))
 
-def patient_grades(g:np.random.Generator, mix=EYEPACS_MIX, p_differ:float=0.25, grade:int|None=None) -> tuple:
+def patient_grades(g:np.random.Generator, # numpy random generator
+                   mix=EYEPACS_MIX, # grade mix of the data set
+                   p_differ:float=0.25, # chance the second eye has another grade
+                   grade:int|None=None, # the first eye's grade (None: drawn)
+                  ) -> tuple:
     "Grades of the (left, right) eyes of one patient whose worse eye has `grade` (drawn from `mix` if None)."
     mix = np.asarray(mix, float); pg = int(g.choice(5, p=mix / mix.sum())) if grade is None else int(grade)
     other = pg
     if g.random() < p_differ: other = max(0, pg - 1) if g.random() < 0.8 else pg
     return (pg, other) if g.random() < 0.5 else (other, pg)
 
-def noisy_grade(g:np.random.Generator, grade:int, noise:float) -> int:
+def noisy_grade(g:np.random.Generator, # numpy random generator
+                grade:int, # the true grade
+                noise:float, # chance of a grader error of one step
+               ) -> int:
     "The grade a grader records: `grade`, moved one step with probability `noise`."
     if g.random() >= noise: return grade
     return int(np.clip(grade + g.choice([-1, 1]), 0, 4))
@@ -238,7 +262,7 @@ def noisy_grade(g:np.random.Generator, grade:int, noise:float) -> int:
 @dataclass(frozen=True)
 class Site:
     "How one camera and protocol photograph an eye."
-    name: str
+    name: str  # the data set it imitates
     sizes: tuple  # (width, height) choices at scale 1, in pixels
     diameter: tuple  # FOV diameter as a fraction of the height (>1 clips top and bottom)
     exposure: tuple  # gain range
@@ -249,7 +273,7 @@ class Site:
     sharpen: float = 0.0  # unsharp-mask amount
     noise: float = 2.0  # sensor noise sd
     jpeg: tuple = (70, 95)  # JPEG quality range
-    notch_p: float = 0.0
+    notch_p: float = 0.0  # chance of the notch some cameras put on the field of view's edge
     flip_p: float = 0.0  # probability that the image is stored upside down
     png_p: float = 0.0  # probability of writing PNG instead of JPEG
 
@@ -262,7 +286,11 @@ SITES = {
                   blur_p=0.0, noise=1.5, jpeg=(92, 96)),
 }
 
-def photograph(eye:Eye, site:Site, scale:float, g:np.random.Generator) -> tuple:
+def photograph(eye:Eye, # the `synthetic.Eye` drawn
+               site:Site, # the camera and clinic
+               scale:float, # image size as a share of the real set
+               g:np.random.Generator, # numpy random generator
+              ) -> tuple:
     "Photograph `eye` at `site` with image sizes multiplied by `scale`: (uint8 image, masks, acquisition info)."
     W, H = site.sizes[int(g.integers(len(site.sizes)))]; W, H = max(64, round(W * scale)), max(48, round(H * scale))
     R = g.uniform(*site.diameter) * H / 2
@@ -293,10 +321,10 @@ class SynthConfig:
     idrid_grading: int = 12  # images with grades
     scale: float = 0.12  # image sizes relative to the real cameras'
     grader_noise: float = 0.05  # probability that a recorded grade is one step off
-    eyepacs_mix: tuple = EYEPACS_MIX
-    messidor_mix: tuple = MESSIDOR_MIX
+    eyepacs_mix: tuple = EYEPACS_MIX  # EyePACS grade counts to draw in proportion to
+    messidor_mix: tuple = MESSIDOR_MIX  # Messidor-2 grade counts
     idrid_seg_mix: tuple = (0, 5, 35, 30, 11)  # IDRiD's segmentation images all show DR
-    idrid_grading_mix: tuple = (168, 25, 168, 93, 62)
+    idrid_grading_mix: tuple = (168, 25, 168, 93, 62)  # IDRiD grading counts (413 + 103 images)
     defects: bool = True  # include an all-black and a truncated EyePACS training image
     ungradable: int = 1  # Messidor-2 images marked ungradable
 
@@ -377,7 +405,12 @@ def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
 def _run(args): return _render_job(*args)
 
 # %% ../nbs/05_synthetic.ipynb #b9616643
-def make_synthetic(out, cfg:SynthConfig|str='tiny', seed:int=0, workers:int=2, progress:bool=True) -> SynthLayout:
+def make_synthetic(out, # folder to write
+                   cfg:SynthConfig|str='tiny', # a preset name in `SIZES` or a `SynthConfig`
+                   seed:int=0, # seed of every random draw
+                   workers:int=2, # worker processes (0 or 1: in this process)
+                   progress:bool=True, # show a progress bar
+                  ) -> SynthLayout:
     "Write the synthetic EyePACS, Messidor-2 and IDRiD data sets under `out`; return their layout."
     cfg = SIZES[cfg] if isinstance(cfg, str) else cfg
     lay = SynthLayout(out); lay.root.mkdir(parents=True, exist_ok=True)
@@ -425,7 +458,10 @@ def fov_colour_stats(img:np.ndarray, frac:float=0.95) -> pd.DataFrame:
     px = img[inner].astype(float)
     return pd.DataFrame({'mean': px.mean(0), 'sd': px.std(0)}, index=['R', 'G', 'B'])
 
-def ma_stats(green:np.ndarray, min_depth:float=0.2, at=None) -> pd.DataFrame:
+def ma_stats(green:np.ndarray, # green channel, float
+             min_depth:float=0.2, # darkest-below-surround depth counted
+             at=None, # (x, y) centres to measure
+            ) -> pd.DataFrame:
     "Equivalent diameter and relative depth of the compact dark blobs (microaneurysm-like) of a green channel, or only the one within 4 px of `at` (x, y)."
     gch = green.astype(float); bg = ndi.median_filter(gch, 25)
     rel = (bg - gch) / np.maximum(bg, 1)
@@ -467,7 +503,11 @@ def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
 # %% ../nbs/05_synthetic.ipynb #b6b54f62
 def synthetic_data(parent, # folder that holds the benchmark's work unit (a run's `data/`)
                    cfg:SynthConfig|str='tiny', # a preset name of `SIZES`, or a configuration
-                   seed:int=0, workers:int=2, progress:bool=True, log=print) -> SynthLayout:
+                   seed:int=0, # seed of every random draw
+                   workers:int=2, # worker processes (0 or 1: in this process)
+                   progress:bool=True, # show a progress bar
+                   log=print, # where progress lines go (print-like)
+                  ) -> SynthLayout:
     "The synthetic benchmark (`cfg`, `seed`) under `parent`, made once per configuration, seed and generator code."
     name, cfg = (cfg, SIZES[cfg]) if isinstance(cfg, str) else ('custom', cfg)
     u = WorkUnit.keyed(parent, f'synthetic-{name}-seed{seed}', dict(preset=name, seed=seed, config=asdict(cfg), code=code_version('synthetic')))

@@ -24,11 +24,11 @@ __all__ = ['UNKEYED', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'fin
 class TrainConfig:
     "Hyperparameters of one fine-tuning run."
     arch: str = 'resnet18'  # torchvision ResNet
-    epochs: int = 2
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    batch_size: int = 32
-    seed: int = 0
+    epochs: int = 2  # passes over the training images
+    lr: float = 1e-3  # AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW weight decay
+    batch_size: int = 32  # images per step
+    seed: int = 0  # seed of the initialization, the order and the augmentation
     definition: str = 'paper'  # referable-DR definition used to select the best epoch
     device: str = 'auto'  # 'auto' (CUDA if available), 'cpu' or 'cuda'
     workers: int = 0  # data-loader worker processes
@@ -74,8 +74,14 @@ def _loader(ds, idx, cfg, pin):
     return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                       pin_memory=pin, persistent_workers=False)
 
-def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:int=0,
-            amp:bool=False) -> np.ndarray: # bf16 autocast on CUDA (default: float32, for epoch selection, testing and robustness)
+def predict(model:nn.Module, # a torchvision ResNet
+            ds, # data set of (image, grade, index)
+            idx, # item indices
+            batch_size:int=64, # images per step
+            device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+            workers:int=0, # data-loader workers
+            amp:bool=False, # bf16 autocast on CUDA (default: float32, for epoch selection, testing and robustness)
+           ) -> np.ndarray:
     "Class probabilities (N, 5) of `model` on items `idx` of `ds`."
     model.eval(); out = []
     with torch.no_grad():
@@ -86,7 +92,16 @@ def predict(model:nn.Module, ds, idx, batch_size:int=64, device='cpu', workers:i
     return np.concatenate(out) if out else np.zeros((0, 5))
 
 # %% ../nbs/12_train.ipynb #eb10c015
-def finetune(cfg:TrainConfig, ds, train_idx, val_idx, out_dir, init=None, val_ds=None, stop_after:int|None=None, log=print) -> dict:
+def finetune(cfg:TrainConfig, # the `TrainConfig`
+             ds, # data set of (image, grade, index)
+             train_idx, # training item indices
+             val_idx, # validation item indices
+             out_dir, # the run folder (checkpoints, metrics)
+             init=None, # model -> model: initializes it (None: random)
+             val_ds=None, # validation data set (None: `ds`)
+             stop_after:int|None=None, # stop after this epoch (tests: an interrupted run)
+             log=print, # where progress lines go (print-like)
+            ) -> dict:
     "Fine-tune a 5-class `cfg.arch` on items `train_idx` of `ds`, selecting the epoch by validation AUC; resumable from `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); val_ds = val_ds or ds
     if (out/'metrics.json').exists():
@@ -154,19 +169,30 @@ class ImageArray(torch.utils.data.Dataset):
         return torch.from_numpy(x).permute(2, 0, 1), -1, i
 
 # %% ../nbs/12_train.ipynb #bd1bd1c5
-def unit_config(cfg:TrainConfig, ds, train_idx, val_idx, init_file=None, val_ds=None) -> dict:
+def unit_config(cfg:TrainConfig, # the `TrainConfig`
+                ds, # training data set (its `key`)
+                train_idx, # training item indices
+                val_idx, # validation item indices
+                init_file=None, # weights file of the starting point (None: random)
+                val_ds=None, # validation data set (None: `ds`)
+               ) -> dict:
     "Everything the result of a fine-tuning run depends on, as the work unit's configuration."
     ids = lambda idx: stable_hash([int(i) for i in idx])
     return dict(train={k: v for k, v in asdict(cfg).items() if k not in UNKEYED},
                 data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key, val_idx=ids(val_idx)),
                 init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version('train'))
 
-def finetune_unit(cfg:TrainConfig, ds, train_idx, val_idx,
+def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
+                  ds, # data set of (image, grade, index)
+                  train_idx, # training item indices
+                  val_idx, # validation item indices
                   parent, # folder of the work units (a run's `checkpoints/runs`)
                   prefix:str, # readable start of the unit's name, e.g. 'IWNE-FS-f0.5-s0'
                   init_file=None, # weights file of the starting point (None: random initialization)
-                  val_ds=None, log=print, # where a damaged unit is reported
-                  epoch_log=None) -> tuple: # where each epoch is reported (default: `log`)
+                  val_ds=None, # validation data set (None: `ds`)
+                  log=print, # where a damaged unit is reported
+                  epoch_log=None, # where each epoch is reported (default: `log`)
+                 ) -> tuple:
     "Fine-tune in its work unit, reusing a finished one and resuming a partial one: (unit, metrics, reused)."
     u = WorkUnit.keyed(parent, prefix, unit_config(cfg, ds, train_idx, val_idx, init_file, val_ds))
     if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
@@ -179,9 +205,14 @@ def finetune_unit(cfg:TrainConfig, ds, train_idx, val_idx,
 
 # %% ../nbs/12_train.ipynb #566415a9
 def finetune_job(cache, # folder of the training set's cache
-                 train_idx, val_idx, # item indices (lists) into that cache
+                 train_idx, # training item indices
+                 val_idx, # item indices (lists) into that cache
                  cfg:dict, # a `TrainConfig` as a dict
-                 parent, prefix:str, init_file=None, log=print) -> str:
+                 parent, # folder of the work units
+                 prefix:str, # readable start of the unit's name
+                 init_file=None, # weights file of the starting point (None: random)
+                 log=print, # where each epoch is reported
+                ) -> str:
     "Make one fine-tuning unit in this process (an executor's job, or here): the unit's folder."
     from dr_study.cache import CachedFundus
     from dr_study.dispatch import job_distributed
@@ -191,13 +222,25 @@ def finetune_job(cache, # folder of the training set's cache
 
 # %% ../nbs/12_train.ipynb #b62a18c2
 def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv` and pretrained starting points)
-               methods, fractions, seeds, arch:str='resnet18', referable:str='paper', epochs_iwne:int=2, epochs_ifi:int=2,
-               lr_iwne:float=1e-3, lr_ifi:float=1e-3, weight_decay:float=1e-4, batch_size:int=32,
+               methods, # training procedures (`models.METHODS`)
+               fractions, # label fractions
+               seeds, # fine-tuning seeds
+               arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
+               referable:str='paper', # referable-DR definition for epoch selection
+               epochs_iwne:int=2, # fine-tuning epochs of IWNE methods
+               epochs_ifi:int=2, # fine-tuning epochs of IFI methods
+               lr_iwne:float=1e-3, # learning rate of IWNE methods
+               lr_ifi:float=1e-3, # learning rate of IFI methods
+               weight_decay:float=1e-4, # weight decay
+               batch_size:int=32, # images per step
                seed:int=0, # master seed: run seed s trains with seed * 1000 + s
-               workers:int=0, device:str='auto',
+               workers:int=0, # data-loader workers
+               device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                executor:str='local', # where the unfinished units train: a name in `dispatch.EXECUTORS`
                cluster:dict|None=None, # the profile's `cluster` block (slurm)
-               log=print, epoch_log=None) -> tuple:
+               log=print, # where progress lines go
+               epoch_log=None, # where each epoch is reported (default: `log`)
+              ) -> tuple:
     "Fine-tune every (method, fraction, seed) and predict the test sets: (runs table, predictions table)."
     import pandas as pd
     from dr_study.cache import CachedFundus

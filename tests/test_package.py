@@ -31,3 +31,29 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     run = tmp_path/'runs'/'tiny'  # the default run folder, relative to where the command ran
     assert (run/'results'/'data_summary.csv').exists() and (run/'site'/'index.html').exists()
     assert not list((run/'site').glob('method-*.html'))  # method pages need a checkout's nbs/: absent, not broken
+
+
+def test_public_functions_of_three_or_more_parameters_have_docments():
+    "Every exported function and method with 3+ parameters documents each one (docments; for a dataclass, its fields' comments)."
+    import dataclasses, importlib, inspect, pkgutil
+    import dr_study
+    from fastcore.docments import docments
+    lacking = []
+    for m in pkgutil.iter_modules(dr_study.__path__):
+        if m.name.startswith('_'): continue
+        mod = importlib.import_module(f'dr_study.{m.name}')
+        for name in getattr(mod, '__all__', []):
+            obj = getattr(mod, name)
+            if getattr(obj, '__module__', None) != mod.__name__: continue
+            fns = [(name, obj)] if inspect.isfunction(obj) else []
+            if inspect.isclass(obj):
+                fns += [(f'{name}.{k}', v) for k, v in vars(obj).items() if inspect.isfunction(v) and (not k.startswith('_') or k in ('__init__', '__call__'))
+                        and not (k == '__init__' and dataclasses.is_dataclass(obj))]
+                if dataclasses.is_dataclass(obj): fns.append((name, obj))
+            for fname, f in fns:
+                sig = inspect.signature(f)
+                ps = [p for p, v in sig.parameters.items() if p not in ('self', 'cls') and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]
+                if len(ps) < 3: continue
+                d = docments(f)
+                if missing := [p for p in ps if not d.get(p)]: lacking.append(f'{m.name}.{fname}: {missing}')
+    assert not lacking, '\n'.join(lacking)
