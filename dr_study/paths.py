@@ -143,6 +143,11 @@ class RunLayout:
         p = self.root/'data.json'
         if not p.is_file(): raise FileNotFoundError(f'{p}: not found; the data step writes it (dr-study reproduce --until data)')
         return json.loads(p.read_text())
+    def resolved_params(self) -> dict:
+        "The run's resolved parameters (`params.yaml`, written by `dr-study reproduce`), else those the data step recorded, else {}."
+        import yaml
+        if self.params.is_file(): return yaml.safe_load(self.params.read_text()) or {}
+        return self.info()['params'] if (self.root/'data.json').is_file() else {}
     unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs'))  # folders whose subfolders are work units
 
 def default_cache_root() -> Path:

@@ -13,8 +13,8 @@ from .pipeline import STEPS
 from .report import data_source
 
 # %% auto #0
-__all__ = ['HOME_FIGURES', 'CSS', 'CHECK_JS', 'method_notebooks', 'site_pages', 'ledger_html', 'home_page', 'build_offline',
-           'quarto_project', 'build_site']
+__all__ = ['HOME_FIGURES', 'CSS', 'CHECK_JS', 'HIDDEN_TAGS', 'method_notebooks', 'site_pages', 'page_notebook', 'page_body',
+           'ledger_html', 'home_page', 'build_offline', 'quarto_project', 'build_site']
 
 # %% ../nbs/09_site.ipynb #73b31bd9
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
@@ -50,15 +50,18 @@ nav a{display:block;color:#1a5fb4;text-decoration:none;padding:2px 0} nav a.here
 main{padding:20px 32px;max-width:1100px;min-width:0;flex:1} pre{background:#f6f7f9;padding:8px;overflow:auto;font-size:13px}
 table.dr-table,table.dataframe{border-collapse:collapse;font-size:13px;margin:8px 0} td,th{border-bottom:1px solid #ddd;padding:3px 8px;text-align:right}
 .banner{background:#fff4e5;border:1px solid #f0b25a;padding:6px 10px;border-radius:4px;margin:6px 0 12px}
-.dr-figure img{max-width:100%;height:auto}
+.dr-figure img,.dr-figure svg{max-width:100%;height:auto}
 table.dr-ledger td,table.dr-ledger th{text-align:left;vertical-align:top} table.dr-ledger details{font-size:12px;color:#444;max-width:420px}
+details.dr-code{margin:2px 0;color:#555;font-size:12px} details.dr-code summary{cursor:pointer;width:max-content} pre.dr-out{background:none;padding:0 8px} .dr-out table{max-width:100%;display:block;overflow-x:auto}
 .v-supported{color:#1a7f37;font-weight:600} .v-contradicted{color:#b42318;font-weight:600} .v-not-resolved{color:#8a6d00} .v-not-tested-here{color:#777} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}"""
 
 CHECK_JS = """<script>window.addEventListener('load',function(){var b=document.body,im=[].slice.call(document.images);
 b.dataset.images=im.length;b.dataset.broken=im.filter(function(i){return !(i.complete&&i.naturalWidth>0)}).map(function(i){return i.getAttribute('src').slice(0,80)}).join('|');
 var f=document.querySelector('.dr-figure img, .dr-figure svg, img, svg');if(f){var r=f.getBoundingClientRect();b.dataset.firstFigureTop=Math.round(r.top);b.dataset.firstFigureBottom=Math.round(r.bottom);}
 var l=document.querySelector('.dr-ledger');if(l){b.dataset.ledgerTop=Math.round(l.getBoundingClientRect().top);}
-b.dataset.viewport=window.innerHeight;b.dataset.checked='1';});</script>"""
+b.dataset.viewport=window.innerHeight;b.dataset.overflow=document.documentElement.scrollWidth-window.innerWidth;
+b.dataset.openCode=document.querySelectorAll('details.dr-code[open]').length;b.dataset.bareCode=document.querySelectorAll('.jp-InputArea').length;var t=document.body.innerText;b.dataset.noise=/Executing:|WARNING \\||Traceback|it\\/s\\]|UserWarning/.test(t)?'1':'0';
+b.dataset.checked='1';});</script>"""
 
 def _layout(title:str, body:str, nav:str) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
@@ -75,6 +78,64 @@ def _notebook_body(path) -> str:
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(path))
     return body
+
+# %% ../nbs/09_site.ipynb #17e92b45
+HIDDEN_TAGS = ('parameters', 'injected-parameters', 'remove-cell')  # cells that never show on a page
+
+def _assigned(src:str) -> dict:
+    "The `name = value` lines of a parameters cell, {name: value source}."
+    out = {}
+    for line in src.splitlines():
+        m = re.match(r'^([A-Za-z_]\w*)\s*=\s*(.+?)(\s+#.*)?$', line.strip())
+        if m: out[m.group(1)] = m.group(2)
+    return out
+
+def page_notebook(nb):
+    "A copy of an executed study notebook as a page: a 'parameters of this run' table instead of the parameters cells, no stderr."
+    import copy, nbformat
+    nb = copy.deepcopy(nb); cells, values = [], {}
+    for c in nb.cells:
+        tags = c.metadata.get('tags', [])
+        if 'parameters' in tags: values = {**_assigned(c.source), **values}
+        if 'injected-parameters' in tags: values.update(_assigned(c.source))
+    shown = {k: v for k, v in values.items() if k != 'run_dir'}
+    cell = lambda v: v.replace('|', '\\|')  # a | would end the table cell
+    table = '**Parameters of this run**\n\n| parameter | value |\n|---|---|\n' + ''.join(f'| `{k}` | `{cell(v)}` |\n' for k, v in shown.items())
+    for c in nb.cells:
+        tags = c.metadata.get('tags', [])
+        if any(t in tags for t in HIDDEN_TAGS):
+            if 'parameters' in tags and shown: cells.append(nbformat.v4.new_markdown_cell(table))
+            continue
+        if c.cell_type == 'code': c.outputs = [o for o in c.outputs if not (o.output_type == 'stream' and o.name == 'stderr')]
+        cells.append(c)
+    nb.cells = cells
+    return nb
+
+# %% ../nbs/09_site.ipynb #50c2057a
+def _output_html(o) -> str:
+    "One output of a code cell as HTML (stderr never reaches here)."
+    from nbconvert.filters import markdown2html
+    if o.output_type == 'stream': return f'<pre class="dr-out">{html.escape(o.text)}</pre>'
+    if o.output_type == 'error': return f'<pre class="dr-error">{html.escape(o.ename)}: {html.escape(o.evalue)}</pre>'
+    d = o.get('data', {})
+    if 'text/html' in d: return f'<div class="dr-out">{d["text/html"]}</div>'
+    if 'image/svg+xml' in d: return f'<div class="dr-figure">{d["image/svg+xml"]}</div>'
+    if 'image/png' in d: return f'<div class="dr-figure"><img src="data:image/png;base64,{d["image/png"].strip()}"></div>'
+    if 'text/markdown' in d: return f'<div class="dr-out">{markdown2html(d["text/markdown"])}</div>'
+    if 'text/plain' in d: return f'<pre class="dr-out">{html.escape(d["text/plain"])}</pre>'
+    return ''
+
+def page_body(nb) -> str:
+    "A page notebook (`page_notebook`) as HTML: markdown, code folded in closed <details>, outputs in the flow."
+    from nbconvert.filters import markdown2html
+    out = []
+    for c in nb.cells:
+        if c.cell_type == 'markdown': out.append(markdown2html(c.source))
+        elif c.cell_type == 'code':
+            if 'remove-input' not in c.metadata.get('tags', []) and c.source.strip():
+                out.append(f'<details class="dr-code"><summary>code</summary><pre>{html.escape(c.source)}</pre></details>')
+            out += [_output_html(o) for o in c.outputs]
+    return '\n'.join(out)
 
 # %% ../nbs/09_site.ipynb #5814983c
 def ledger_html(run:RunLayout) -> str:
@@ -148,8 +209,10 @@ def build_offline(run:RunLayout, params:dict) -> Path:
     run.site.mkdir(parents=True, exist_ok=True)
     pages = site_pages(run)
     atomic_write(run.site/'index.html', _layout('Home', home_page(run, params), _nav(pages, 'index')))
-    for _, title, slug, path in pages:
-        atomic_write(run.site/f'{slug}.html', _layout(title, _notebook_body(path), _nav(pages, slug)))
+    import nbformat
+    for section, title, slug, path in pages:
+        body = page_body(page_notebook(nbformat.read(path, 4))) if section == 'Results' else _notebook_body(path)
+        atomic_write(run.site/f'{slug}.html', _layout(title, body, _nav(pages, slug)))
     return run.site/'index.html'
 
 # %% ../nbs/09_site.ipynb #cd769b74
@@ -160,7 +223,12 @@ def quarto_project(run:RunLayout, # the `RunLayout`
     "Stage a Quarto website project for the run in `stage`; return its folder."
     stage.mkdir(parents=True, exist_ok=True)
     pages = site_pages(run)
-    for _, _, slug, path in pages: shutil.copy2(path, stage/f'{slug}.ipynb')
+    import nbformat
+    for section, _, slug, path in pages:  # results pages as `page_notebook` makes them; method pages as they are
+        if section == 'Results':
+            nb = page_notebook(nbformat.read(path, 4)); nb.cells.insert(0, nbformat.v4.new_raw_cell('---\ncode-fold: true\ncode-summary: code\n---'))  # folded on results pages only
+            nbformat.write(nb, stage/f'{slug}.ipynb')
+        else: shutil.copy2(path, stage/f'{slug}.ipynb')
     atomic_write(stage/'index.qmd', '---\ntitle: "dr_study"\n---\n\n```{=html}\n' + home_page(RunLayout(stage.parent), params) + '\n```\n')
     contents, sec = ['index.qmd'], None
     for section, _, slug, _ in pages:

@@ -179,12 +179,15 @@ def test_site_in_headless_chromium(tiny_run):
         attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
         assert attrs.get('checked') == '1', (page.name, body)  # the page loaded and its script ran
         assert attrs['broken'] == '', (page.name, attrs['broken'])  # no missing figure
+        if page.name.startswith(('study-', 'index')):  # pages for a reader: nothing wider than the window, no unfolded code, no progress or warning text
+            assert int(attrs['overflow']) <= 0 and attrs['open-code'] == '0' and attrs['bare-code'] == '0' and attrs['noise'] == '0', (page.name, attrs)
         if page.name == 'index.html':  # what the study found comes first: the claims ledger starts on the first screen
             assert int(attrs['images']) >= 1
             assert 0 <= int(attrs['ledger-top']) < int(attrs['viewport']) * 0.6, attrs
-    shot = out/'logs'/'site_home.png'
-    _dom((site/'index.html').as_uri(), user, f'--screenshot={shot}')
-    assert shot.exists() and shot.stat().st_size > 20_000
+    for page in [site/'index.html', *sorted(site.glob('study-*.html'))]:  # a screenshot of every page for a reader, under the run's logs/
+        shot = out/'logs'/'site'/f'{page.stem}.png'; shot.parent.mkdir(parents=True, exist_ok=True)
+        _dom(page.as_uri(), user, f'--screenshot={shot}')
+        assert shot.exists() and shot.stat().st_size > 20_000, shot
 
 
 def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
