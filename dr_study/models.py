@@ -10,12 +10,14 @@ from torch import nn
 from .core import DataError, atomic_path
 
 # %% auto #0
-__all__ = ['SSL_RECIPES', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'method_pairs', 'ssl_methods', 'make_model',
-           'backbone_state', 'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights',
-           'load_backbone', 'moco_backbone', 'torchvision_weights', 'init_from', 'load_model']
+__all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'DINO_PREFIXES', 'LAYOUTS',
+           'method_pairs', 'ssl_methods', 'make_model', 'backbone_state', 'resolve_device', 'normalize',
+           'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone', 'moco_backbone',
+           'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #9a1e7a5d
 SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}  # beyond the paper: further self-supervised recipes, each with a method in both arms
+SSL_WEIGHTS = {'simclr': 'weights', 'dino': 'dino'}  # recipe -> layout of its published ImageNet ResNet-50 weights (`LAYOUTS`); BYOL's are JAX only
 
 METHODS = {  # name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, and whether it is one of the paper's four
     'IWNE-FS': dict(init=None, long=True, arm='IWNE', learns='FS', paper=True),
@@ -116,12 +118,28 @@ def torchvision_weights(source:str='torchvision', arch:str='resnet50'):
     if name not in enum.__members__: raise ValueError(f'{source!r}: {arch} has no torchvision weights {name!r}; it has {", ".join(enum.__members__)}')
     return enum[name]
 
+DINO_PREFIXES = ('module.backbone.', 'backbone.')
+
+def dino_backbone(ckpt:dict, source='<checkpoint>') -> dict:
+    "Backbone weights of a DINO ResNet-50 file: the released backbone (`dino_resnet50_pretrain.pth`, torchvision keys) or a training checkpoint (its `teacher`)."
+    sd = ckpt.get('teacher', ckpt)
+    for p in DINO_PREFIXES:
+        if any(k.startswith(p) for k in sd): return {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
+    return {k: v for k, v in sd.items() if not k.startswith('head.')}
+
+LAYOUTS = {  # checkpoint layout -> (checkpoint, source) -> backbone state dict; each then goes through the strict key check of `load_backbone`
+    'weights': lambda ck, source: ck.get('state_dict', ck),  # a state dict (torchvision; SimCLR v1 converted to PyTorch: under `state_dict`)
+    'moco': moco_backbone,  # MoCo v1/v2
+    'dino': dino_backbone,  # DINO
+}
+
 def init_from(model:nn.Module, # the model to initialize
               source:str|None, # 'torchvision[:WEIGHTS]' or a weights file
-              kind:str='weights', # the file's layout: 'weights' (a state dict) | 'moco' (module.encoder_q.)
+              kind:str='weights', # the file's layout: a name in `LAYOUTS`
              ) -> nn.Module:
-    "Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by default), or a checkpoint path; `kind` is 'weights' or 'moco'."
+    "Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by default), or a checkpoint path in layout `kind`."
     if source is None: return model
+    if kind not in LAYOUTS: raise ValueError(f'unknown checkpoint layout {kind!r}; known: {", ".join(LAYOUTS)}')
     if str(source).startswith('torchvision'):
         w = torchvision_weights(source, _arch_of(model))
         try:
@@ -129,8 +147,7 @@ def init_from(model:nn.Module, # the model to initialize
         except Exception as e:
             raise CheckpointError('torchvision', f'could not fetch ImageNet weights ({type(e).__name__}); on an offline machine download them elsewhere and pass the file path instead') from e
         return load_backbone(model, state, f'torchvision {w}')
-    ck = read_checkpoint(source)
-    return load_backbone(model, moco_backbone(ck, source) if kind == 'moco' else ck.get('state_dict', ck), source)
+    return load_backbone(model, LAYOUTS[kind](read_checkpoint(source), source), source)
 
 def _arch_of(model):
     n = sum(p.numel() for p in model.parameters() if p.ndim == 4)

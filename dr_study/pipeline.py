@@ -75,7 +75,8 @@ def step_inputs(step:Step, # a `pipeline.Step`
     if 'folders' in declared: out['folders'] = {k: params[k] for k in path_params()[:-2]}  # every data-set folder parameter, as one mapping
     for k in path_params():
         if k in out: out[k] = _resolved(out[k])
-    if 'folders' in out: out['folders'] = {k: _resolved(v) for k, v in out['folders'].items()}
+    for k in ('folders', 'ifi_ssl_weights'):  # mappings of paths
+        if out.get(k): out[k] = {n: _resolved(v) for n, v in out[k].items()}
     return out
 
 def notebook_modules(nb_path) -> set:

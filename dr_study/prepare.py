@@ -157,6 +157,7 @@ SCHEMA = {
     'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),
     'ifi_fs_weights': Param(None, "null: stand-in supervised pretraining; 'torchvision' (IMAGENET1K_V1, resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file", Text(what="'torchvision' or a weights file", null=True)),
     'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)', Text(what='a MoCo v2 checkpoint file', null=True)),
+    'ifi_ssl_weights': Param({}, 'beyond the paper: {recipe: published ImageNet weights file} for the SSL comparison (simclr: a SimCLR v1 file converted to PyTorch; dino: dino_resnet50_pretrain.pth); a recipe not given is the stand-in', Keys('models', 'SSL_WEIGHTS')),
     'ssl': Param([], 'beyond the paper: self-supervised recipes (simclr, byol, dino) whose IWNE and IFI methods are added to methods', ListOf(Names('models', 'SSL_RECIPES'), nonempty=False)),
     'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures', ListOf(Names('models', 'METHODS'))),
     'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
@@ -265,6 +266,8 @@ def check_weights(params:dict):
         v = params.get(key)
         if v is None: raise DataError(f'<{key}>', f'not set: a run on real data needs {what}: use --set {key}=PATH')
         if not str(v).startswith('torchvision') and not Path(v).is_file(): raise DataError(v, f'{key}: file not found; expected {what}')
+    for recipe, v in (params.get('ifi_ssl_weights') or {}).items():  # beyond the paper: published SSL weights, where given
+        if not Path(v).is_file(): raise DataError(v, f'ifi_ssl_weights.{recipe}: file not found')
 
 # %% ../nbs/06_prepare.ipynb #5778446a
 def prepare_data(params:dict, # resolved parameters (`prepare.load_params`)

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .models import make_model, init_from, backbone_state, save_weights, resolve_device
-from .models import MEAN, STD, SSL_RECIPES
+from .models import MEAN, STD, SSL_RECIPES, SSL_WEIGHTS
 from .train import _dist
 from .cache import CachedFundus, CacheArray
 
@@ -379,7 +379,8 @@ STARTING_POINTS = {  # name: recipe (in PRETRAINERS), data ('dr' | 'external'), 
     'moco_dr': dict(recipe='moco_v2', data='dr'),
     'supervised_external': dict(recipe='supervised', data='external', weights=('ifi_fs_weights', 'weights')),
     'moco_external': dict(recipe='moco_v2', data='external', weights=('ifi_cl_weights', 'moco')),
-    **{f'{r}_{d}': dict(recipe=r, data=d) for r in SSL_RECIPES for d in ('dr', 'external')},  # beyond the paper: each SSL recipe on both image sets
+    **{f'{r}_{d}': dict(recipe=r, data=d, **(dict(weights=('ifi_ssl_weights', SSL_WEIGHTS[r])) if d == 'external' and r in SSL_WEIGHTS else {}))
+       for r in SSL_RECIPES for d in ('dr', 'external')},  # beyond the paper: each SSL recipe on both image sets; published weights where there are PyTorch ones
 }
 
 def needed_starting_points(methods) -> list:
@@ -424,6 +425,7 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     natural_images:int=128, # crops in the stand-in external corpus
                     ifi_fs_weights=None, # None: stand-in; 'torchvision' or a weights file
                     ifi_cl_weights=None, # None: stand-in; a MoCo v2 checkpoint file
+                    ifi_ssl_weights:dict|None=None, # beyond the paper: {recipe: published ImageNet weights file} (`models.SSL_WEIGHTS`)
                     seed:int=0, # seed of every random draw
                     device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                     methods=('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'), # the training procedures whose starting points are made
@@ -438,17 +440,17 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     from dr_study.paths import RunLayout
     run = RunLayout(run_dir); out = run.checkpoints/'pretrained'; out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
-    ds = CachedFundus(run.root/run.info()['caches']['eyepacs'])
+    info = run.info(); ds = CachedFundus(run.root/info['caches'][info.get('training', 'eyepacs')])
     train = np.flatnonzero(ds.records.split == 'train')
-    given, nat = dict(ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights), {}
+    given, nat = dict(ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights or {}), {}
     def corpus():
         if not nat: nat['x'], nat['y'] = natural_corpus(natural_images, ds.size, seed)
         return nat['x'], nat['y']
     def recipe(name):  # (configuration, make, description) of the starting point `name`
         sp = STARTING_POINTS[name]; r = sp['recipe']; f = PRETRAINERS[r]
         param, layout = sp.get('weights', (None, None))
-        if param and given[param] is not None:
-            src = given[param]
+        src = given[param].get(r) if param and isinstance(given[param], dict) else given[param] if param else None  # a mapping parameter: by recipe
+        if src is not None:
             return (dict(arch=arch, **_loaded(src, layout)), lambda: (backbone_state(init_from(make_model(arch), src, layout)), []),
                     f'ImageNet {f.title} weights: {src}')
         hp = recipe_defaults(r)
@@ -471,7 +473,7 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     if executor != 'local':  # the recipes that train go to the executor's jobs, each making its unit with this function
         from dr_study.dispatch import Task, dispatch
         args = dict(run_dir=str(run.root), arch=arch, epochs=epochs, batch_size=batch_size, moco_lr=moco_lr, moco_bank=moco_bank, moco_augment=moco_augment,
-                    natural_images=natural_images, ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, seed=seed, device=device,
+                    natural_images=natural_images, ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights, seed=seed, device=device,
                     methods=list(methods), recipe_params=recipe_params)
         units = {name: pretrain_unit(out, name, config) for name, (config, _, _) in recipes.items() if config.get('recipe') != 'load' and not reused[name]}
         dispatch([Task(u.key, starting_points, {**args, 'only': name}, lambda u=u: u.done(log)) for name, u in units.items()], executor, run.logs/'jobs', cluster, log)
