@@ -72,7 +72,9 @@ def step_inputs(step:Step, # a `pipeline.Step`
     unknown = [k for k in declared if k not in params and k not in ('run_dir', 'folders')]
     if unknown: raise KeyError(f'{step.notebook} declares parameters the profile does not define: {unknown}')
     out = {k: params[k] for k in declared if k in params}
-    if 'folders' in declared: out['folders'] = {k: params[k] for k in path_params()[:-2]}  # every data-set folder parameter, as one mapping
+    if 'folders' in declared:  # every data-set folder parameter, as one mapping
+        from dr_study.prepare import folder_params
+        out['folders'] = {k: params[k] for k in folder_params()}
     for k in path_params():
         if k in out: out[k] = _resolved(out[k])
     for k in ('folders', 'ifi_ssl_weights'):  # mappings of paths
