@@ -13,7 +13,8 @@ from .models import METHODS
 
 # %% auto #0
 __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'CLAIMS', 'NOISES', 'CONTROL_EXPLAINERS', 'LEDGER_COLUMNS',
-           'above', 'separated', 'combine', 'Results', 'Claim', 'claim', 'ledger']
+           'VERDICT_COLORS', 'above', 'separated', 'combine', 'Results', 'Claim', 'claim', 'ledger', 'claims_markdown',
+           'page_claims', 'figure_ledger']
 
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED = 'supported', 'contradicted', 'not resolved', 'not tested here'
@@ -285,8 +286,44 @@ LEDGER_COLUMNS = ['id', 'section', 'claim', 'paper', 'here', 'verdict', 'page']
 def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
     "Every claim checked on `R`: id, section, claim, paper, here, verdict, page."
     rows = []
-    for c in (claims or CLAIMS).values():
+    for c in (CLAIMS if claims is None else claims).values():
         try: verdict, here = c.check(R)
         except Exception as e: verdict, here = UNRESOLVED, f'the check failed: {type(e).__name__}: {e}'
         rows.append(dict(id=c.id, section=c.section, claim=c.claim, paper=c.paper, here=here, verdict=verdict, page=c.page))
     return pd.DataFrame(rows, columns=LEDGER_COLUMNS)
+
+# %% ../nbs/17_claims.ipynb #e76680c6
+def claims_markdown(lg:pd.DataFrame, # `ledger` rows
+                    long:int=200, # a result longer than this many characters is folded
+                   ) -> str:
+    "Markdown: a count of the verdicts, then one line per claim with the paper's value, this run's numbers and the verdict."
+    import html
+    if lg.empty: return ''
+    n = lg.verdict.value_counts()
+    head = f"**The paper's claims, checked on this run** ({', '.join(f'{n[v]} {v}' for v in (SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED) if v in n)}):"
+    sec = lambda s: f'§{s}' if str(s)[:1].isdigit() else str(s)
+    here = lambda h: h if len(h) <= long else f'<details><summary>the numbers</summary>{html.escape(h)}</details>'  # a long list of intervals stays folded
+    rows = [f'- **{r.verdict}** ({sec(r.section)}). {r.claim} *Paper:* {r.paper}. *Here:* {here(r.here)}' for r in lg.itertuples()]
+    return '\n'.join([head, '', *rows])
+
+def page_claims(R:Results, # the run's results
+                page:str, # a study notebook's stem, e.g. '50_evaluate'
+                long:int=200, # a result longer than this many characters is folded
+               ) -> str:
+    "Markdown: the claims `page` tests (`Claim.page`), checked on `R`."
+    return claims_markdown(ledger(R, {k: c for k, c in CLAIMS.items() if c.page == page}), long)
+
+# %% ../nbs/17_claims.ipynb #ad57523c
+VERDICT_COLORS = {SUPPORTED: '#009E73', CONTRADICTED: '#D55E00', UNRESOLVED: '#F0E442', UNTESTED: '#999999'}
+
+def figure_ledger(lg:pd.DataFrame, # `ledger`
+                  width:int=520, # width in pixels
+                 ):
+    "The claims per section of the paper (then those beyond it), stacked by verdict."
+    import altair as alt
+    sec = lambda s: f'§{s}' if str(s)[:1].isdigit() else str(s)
+    d = lg.assign(section=lg.section.map(sec)).groupby(['section', 'verdict'], as_index=False, sort=False).size()
+    return alt.Chart(d, title='The paper\'s claims, checked on this run').mark_bar().encode(
+        y=alt.Y('section:N', sort=sorted(dict.fromkeys(lg.section.map(sec)), key=lambda s: (not s.startswith('§'), s)), title=None), x=alt.X('size:Q', title='claims', axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color('verdict:N', scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())), title='verdict'),
+        order=alt.Order('verdict:N'), tooltip=['section', 'verdict', 'size']).properties(width=width, height=22 * d.section.nunique())

@@ -9,8 +9,8 @@ from scipy.stats import rankdata
 from .data import referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'roc_auc', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'SensAtSpec', 'quadratic_kappa',
-           'metrics_table', 'final_models_summary']
+__all__ = ['PRED_COLUMNS', 'PUBLISHED_AUC', 'roc_auc', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'SensAtSpec',
+           'quadratic_kappa', 'metrics_table', 'final_models_summary', 'figure2']
 
 # %% ../nbs/13_evaluate.ipynb #d6a61157
 def roc_auc(y, s) -> float:
@@ -168,3 +168,33 @@ def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
     name = lambda d: ', '.join(f'{r.method} ({r.dataset})' for r in d.itertuples())
     return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + (f'Worse than chance: {name(below)}. ' if len(below) else '') \
         + ('Every one is above chance on every test set.' if len(chance) + len(below) == 0 else '')
+
+# %% ../nbs/13_evaluate.ipynb #48ae1d92
+PUBLISHED_AUC = pd.DataFrame([dict(dataset='messidor2', fraction=1.0, auc=0.99, who='Gulshan 2016 (grade ≥ 2)'),
+                              dict(dataset='eyepacs', fraction=1.0, auc=0.951, who='Voets 2019 (grade ≥ 2)'),
+                              dict(dataset='messidor2', fraction=1.0, auc=0.853, who='Voets 2019 (grade ≥ 2)')])  # published full-data AUCs, drawn with the real data
+
+def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
+            published:bool=False, # draw `PUBLISHED_AUC` (real data only)
+            width:int=330, # width of a panel in pixels
+           ) -> tuple:
+    "Figure 2: (chart, the numbers drawn) of AUC against label fraction, one panel per test set."
+    import altair as alt
+    from dr_study.data import DATASETS
+    from dr_study.report import method_color
+    data = mt.rename(columns={'lo': 'auc_lo', 'hi': 'auc_hi'})[['method', 'fraction', 'dataset', 'seed', 'auc', 'auc_lo', 'auc_hi']]
+    agg = data.groupby(['method', 'fraction', 'dataset'], as_index=False, sort=False)[['auc', 'auc_lo', 'auc_hi']].mean()
+    color = method_color(data.method, legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))  # the lines' colours, not the pale bands'
+    x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'))
+    layers = [alt.Chart(agg).mark_area(opacity=0.15).encode(x=x, y=alt.Y('auc_lo:Q', title='AUC, referable DR', scale=alt.Scale(zero=False)), y2='auc_hi:Q',
+                                                            color=color),
+              alt.Chart(agg).mark_line().encode(x=x, y='auc:Q', color=color),
+              alt.Chart(data).mark_circle(size=28).encode(x=x, y='auc:Q', color=color,
+                                                          tooltip=['method', 'fraction', 'seed', alt.Tooltip('auc:Q', format='.3f')])]
+    if published:
+        layers += [alt.Chart(PUBLISHED_AUC).mark_point(shape='diamond', size=90, filled=True, color='black').encode(x=x, y='auc:Q', tooltip=['who', 'auc']),
+                   alt.Chart(PUBLISHED_AUC).mark_text(dx=-8, dy=-10, align='right', fontSize=10).encode(x=x, y='auc:Q', text='who:N')]
+    title = lambda ds: f"{DATASETS[ds].title} ({'internal test' if DATASETS[ds].role == 'training' else 'external'})"
+    panels = [alt.layer(*[l.transform_filter(alt.datum.dataset == ds) for l in layers]).properties(width=width, height=240, title=title(ds))
+              for ds in data.dataset.unique()]
+    return alt.hconcat(*panels, title='Figure 2: AUC vs label fraction'), data

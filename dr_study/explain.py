@@ -22,7 +22,8 @@ __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXP
            'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input',
            'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
            'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy',
-           'score_maps', 'relevance_outside', 'random_expectation', 'cascading_randomization', 'score_explainers']
+           'score_maps', 'relevance_outside', 'random_expectation', 'cascading_randomization', 'score_explainers',
+           'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -478,3 +479,38 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                     scores.append(score_maps(pm, {l: f(v) for l, v in fractions.items()}, percentile=percentile,
                                              region=region if reg == 'fov' else None).assign(region=reg, mask=rule, **tag))
     return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept)
+
+# %% ../nbs/16_explain.ipynb #584a1beb
+def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions}
+                  ids:list, # the N image ids
+                  lesions, # the lesion names that must all be present
+                  chosen:str|None=None, # an image id given by the user (`fig5_image`)
+                 ) -> int:
+    "Index of Figure 5's image: `chosen`, or the largest total lesion area among the images showing every lesion."
+    if chosen is not None:
+        if chosen not in ids: raise ValueError(f'fig5_image {chosen!r} is not an image of the IDRiD set; known: {list(ids)[:5]}...')
+        return list(ids).index(chosen)
+    every = [i for i in range(len(ids)) if all(fractions[l][i].any() for l in lesions)] or list(range(len(ids)))
+    return max(every, key=lambda i: fractions['total'][i].sum())
+
+def figure5(image:np.ndarray, # (H, W, 3) uint8 input
+            masks:dict, # {lesion: (H, W) mask}
+            maps:dict, # {method: (H, W) relevance}
+            title:str='', # title of the input panel (the image id)
+           ):
+    "Figure 5 as a PIL image: the input and its lesion masks above, one signed relevance map per method below."
+    import matplotlib; matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    from PIL import Image
+    cols = max(1 + len(masks), len(maps))
+    fig, ax = plt.subplots(2, cols, figsize=(2 * cols, 4.4), squeeze=False)
+    for a in ax.ravel(): a.axis('off')
+    def panel(a, x, name, signed=False):
+        if signed: v = float(np.abs(x).max()) or 1.0; a.imshow(x, cmap='bwr', vmin=-v, vmax=v)
+        else: a.imshow(x, cmap='gray' if x.ndim == 2 else None)
+        a.set_title(name, fontsize=8)
+    panel(ax[0, 0], image, title)
+    for k, (l, m) in enumerate(masks.items()): panel(ax[0, k + 1], m, l)
+    for k, (m, h) in enumerate(maps.items()): panel(ax[1, k], h, m, signed=True)
+    fig.canvas.draw(); im = Image.fromarray(np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()); plt.close(fig)
+    return im

@@ -12,7 +12,8 @@ from .core import atomic_path, atomic_write, write_csv
 from .paths import RunLayout
 
 # %% auto #0
-__all__ = ['setup_altair', 'data_source', 'caption', 'save_figure', 'save_image', 'show_table', 'say']
+__all__ = ['OKABE_ITO', 'setup_altair', 'data_source', 'caption', 'save_figure', 'save_image', 'sig3', 'table_html', 'show_table',
+           'say', 'method_colors', 'method_color']
 
 # %% ../nbs/07_report.ipynb #ba9b6562
 def setup_altair():
@@ -56,14 +57,48 @@ def save_image(img, # a matplotlib figure or uint8 image
     with atomic_path(p) as t: img.save(t, format='PNG')
     return p
 
+def sig3(x:float) -> str:
+    "A float with 3 significant digits (whole numbers from 1000 up, never an exponent there)."
+    return f'{x:.0f}' if abs(x) >= 1000 else f'{x:.3g}'
+
+def table_html(df:pd.DataFrame, # the table
+               floatfmt:str|None=None, # format of floats, e.g. '{:.2f}' (None: 3 significant digits)
+              ) -> str:
+    "`df` as an HTML table: numbers right-aligned, text left-aligned (inline styles, so any site builder keeps them), empty cells for missing values."
+    import html
+    fmt = sig3 if floatfmt is None else floatfmt.format
+    num = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
+    align = lambda n: 'right' if n else 'left'
+    cell = lambda v: '' if v is None or (isinstance(v, float) and v != v) else fmt(v) if isinstance(v, float) else html.escape(str(v))
+    head = ''.join(f'<th style="text-align:{align(n)}">{html.escape(str(c))}</th>' for c, n in zip(df.columns, num))
+    rows = ''.join('<tr>' + ''.join(f'<td style="text-align:{align(n)}">{cell(v)}</td>' for v, n in zip(r, num)) + '</tr>' for r in df.itertuples(index=False))
+    return f'<table class="dr-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+
 def show_table(df:pd.DataFrame, # the table
                caption_text:str='', # its caption
-               floatfmt:str='{:.3f}', # format of floats
+               floatfmt:str|None=None, # format of floats, e.g. '{:.2f}' (None: 3 significant digits)
               ):
     "Display `df` as an HTML table with a caption."
-    html = df.to_html(index=False, float_format=floatfmt.format, na_rep='', classes='dr-table', border=0)
-    display(HTML((f'<p class="dr-caption">{caption_text}</p>' if caption_text else '') + html))
+    display(HTML((f'<p class="dr-caption">{caption_text}</p>' if caption_text else '') + table_html(df, floatfmt)))
 
 def say(text:str):
     "Display prose (Markdown) whose numbers come from results, never typed by hand."
     display(Markdown(text))
+
+# %% ../nbs/07_report.ipynb #a6c07e1c
+OKABE_ITO = ('#E69F00', '#D55E00', '#56B4E9', '#0072B2', '#009E73', '#CC79A7', '#000000', '#F0E442')  # IWNE-FS, IWNE-CL, IFI-FS, IFI-CL, then the rest
+
+def method_colors(methods) -> dict:
+    "{method: colour} in the order of `models.METHODS` (the paper's four first); each registered method has one fixed colour, a name not registered comes last."
+    from dr_study.models import METHODS
+    fixed = {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(METHODS)}
+    other = [m for m in dict.fromkeys(methods) if m not in fixed]
+    return {**{m: fixed[m] for m in METHODS if m in set(methods)}, **{m: OKABE_ITO[(len(fixed) + k) % len(OKABE_ITO)] for k, m in enumerate(other)}}
+
+def method_color(methods, # the methods drawn
+                 field:str='method', # the column that names them
+                 **kw, # more `alt.Color` arguments (title, legend)
+                ) -> alt.Color:
+    "The Altair colour encoding of the procedures: the same colour for a method in every figure, legend in the paper's order."
+    c = method_colors(methods)
+    return alt.Color(f'{field}:N', scale=alt.Scale(domain=list(c), range=list(c.values())), sort=list(c), title=kw.pop('title', 'procedure'), **kw)

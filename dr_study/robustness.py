@@ -18,7 +18,7 @@ from .models import method_pairs
 # %% auto #0
 __all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'SCORE_COLUMNS', 'PAIRS', 'TABLE_COLUMNS',
            'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets',
-           'true_label_prob', 'PairedDelta', 'score_corruptions', 'robustness_table']
+           'true_label_prob', 'PairedDelta', 'score_corruptions', 'corruption_source', 'robustness_table', 'figure4']
 
 # %% ../nbs/15_robustness.ipynb #9d27d2b2
 CORRUPTION_NAMES = tuple(imagecorruptions.get_corruption_names('all'))  # the 15 of ImageNet-C, then its 4 held-out ones
@@ -320,6 +320,23 @@ def score_corruptions(models:dict, # method name -> model
                                             **{f'p{k}': p[:, k] for k in range(5)})))
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
 
+# %% ../nbs/15_robustness.ipynb #099bd5ba
+def corruption_source(cached, # `cache.CachedFundus` of the external set, as the models see it
+                      cache_root, # the run's cache folder (where a crop-only cache is made)
+                      name:str, # the data set's name
+                      workers:int=0, # processes for the crop-only cache
+                     ) -> tuple:
+    "(the cache to corrupt, the transform after the corruption or None): Graham's filter is applied after the distortion."
+    from dr_study.cache import CachedFundus, build_cache
+    from dr_study.preprocess import Prep, graham
+    prep = cached.meta['prep']
+    if prep['method'] != 'graham': return cached, None
+    recs = pd.read_csv(cached.dir/'records.csv', dtype={'id': str, 'patient': str})
+    src = CachedFundus(build_cache(recs, cache_root, name, Prep(**{**prep, 'method': 'crop'}), workers, progress=False))
+    if src.records.id.tolist() != cached.records.id.tolist():
+        raise DataError(f'{src.dir}: the crop-only cache holds other images than {cached.dir}')
+    return src, graham
+
 # %% ../nbs/15_robustness.ipynb #bb1f07d2
 PAIRS = tuple(method_pairs())  # (arm, FS method, CL method) of the paper's four methods
 TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant',
@@ -364,3 +381,21 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
                              mean_fs=s_fs[i].mean(), mean_cl=s_cl[i].mean(), mean_delta=plain['delta'], mean_lo=plain['lo'], mean_hi=plain['hi'],
                              auc_fs=roc_auc(y[i], r_fs[i]), auc_cl=roc_auc(y[i], r_cl[i]), n=len(i)))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
+
+# %% ../nbs/15_robustness.ipynb #c5885b1a
+def figure4(table:pd.DataFrame, # `robustness_table`
+            column:str='delta', # the difference drawn: 'delta' (CL - FS), 'rel_delta' (relative to clean) or 'mean_delta' (plain mean)
+            title:str='Figure 4: Δ class-balanced probability of the true label, CL − FS', # the chart's title
+            legend:str='Δ = CL − FS', # the colour legend's title
+           ):
+    "Figure 4: a CL - FS difference per corruption and severity, one panel per initialization, a dot where its interval excludes 0."
+    import altair as alt
+    lo, hi = {'delta': ('delta_lo', 'delta_hi'), 'rel_delta': ('rel_lo', 'rel_hi'), 'mean_delta': ('mean_lo', 'mean_hi')}[column]
+    corr = table[table.severity > 0]
+    names = list(dict.fromkeys(corr.corruption))
+    lim = float(np.nanmax(np.abs(corr[column]))) if len(corr) and np.isfinite(corr[column]).any() else 1.0
+    base = alt.Chart(corr).encode(x=alt.X('severity:O', title='severity'), y=alt.Y('corruption:N', sort=names, title=None))
+    heat = base.mark_rect().encode(color=alt.Color(f'{column}:Q', scale=alt.Scale(scheme='redblue', domain=[-(lim or 1.0), lim or 1.0], domainMid=0), title=legend),
+                                   tooltip=['init', 'corruption', 'severity', *(alt.Tooltip(f'{c}:Q', format='.3f') for c in (column, lo, hi))])
+    dots = base.transform_filter((alt.datum[lo] > 0) | (alt.datum[hi] < 0)).mark_text(text='●', fontSize=7, color='black')
+    return alt.layer(heat, dots).properties(width=150, height=14 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)

@@ -10,11 +10,11 @@ import pandas as pd, yaml
 from .core import atomic_write
 from .paths import PKG, RunLayout
 from .pipeline import STEPS
-from .report import data_source
+from .report import data_source, table_html
 
 # %% auto #0
 __all__ = ['HOME_FIGURES', 'CSS', 'CHECK_JS', 'HIDDEN_TAGS', 'method_notebooks', 'site_pages', 'page_notebook', 'page_body',
-           'ledger_html', 'home_page', 'build_offline', 'quarto_project', 'build_site']
+           'api_notebook', 'ledger_html', 'home_page', 'build_offline', 'quarto_project', 'build_site']
 
 # %% ../nbs/09_site.ipynb #73b31bd9
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
@@ -53,7 +53,8 @@ table.dr-table,table.dataframe{border-collapse:collapse;font-size:13px;margin:8p
 .dr-figure img,.dr-figure svg{max-width:100%;height:auto}
 table.dr-ledger td,table.dr-ledger th{text-align:left;vertical-align:top} table.dr-ledger details{font-size:12px;color:#444;max-width:420px}
 details.dr-code{margin:2px 0;color:#555;font-size:12px} details.dr-code summary{cursor:pointer;width:max-content} pre.dr-out{background:none;padding:0 8px} .dr-out table{max-width:100%;display:block;overflow-x:auto}
-.v-supported{color:#1a7f37;font-weight:600} .v-contradicted{color:#b42318;font-weight:600} .v-not-resolved{color:#8a6d00} .v-not-tested-here{color:#777} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}"""
+.v-supported{color:#1a7f37;font-weight:600} .v-contradicted{color:#b42318;font-weight:600} .v-not-resolved{color:#8a6d00} .v-not-tested-here{color:#777} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}
+.anchor-link{visibility:hidden;text-decoration:none;margin-left:4px} h1:hover .anchor-link,h2:hover .anchor-link,h3:hover .anchor-link{visibility:visible}"""
 
 CHECK_JS = """<script>window.addEventListener('load',function(){var b=document.body,im=[].slice.call(document.images);
 b.dataset.images=im.length;b.dataset.broken=im.filter(function(i){return !(i.complete&&i.naturalWidth>0)}).map(function(i){return i.getAttribute('src').slice(0,80)}).join('|');
@@ -61,6 +62,7 @@ var f=document.querySelector('.dr-figure img, .dr-figure svg, img, svg');if(f){v
 var l=document.querySelector('.dr-ledger');if(l){b.dataset.ledgerTop=Math.round(l.getBoundingClientRect().top);}
 b.dataset.viewport=window.innerHeight;b.dataset.overflow=document.documentElement.scrollWidth-window.innerWidth;
 b.dataset.openCode=document.querySelectorAll('details.dr-code[open]').length;b.dataset.bareCode=document.querySelectorAll('.jp-InputArea').length;var t=document.body.innerText;b.dataset.noise=/Executing:|WARNING \\||Traceback|it\\/s\\]|UserWarning/.test(t)?'1':'0';
+b.dataset.emptyFigures=[].filter.call(document.querySelectorAll('.dr-figure svg'),function(s){return !s.querySelector('.role-mark > *')}).length;
 b.dataset.checked='1';});</script>"""
 
 def _layout(title:str, body:str, nav:str) -> str:
@@ -74,9 +76,10 @@ def _nav(pages, here:str) -> str:
         out.append(f'<a href="{slug}.html" class="{"here" if here == slug else ""}">{html.escape(title)}</a>')
     return ''.join(out) + '</nav>'
 
-def _notebook_body(path) -> str:
+def _notebook_body(nb) -> str:
+    "A notebook (node) as nbconvert's basic HTML."
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True).from_filename(str(path))
+    body, _ = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
     return body
 
 # %% ../nbs/09_site.ipynb #17e92b45
@@ -91,7 +94,7 @@ def _assigned(src:str) -> dict:
     return out
 
 def page_notebook(nb):
-    "A copy of an executed study notebook as a page: a 'parameters of this run' table instead of the parameters cells, no stderr."
+    "A copy of an executed study notebook as a page: the parameters cells as one 'parameters of this run' table at the end, no stderr."
     import copy, nbformat
     nb = copy.deepcopy(nb); cells, values = [], {}
     for c in nb.cells:
@@ -100,15 +103,12 @@ def page_notebook(nb):
         if 'injected-parameters' in tags: values.update(_assigned(c.source))
     shown = {k: v for k, v in values.items() if k != 'run_dir'}
     cell = lambda v: v.replace('|', '\\|')  # a | would end the table cell
-    table = '**Parameters of this run**\n\n| parameter | value |\n|---|---|\n' + ''.join(f'| `{k}` | `{cell(v)}` |\n' for k, v in shown.items())
+    table = '## Parameters of this run\n\n| parameter | value |\n|:---|:---|\n' + ''.join(f'| `{k}` | `{cell(v)}` |\n' for k, v in shown.items())
     for c in nb.cells:
-        tags = c.metadata.get('tags', [])
-        if any(t in tags for t in HIDDEN_TAGS):
-            if 'parameters' in tags and shown: cells.append(nbformat.v4.new_markdown_cell(table))
-            continue
+        if any(t in c.metadata.get('tags', []) for t in HIDDEN_TAGS): continue
         if c.cell_type == 'code': c.outputs = [o for o in c.outputs if not (o.output_type == 'stream' and o.name == 'stderr')]
         cells.append(c)
-    nb.cells = cells
+    nb.cells = cells + ([nbformat.v4.new_markdown_cell(table)] if shown else [])  # last: the findings come first
     return nb
 
 # %% ../nbs/09_site.ipynb #50c2057a
@@ -136,6 +136,28 @@ def page_body(nb) -> str:
                 out.append(f'<details class="dr-code"><summary>code</summary><pre>{html.escape(c.source)}</pre></details>')
             out += [_output_html(o) for o in c.outputs]
     return '\n'.join(out)
+
+# %% ../nbs/09_site.ipynb #d264a629
+def api_notebook(path) -> 'nbformat.NotebookNode':
+    "A library notebook with nbdev's `show_doc` of each public function and class after the `#| export` cell that defines it."
+    import ast, importlib, nbformat
+    from nbdev.showdoc import show_doc
+    nb = nbformat.read(path, 4)
+    exp = next((re.search(r'^#\|\s*default_exp\s+(\S+)', c.source, re.M) for c in nb.cells if 'default_exp' in c.source), None)
+    if exp is None: return nb
+    mod, cells = importlib.import_module(f'dr_study.{exp.group(1)}'), []
+    for c in nb.cells:
+        cells.append(c)
+        if c.cell_type != 'code' or not re.match(r'^#\|\s*export\b', c.source): continue
+        try: tree = ast.parse('\n'.join(l for l in c.source.splitlines() if not l.startswith('#|')))
+        except SyntaxError: continue
+        for n in tree.body:
+            if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith('_') and hasattr(mod, n.name):
+                md = show_doc(getattr(mod, n.name))._repr_markdown_()
+                md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)  # the source link points at a repository this checkout may not have
+                cells.append(nbformat.v4.new_markdown_cell(md.strip()))
+    nb.cells = cells
+    return nb
 
 # %% ../nbs/09_site.ipynb #5814983c
 def ledger_html(run:RunLayout) -> str:
@@ -184,11 +206,11 @@ def home_page(run:RunLayout, params:dict) -> str:
     summ = run.results/'data_summary.csv'
     if summ.exists():
         s = pd.read_csv(summ)
-        parts.append('<h2>Data read</h2>' + s.to_html(index=False, float_format='{:.3f}'.format, classes='dr-table', border=0))
+        parts.append('<h2>Data read</h2>' + table_html(s))
     sk = run.skipped
     n_sk = len(pd.read_csv(sk)) if sk.exists() else 0
     parts.append(f'<h2>Excluded images</h2><p>{n_sk} image(s) or mask(s) were excluded, each with its reason'
-                 + (' (<code>results/skipped.csv</code>):</p>' + pd.read_csv(sk).to_html(index=False, classes='dr-table', border=0) if n_sk else '.</p>'))
+                 + (' (<code>results/skipped.csv</code>):</p>' + table_html(pd.read_csv(sk)) if n_sk else '.</p>'))
     prof = html.escape(str(params.get("profile")))
     parts.append('<h2>Re-running it</h2><pre>bash scripts/dev.sh reproduce                      # from a checkout: set up, then the smoke profile\n'
                  f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it affects run again\n'
@@ -211,7 +233,7 @@ def build_offline(run:RunLayout, params:dict) -> Path:
     atomic_write(run.site/'index.html', _layout('Home', home_page(run, params), _nav(pages, 'index')))
     import nbformat
     for section, title, slug, path in pages:
-        body = page_body(page_notebook(nbformat.read(path, 4))) if section == 'Results' else _notebook_body(path)
+        body = page_body(page_notebook(nbformat.read(path, 4))) if section == 'Results' else _notebook_body(api_notebook(path))
         atomic_write(run.site/f'{slug}.html', _layout(title, body, _nav(pages, slug)))
     return run.site/'index.html'
 
@@ -224,11 +246,11 @@ def quarto_project(run:RunLayout, # the `RunLayout`
     stage.mkdir(parents=True, exist_ok=True)
     pages = site_pages(run)
     import nbformat
-    for section, _, slug, path in pages:  # results pages as `page_notebook` makes them; method pages as they are
+    for section, _, slug, path in pages:  # results pages as `page_notebook` makes them; method pages with their `show_doc`s
         if section == 'Results':
             nb = page_notebook(nbformat.read(path, 4)); nb.cells.insert(0, nbformat.v4.new_raw_cell('---\ncode-fold: true\ncode-summary: code\n---'))  # folded on results pages only
             nbformat.write(nb, stage/f'{slug}.ipynb')
-        else: shutil.copy2(path, stage/f'{slug}.ipynb')
+        else: nbformat.write(api_notebook(path), stage/f'{slug}.ipynb')
     atomic_write(stage/'index.qmd', '---\ntitle: "dr_study"\n---\n\n```{=html}\n' + home_page(RunLayout(stage.parent), params) + '\n```\n')
     contents, sec = ['index.qmd'], None
     for section, _, slug, _ in pages:

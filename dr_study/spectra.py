@@ -13,7 +13,7 @@ import torch.nn.functional as F
 __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'layer_modules', 'StreamingCovariance', 'ActivationSpectra',
            'condition_number', 'symmetrize', 'paper_layers', 'standardized_eigenvalues', 'FeatureSpectra',
            'ev_density_samples', 'ev_density', 'fit_distributions', 'PowerLawFit', 'first_layer_table',
-           'condition_table']
+           'condition_table', 'figure3a']
 
 # %% ../nbs/14_spectra.ipynb #9b7a6a45
 def _blocks(model:nn.Module) -> list:
@@ -345,3 +345,18 @@ def condition_table(spectra:dict, # {method: {layer: eigenvalues}}
     return pd.DataFrame([dict(method=method, layer=layer, depth=d, kappa=condition_number(e, hi, lo, interpolation))
                          for method, layers in spectra.items() for d, (layer, e) in enumerate(layers.items())],
                         columns=['method', 'layer', 'depth', 'kappa'])
+
+# %% ../nbs/14_spectra.ipynb #04b84ffb
+def figure3a(ct:pd.DataFrame, # `condition_table`
+             width:int=620, # width of a row in pixels
+            ):
+    "Figure 3a: the condition number of each layer, one row per arm (IWNE, IFI), FS solid and CL dashed."
+    import altair as alt
+    from dr_study.models import METHODS
+    from dr_study.report import method_color
+    arm = lambda m, k, i: METHODS[m][k] if m in METHODS else (m.split('-') + ['', ''])[i]
+    d = ct.assign(init=[arm(m, 'arm', 0) for m in ct.method], training=[arm(m, 'learns', 1) for m in ct.method])
+    return alt.Chart(d).mark_line(point=True).encode(
+        x=alt.X('depth:Q', title='layer (Conv2d, BatchNorm2d, Linear in forward order)'), y=alt.Y('kappa:Q', scale=alt.Scale(type='log'), title='κ = |λ p99.9| / |λ p90|'),
+        color=method_color(d.method), strokeDash=alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training', legend=alt.Legend(symbolType='stroke', symbolStrokeWidth=2)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')]
+    ).properties(width=width, height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(title='Figure 3a: condition number per layer')

@@ -17,7 +17,7 @@ from .models import METHODS, make_model, save_weights, read_checkpoint, init_fro
 
 # %% auto #0
 __all__ = ['UNKEYED', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config',
-           'finetune_unit', 'finetune_job', 'train_grid']
+           'finetune_unit', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -283,3 +283,28 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
         u = next(g[5] for g in grid if g[:3] == (method, max(fractions), seeds[0]))
         shutil.copy2(u.dir/'best.safetensors', final/f'{method}.safetensors'); shutil.copy2(u.dir/'metrics.json', final/f'{method}.json')
     return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)[PRED_COLUMNS]
+
+# %% ../nbs/12_train.ipynb #4e817b53
+def training_history(run_dir, # the run folder
+                     runs, # `train_grid`'s table of runs (its `unit` column)
+                    ):
+    "Per-epoch loss and validation AUC of every fine-tuning run: method, fraction, seed, epoch, loss, val_auc."
+    import pandas as pd
+    from dr_study.paths import RunLayout
+    parent, rows = RunLayout(run_dir).checkpoints/'runs', []
+    for r in runs.itertuples():
+        p = parent/r.unit/'metrics.json'
+        if not p.exists(): raise FileNotFoundError(f'{p}: the run {r.unit} has no metrics (was it interrupted?)')
+        rows += [dict(method=r.method, fraction=r.fraction, seed=r.seed, **h) for h in json.loads(p.read_text())['history']]
+    return pd.DataFrame(rows, columns=['method', 'fraction', 'seed', 'epoch', 'loss', 'val_auc', 'seconds'])
+
+def figure_training(hist, # `training_history`
+                    width:int=200, # width of a panel in pixels
+                   ):
+    "Validation AUC against epoch for every run, one panel per label fraction."
+    import altair as alt
+    from dr_study.report import method_color
+    return alt.Chart(hist).mark_line(point=alt.OverlayMarkDef(size=16), opacity=0.8).encode(
+        x=alt.X('epoch:O', title='epoch', axis=alt.Axis(labelAngle=0)), y=alt.Y('val_auc:Q', title='validation AUC, referable DR', scale=alt.Scale(zero=False)),
+        color=method_color(hist.method), detail='seed:N', tooltip=['method', 'fraction', 'seed', 'epoch', alt.Tooltip('val_auc:Q', format='.3f')]
+    ).properties(width=width, height=170).facet(column=alt.Column('fraction:O', title='fraction of training labels', header=alt.Header(labelExpr="format(datum.value, '.0%')"))).properties(title='Validation AUC during fine-tuning')

@@ -181,6 +181,9 @@ def test_site_in_headless_chromium(tiny_run):
         assert attrs['broken'] == '', (page.name, attrs['broken'])  # no missing figure
         if page.name.startswith(('study-', 'index')):  # pages for a reader: nothing wider than the window, no unfolded code, no progress or warning text
             assert int(attrs['overflow']) <= 0 and attrs['open-code'] == '0' and attrs['bare-code'] == '0' and attrs['noise'] == '0', (page.name, attrs)
+            assert attrs['empty-figures'] == '0', (page.name, attrs)  # every chart draws marks
+        if page.name.startswith('study-'):  # a results page opens with prose and a figure on the first screen
+            assert 0 < int(attrs['first-figure-top']) < int(attrs['viewport']), (page.name, attrs)
         if page.name == 'index.html':  # what the study found comes first: the claims ledger starts on the first screen
             assert int(attrs['images']) >= 1
             assert 0 <= int(attrs['ledger-top']) < int(attrs['viewport']) * 0.6, attrs
