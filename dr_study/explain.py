@@ -18,12 +18,12 @@ from .models import MEAN, STD, normalize
 
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
-           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'MASK_RULES', 'REGIONS', 'CanonBlock', 'CanonResNet',
-           'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input',
-           'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
-           'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy',
-           'score_maps', 'relevance_outside', 'random_expectation', 'cascading_randomization', 'score_explainers',
-           'figure5_image', 'figure5']
+           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'MASK_RULES', 'REGIONS', 'TABLE3_KEYS', 'CanonBlock',
+           'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients',
+           'grad_x_input', 'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos',
+           'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy',
+           'RelevanceRankAccuracy', 'score_maps', 'relevance_outside', 'random_expectation', 'cascading_randomization',
+           'score_explainers', 'table3', 'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -479,6 +479,30 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                     scores.append(score_maps(pm, {l: f(v) for l, v in fractions.items()}, percentile=percentile,
                                              region=region if reg == 'fov' else None).assign(region=reg, mask=rule, **tag))
     return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept)
+
+# %% ../nbs/16_explain.ipynb #e725452f
+TABLE3_KEYS = ['lesion', 'method', 'pooling', 'explainer', 'region', 'mask']
+
+def table3(per_image:pd.DataFrame, # `score_explainers` scores of every method, with a `method` column
+           n_boot:int=1000, # bootstrap resamples of each mean's interval
+           seed:int=0, # seed of the bootstrap
+           mask_rule:str='area', # the `MASK_RULES` rule of the rows Table 3 shows
+          ) -> pd.DataFrame:
+    "Table 3: mean (with its interval over images) and median RMA, RRA and RRA_p per lesion, method, pooling, explainer, region and mask rule."
+    from dr_study.evaluate import MeanCI
+    if mask_rule not in MASK_RULES: raise ValueError(f'mask_rule {mask_rule!r}: expected one of {list(MASK_RULES)}')
+    ci = MeanCI(n_boot, seed=seed)
+    def summary(d):
+        out = {}
+        for k in ('rma', 'rra', 'rra_pct'):
+            c = ci(d[k].to_numpy())
+            out.update({f'{k}_mean': c['mean'], f'{k}_median': d[k].median(), f'{k}_lo': c['lo'], f'{k}_hi': c['hi']})
+        return pd.Series(dict(out, n=c['n']))
+    t = per_image.groupby(TABLE3_KEYS, sort=False).apply(summary, include_groups=False).reset_index()
+    for k in ('rma', 'rra', 'rra_pct'):
+        t[f'best_{k}'] = t[f'{k}_mean'] == t.groupby([c for c in TABLE3_KEYS if c != 'method'])[f'{k}_mean'].transform('max')
+    t['table3'] = (t.region == 'fov') & (t['mask'] == mask_rule)  # the rows Table 3 and the claims ledger read
+    return t
 
 # %% ../nbs/16_explain.ipynb #584a1beb
 def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions}

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'layer_modules', 'StreamingCovariance', 'ActivationSpectra',
            'condition_number', 'symmetrize', 'paper_layers', 'standardized_eigenvalues', 'FeatureSpectra',
-           'ev_density_samples', 'ev_density', 'fit_distributions', 'PowerLawFit', 'first_layer_table',
+           'ev_density_samples', 'ev_density', 'figure3b', 'fit_distributions', 'PowerLawFit', 'first_layer_table',
            'condition_table', 'figure3a']
 
 # %% ../nbs/14_spectra.ipynb #9b7a6a45
@@ -240,6 +240,24 @@ def ev_density(eigs, # eigenvalues
     s = ev_density_samples(eigs, per)
     if len(np.unique(s)) < 2: raise ValueError(f'too few samples for a density: every eigenvalue is below per={per}; lower `per`')
     return gaussian_kde(s)(np.asarray(grid, float))
+
+# %% ../nbs/14_spectra.ipynb #507d3498
+def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, component)
+             layer:str, # the layer drawn (the first: `conv1`)
+             width:int=560, # width in pixels
+            ) -> tuple:
+    "Figure 3b: (chart, the eigenvalues drawn) of `layer`: the authors' mirrored density (top) and the spectrum (bottom)."
+    import altair as alt
+    from dr_study.report import method_color
+    fl = eigs[eigs.layer == layer][['method', 'component', 'eigenvalue']].reset_index(drop=True)
+    if fl.empty: raise ValueError(f'no eigenvalues of layer {layer!r}; layers: {list(dict.fromkeys(eigs.layer))[:5]}...')
+    k = int(fl.component.max()); grid = np.linspace(-k - 1, k + 1, 401)
+    dens = pd.concat([pd.DataFrame(dict(method=m, index=grid, density=ev_density(g.eigenvalue.to_numpy(), grid))) for m, g in fl.groupby('method', sort=False)])
+    color = method_color(fl.method)
+    top = alt.Chart(dens).mark_line().encode(x=alt.X('index:Q', title='principal component (mirrored about 0)'), y=alt.Y('density:Q', title='density'), color=color)
+    plain = alt.Chart(fl).mark_line(point=alt.OverlayMarkDef(size=12)).encode(x=alt.X('component:Q', title='principal component'),
+        y=alt.Y('eigenvalue:Q', scale=alt.Scale(type='log'), title='eigenvalue'), color=color)
+    return alt.vconcat(top.properties(width=width, height=170), plain.properties(width=width, height=150), title=f'Figure 3b: eigenvalues of the first layer ({layer})'), fl
 
 # %% ../nbs/14_spectra.ipynb #452ccfe5
 DISTRIBUTIONS = ['pareto', 'lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme']
