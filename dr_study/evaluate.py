@@ -176,7 +176,7 @@ PUBLISHED_AUC = pd.DataFrame([dict(dataset='messidor2', fraction=1.0, auc=0.99, 
 
 def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
             published:bool=False, # draw `PUBLISHED_AUC` (real data only)
-            width:int=330, # width of a panel in pixels
+            width:int=400, # width of a panel in pixels
            ) -> tuple:
     "Figure 2: (chart, the numbers drawn) of AUC against label fraction, one panel per test set."
     import altair as alt

@@ -387,6 +387,7 @@ def figure4(table:pd.DataFrame, # `robustness_table`
             column:str='delta', # the difference drawn: 'delta' (CL - FS), 'rel_delta' (relative to clean) or 'mean_delta' (plain mean)
             title:str='Figure 4: Δ class-balanced probability of the true label, CL − FS', # the chart's title
             legend:str='Δ = CL − FS', # the colour legend's title
+            width:int=240, # width of a panel in pixels
            ):
     "Figure 4: a CL - FS difference per corruption and severity, one panel per initialization, a dot where its interval excludes 0."
     import altair as alt
@@ -398,4 +399,4 @@ def figure4(table:pd.DataFrame, # `robustness_table`
     heat = base.mark_rect().encode(color=alt.Color(f'{column}:Q', scale=alt.Scale(scheme='redblue', domain=[-(lim or 1.0), lim or 1.0], domainMid=0), title=legend),
                                    tooltip=['init', 'corruption', 'severity', *(alt.Tooltip(f'{c}:Q', format='.3f') for c in (column, lo, hi))])
     dots = base.transform_filter((alt.datum[lo] > 0) | (alt.datum[hi] < 0)).mark_text(text='●', fontSize=7, color='black')
-    return alt.layer(heat, dots).properties(width=150, height=14 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)
+    return alt.layer(heat, dots).properties(width=width, height=16 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)

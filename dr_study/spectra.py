@@ -366,7 +366,7 @@ def condition_table(spectra:dict, # {method: {layer: eigenvalues}}
 
 # %% ../nbs/14_spectra.ipynb #04b84ffb
 def figure3a(ct:pd.DataFrame, # `condition_table`
-             width:int=620, # width of a row in pixels
+             width:int=720, # width of a row in pixels
             ):
     "Figure 3a: the condition number of each layer, one row per arm (IWNE, IFI), FS solid and CL dashed."
     import altair as alt
