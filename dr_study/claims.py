@@ -12,9 +12,9 @@ from .evaluate import AUCDelta
 from .models import METHODS
 
 # %% auto #0
-__all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'CLAIMS', 'NOISES', 'CONTROL_EXPLAINERS', 'LEDGER_COLUMNS',
-           'VERDICT_COLORS', 'above', 'separated', 'combine', 'Results', 'Claim', 'claim', 'ledger', 'claims_markdown',
-           'page_claims', 'figure_ledger']
+__all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'NOISES',
+           'CONTROL_EXPLAINERS', 'LEDGER_COLUMNS', 'VERDICT_COLORS', 'above', 'separated', 'combine', 'Results',
+           'Claim', 'claim', 'paper_rma', 'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
 
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED = 'supported', 'contradicted', 'not resolved', 'not tested here'
@@ -100,6 +100,49 @@ def claim(id:str, # short name
     return deco
 
 def _fmt(d): return f"{d['delta']:+.3f} [{d['lo']:+.3f}, {d['hi']:+.3f}]"
+
+# %% ../nbs/17_claims.ipynb #b43a61be
+PAPER_TABLE2 = {'IWNE-FS': 1.45, 'IWNE-CL': 1.28, 'IFI-FS': 0.87, 'IFI-CL': 0.73}  # Table 2: Pareto shape α of the first layer's eigenvalues (distfit)
+
+_TABLE3 = """microaneurysms IWNE-FS sum_pos 0.0073 0.0076 0.9885 0.3447
+microaneurysms IWNE-FS l2_norm_sq 0.0074 0.0041 0.9894 0.4888
+microaneurysms IWNE-CL sum_pos 0.0074 0.0093 0.9879 0.437
+microaneurysms IWNE-CL l2_norm_sq 0.0073 0.0075 0.9882 0.5777
+microaneurysms IFI-FS sum_pos 0.0073 0.0172 0.9913 0.5097
+microaneurysms IFI-FS l2_norm_sq 0.0074 0.0374 0.9891 0.5705
+microaneurysms IFI-CL sum_pos 0.0073 0.0198 0.9896 0.5831
+microaneurysms IFI-CL l2_norm_sq 0.0073 0.0595 0.9902 0.6357
+haemorrhages IWNE-FS sum_pos 0.0234 0.0251 0.9902 0.3845
+haemorrhages IWNE-FS l2_norm_sq 0.0233 0.0139 0.988 0.5414
+haemorrhages IWNE-CL sum_pos 0.0232 0.0602 0.9889 0.4971
+haemorrhages IWNE-CL l2_norm_sq 0.0234 0.1063 0.9881 0.6357
+haemorrhages IFI-FS sum_pos 0.0233 0.0711 0.9896 0.584
+haemorrhages IFI-FS l2_norm_sq 0.0233 0.1438 0.9891 0.6571
+haemorrhages IFI-CL sum_pos 0.0234 0.0765 0.9897 0.6898
+haemorrhages IFI-CL l2_norm_sq 0.0234 0.1874 0.9873 0.7403
+hard_exudates IWNE-FS sum_pos 0.0409 0.1954 0.9897 0.5086
+hard_exudates IWNE-FS l2_norm_sq 0.0409 0.4201 0.9898 0.7114
+hard_exudates IWNE-CL sum_pos 0.0409 0.1206 0.9889 0.5136
+hard_exudates IWNE-CL l2_norm_sq 0.0409 0.2338 0.9892 0.6656
+hard_exudates IFI-FS sum_pos 0.0408 0.1103 0.9895 0.548
+hard_exudates IFI-FS l2_norm_sq 0.041 0.2125 0.9905 0.6125
+hard_exudates IFI-CL sum_pos 0.0409 0.0725 0.989 0.5425
+hard_exudates IFI-CL l2_norm_sq 0.0412 0.1195 0.9888 0.6088
+total IWNE-FS sum_pos 0.071 0.2266 0.9899 0.4459
+total IWNE-FS l2_norm_sq 0.0711 0.4363 0.9893 0.6151
+total IWNE-CL sum_pos 0.071 0.1887 0.9884 0.5015
+total IWNE-CL l2_norm_sq 0.0711 0.3457 0.9884 0.6459
+total IFI-FS sum_pos 0.0709 0.1969 0.9893 0.5479
+total IFI-FS l2_norm_sq 0.0711 0.3905 0.9893 0.615
+total IFI-CL sum_pos 0.0711 0.1671 0.9893 0.5847
+total IFI-CL l2_norm_sq 0.0713 0.3625 0.9895 0.6428"""
+PAPER_TABLE3 = pd.DataFrame([[f[0].replace('_', ' '), *f[1:]] for f in (l.split() for l in _TABLE3.splitlines())],
+                            columns=['lesion', 'method', 'pooling', 'rma_random', 'rma', 'rra_random', 'rra']).astype(
+                            {'rma_random': float, 'rma': float, 'rra_random': float, 'rra': float})  # Table 3: means of RMA and RRA, random control and LRP-α1β0
+
+def paper_rma(lesion:str, method:str, column:str='rma') -> float:
+    "Table 3's mean RMA (sum_pos pooling) of `method` on `lesion`; `column='rma_random'`: its random control."
+    return float(PAPER_TABLE3.set_index(['lesion', 'method', 'pooling']).loc[(lesion, method, 'sum_pos'), column])
 
 # %% ../nbs/17_claims.ipynb #e4ec5b8e
 def _auc_claim(R, pairs, fractions=None):
@@ -196,7 +239,7 @@ def _alpha_claim(R, pairs):
     return combine(out), '; '.join(parts) or 'the methods compared were not analysed'
 
 @claim('alpha_iwne_above_116', '4.2', '60_spectra', "The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
-       'α = 1.45 (IWNE-FS), 1.28 (IWNE-CL)')
+       f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)")
 def _alpha_iwne(R):
     t = R['table2_pareto']
     if t is None: return UNTESTED, 'no distribution fits in this run'
@@ -207,11 +250,11 @@ def _alpha_iwne(R):
     return combine(out), '; '.join(parts) + ' against 1.16' if parts else 'IWNE models were not analysed'
 
 @claim('alpha_ifi_lower', '4.2', '60_spectra', 'Initialization from ImageNet lowers α: a wider range of first-layer features.',
-       'α 0.87 (IFI-FS) < 1.45 (IWNE-FS); 0.73 (IFI-CL) < 1.28 (IWNE-CL)')
+       f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)")
 def _alpha_ifi(R): return _alpha_claim(R, [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')])
 
 @claim('alpha_cl_lower', '4.2', '60_spectra', 'For both initializations, CL has a lower α than FS.',
-       'α 1.28 (IWNE-CL) < 1.45 (IWNE-FS); 0.73 (IFI-CL) < 0.87 (IFI-FS)')
+       f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)")
 def _alpha_cl(R): return _alpha_claim(R, [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')])
 
 # %% ../nbs/17_claims.ipynb #1ee4d1b6
@@ -254,7 +297,7 @@ def _rma_claim(R, comparisons):
     return combine(out), '; '.join(parts) + ' (RMA, sum_pos)' if parts else 'the methods or lesions compared were not scored'
 
 @claim('iwne_fs_at_control', '4.4', '80_explain', "IWNE-FS's relevance on microaneurysms and haemorrhages is at the level of the random control: it may ignore them.",
-       'RMA (sum_pos) MA 0.0076 vs control 0.0073; HE 0.0251 vs 0.0234')
+       f"RMA (sum_pos) MA {paper_rma('microaneurysms', 'IWNE-FS'):.4f} vs control {paper_rma('microaneurysms', 'IWNE-FS', 'rma_random'):.4f}; HE {paper_rma('haemorrhages', 'IWNE-FS'):.4f} vs {paper_rma('haemorrhages', 'IWNE-FS', 'rma_random'):.4f}")
 def _iwne_fs_control(R):
     t = R['table3_xai']
     if t is None: return UNTESTED, 'no explanation scores in this run'
@@ -269,15 +312,15 @@ def _iwne_fs_control(R):
     return combine(out), '; '.join(parts) + ' (IWNE-FS, RMA sum_pos; supported = at the level of a control, contradicted = above all)' if parts else 'IWNE-FS was not scored'
 
 @claim('cl_above_fs_small_lesions', '4.4', '80_explain', 'CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
-       'MA: 0.0093 > 0.0076 (IWNE), 0.0198 > 0.0172 (IFI); HE: 0.0602 > 0.0251, 0.0765 > 0.0711')
+       f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: {paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}")
 def _cl_small(R): return _rma_claim(R, [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
 
 @claim('fs_above_cl_hard_exudates', '4.4', '80_explain', 'Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both initializations.',
-       'EX: 0.1954 > 0.1206 (IWNE), 0.1103 > 0.0725 (IFI)')
+       f"EX: {paper_rma('hard exudates', 'IWNE-FS'):.4f} > {paper_rma('hard exudates', 'IWNE-CL'):.4f} (IWNE), {paper_rma('hard exudates', 'IFI-FS'):.4f} > {paper_rma('hard exudates', 'IFI-CL'):.4f} (IFI)")
 def _fs_ex(R): return _rma_claim(R, [('hard exudates', f'{i}-FS', f'{i}-CL') for i in ('IWNE', 'IFI')])
 
 @claim('ifi_above_iwne_small_lesions', '4.4', '80_explain', 'IFI models put more relevance than IWNE models on the small lesions.',
-       'MA: 0.0172 > 0.0076 (FS), 0.0198 > 0.0093 (CL); HE: 0.0711 > 0.0251, 0.0765 > 0.0602')
+       f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: {paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}")
 def _ifi_small(R): return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
 
 # %% ../nbs/17_claims.ipynb #85eb1087
