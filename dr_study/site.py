@@ -249,6 +249,8 @@ def quarto_project(run:RunLayout, # the `RunLayout`
     for section, _, slug, path in pages:  # results pages as `page_notebook` makes them; method pages with their `show_doc`s
         if section == 'Results':
             nb = page_notebook(nbformat.read(path, 4)); nb.cells.insert(0, nbformat.v4.new_raw_cell('---\ncode-fold: true\ncode-summary: code\n---'))  # folded on results pages only
+            for c in nb.cells:  # the tag the offline builder reads, as the cell option Quarto reads
+                if c.cell_type == 'code' and 'remove-input' in c.metadata.get('tags', []): c.source = '#| echo: false\n' + c.source
             nbformat.write(nb, stage/f'{slug}.ipynb')
         else: nbformat.write(api_notebook(path), stage/f'{slug}.ipynb')
     atomic_write(stage/'index.qmd', '---\ntitle: "dr_study"\n---\n\n```{=html}\n' + home_page(RunLayout(stage.parent), params) + '\n```\n')
