@@ -57,3 +57,14 @@ def test_public_functions_of_three_or_more_parameters_have_docments():
                 d = docments(f)
                 if missing := [p for p in ps if not d.get(p)]: lacking.append(f'{m.name}.{fname}: {missing}')
     assert not lacking, '\n'.join(lacking)
+
+
+def test_study_notebooks_colour_procedures_through_one_palette():
+    "Every chart of a study notebook that colours the procedures takes its colours from `report.method_color`, so a method looks the same on every page."
+    import re, nbformat
+    study = Path(__file__).parents[1]/'dr_study'/'study'
+    own = [f'{p.name}: {line.strip()[:80]}' for p in sorted(study.glob('*.ipynb')) for c in nbformat.read(p, 4).cells if c.cell_type == 'code'
+           for line in c.source.splitlines() if re.search(r"alt\.Color\(\s*['\"]method", line)]
+    assert not own, 'colour the procedures with report.method_color:\n' + '\n'.join(own)
+    uses = sum('method_color(' in c.source for p in study.glob('*.ipynb') for c in nbformat.read(p, 4).cells)
+    assert uses >= 4, uses  # the pages that draw procedures do use it
