@@ -140,7 +140,10 @@ PAPER_TABLE3 = pd.DataFrame([[f[0].replace('_', ' '), *f[1:]] for f in (l.split(
                             columns=['lesion', 'method', 'pooling', 'rma_random', 'rma', 'rra_random', 'rra']).astype(
                             {'rma_random': float, 'rma': float, 'rra_random': float, 'rra': float})  # Table 3: means of RMA and RRA, random control and LRP-α1β0
 
-def paper_rma(lesion:str, method:str, column:str='rma') -> float:
+def paper_rma(lesion:str, # 'microaneurysms', 'haemorrhages', 'hard exudates' or 'total'
+              method:str, # one of the paper's four procedures
+              column:str='rma', # 'rma' (LRP-α1β0) or 'rma_random' (the random control)
+             ) -> float:
     "Table 3's mean RMA (sum_pos pooling) of `method` on `lesion`; `column='rma_random'`: its random control."
     return float(PAPER_TABLE3.set_index(['lesion', 'method', 'pooling']).loc[(lesion, method, 'sum_pos'), column])
 
