@@ -165,6 +165,7 @@ def ledger_html(run:RunLayout) -> str:
     p = run.results/'claims.csv'
     if not p.exists(): return ''
     lg, rows = pd.read_csv(p).fillna(''), []
+    lg = lg.iloc[lg.section.astype(str).str[:1].str.isdigit().map({True: 0, False: 1}).argsort(kind='stable')]  # the paper's sections in order, then what is beyond the paper
     for r in lg.itertuples():
         page = f'study-{r.page}.html'
         sec = html.escape(('§' if str(r.section)[:1].isdigit() else '') + str(r.section))  # §4.1, or 'beyond the paper'
