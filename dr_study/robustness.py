@@ -394,9 +394,10 @@ def figure4(table:pd.DataFrame, # `robustness_table`
     lo, hi = {'delta': ('delta_lo', 'delta_hi'), 'rel_delta': ('rel_lo', 'rel_hi'), 'mean_delta': ('mean_lo', 'mean_hi')}[column]
     corr = table[table.severity > 0]
     names = list(dict.fromkeys(corr.corruption))
-    lim = float(np.nanmax(np.abs(corr[column]))) if len(corr) and np.isfinite(corr[column]).any() else 1.0
+    v = np.abs(corr[column].to_numpy(float))
+    lim = (float(np.nanmax(v)) if np.isfinite(v).any() else 0.0) or 1.0  # symmetric about 0; all-zero or empty: [-1, 1]
     base = alt.Chart(corr).encode(x=alt.X('severity:O', title='severity'), y=alt.Y('corruption:N', sort=names, title=None))
-    heat = base.mark_rect().encode(color=alt.Color(f'{column}:Q', scale=alt.Scale(scheme='redblue', domain=[-(lim or 1.0), lim or 1.0], domainMid=0), title=legend),
+    heat = base.mark_rect().encode(color=alt.Color(f'{column}:Q', scale=alt.Scale(scheme='redblue', domain=[-lim, lim], domainMid=0), title=legend),
                                    tooltip=['init', 'corruption', 'severity', *(alt.Tooltip(f'{c}:Q', format='.3f') for c in (column, lo, hi))])
     dots = base.transform_filter((alt.datum[lo] > 0) | (alt.datum[hi] < 0)).mark_text(text='●', fontSize=7, color='black')
     return alt.layer(heat, dots).properties(width=width, height=16 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)
