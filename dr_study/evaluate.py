@@ -9,8 +9,9 @@ from scipy.stats import rankdata
 from .data import referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'PUBLISHED_AUC', 'roc_auc', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'SensAtSpec',
-           'quadratic_kappa', 'metrics_table', 'final_models_summary', 'figure2']
+__all__ = ['PRED_COLUMNS', 'PUBLISHED_AUC', 'roc_auc', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'patient_codes',
+           'weighted_auc', 'HierarchicalBootstrap', 'SensAtSpec', 'quadratic_kappa', 'metrics_table',
+           'final_models_summary', 'figure2']
 
 # %% ../nbs/13_evaluate.ipynb #d6a61157
 def roc_auc(y, s) -> float:
@@ -112,6 +113,78 @@ class MeanCI(GroupBootstrap):
         if not keep.any(): return dict(mean=np.nan, lo=np.nan, hi=np.nan, n=0)
         m, lo, hi = self.mean(x[keep], None if groups is None else np.asarray(groups)[keep])
         return dict(mean=m, lo=lo, hi=hi, n=int(keep.sum()))
+
+# %% ../nbs/13_evaluate.ipynb #4b600ba3
+def patient_codes(patients, # (N,) patient of each item
+                  universe=None, # all patients of the data set, in a fixed order (None: the sorted unique `patients`)
+                 ) -> tuple:
+    "(codes (N,), G): each item's patient as a number 0..G-1 of `universe`, so that subsets of one data set share their draws."
+    p = np.asarray(patients).astype(str)
+    u = np.unique(p) if universe is None else np.asarray(universe).astype(str)
+    pos = np.searchsorted(u, p) if universe is None else pd.Index(u).get_indexer(p)
+    if universe is not None and (pos < 0).any(): raise ValueError(f'patient {str(p[pos < 0][0])!r} is not in the universe of {len(u)} patients')
+    return pos.astype(int), len(u)
+
+# %% ../nbs/13_evaluate.ipynb #65bc8d65
+def weighted_auc(y, # (N,) bool labels
+                 s, # (N,) scores
+                 W, # (B, N) non-negative weight of each item in each of B resamples (a bootstrap's draw counts)
+                ) -> np.ndarray:
+    "(B,) AUCs of `s` with item weights: the Mann-Whitney AUC of each resample without building it; NaN where a class has no weight."
+    y, s, W = np.asarray(y, bool), np.asarray(s, float), np.atleast_2d(np.asarray(W, float))
+    o = np.argsort(s, kind='stable'); y, s, W = y[o], s[o], W[:, o]
+    start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # first item of each run of tied scores
+    pos, neg = np.add.reduceat(W * y, start, axis=1), np.add.reduceat(W * ~y, start, axis=1)
+    below = np.cumsum(neg, axis=1) - neg  # negative weight strictly below each tie group
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return (pos * (below + 0.5 * neg)).sum(1) / (pos.sum(1) * neg.sum(1))
+
+# %% ../nbs/13_evaluate.ipynb #7c72788f
+class HierarchicalBootstrap(GroupBootstrap):
+    "Two-stage bootstrap: training seeds drawn with replacement, then patients; a resample's statistic is the mean over its drawn seeds."
+    def weights(self, codes, G:int):
+        "Blocks (b, N) of item weights, `n_boot` rows in all: how often each item's patient is drawn (the draws of `GroupBootstrap`)."
+        codes = np.asarray(codes, int)
+        for d in self.draws(G):
+            b = len(d); yield np.bincount((d + G * np.arange(b)[:, None]).ravel(), minlength=b * G).reshape(b, G)[:, codes].astype(float)
+
+    def seed_counts(self, S:int) -> np.ndarray:
+        "(n_boot, S): how often each of `S` training seeds is drawn in each resample (a stream apart from the patients')."
+        d = np.random.default_rng([self.seed, 1]).integers(0, S, (self.n_boot, S))
+        return np.bincount((d + S * np.arange(self.n_boot)[:, None]).ravel(), minlength=self.n_boot * S).reshape(self.n_boot, S)
+
+    def per_seed(self,
+                 stat, # stat(s, W) -> (b,) the statistic of seed s under item weights W (b, N); W None: the data as they are (a float)
+                 S:int, # number of training seeds
+                 codes, # (N,) patient code of each item (`patient_codes`)
+                 G:int, # number of patients in the universe
+                ) -> tuple:
+        "(estimate per seed (S,), replicates (S, n_boot)) of `stat` on every patient resample."
+        est = np.array([stat(s, None) for s in range(S)], float)
+        D = np.concatenate([np.stack([np.asarray(stat(s, W), float) for s in range(S)]) for W in self.weights(codes, G)], axis=1)
+        return est, D
+
+    def per_seed_means(self,
+                       x, # (S, N) per-item values of each seed (NaN: left out)
+                       codes, # (N,) patient code of each item
+                       G:int, # number of patients in the universe
+                       classes=None, # (N,) class of each item: the mean within each class, averaged over classes; None: one class
+                      ) -> tuple:
+        "(estimate per seed (S,), replicates (S, n_boot)) of the (class-balanced) mean of `x`."
+        x = np.atleast_2d(np.asarray(x, float)); ok = np.isfinite(x); x0 = np.where(ok, x, 0.0)
+        ci = np.zeros(x.shape[1], int) if classes is None else _group_index(classes, x.shape[1])
+        def stat(s, W):
+            W = np.ones((1, x.shape[1])) if W is None else W
+            with np.errstate(invalid='ignore', divide='ignore'):
+                m = np.mean([(W * (ok[s] & (ci == c))) @ x0[s] / (W @ (ok[s] & (ci == c))) for c in range(ci.max() + 1)], axis=0)
+            return m if W.shape[0] > 1 or m.shape != (1,) else m[0]
+        return self.per_seed(stat, len(x), codes, G)
+
+    def over_seeds(self, est, D) -> tuple:
+        "(estimate, replicates (n_boot,)): the mean over seeds; each replicate averages its drawn seeds, their spread widened by sqrt(S/(S-1))."
+        est, D = np.asarray(est, float), np.atleast_2d(np.asarray(D, float)); S = len(est)
+        P = D.mean(0); dev = (self.seed_counts(S) * (D - P).T).sum(1) / S  # the seed stage's deviation from the seed mean
+        return float(est.mean()), P + np.sqrt(S / (S - 1) if S > 1 else 1.0) * dev  # Davison & Hinkley's adjusted residuals
 
 # %% ../nbs/13_evaluate.ipynb #785df338
 class SensAtSpec:

@@ -53,7 +53,7 @@ table.dr-table,table.dataframe{border-collapse:collapse;font-size:13px;margin:8p
 .dr-figure img,.dr-figure svg{max-width:100%;height:auto}
 table.dr-ledger td,table.dr-ledger th{text-align:left;vertical-align:top} table.dr-ledger details{font-size:12px;color:#444;max-width:420px}
 details.dr-code{margin:2px 0;color:#555;font-size:12px} details.dr-code summary{cursor:pointer;width:max-content} pre.dr-out{background:none;padding:0 8px} .dr-out table{max-width:100%;display:block;overflow-x:auto}
-.v-supported{color:#1a7f37;font-weight:600} .v-contradicted{color:#b42318;font-weight:600} .v-not-resolved{color:#8a6d00} .v-not-tested-here{color:#777} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}
+.v-supported{color:#1a7f37;font-weight:600} .v-contradicted{color:#b42318;font-weight:600} .v-not-resolved{color:#8a6d00} .v-not-tested-here{color:#777} .v-check-failed{color:#a0307a;font-weight:600} .dr-stand-in{display:block;font-size:11px;color:#8a6d00;font-weight:400} .jp-InputPrompt,.jp-OutputPrompt{display:none} img{max-width:100%}
 .anchor-link{visibility:hidden;text-decoration:none;margin-left:4px} h1:hover .anchor-link,h2:hover .anchor-link,h3:hover .anchor-link{visibility:visible}"""
 
 CHECK_JS = """<script>window.addEventListener('load',function(){var b=document.body,im=[].slice.call(document.images);
@@ -165,16 +165,19 @@ def ledger_html(run:RunLayout) -> str:
     p = run.results/'claims.csv'
     if not p.exists(): return ''
     lg, rows = pd.read_csv(p).fillna(''), []
+    stand_in = lambda r: '<span class="dr-stand-in">rests on the IFI stand-in</span>' if str(getattr(r, 'rests_on_stand_in', '')) == 'True' else ''
+    detail = lambda r: ''.join(f'<br><b>{k}:</b> {html.escape(str(v))}' for k, v in (('estimand', getattr(r, 'estimand', '')), ('test', getattr(r, 'test', '')),
+                                ('cells, seeds', f"{getattr(r, 'family', '')}, {getattr(r, 'seeds', '')}" if getattr(r, 'estimand', '') else ''), ('to resolve', getattr(r, 'resolve', ''))) if v)
     lg = lg.iloc[lg.section.astype(str).str[:1].str.isdigit().map({True: 0, False: 1}).argsort(kind='stable')]  # the paper's sections in order, then what is beyond the paper
     for r in lg.itertuples():
         page = f'study-{r.page}.html'
         sec = html.escape(('§' if str(r.section)[:1].isdigit() else '') + str(r.section))  # §4.1, or 'beyond the paper'
         link = f'<a href="{page}">{sec}</a>' if (run.notebooks/f'{r.page}.ipynb').exists() else sec
         rows.append(f'<tr><td>{link}</td><td>{html.escape(r.claim)}</td><td>{html.escape(r.paper)}</td>'
-                    f'<td class="v-{r.verdict.replace(" ", "-")}">{html.escape(r.verdict)}</td>'
-                    f'<td><details><summary>numbers</summary>{html.escape(r.here)}</details></td></tr>')
+                    f'<td class="v-{r.verdict.replace(" ", "-")}">{html.escape(r.verdict)}{stand_in(r)}</td>'
+                    f'<td><details><summary>numbers</summary>{html.escape(r.here)}{detail(r)}</details></td></tr>')
     counts = lg.verdict.value_counts()
-    head = ', '.join(f'{counts[v]} {v}' for v in ('supported', 'contradicted', 'not resolved', 'not tested here') if v in counts)
+    head = ', '.join(f'{counts[v]} {v}' for v in ('supported', 'contradicted', 'not resolved', 'not tested here', 'check failed') if v in counts)
     return (f'<h2>What the study found</h2><p>Each of the paper\'s claims, checked on this run: {head}.</p>'
             '<table class="dr-table dr-ledger"><tr><th></th><th>the paper claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>'
             '<p>The ledger with every number: <code>results/claims.csv</code>.</p>')
