@@ -16,8 +16,8 @@ from .models import METHODS
 __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'FAILED', 'VERDICTS', 'ALPHA', 'LEVEL', 'POWER', 'CLAIMS',
            'MARGIN_AUC', 'SIMULT', 'PAPER_TABLE2', 'PAPER_TABLE3', 'NO_PROBE_BOOT', 'ALTERNATIVES', 'NOISES',
            'CONTROL_EXPLAINERS', 'MARGIN_RMA', 'LEDGER_COLUMNS', 'VERDICT_COLORS', 'Family', 'cell', 'satterthwaite',
-           'decide', 'resolving', 'outcome', 'Results', 'auc_cell', 'Claim', 'claim', 'paper_rma', 'vuong', 'holm',
-           'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
+           'decide', 'resolving', 'outcome', 'Results', 'signed_auc', 'auc_cell', 'Claim', 'claim', 'paper_rma',
+           'vuong', 'holm', 'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
 
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED, FAILED = 'supported', 'contradicted', 'not resolved', 'not tested here', 'check failed'
@@ -57,14 +57,22 @@ class Family:
                       [np.mean([self.seed_est[i] for i in ix], 0) if same(ix) else self.seed_est[ix[0]][:0] for ix in cols],
                       np.array([self.bounds[ix].mean() for ix in cols]))
 
-    def simultaneous(self, level:float=LEVEL) -> tuple:
-        "(lo, hi, q): intervals covering all K cells together with probability `level` (max-|t| over the bootstrap, studentized by each cell's sd)."
+    def studentized(self) -> tuple:
+        "(se (K,), t (B, K)): each cell's bootstrap sd (0 where it has none) and how far each replicate falls below its estimate, in that sd."
         se = np.nanstd(self.boot, 0, ddof=1) if len(self.boot) > 1 else np.full(len(self), np.nan)
         with np.errstate(invalid='ignore', divide='ignore'):
-            t = np.abs(self.boot - self.est) / np.where(se > 0, se, np.nan)
+            t = (self.est - self.boot) / np.where(se > 0, se, np.nan)
+        return np.where(se > 0, se, 0.0), t
+
+    def max_t(self, level:float, two_sided:bool=True) -> float:
+        "The `level` quantile over resamples of the largest (absolute, if `two_sided`) studentized deviation of any cell: a simultaneous critical value."
+        t = self.studentized()[1]; t = np.abs(t) if two_sided else t
         m = np.nanmax(np.where(np.isfinite(t), t, -np.inf), 1); m = m[np.isfinite(m)]
-        q = float(np.quantile(m, level)) if len(m) else np.nan
-        se0 = np.where(se > 0, se, 0.0)
+        return float(np.quantile(m, level)) if len(m) else np.nan
+
+    def simultaneous(self, level:float=LEVEL) -> tuple:
+        "(lo, hi, q): intervals covering all K cells together with probability `level` (max-|t| over the bootstrap, studentized by each cell's sd)."
+        se0, q = self.studentized()[0], self.max_t(level)
         return self.est - q * se0, self.est + q * se0, q
 
 # %% ../nbs/17_claims.ipynb #34d20909
@@ -93,11 +101,7 @@ def decide(F:Family, # the cells of the claim's primary estimand
            min_seeds:int=2, # fewer training seeds: not resolved, whatever the intervals say
           ) -> dict:
     "Supported if every cell's one-sided lower bound clears its bound; contradicted if one cell's simultaneous upper bound lies below it."
-    se = np.nanstd(F.boot, 0, ddof=1) if len(F.boot) > 1 else np.full(len(F), np.nan); se0 = np.where(se > 0, se, 0.0)
-    with np.errstate(invalid='ignore', divide='ignore'):
-        t = (F.est - F.boot) / np.where(se > 0, se, np.nan)  # how far each replicate falls below its estimate, in its own sd
-    m = np.nanmax(np.where(np.isfinite(t), t, -np.inf), 1); m = m[np.isfinite(m)]
-    q = float(np.quantile(m, 1 - alpha)) if len(m) else np.nan  # simultaneous one-sided critical value (max-t)
+    se0, q = F.studentized()[0], F.max_t(1 - alpha, two_sided=False)  # simultaneous one-sided critical value (max-t)
     df = satterthwaite(F); z = stats.t.ppf(1 - alpha, df)  # few seeds: their variance is itself uncertain (Student's t, Satterthwaite's df)
     q = q * float(np.max(z)) / stats.norm.ppf(1 - alpha); lo, hi = F.est - z * se0, F.est + q * se0
     out = dict(lo=lo, hi=hi, q=q, z=z, df=df, family=len(F), seeds=F.seeds, reason='')
@@ -161,7 +165,7 @@ class Results:
         self.folder, self.referable, self.n_boot, self.seed, self._t = Path(folder) if folder else None, referable, n_boot, seed, dict(tables or {})
         if params is None and self.folder is not None and (self.folder.parent/'params.yaml').exists():
             import yaml; params = yaml.safe_load((self.folder.parent/'params.yaml').read_text())
-        self.params, self.hb, self._auc = dict(params or {}), HierarchicalBootstrap(n_boot, seed=seed), {}
+        self.params, self.hb, self._memo = dict(params or {}), HierarchicalBootstrap(n_boot, seed=seed), {}  # _memo: what several claims compute alike
 
     def __getitem__(self, name:str):
         if name not in self._t:
@@ -188,13 +192,19 @@ class Results:
 # %% ../nbs/17_claims.ipynb #5d6cb1e8
 def _scores(R, dataset):
     "Per (method, fraction, seed) on `dataset`: the referable-DR scores in image order, with labels and patient codes."
-    if dataset not in R._auc:
+    if ('scores', dataset) not in R._memo:
         p = R['predictions']; p = p[p.dataset == dataset].sort_values('image', kind='stable')
         img = np.sort(p.image.unique()); pat = p.drop_duplicates('image').set_index('image').patient.loc[img]
         s = {k: d for k, d in p.groupby(['method', 'fraction', 'seed'])}
-        R._auc[dataset] = dict(images=img, y=referable(p.drop_duplicates('image').set_index('image').grade.loc[img], R.referable),
+        R._memo['scores', dataset] = dict(images=img, y=referable(p.drop_duplicates('image').set_index('image').grade.loc[img], R.referable),
                                codes=patient_codes(pat.to_numpy())[0], G=pat.nunique(), runs=s)
-    return R._auc[dataset]
+    return R._memo['scores', dataset]
+
+def signed_auc(y, # (N,) bool labels
+               terms:list, # [(sign, scores (N,))]
+              ):
+    "The statistic `stat(s, W)` of `HierarchicalBootstrap.per_seed` for per-seed terms: the signed sum of their AUCs, under resample weights W."
+    return lambda s, W: sum(sg * (roc_auc(y, x) if W is None else weighted_auc(y, x, W)) for sg, x in terms[s])
 
 def auc_cell(R:Results, # the run's results
              name:str, # the cell's label
@@ -215,8 +225,7 @@ def auc_cell(R:Results, # the run's results
             if r.image.tolist() != d['images'].tolist(): raise ValueError(f'{m} (fraction {f}, seed {sd}) was not scored on the same {dataset} images as the others')
             row.append((sign, referable_score(r[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), R.referable)))
         S.append(row)
-    stat = lambda s, W: sum(sg * (roc_auc(d['y'], x) if W is None else weighted_auc(d['y'], x, W)) for sg, x in S[s])
-    return cell(R.hb, name, *R.hb.per_seed(stat, len(seeds), d['codes'], d['G']), bound=bound)
+    return cell(R.hb, name, *R.hb.per_seed(signed_auc(d['y'], S), len(seeds), d['codes'], d['G']), bound=bound)
 
 # %% ../nbs/17_claims.ipynb #60c9ed7e
 @dataclass(frozen=True)
@@ -457,6 +466,11 @@ NOISES = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'pix
 
 def _robust_family(R, init, corruptions=None, measure='change'):
     "Cells per corruption × severity of CL − FS: 'change' = paired AUC drop difference from clean; 'score' = the paper's class-balanced true-label probability."
+    key = ('robust', init, None if corruptions is None else tuple(corruptions), measure)
+    if key not in R._memo: R._memo[key] = _robust_cells(R, init, corruptions, measure)
+    return R._memo[key]
+
+def _robust_cells(R, init, corruptions, measure):
     from dr_study.robustness import PAIRS, true_label_prob
     s = R['robustness_scores']
     if s is None: return None
@@ -477,8 +491,7 @@ def _robust_family(R, init, corruptions=None, measure='change'):
         P = lambda t, m, sd: t.loc[(m, sd)].loc[img][['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(float)
         if measure == 'change':
             X = [[(sg, referable_score(P(t, m, sd), R.referable)) for sg, t, m in ((1, d, cl), (-1, c0, cl), (-1, d, fs), (1, c0, fs))] for sd in seeds]
-            stat = lambda k, W: sum(sg * (roc_auc(y, x) if W is None else weighted_auc(y, x, W)) for sg, x in X[k])
-            est_s, D = R.hb.per_seed(stat, len(seeds), codes, G)
+            est_s, D = R.hb.per_seed(signed_auc(y, X), len(seeds), codes, G)
         else:
             x = np.stack([true_label_prob(P(d, cl, sd), first.grade, R.referable) - true_label_prob(P(d, fs, sd), first.grade, R.referable) for sd in seeds])
             est_s, D = R.hb.per_seed_means(x, codes, G, classes=y)
