@@ -22,8 +22,9 @@ __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXP
            'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients',
            'grad_x_input', 'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos',
            'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy',
-           'RelevanceRankAccuracy', 'score_maps', 'relevance_outside', 'random_expectation', 'cascading_randomization',
-           'score_explainers', 'table3', 'figure5_image', 'figure5']
+           'RelevanceRankAccuracy', 'relevance_percentile_accuracy', 'RelevancePercentileAccuracy', 'score_maps',
+           'relevance_outside', 'random_expectation', 'cascading_randomization', 'score_explainers', 'table3',
+           'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -198,10 +199,10 @@ def random_map(model:nn.Module|None, # ignored
                target:int=3, # ignored
                seed:int=0, # seed of the torch.Generator: same seed, same map
               ) -> torch.Tensor:
-    "Control: i.i.d. N(0, 1) noise of `x`'s shape from a generator seeded with `seed` (the model is not used)."
+    "Control: i.i.d. |N(0, 1)| noise of `x`'s shape from a generator seeded with `seed` (the model is not used); no pixel is zero after pooling."
     _check_input(x)
     g = torch.Generator().manual_seed(int(seed))
-    return torch.randn(x.shape, generator=g, dtype=torch.float64).to(x.dtype).to(x.device)
+    return torch.randn(x.shape, generator=g, dtype=torch.float64).abs().to(x.dtype).to(x.device)
 
 
 # %% ../nbs/16_explain.ipynb #6110b3dc
@@ -362,8 +363,32 @@ class RelevanceRankAccuracy:
     def __call__(self, heatmap, mask) -> float:
         return float(relevance_rank_accuracy(*_single(heatmap, mask), top=self.top, region=self.region)[0])
 
+# %% ../nbs/16_explain.ipynb #afdd5201
+RRA_PERCENTILE = 1.0  # the paper's RRA variant (formula 3): the lesion's share strictly above this percentile of relevance
+
+def relevance_percentile_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
+                                  masks, # boolean masks or area fractions (B, H, W)
+                                  percentile:float=RRA_PERCENTILE, # the threshold: this percentile of each map's relevance inside `region`
+                                  region=None, # bool (H, W) or (B, H, W): only these pixels count; None: all
+                                 ) -> np.ndarray:
+    "The paper's RRA variant: each mask's (area-weighted) share of pixels whose relevance is strictly above the map's `percentile`; NaN for an empty mask."
+    if not 0 <= percentile < 100: raise ValueError(f'percentile: expected a value in [0, 100), got {percentile}')
+    h, m, r = _maps_masks(heatmaps, masks, 3, region)
+    thr = np.array([np.percentile(h[b][r[b]], percentile) for b in range(len(h))])[:, None]
+    s = m.sum(1)
+    with np.errstate(invalid='ignore', divide='ignore'): out = (m * (h > thr)).sum(1) / s
+    out[s == 0] = np.nan
+    return out
+
+class RelevancePercentileAccuracy:
+    "The paper's RRA variant on one (H, W) map: the mask's share strictly above the map's `percentile`-th percentile of relevance."
+    def __init__(self, percentile:float=RRA_PERCENTILE, # the threshold percentile
+                 region=None): # bool (H, W): only these pixels count; None: all
+        self.percentile, self.region = percentile, region
+    def __call__(self, heatmap, mask) -> float:
+        return float(relevance_percentile_accuracy(*_single(heatmap, mask), percentile=self.percentile, region=self.region)[0])
+
 # %% ../nbs/16_explain.ipynb #91ccc886
-RRA_PERCENTILE = 1.0  # the paper's RRA variant (formula 3): the mask's share among the pixels above this percentile of relevance
 SCORE_COLUMNS = ['image_index', 'lesion', 'rma', 'rra', 'rra_pct', 'mask_pixels', 'mask_area']
 
 def _stack(mk, like, lesion):
@@ -378,20 +403,19 @@ def _stack(mk, like, lesion):
 def score_maps(pooled, # pooled maps (B, H, W), non-negative
                masks:dict, # lesion -> (B, H, W) bool or area-fraction array, list of B (H, W) arrays or None, or None
                top:float|None=None, # passed to `relevance_rank_accuracy` for `rra`
-               percentile:float=RRA_PERCENTILE, # `rra_pct` keeps the pixels above this percentile (top 1 - percentile/100)
+               percentile:float=RRA_PERCENTILE, # `rra_pct`: the share strictly above this percentile (`relevance_percentile_accuracy`)
                region=None, # bool (H, W) or (B, H, W): score inside it only (e.g. the field of view); None: the whole image
               ) -> pd.DataFrame:
     "RMA, RRA (top |S|) and the paper's percentile RRA of pooled maps (B, H, W) for each lesion's masks: a row per (image, lesion)."
     h = _arr(pooled)
     if h.ndim != 3: raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
-    if not 0 <= percentile < 100: raise ValueError(f'percentile: expected a value in [0, 100), got {percentile}')
     rows, ranked = [], None
     for lesion, mk in masks.items():
         mk = _stack(mk, h, lesion)
         hf, m, r = _maps_masks(h, mk, 3, region)
         ranked = ranked or _ranked(hf, r)  # sorted once for all lesions
         rows.append(pd.DataFrame(dict(image_index=np.arange(len(h)), lesion=lesion, rma=relevance_mass_accuracy(h, mk, region),
-                                      rra=_rra(*ranked, m, top), rra_pct=_rra(*ranked, m, 1 - percentile / 100),
+                                      rra=_rra(*ranked, m, top), rra_pct=relevance_percentile_accuracy(h, mk, percentile, region),
                                       mask_pixels=(m > 0).sum(1), mask_area=m.sum(1))))
     return pd.concat(rows, ignore_index=True)[SCORE_COLUMNS] if rows else pd.DataFrame(columns=SCORE_COLUMNS)
 
