@@ -18,13 +18,13 @@ from .models import MEAN, STD, normalize
 
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
-           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'MASK_RULES', 'REGIONS', 'TABLE3_KEYS', 'CanonBlock',
-           'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients',
-           'grad_x_input', 'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos',
-           'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy',
-           'RelevanceRankAccuracy', 'relevance_percentile_accuracy', 'RelevancePercentileAccuracy', 'score_maps',
-           'relevance_outside', 'random_expectation', 'cascading_randomization', 'score_explainers', 'table3',
-           'figure5_image', 'figure5']
+           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'MASK_RULES', 'REGIONS', 'TABLE3_KEYS',
+           'CanonBlock', 'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp',
+           'integrated_gradients', 'grad_x_input', 'gradcam', 'random_map', 'randomize_weights', 'randomized',
+           'lrp_randomized', 'sum_pos', 'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy',
+           'RelevanceMassAccuracy', 'RelevanceRankAccuracy', 'relevance_percentile_accuracy',
+           'RelevancePercentileAccuracy', 'score_maps', 'relevance_outside', 'random_expectation',
+           'cascading_randomization', 'flip_averaged', 'score_explainers', 'table3', 'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -468,6 +468,16 @@ def cascading_randomization(model:nn.Module, # torchvision ResNet
                     .assign(stages=k, randomized='none' if k == 0 else RANDOMIZATION_ORDER[k - 1]))
     return pd.concat(rows, ignore_index=True)
 
+# %% ../nbs/16_explain.ipynb #4144ed44
+FLIPS = ((), (-1,), (-2,), (-2, -1))  # identity, horizontal flip, vertical flip, 180° rotation: a group
+
+def flip_averaged(fn, # an explainer fn(model, x, target) -> (B, C, H, W)
+                 ):
+    "`fn` averaged over the flip group, each map flipped back: equivariant to flips and 180° rotation, so padding's corner bias cancels."
+    def averaged(model, x, target=3):
+        return sum(torch.flip(fn(model, torch.flip(x, d), target), d) if d else fn(model, x, target) for d in FLIPS) / len(FLIPS)
+    return averaged
+
 # %% ../nbs/16_explain.ipynb #a7967193
 MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}  # from area fractions to the mask scored
 REGIONS = ('fov', 'image')  # scored inside the field of view, or over the whole image (as the paper)
@@ -483,6 +493,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      percentile:float=RRA_PERCENTILE, # see `score_maps`
                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
+                     flips:bool=True, # average every explainer but the noise control over the flip group (`flip_averaged`)
                     ) -> dict:
     "Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in every `REGIONS` region; and the relevance outside `region`."
     unknown = [n for n in names if n not in EXPLAINERS]
@@ -492,7 +503,8 @@ def score_explainers(model:nn.Module, # torchvision ResNet
     for name in names:
         def fn(k):
             if name == 'random': return partial(random_map, seed=seed * 100_003 + k)  # fresh noise per batch
-            return partial(lrp_randomized, seed=seed) if name == 'lrp_randomized' else EXPLAINERS[name]
+            f = partial(lrp_randomized, seed=seed) if name == 'lrp_randomized' else EXPLAINERS[name]
+            return flip_averaged(f) if flips else f
         maps = torch.cat([fn(k)(model, normalize(images[k:k + batch].to(device)), target).cpu() for k in range(0, len(images), batch)])
         if name == keep: kept = maps.sum(1).numpy()
         for pooling, pool in POOLINGS.items():
