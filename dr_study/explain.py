@@ -531,7 +531,7 @@ def table3(per_image:pd.DataFrame, # `score_explainers` scores of every method, 
     def summary(d):
         out = {}
         for k in ('rma', 'rra', 'rra_pct'):
-            c = ci(d[k].to_numpy())
+            c = ci(d[k].to_numpy(), d['image'].to_numpy() if 'image' in d else None)  # several seeds: an image's scores are resampled together
             out.update({f'{k}_mean': c['mean'], f'{k}_median': d[k].median(), f'{k}_lo': c['lo'], f'{k}_hi': c['hi']})
         return pd.Series(dict(out, n=c['n']))
     t = per_image.groupby(TABLE3_KEYS, sort=False).apply(summary, include_groups=False).reset_index()

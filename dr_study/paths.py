@@ -130,6 +130,9 @@ class RunLayout:
     data = property(lambda s: s.root/'data')  # synthetic data made by the run
     cache = property(lambda s: s.root/'cache')  # preprocessed caches
     checkpoints = property(lambda s: s.root/'checkpoints')
+    def final_model(self, method:str, seed:int|None=None) -> Path:
+        "The final model (all labels) of `method` trained with fine-tuning seed `seed`; None: the first seed's, which Figures 3 and 5 show."
+        return self.checkpoints/'final'/(f'{method}.safetensors' if seed is None else f'{method}-s{seed}.safetensors')
     skipped = property(lambda s: s.root/'results'/'skipped.csv')
     @classmethod
     def at(cls, run_dir='.'):

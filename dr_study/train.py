@@ -278,10 +278,11 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                                            grade=rc.grade.astype(int).values, **{f'p{k}': p[:, k] for k in range(5)})))
         rows.append(dict(method=method, fraction=frac, seed=s, train_images=len(tr), epochs=cfg.epochs, lr=cfg.lr, best_epoch=res['best_epoch'],
                          val_auc=res['best_auc'], seconds=round(sum(h['seconds'] for h in res['history']), 1), unit=u.dir.name, reused=reused))
-    final = run.checkpoints/'final'; final.mkdir(parents=True, exist_ok=True)
-    for method in methods:
-        u = next(g[5] for g in grid if g[:3] == (method, max(fractions), seeds[0]))
-        shutil.copy2(u.dir/'best.safetensors', final/f'{method}.safetensors'); shutil.copy2(u.dir/'metrics.json', final/f'{method}.json')
+    (run.checkpoints/'final').mkdir(parents=True, exist_ok=True)
+    for method, s, first in [(m, s, s == seeds[0]) for m in methods for s in seeds]:  # every seed's final model: the analyses carry training variance
+        u = next(g[5] for g in grid if g[:3] == (method, max(fractions), s))
+        for dst in [run.final_model(method, s)] + [run.final_model(method)] * first:
+            shutil.copy2(u.dir/'best.safetensors', dst); shutil.copy2(u.dir/'metrics.json', dst.with_suffix('.json'))
     return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)[PRED_COLUMNS]
 
 # %% ../nbs/12_train.ipynb #4e817b53
