@@ -18,8 +18,8 @@ from .models import MEAN, STD, normalize
 
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
-           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'MASK_RULES', 'REGIONS', 'TABLE3_KEYS',
-           'CanonBlock', 'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp',
+           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'FLIP_EXPLAINERS', 'MASK_RULES', 'REGIONS',
+           'TABLE3_KEYS', 'CanonBlock', 'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp',
            'integrated_gradients', 'grad_x_input', 'gradcam', 'random_map', 'randomize_weights', 'randomized',
            'lrp_randomized', 'sum_pos', 'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy',
            'RelevanceMassAccuracy', 'RelevanceRankAccuracy', 'relevance_percentile_accuracy',
@@ -470,6 +470,7 @@ def cascading_randomization(model:nn.Module, # torchvision ResNet
 
 # %% ../nbs/16_explain.ipynb #4144ed44
 FLIPS = ((), (-1,), (-2,), (-2, -1))  # identity, horizontal flip, vertical flip, 180° rotation: a group
+FLIP_EXPLAINERS = ('lrp_a1b0', 'lrp_randomized')  # what Table 3 and Figure 5 score: flip-averaged at 4 passes each (integrated gradients would cost 4 x 32)
 
 def flip_averaged(fn, # an explainer fn(model, x, target) -> (B, C, H, W)
                  ):
@@ -493,7 +494,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      percentile:float=RRA_PERCENTILE, # see `score_maps`
                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
-                     flips:bool=True, # average every explainer but the noise control over the flip group (`flip_averaged`)
+                     flips:bool=True, # average the `FLIP_EXPLAINERS` over the flip group (`flip_averaged`)
                     ) -> dict:
     "Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in every `REGIONS` region; and the relevance outside `region`."
     unknown = [n for n in names if n not in EXPLAINERS]
@@ -504,7 +505,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
         def fn(k):
             if name == 'random': return partial(random_map, seed=seed * 100_003 + k)  # fresh noise per batch
             f = partial(lrp_randomized, seed=seed) if name == 'lrp_randomized' else EXPLAINERS[name]
-            return flip_averaged(f) if flips else f
+            return flip_averaged(f) if flips and name in FLIP_EXPLAINERS else f
         maps = torch.cat([fn(k)(model, normalize(images[k:k + batch].to(device)), target).cpu() for k in range(0, len(images), batch)])
         if name == keep: kept = maps.sum(1).numpy()
         for pooling, pool in POOLINGS.items():

@@ -177,7 +177,7 @@ SCHEMA = {
                         ListOf(Names('explain', 'EXPLAINERS'), also=_needs('lrp_a1b0', 'random', 'lrp_randomized'))),
     'mask_rule': Param('area', "explain: lesion masks of Table 3: area (each pixel's lesion share) | any (any overlap) | half (at least half)", Names('explain', 'MASK_RULES')),
     'rra_percentile': Param(1.0, "explain: the paper's RRA variant keeps the pixels above this percentile of relevance", Float(0, 99.9)),
-    'explain_flips': Param(True, 'explain: average every explainer but the noise control over flips and 180° rotation, maps flipped back (beyond the paper: cancels the corner bias of stride-2 padding)', OneOf(True, False)),
+    'explain_flips': Param(True, 'explain: average LRP and its randomized control over flips and 180° rotation, maps flipped back (beyond the paper: cancels the corner bias of stride-2 padding)', OneOf(True, False)),
     'cascade': Param(True, 'explain: run the cascading randomization test (7 LRP passes per model)', OneOf(True, False)),
     'explain_target': Param(3, 'explain: output neuron explained (3: severe DR, as in the paper)', Int(0, 4)),
     'fig5_image': Param(None, 'explain: id of the Figure 5 image; null: the one with the largest total lesion area', Text(what='an image id', null=True)),
