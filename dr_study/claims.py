@@ -14,7 +14,7 @@ from .models import METHODS
 
 # %% auto #0
 __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'FAILED', 'VERDICTS', 'ALPHA', 'LEVEL', 'POWER', 'CLAIMS',
-           'MARGIN_AUC', 'SIMULT', 'PAPER_TABLE2', 'PAPER_TABLE3', 'NO_PROBE_BOOT', 'ALTERNATIVES', 'NOISES',
+           'MARGIN_AUC', 'SIMULT', 'PAPER_TABLE2', 'PAPER_TABLE3', 'SPECTRA_TEST', 'ALTERNATIVES', 'NOISES',
            'CONTROL_EXPLAINERS', 'MARGIN_RMA', 'LEDGER_COLUMNS', 'VERDICT_COLORS', 'Family', 'cell', 'satterthwaite',
            'decide', 'resolving', 'outcome', 'Results', 'signed_auc', 'auc_cell', 'Claim', 'claim', 'paper_rma',
            'vuong', 'holm', 'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
@@ -89,11 +89,11 @@ def cell(hb:HierarchicalBootstrap, # the bootstrap whose replicates `D` are
 
 # %% ../nbs/17_claims.ipynb #05ab5f88
 def satterthwaite(F:Family) -> np.ndarray:
-    "(K,) degrees of freedom of each cell's variance, v_seed / S (S - 1 df) + v_patients (many): Satterthwaite's approximation."
+    "(K,) degrees of freedom of each cell's variance: its seed part, var(seed estimates) / S, has S - 1; the patients' part many (Satterthwaite)."
     S = np.array([len(s) for s in F.seed_est], float)
-    v_seed = np.array([np.var(s, ddof=1) / len(s) if len(s) > 1 else 0.0 for s in F.seed_est]); v_pat = np.nanvar(F.pat, 0, ddof=1)
+    v_seed = np.array([np.var(s, ddof=1) / len(s) if len(s) > 1 else 0.0 for s in F.seed_est]); v = np.nanvar(F.boot, 0, ddof=1)
     with np.errstate(invalid='ignore', divide='ignore'):
-        df = (v_seed + v_pat) ** 2 / (v_seed ** 2 / np.maximum(S - 1, 1))
+        df = np.maximum(v, v_seed) ** 2 / (v_seed ** 2 / np.maximum(S - 1, 1))
     return np.where(np.isfinite(df), np.clip(df, 1, 1e6), 1e6)
 
 def decide(F:Family, # the cells of the claim's primary estimand
@@ -371,53 +371,53 @@ def _moco_vs_ssl(R):
     return outcome(F, 'ΔAUC', SIMULT)
 
 # %% ../nbs/17_claims.ipynb #c4ac6579
-def _early_kappa(R):
-    k = R['fig3a_condition']
-    if k is None: return None
-    k = k[k.depth < max(3, int(np.ceil(k.depth.max() / 3)))]  # the first third of the layers (at least three)
-    return np.exp(np.log(k.kappa.astype(float)).groupby(k.method).mean())  # geometric mean: one huge κ does not decide it
+SPECTRA_TEST = 'paired per seed and probe-image resample; intervals over probe images (by patient) and seeds; one-sided IUT, contradicted by max-t'
 
-NO_PROBE_BOOT = 'not resolved: κ and α are not yet resampled over probe images and seeds, so they have no interval'
+def _spectrum_family(R, stat:str, terms:list):
+    "A Family from `spectra_boot.csv`: per (name, [(sign, method)], bound, claim sign) the signed sum of `stat` (log κ for kappa_early), per seed and resample."
+    b = R['spectra_boot']
+    if b is None: return None
+    f = (lambda v: np.log(v)) if stat == 'kappa_early' else (lambda v: v)  # κ: a ratio, compared on the log scale
+    cells = []
+    for name, tm, bound, sign in terms:
+        ms = [m for _, m in tm]
+        if not set(ms) <= set(b.method): continue
+        seeds = sorted(set.intersection(*(set(b.seed[b.method == m]) for m in ms)))
+        val = lambda m, s: f(b[(b.method == m) & (b.seed == s)].sort_values('replicate')[stat].to_numpy(float))  # replicate -1: the probe set as drawn
+        with np.errstate(invalid='ignore'):
+            V = np.array([sum(sg * val(m, s) for sg, m in tm) for s in seeds])  # (S, 1 + B)
+        cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, V[:, 0], V[:, 1:], bound, sign))
+    return Family.of(cells) if cells else None
 
-def _point_claim(R, table, value, pairs, what):
-    if table is None: return outcome(None, '', NO_PROBE_BOOT, 'no feature statistics in this run')
-    have = [(a, b) for a, b in pairs if a in value.index and b in value.index]
-    if not have: return outcome(None, '', NO_PROBE_BOOT, 'the methods compared were not analysed')
-    agree = [value[a] < value[b] for a, b in have]
-    return dict(verdict=UNRESOLVED, here='; '.join(f'{a} {value[a]:.3g} vs {b} {value[b]:.3g}' for a, b in have) + f": {sum(agree)} of {len(agree)} point the paper's way ({what})",
-                test=NO_PROBE_BOOT, family=len(have), seeds=1, resolve='', names=[f'{a} − {b}' for a, b in have])
+def _spectrum_claim(R, stat, pairs, what):
+    F = _spectrum_family(R, stat, [(f'{a} − {c}', [(1, a), (-1, c)], 0.0, -1.0) for a, c in pairs])
+    why = 'no resampled spectra in this run' if R['spectra_boot'] is None else 'the methods compared were not analysed'
+    k = '' if R['spectra_boot'] is None else f" (top {int(R['spectra_boot'].k.min())} eigenvalues per layer)"
+    return outcome(F, what + k, SPECTRA_TEST, why)
 
 @claim('kappa_ifi_lower', '4.2', '60_spectra', 'The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
-       'κ(IFI) ≪ κ(IWNE) (Figure 3a)', 'geometric mean of κ over the first third of the layers: IFI below IWNE, for FS and CL')
-def _kappa_ifi(R): return _point_claim(R, R['fig3a_condition'], _early_kappa(R), [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'IFI lower')
+       'κ(IFI) ≪ κ(IWNE) (Figure 3a)', 'log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS and CL')
+def _kappa_ifi(R): return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
 @claim('kappa_cl_lower', '4.2', '60_spectra', 'In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both initializations.',
-       'κ(CL) < κ(FS) in the initial layers (Figure 3a)', 'geometric mean of κ over the first third of the layers: CL below FS, for IWNE and IFI')
-def _kappa_cl(R): return _point_claim(R, R['fig3a_condition'], _early_kappa(R), [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'CL lower')
-
-def _alpha(R):
-    t = R['table2_pareto']
-    return None if t is None else t.set_index('method')['pareto_b_distfit' if 'pareto_b_distfit' in t else 'alpha']
+       'κ(CL) < κ(FS) in the initial layers (Figure 3a)', 'log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE and IFI')
+def _kappa_cl(R): return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
 @claim('alpha_iwne_above_116', '4.2', '60_spectra', "The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
-       f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)", "distfit's Pareto shape b of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and IWNE-CL")
+       f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)", "distfit's Pareto shape of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and IWNE-CL")
 def _alpha_iwne(R):
-    a = _alpha(R)
-    if a is None: return outcome(None, '', NO_PROBE_BOOT, 'no distribution fits in this run')
-    a = a.reindex(['IWNE-FS', 'IWNE-CL']).dropna()
-    if a.empty: return outcome(None, '', NO_PROBE_BOOT, 'IWNE models were not analysed')
-    return dict(verdict=UNRESOLVED, here='; '.join(f'{m} α {v:.2f}' for m, v in a.items()) + f' against 1.16: {int((a > 1.16).sum())} of {len(a)} above',
-                test=NO_PROBE_BOOT, family=len(a), seeds=1, resolve='', names=list(a.index))
+    F = _spectrum_family(R, 'pareto_alpha', [(m, [(1, m)], 1.16, 1.0) for m in ('IWNE-FS', 'IWNE-CL')])
+    return outcome(F, 'α against 1.16', SPECTRA_TEST, 'no resampled spectra in this run' if R['spectra_boot'] is None else 'IWNE models were not analysed')
 
 @claim('alpha_ifi_lower', '4.2', '60_spectra', 'Initialization from ImageNet lowers α: a wider range of first-layer features.',
        f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
        "distfit's Pareto shape: α(IFI) − α(IWNE) < 0, for FS and CL")
-def _alpha_ifi(R): return _point_claim(R, R['table2_pareto'], _alpha(R), [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'IFI lower')
+def _alpha_ifi(R): return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'Δα (negated: must lie above 0)')
 
 @claim('alpha_cl_lower', '4.2', '60_spectra', 'For both initializations, CL has a lower α than FS.',
        f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
        "distfit's Pareto shape: α(CL) − α(FS) < 0, for IWNE and IFI")
-def _alpha_cl(R): return _point_claim(R, R['table2_pareto'], _alpha(R), [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'CL lower')
+def _alpha_cl(R): return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'Δα (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #3642c161
 ALTERNATIVES = ('lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme')  # distfit's other candidates (spectra.DISTRIBUTIONS)
@@ -448,18 +448,18 @@ def holm(p, alpha:float=0.05) -> np.ndarray:
        "Vuong's test of Pareto against each of distfit's other candidates, per model: contradicted where an alternative fits significantly better, supported where Pareto fits significantly better than every one")
 def _pareto(R):
     e = R['eigenvalues']; t = R['table2_pareto']
-    test = "Vuong likelihood-ratio tests (one-sided, Holm over models × alternatives, 5%)"
+    test = "Vuong likelihood-ratio tests (one-sided, Holm over models × seeds × alternatives, 5%)"
     if e is None or t is None: return outcome(None, '', test, 'no distribution fits in this run')
-    first = e[e.depth == e.depth.min()]; rows = []
-    for m, d in first.groupby('method', sort=False):
+    first = e[e.depth == e.depth.min()].assign(seed=e.seed if 'seed' in e else 0); rows = []
+    for (m, sd), d in first.groupby(['method', 'seed'], sort=False):  # each trained model: every seed's
         x = d.eigenvalue.to_numpy(float); x = x[x > 0]
-        rows += [dict(method=m, alt=b, z=vuong(x, 'pareto', b)[0]) for b in ALTERNATIVES]
+        rows += [dict(method=m, seed=sd, alt=b, z=vuong(x, 'pareto', b)[0]) for b in ALTERNATIVES]
     v = pd.DataFrame(rows); worse, better = holm(stats.norm.cdf(v.z)), holm(stats.norm.sf(v.z))  # alternative better; Pareto better
     verdict = CONTRADICTED if worse.any() else SUPPORTED if better.all() else UNRESOLVED
-    here = '; '.join(f"{m}: " + ', '.join(f"{r.alt} z={r.z:+.1f}" for r in d.itertuples()) for m, d in v.groupby('method', sort=False))
+    here = '; '.join(f"{m}{f' (seed {sd})' if v.seed.nunique() > 1 else ''}: " + ', '.join(f"{r.alt} z={r.z:+.1f}" for r in d.itertuples()) for (m, sd), d in v.groupby(['method', 'seed'], sort=False))
     best = dict(zip(t.method, t.best_distribution)) if 'best_distribution' in t else {}
     return dict(verdict=verdict, here=here + ' (z > 0 favours Pareto)' + (f"; distfit's RSS ranking puts first: " + ', '.join(f'{k} {b}' for k, b in best.items()) if best else ''),
-                test=test, family=len(v), seeds=1, resolve='', names=list(v.method.unique()))
+                test=test, family=len(v), seeds=v.seed.nunique(), resolve='', names=list(v.method.unique()))
 
 # %% ../nbs/17_claims.ipynb #1ee4d1b6
 NOISES = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'pixelate')  # the corruptions §4.3 names for IFI-CL

@@ -181,10 +181,14 @@ class HierarchicalBootstrap(GroupBootstrap):
         return self.per_seed(stat, len(x), codes, G)
 
     def over_seeds(self, est, D) -> tuple:
-        "(estimate, replicates (n_boot,)): the mean over seeds; each replicate averages its drawn seeds, their spread widened by sqrt(S/(S-1))."
-        est, D = np.asarray(est, float), np.atleast_2d(np.asarray(D, float)); S = len(est)
-        P = D.mean(0); dev = (self.seed_counts(S) * (D - P).T).sum(1) / S  # the seed stage's deviation from the seed mean
-        return float(est.mean()), P + np.sqrt(S / (S - 1) if S > 1 else 1.0) * dev  # Davison & Hinkley's adjusted residuals
+        "(estimate, replicates (n_boot,)): the seed mean; each replicate adds its patient draw's deviation and its seed draw's, shrunk to the training variance."
+        est, D = np.asarray(est, float), np.atleast_2d(np.asarray(D, float)); S = len(est); P = D.mean(0)
+        if S < 2 or not np.isfinite(est).all(): return float(est.mean()), P + (np.nan if S > 1 else 0.0)  # one seed: the patients' alone; undefined: undefined
+        v_between = est.var(ddof=1)  # training variance + each seed's own patient-sampling noise
+        noise = max(0.0, (np.nanvar(D, 1, ddof=1).mean() - np.nanvar(P, ddof=1)) * S / (S - 1))  # that noise: the patient stage already holds it
+        with np.errstate(invalid='ignore', divide='ignore'):
+            c = np.sqrt(S / (S - 1) * max(0.0, 1 - noise / v_between)) if v_between > 0 else 0.0  # adjusted residuals of the training variance alone
+        return float(est.mean()), P + c * (self.seed_counts(S) @ (est - est.mean())) / S
 
 # %% ../nbs/13_evaluate.ipynb #785df338
 class SensAtSpec:

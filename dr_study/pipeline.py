@@ -33,7 +33,7 @@ STEPS = [
     Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),  # one weights file per starting point the methods need
     Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
     Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
-    Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv')),
+    Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv', 'results/spectra_boot.csv')),
     Step('robustness', '70_robustness.ipynb', ('data', 'train'), ('results/fig4_robustness.csv', 'results/robustness_scores.csv')),
     Step('explain', '80_explain.ipynb', ('data', 'train'), ('results/table3_xai.csv', 'figures/fig5_heatmaps.png')),
     Step('claims', '90_claims.ipynb', ('evaluate', 'spectra', 'robustness', 'explain'), ('results/claims.csv',)),

@@ -11,9 +11,11 @@ from .pretrain import PRETRAINERS, STARTING_POINTS, needed_starting_points
 from .robustness import CORRUPTIONS
 from .synthetic import SIZES
 from .prepare import needed_datasets
+from .spectra import early_layers
 
 # %% auto #0
-__all__ = ['GFLOPS', 'ASSUMED', 'PARAMS', 'PLAN_COLUMNS', 'Throughput', 'data_sizes', 'compute_plan', 'plan_summary']
+__all__ = ['GFLOPS', 'ASSUMED', 'PARAMS', 'PLAN_COLUMNS', 'PAPER_LAYERS', 'Throughput', 'data_sizes', 'compute_plan',
+           'plan_summary']
 
 # %% ../nbs/18_plan.ipynb #c369f083
 GFLOPS = {'resnet18': 1.81, 'resnet34': 3.66, 'resnet50': 4.09, 'resnet101': 7.80, 'resnet152': 11.51}  # torchvision, 224 px
@@ -24,6 +26,7 @@ class Throughput:
     train: float = 800.0  # fine-tuning (forward + backward)
     infer: float = 2400.0  # inference (float32 predictions, explanations count as several passes)
     pretrain: float = 600.0  # MoCo v2 (query forward + backward, key forward)
+    eigh: float = 0.05  # seconds per float64 eigendecomposition of a 1000 × 1000 symmetric matrix (the spectra's resamples; scales as N³)
     source: str = 'assumed: one A100-class GPU, bf16 autocast + channels-last, not measured here (run benchmarks/gpu.py and pass its figures)'  # where the figures come from
     def __post_init__(self):
         bad = {k: v for k, v in asdict(self).items() if k != 'source' and not v > 0}
@@ -51,6 +54,7 @@ def data_sizes(params:dict) -> tuple[dict, str]:
 # %% ../nbs/18_plan.ipynb #dca21f45
 PARAMS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6, 'resnet152': 60.19e6}  # torchvision, 1000 classes
 PLAN_COLUMNS = ['step', 'unit', 'images', 'gpu_hours', 'disk_gib']
+PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99, 'resnet152': 99}  # spectra.paper_layers: Conv2d, BatchNorm2d, Linear (the first 99)
 
 def _gib(n_bytes): return n_bytes / 2**30
 
@@ -81,14 +85,19 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.prepare.load_para
             for s in params['seeds']:
                 tr, inf = ep * round(f * n_tr), ep * n_val + n_test + n_m2
                 rows.append(dict(step='train', unit=f'{m}-f{f:g}-s{s}', images=tr + inf, gpu_hours=(tr / r['train'] + inf / r['infer']) / 3600, disk_gib=ckpt))
-    k = len(params['methods'])
+    k = len(params['methods']) * len(params['seeds'])  # the analyses run on every seed's final model
     n_rob = n_m2 if params['robust_images'] is None else min(params['robust_images'], n_m2)
     cells = len(params['corruptions'] if params['corruptions'] != 'all' else CORRUPTIONS) * len(params['severities'])
     passes = 32 * 3 + 5 * 3 + (7 * 3 if params.get('cascade', True) else 0)  # IG steps, four more explainers, the cascade; backward = 2 forwards
-    for step, unit, n, disk in (('spectra', 'probe activations of every model (two recipes)', 2 * k * min(params['probe_images'], n_test), 0),
+    N = min(params['probe_images'], n_test); early = early_layers(PAPER_LAYERS[arch]); big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
+    for step, unit, n, disk in (('spectra', f'probe activations of {k} models (two recipes); host memory about {_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k * N, 0),
                                 ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images', k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
                                 ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each', k * n_seg * passes, 0)):
         rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=disk))
+        if step == 'spectra':  # κ and α intervals: every resample's spectrum of the initial layers, from their Gram matrices
+            eig = k * early * params.get('spectra_boot', 100)
+            rows.append(dict(step=step, unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × {params.get("spectra_boot", 100)} resamples) of {N} × {N}',
+                             images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/18_plan.ipynb #82ef495d

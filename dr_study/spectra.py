@@ -11,9 +11,10 @@ import torch.nn.functional as F
 
 # %% auto #0
 __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'layer_modules', 'StreamingCovariance', 'ActivationSpectra',
-           'condition_number', 'symmetrize', 'paper_layers', 'standardized_eigenvalues', 'FeatureSpectra',
-           'ev_density_samples', 'ev_density', 'figure3b', 'fit_distributions', 'PowerLawFit', 'first_layer_table',
-           'condition_table', 'figure3a']
+           'condition_number', 'symmetrize', 'paper_layers', 'standardized_gram', 'standardized_eigenvalues',
+           'FeatureSpectra', 'ev_density_samples', 'ev_density', 'figure3b', 'fit_distributions', 'PowerLawFit',
+           'first_layer_table', 'condition_table', 'early_layers', 'resampled_eigenvalues', 'SpectrumStatistics',
+           'spectrum_intervals', 'figure3a']
 
 # %% ../nbs/14_spectra.ipynb #9b7a6a45
 def _blocks(model:nn.Module) -> list:
@@ -162,12 +163,11 @@ def paper_layers(model:nn.Module, max_layers:int=99) -> list:
     "Every Conv2d, BatchNorm2d and Linear module of `model` in `named_modules()` order, the first `max_layers` (the authors' `tools/pca.py`)."
     return [(n, m) for n, m in model.named_modules() if type(m) in PAPER_LAYER_TYPES][:max_layers]
 
-def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flattened activations
-                             n_components:int=100, # how many of the largest eigenvalues
-                             chunk_bytes:int=1 << 28, # float64 bytes per slice of features
-                             device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                            ) -> np.ndarray:
-    "The largest eigenvalues of the covariance of X's standardized features (StandardScaler + PCA(n).explained_variance_), through the N x N Gram matrix."
+def standardized_gram(X, # (N samples, F features), e.g. N images' flattened activations
+                      chunk_bytes:int=1 << 28, # float64 bytes per slice of features
+                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                     ) -> torch.Tensor:
+    "(N, N) float64: Z Zᵀ of X's standardized features Z (each centred, scaled to unit population variance; a constant feature stays 0)."
     X = torch.as_tensor(X)
     if X.ndim != 2 or len(X) < 2: raise ValueError(f'X must be (N >= 2 samples, F features), got shape {tuple(X.shape)}')
     n, f = X.shape; step = max(1, chunk_bytes // (8 * n))
@@ -175,8 +175,16 @@ def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flatte
     for k in range(0, f, step):
         Z = X[:, k:k + step].to(device=device, dtype=torch.float64)
         Z = Z - Z.mean(0); sd = Z.pow(2).mean(0).sqrt()
-        Z = Z / torch.where(sd > 0, sd, torch.ones_like(sd))  # a constant feature stays 0, as in StandardScaler
-        G += Z @ Z.T
+        G += (Z := Z / torch.where(sd > 0, sd, torch.ones_like(sd))) @ Z.T
+    return G
+
+def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flattened activations
+                             n_components:int=100, # how many of the largest eigenvalues
+                             chunk_bytes:int=1 << 28, # float64 bytes per slice of features
+                             device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                            ) -> np.ndarray:
+    "The largest eigenvalues of the covariance of X's standardized features (StandardScaler + PCA(n).explained_variance_), through the N x N Gram matrix."
+    G = standardized_gram(X, chunk_bytes, device); n, f = torch.as_tensor(X).shape
     e = torch.linalg.eigvalsh(G / (n - 1)).flip(0)[:min(n_components, n - 1, f)]
     return e.clamp_min(0).cpu().numpy()
 
@@ -188,8 +196,9 @@ class FeatureSpectra:
                  max_layers:int=99, # the first this many layers (the paper: 99)
                  budget_bytes:int=2 << 30, # host memory for the activations held in one pass
                  device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                 keep_grams:int=0, # the first this many layers keep their Gram matrix in `grams_` (for `SpectrumStatistics` resamples)
                 ):
-        self.n_components, self.max_layers, self.budget, self.device = n_components, max_layers, budget_bytes, device
+        self.n_components, self.max_layers, self.budget, self.device, self.keep_grams = n_components, max_layers, budget_bytes, device, keep_grams
 
     def _pass(self, model, layers, batches) -> dict:
         acts, hs = {n: [] for n, _ in layers}, []
@@ -216,10 +225,13 @@ class FeatureSpectra:
                 b = 4 * n_img * sizes[n]
                 if cur and used + b > self.budget: groups.append(cur); cur, used = [], 0
                 cur.append((n, m)); used += b
-            groups.append(cur); out = {}
+            groups.append(cur); out, keep = {}, {n for n, _ in layers[:self.keep_grams]}; self.grams_ = {}
             for grp in groups:
                 for n, a in self._pass(model, grp, batches).items():
-                    out[n] = standardized_eigenvalues(a, self.n_components, device=self.device); del a
+                    G = standardized_gram(a, device=self.device); k = min(self.n_components, len(a) - 1, a.shape[1]); del a
+                    out[n] = torch.linalg.eigvalsh(G / (len(G) - 1)).flip(0)[:k].clamp_min(0).cpu().numpy()
+                    if n in keep: self.grams_[n] = G.cpu()
+            self.grams_ = {n: self.grams_[n] for n, _ in layers if n in self.grams_}
             return {n: out[n] for n, _ in layers}
         finally: model.train(training)
 
@@ -363,6 +375,74 @@ def condition_table(spectra:dict, # {method: {layer: eigenvalues}}
     return pd.DataFrame([dict(method=method, layer=layer, depth=d, kappa=condition_number(e, hi, lo, interpolation))
                          for method, layers in spectra.items() for d, (layer, e) in enumerate(layers.items())],
                         columns=['method', 'layer', 'depth', 'kappa'])
+
+# %% ../nbs/14_spectra.ipynb #1f23773c
+def early_layers(n_layers:int) -> int:
+    "How many of a model's first layers the claims call its initial layers: the first third, at least three."
+    return min(int(n_layers), max(3, int(np.ceil(n_layers / 3))))
+
+def resampled_eigenvalues(G, # (N, N) Gram matrix of the standardized features (`standardized_gram`)
+                          W, # (B, N) weight of each image in each resample (how often it is drawn)
+                          n_components:int=100, # the largest this many eigenvalues
+                          chunk:int=16, # resamples per batched eigendecomposition
+                         ) -> np.ndarray:
+    "(B, n_components) spectra of the resamples (images repeated as drawn, centred again, the features' scaling kept), from the Gram matrix alone."
+    G = torch.as_tensor(G, dtype=torch.float64); W = torch.as_tensor(np.atleast_2d(W), dtype=torch.float64, device=G.device)
+    if G.ndim != 2 or G.shape[0] != G.shape[1] or W.shape[1] != len(G): raise ValueError(f'G must be (N, N) and W (B, N); got {tuple(G.shape)} and {tuple(W.shape)}')
+    out = []
+    for Wb in W.split(chunk):
+        n = Wb.sum(1); g = Wb @ G / n[:, None]; c = (g * Wb).sum(1) / n; r = Wb.sqrt()  # g: the resample's mean Gram row; c: its mean
+        K = (G - g[:, :, None] - g[:, None, :] + c[:, None, None]) * r[:, :, None] * r[:, None, :] / (n - 1)[:, None, None]
+        out.append(torch.linalg.eigvalsh(K).flip(-1)[:, :n_components].clamp_min(0))
+    return torch.cat(out).cpu().numpy()
+
+# %% ../nbs/14_spectra.ipynb #0dd78d3a
+class SpectrumStatistics:
+    "κ (Eq. 1) of each given layer, their geometric mean and the first layer's Pareto shape (distfit's estimator), on each resample of the probe images."
+    def __init__(self,
+                 n_components:int=100, # eigenvalues per layer at most (the paper: 100)
+                 hi:float=99.9, # percentile in the numerator of Eq. (1)
+                 lo:float=90.0, # percentile in the denominator of Eq. (1)
+                 chunk:int=16, # resamples per batched eigendecomposition
+                ):
+        self.n_components, self.hi, self.lo, self.chunk = n_components, hi, lo, chunk
+
+    def top(self, W) -> int:
+        "The eigenvalues every resample of `W` has: min(n_components, fewest distinct images in a resample − 1)."
+        return int(min(self.n_components, (np.atleast_2d(W) > 0).sum(1).min() - 1))
+
+    def __call__(self, grams:dict, # {layer: Gram matrix (N, N)}, the first layer first (`FeatureSpectra(keep_grams=...).grams_`)
+                 W=None, # (B, N) image weights of the resamples (None: the probe set as drawn, one row)
+                ) -> pd.DataFrame:
+        "One row per resample: k (eigenvalues used), kappa_early (geometric mean of κ over the layers of `grams`), pareto_alpha (the first layer's)."
+        from scipy import stats
+        if not grams: raise ValueError('SpectrumStatistics: no Gram matrices (FeatureSpectra(keep_grams=k) keeps them)')
+        N = len(next(iter(grams.values()))); W = np.ones((1, N)) if W is None else np.atleast_2d(np.asarray(W, float)); k = self.top(W)
+        if k < 5: raise ValueError(f'SpectrumStatistics: resamples with {k + 1} distinct images leave {k} eigenvalues; more probe images are needed')
+        E = {n: resampled_eigenvalues(G, W, k, self.chunk) for n, G in grams.items()}
+        with np.errstate(divide='ignore'):
+            logk = np.mean([[np.log(condition_number(e, self.hi, self.lo)) for e in Ek] for Ek in E.values()], 0)
+        first = next(iter(E.values()))
+        return pd.DataFrame(dict(k=k, kappa_early=np.exp(logk), pareto_alpha=[stats.pareto.fit(e[e > 0])[0] for e in first]))
+
+# %% ../nbs/14_spectra.ipynb #f28be5d2
+def spectrum_intervals(boot:pd.DataFrame, # `SpectrumStatistics` rows of every (method, seed) with `method`, `seed`, `replicate` (-1: the probe set as drawn)
+                       level:float=0.95, # coverage of the percentile intervals
+                       seed:int=0, # seed of the seed stage's draws
+                      ) -> pd.DataFrame:
+    "Per method: κ of the initial layers (geometric mean) and α, averaged over seeds, with intervals over probe-image resamples and seeds."
+    from dr_study.evaluate import HierarchicalBootstrap
+    rows, q = [], [(1 - level) / 2, (1 + level) / 2]
+    for m, d in boot.groupby('method', sort=False):
+        row = dict(method=m, seeds=d.seed.nunique(), k=int(d.k.min()))
+        for stat, name, f, inv in (('kappa_early', 'kappa', np.log, np.exp), ('pareto_alpha', 'alpha', lambda v: v, lambda v: v)):
+            V = np.stack([f(g.sort_values('replicate')[stat].to_numpy(float)) for _, g in d.groupby('seed')])
+            with np.errstate(invalid='ignore'):
+                est, rep = HierarchicalBootstrap(V.shape[1] - 1, seed=seed).over_seeds(V[:, 0], V[:, 1:])
+            lo, hi = np.nanquantile(rep, q) if np.isfinite(rep).any() else (np.nan, np.nan)
+            row.update({name: inv(est), f'{name}_lo': inv(lo), f'{name}_hi': inv(hi)})
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 # %% ../nbs/14_spectra.ipynb #04b84ffb
 def figure3a(ct:pd.DataFrame, # `condition_table`

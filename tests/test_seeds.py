@@ -1,5 +1,5 @@
-"""Training variance reaches the analyses: with two fine-tuning seeds, every seed's final model is scored under the distortions
-and explained, and the claims resample both seeds (issue 21). A narrow tiny run: the paper's four procedures on all labels, two corruptions, three explainers."""
+"""Training variance reaches the analyses: with two fine-tuning seeds, every seed's final model is scored under the distortions,
+explained and probed for its spectra, and the claims resample both seeds (issue 21). A narrow tiny run: the paper's four procedures on all labels, two corruptions, three explainers."""
 import subprocess, sys
 import pandas as pd
 
@@ -23,5 +23,9 @@ def test_every_seed_is_analysed_and_the_claims_resample_seeds(tmp_path):
     lg = pd.read_csv(out/'results'/'claims.csv').set_index('id')
     for c in ('ifi_above_iwne', 'robust_iwne_cl', 'robust_ifi_cl_noise_score', 'fs_above_cl_hard_exudates'):
         assert lg.seeds[c] == 2 and 'one training seed' not in lg.here[c], (c, lg.loc[c].to_dict())
+    boot = pd.read_csv(out/'results'/'spectra_boot.csv')
+    assert set(boot.seed) == {0, 1} and boot.replicate.min() == -1 and set(pd.read_csv(out/'results'/'eigenvalues.csv').seed) == {0, 1}
+    for c in ('kappa_ifi_lower', 'alpha_cl_lower', 'alpha_iwne_above_116'):
+        assert lg.seeds[c] == 2 and lg.test[c].startswith('paired per seed'), (c, lg.loc[c].to_dict())
     assert lg.verdict['ifi_gain_low_labels'] == 'not tested here'  # one label fraction
     assert set(lg.verdict) <= {'supported', 'contradicted', 'not resolved', 'not tested here'}
