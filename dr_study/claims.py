@@ -17,7 +17,7 @@ __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'FAILED', 'VER
            'MARGIN_AUC', 'SIMULT', 'PAPER_TABLE2', 'PAPER_TABLE3', 'SPECTRA_TEST', 'ALTERNATIVES', 'NOISES',
            'CONTROL_EXPLAINERS', 'MARGIN_RMA', 'LEDGER_COLUMNS', 'VERDICT_COLORS', 'Family', 'cell', 'satterthwaite',
            'decide', 'resolving', 'outcome', 'Results', 'signed_auc', 'auc_cell', 'Claim', 'claim', 'paper_rma',
-           'vuong', 'holm', 'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
+           'vuong', 'holm', 'price_command', 'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
 
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED, FAILED = 'supported', 'contradicted', 'not resolved', 'not tested here', 'check failed'
@@ -134,7 +134,7 @@ def resolving(F:Family, # a family whose verdict is not resolved
     else: k = np.flatnonzero(d < 0)[np.argmin(mult[d < 0])]; s, m = seeds[k], float(mult[k])  # toward contradiction: one cell suffices
     s_txt = 'at least 2 seeds (training variance unknown with one)' if not np.isfinite(s) else f'more than {max_seeds} seeds' if s > max_seeds else f'{int(s)} seeds'
     return dict(seeds=s if np.isfinite(s) and s <= max_seeds else np.nan, patients_x=float(m),
-                text=f'would resolve at {power:.0%} power with {s_txt} and ' + (f'{m:.1f}×' if m <= 1000 else 'more than 1000×') + ' the test patients (dr-study plan --set seeds=[...] prices the seeds)')
+                text=f'would resolve at {power:.0%} power with {s_txt} and ' + (f'{m:.1f}×' if m <= 1000 else 'more than 1000×') + ' the test patients')
 
 # %% ../nbs/17_claims.ipynb #6b86eca1
 def outcome(F:Family|None, # the primary estimand's cells (None: not tested)
@@ -144,12 +144,12 @@ def outcome(F:Family|None, # the primary estimand's cells (None: not tested)
             **decide_kw,
            ) -> dict:
     "What a check returns: verdict, the numbers, the test and family size, seeds and what it would take to resolve."
-    if F is None or not len(F): return dict(verdict=UNTESTED, here=why_untested or here, test=test, family=0, seeds=0, resolve='', names=[])
+    if F is None or not len(F): return dict(verdict=UNTESTED, here=why_untested or here, test=test, family=0, seeds=0, resolve='', names=[], resolve_seeds=np.nan, resolve_patients_x=np.nan)
     d = decide(F, **decide_kw)
-    res = resolving(F, d['z'], d['q']) if d['verdict'] == UNRESOLVED and np.isfinite(d['q']) else dict(text='')
+    res = resolving(F, d['z'], d['q']) if d['verdict'] == UNRESOLVED and np.isfinite(d['q']) else dict(text='', seeds=np.nan, patients_x=np.nan)
     ci = '; '.join(f'{n} {e:+.3g} [{l:+.3g}, {h:+.3g}]' for n, e, l, h in zip(F.names, F.est, d['lo'], d['hi']))  # [one-sided lower, simultaneous upper]
     return dict(verdict=d['verdict'], here=f"{here}: {ci}" + (f" — {d['reason']}" if d['reason'] else ''), test=test, family=len(F), seeds=F.seeds,
-                resolve=res['text'], names=list(F.names))
+                resolve=res['text'], names=list(F.names), resolve_seeds=res['seeds'], resolve_patients_x=res['patients_x'])
 
 # %% ../nbs/17_claims.ipynb #e7e9b19b
 class Results:
@@ -603,7 +603,12 @@ def _ifi_small(R): return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in (
 
 # %% ../nbs/17_claims.ipynb #85eb1087
 LEDGER_COLUMNS = ['id', 'section', 'claim', 'paper', 'here', 'verdict', 'page', 'estimand', 'test', 'family', 'seeds', 'resolve',
-                  'data', 'ifi_weights', 'image_size', 'rests_on_stand_in']
+                  'resolve_seeds', 'resolve_patients_x', 'data', 'ifi_weights', 'image_size', 'rests_on_stand_in']
+
+def price_command(R:Results, seeds:float) -> str:
+    "The `dr-study plan` command that prices this run's profile with `seeds` fine-tuning seeds ('' if none is needed)."
+    if not np.isfinite(seeds) or seeds <= len(R.params.get('seeds', [0])): return ''
+    return f"dr-study plan --profile {R.params.get('profile', 'paper')} --set 'seeds=[{', '.join(map(str, range(int(seeds))))}]'" 
 
 def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
     "Every claim checked on `R`: its verdict, numbers, estimand, test, family size, seeds, what would resolve it and what it rests on."
@@ -611,9 +616,11 @@ def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
     for c in (CLAIMS if claims is None else claims).values():
         try: o = c.check(R)
         except Exception as e: o = dict(verdict=FAILED, here=f'the check failed: {type(e).__name__}: {e}', test='', family=0, seeds=0, resolve='', names=[])
+        rs = float(o.get('resolve_seeds', np.nan)); cmd = price_command(R, rs)
         ifi = any('IFI' in n for n in o.get('names', [])) or 'IFI' in c.claim
         rows.append(dict(id=c.id, section=c.section, claim=c.claim, paper=c.paper, here=o['here'], verdict=o['verdict'], page=c.page, estimand=c.estimand,
-                         test=o['test'], family=o['family'], seeds=o['seeds'], resolve=o['resolve'], **prov,
+                         test=o['test'], family=o['family'], seeds=o['seeds'], resolve=o['resolve'] + (f'; its cost: {cmd}' if cmd and o['resolve'] else ''),
+                         resolve_seeds=rs, resolve_patients_x=float(o.get('resolve_patients_x', np.nan)), **prov,
                          rests_on_stand_in=bool(ifi and prov['ifi_weights'].startswith('stand-in'))))
     return pd.DataFrame(rows, columns=LEDGER_COLUMNS)
 

@@ -235,14 +235,15 @@ def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
                          n_boot:int=200, # bootstrap resamples (0: no interval)
                          seed:int=0, # seed of every random draw
                         ) -> str:
-    "A sentence on the final models' (all labels, first seed) test AUCs, naming those not distinguishable from chance."
-    f = pred[(pred.fraction == pred.fraction.max()) & (pred.seed == pred.seed.min())]
-    mt = metrics_table(f, definition, n_boot, seed)
-    parts = [f"{r.method} {r.auc:.3f} [{r.lo:.3f}, {r.hi:.3f}]" for r in mt[mt.dataset == mt.dataset.iloc[0]].itertuples()]
+    "A sentence on the final models' (all labels, every seed) test AUCs, naming those not distinguishable from chance."
+    f = pred[pred.fraction == pred.fraction.max()]
+    mt = metrics_table(f, definition, n_boot, seed); S = mt.seed.nunique()
+    parts = [f"{m} " + ' / '.join(f"{r.auc:.3f} [{r.lo:.3f}, {r.hi:.3f}]" for r in d.itertuples()) for m, d in mt[mt.dataset == mt.dataset.iloc[0]].groupby('method', sort=False)]
     chance, below = mt[(mt.lo <= 0.5) & (mt.hi >= 0.5)], mt[mt.hi < 0.5]
-    out = f"The four models analysed here (all labels, seed {f.seed.min()}) have referable-DR AUC on {mt.dataset.iloc[0]}: " + '; '.join(parts) + '. '
+    seeds = f"seed {mt.seed.iloc[0]}" if S == 1 else f"{S} seeds each, in seed order {sorted(mt.seed.unique())}"
+    out = f"The final models analysed here (all labels, {seeds}) have referable-DR AUC on {mt.dataset.iloc[0]}: " + '; '.join(parts) + '. '
     if len(chance) + len(below) == len(mt): return out + '**None of them is better than chance on any test set, so the differences below describe untrained-like models, not what pretraining does.**'
-    name = lambda d: ', '.join(f'{r.method} ({r.dataset})' for r in d.itertuples())
+    name = lambda d: ', '.join(f'{r.method}' + (f' seed {r.seed}' if S > 1 else '') + f' ({r.dataset})' for r in d.itertuples())
     return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + (f'Worse than chance: {name(below)}. ' if len(below) else '') \
         + ('Every one is above chance on every test set.' if len(chance) + len(below) == 0 else '')
 

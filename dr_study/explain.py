@@ -18,13 +18,14 @@ from .models import MEAN, STD, normalize
 
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
-           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'FLIP_EXPLAINERS', 'MASK_RULES', 'REGIONS',
-           'TABLE3_KEYS', 'CanonBlock', 'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp',
-           'integrated_gradients', 'grad_x_input', 'gradcam', 'random_map', 'randomize_weights', 'randomized',
-           'lrp_randomized', 'sum_pos', 'l2_norm_sq', 'relevance_mass_accuracy', 'relevance_rank_accuracy',
-           'RelevanceMassAccuracy', 'RelevanceRankAccuracy', 'relevance_percentile_accuracy',
+           'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'FLIP_EXPLAINERS', 'QUADRANTS', 'MASK_RULES',
+           'REGIONS', 'TABLE3_KEYS', 'CanonBlock', 'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized',
+           'explain_lrp', 'integrated_gradients', 'grad_x_input', 'gradcam', 'random_map', 'randomize_weights',
+           'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq', 'relevance_mass_accuracy',
+           'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy', 'relevance_percentile_accuracy',
            'RelevancePercentileAccuracy', 'score_maps', 'relevance_outside', 'random_expectation',
-           'cascading_randomization', 'flip_averaged', 'score_explainers', 'table3', 'figure5_image', 'figure5']
+           'cascading_randomization', 'flip_averaged', 'quadrant_shares', 'score_explainers', 'orientation_check',
+           'table3', 'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -479,6 +480,17 @@ def flip_averaged(fn, # an explainer fn(model, x, target) -> (B, C, H, W)
         return sum(torch.flip(fn(model, torch.flip(x, d), target), d) if d else fn(model, x, target) for d in FLIPS) / len(FLIPS)
     return averaged
 
+QUADRANTS = ('top-left', 'top-right', 'bottom-left', 'bottom-right')
+
+def quadrant_shares(pooled, # non-negative pooled maps (B, H, W)
+                    region, # bool (H, W): only these pixels count (the field of view)
+                   ) -> np.ndarray:
+    "(B, 4): each map's in-`region` relevance in each image quadrant (`QUADRANTS`), as a share of its in-region total."
+    h = _as_np(pooled) * np.asarray(region, bool); H, W = h.shape[-2:]
+    t, l = np.arange(H)[:, None] < H / 2, np.arange(W)[None] < W / 2
+    with np.errstate(invalid='ignore', divide='ignore'):
+        return np.stack([(h * q).sum((1, 2)) for q in (t & l, t & ~l, ~t & l, ~t & ~l)], 1) / h.sum((1, 2))[:, None]
+
 # %% ../nbs/16_explain.ipynb #a7967193
 MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}  # from area fractions to the mask scored
 REGIONS = ('fov', 'image')  # scored inside the field of view, or over the whole image (as the paper)
@@ -516,6 +528,25 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                     scores.append(score_maps(pm, {l: f(v) for l, v in fractions.items()}, percentile=percentile,
                                              region=region if reg == 'fov' else None).assign(region=reg, mask=rule, **tag))
     return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept)
+
+# %% ../nbs/16_explain.ipynb #b1a559ef
+def orientation_check(model:nn.Module, # torchvision ResNet
+                      images:torch.Tensor, # uint8 images (N, 3, S, S)
+                      mask, # (N, S, S) total-lesion area fractions
+                      region, # bool (S, S): the field of view
+                      target:int=3, # output neuron explained
+                      batch:int=16, # images per explanation pass
+                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                     ) -> pd.DataFrame:
+    "Per image, for LRP and flip-averaged LRP: in-field relevance per quadrant, total-lesion RMA, and its relative change under a 180° rotation."
+    rows = []
+    for name, f in (('LRP', explain_lrp), ('LRP, flip-averaged', flip_averaged(explain_lrp))):
+        run = lambda x: torch.cat([f(model, normalize(x[k:k + batch].to(device)), target).cpu() for k in range(0, len(x), batch)])
+        pm, pr = sum_pos(run(images)), sum_pos(torch.flip(run(torch.flip(images, (-2, -1))), (-2, -1)))  # rotated, explained, rotated back
+        a, b = relevance_mass_accuracy(pm, mask, region), relevance_mass_accuracy(pr, mask, region)
+        with np.errstate(invalid='ignore', divide='ignore'): change = np.abs(b - a) / a
+        rows.append(pd.DataFrame(quadrant_shares(pm, region), columns=list(QUADRANTS)).assign(image_index=np.arange(len(images)), variant=name, rma=a, rma_rotated=b, rma_change=change))
+    return pd.concat(rows, ignore_index=True)
 
 # %% ../nbs/16_explain.ipynb #e725452f
 TABLE3_KEYS = ['lesion', 'method', 'pooling', 'explainer', 'region', 'mask']

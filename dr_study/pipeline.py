@@ -14,9 +14,9 @@ from .dispatch import QUIET
 from .paths import STUDY, RunLayout
 
 # %% auto #0
-__all__ = ['STEPS', 'HOW', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs', 'notebook_modules',
-           'step_record', 'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock',
-           'run_step', 'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
+__all__ = ['STEPS', 'HOW', 'KERNEL_ENV', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs',
+           'notebook_modules', 'step_record', 'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed',
+           'RunBusy', 'run_lock', 'run_step', 'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
 
 # %% ../nbs/08_pipeline.ipynb #f984636c
 @dataclass(frozen=True)
@@ -157,6 +157,8 @@ class StepFailed(RuntimeError):
 class RunBusy(RuntimeError):
     "Another process is writing to the run folder."
 
+KERNEL_ENV = {'MALLOC_MMAP_THRESHOLD_': str(1 << 30), 'MALLOC_TRIM_THRESHOLD_': str(1 << 30)}  # glibc: keep freed activation buffers instead of unmapping them after every batch (smoke: 85 million page faults; CPU inference 1.1x)
+
 def _say(msg): print(f'[dr-study] {msg}', flush=True)
 
 @contextmanager
@@ -189,6 +191,7 @@ def run_step(step:Step, # a `pipeline.Step`
     used = run.logs/f'.{step.name}.units'; used.unlink(missing_ok=True)
     env, quiet = os.environ.get(UNITS_LOG), os.environ.pop(QUIET, None); os.environ[UNITS_LOG] = str(used.resolve())
     if not progress: os.environ[QUIET] = '1'  # the notebooks' progress lines (dispatch.terminal) too
+    for k, v in KERNEL_ENV.items(): os.environ.setdefault(k, v)  # the kernels inherit it; a value the user set wins
     try:
         pm.execute_notebook(str(Path(study)/step.notebook), str(tmp), parameters={**inputs, 'run_dir': '.'}, cwd=str(run.root),
                             kernel_name='python3', progress_bar=progress, log_output=False, request_save_on_cell_execute=True,

@@ -313,9 +313,10 @@ def score_corruptions(models:dict, # method name -> model
     jobs = ([('none', 0, sets.images, np.ones(sets.n, bool))] if clean else []) + [(n, s, *sets.get(n, s)) for n, s in sets.sets]
     frames = []
     for name, sev, imgs, ok in jobs:
-        idx = np.flatnonzero(ok); ds = ImageArray(imgs, transform)
+        idx = np.flatnonzero(ok)
+        ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i]), np.uint8) for i in idx]))  # the transform once per set, not per model
         for method, model in models.items():
-            p = predict(model, ds, idx, batch_size, device)
+            p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size, device)
             frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],
                                             **{f'p{k}': p[:, k] for k in range(5)})))
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]

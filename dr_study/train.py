@@ -147,7 +147,7 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
         history.append(dict(epoch=epoch, loss=float(np.mean(losses)) if losses else float('nan'), val_auc=auc, seconds=round(time.monotonic() - t0, 2)))
         if rank == 0:
             if auc > best or best < 0: best = auc if not np.isnan(auc) else best; save_weights(_unwrap(model).state_dict(), out/'best.safetensors')
-            _save_state(out, epoch, model, opt, sched, best, history, cfg)
+            if epoch + 1 < cfg.epochs: _save_state(out, epoch, model, opt, sched, best, history, cfg)  # after the last epoch nothing resumes: metrics.json follows
         if world > 1: torch.distributed.barrier()
         log(f'epoch {epoch}: loss {history[-1]["loss"]:.4f} val AUC {auc:.4f} ({history[-1]["seconds"]} s)')
         if stop_after is not None and epoch >= stop_after: return dict(stopped_at=epoch)

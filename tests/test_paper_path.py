@@ -33,7 +33,7 @@ def paper_run(tmp_path_factory):
     fs, cl, tv, sd = fabricate_weights(d)
     small = dict(synthetic='null', eyepacs=lay.eyepacs.root, messidor2=lay.messidor2.root, idrid=lay.idrid.root, ifi_fs_weights=fs, ifi_cl_weights=cl,
                  arch='resnet18', image_size=64, fractions='[0.5, 1.0]', epochs_iwne=1, epochs_ifi=1, pretrain_epochs=1, pretrain_batch=16,
-                 moco_bank=64, batch_size=16, workers=0, probe_images=16, robust_images=8, corruptions='[gaussian_noise, fog]', severities='[1, 3]',
+                 moco_bank=64, batch_size=16, workers=0, probe_images=24, spectra_boot=20, seeds='[0, 1]', robust_images=8, corruptions='[gaussian_noise, fog]', severities='[1, 3]',
                  n_boot=20, gallery_images=1, cascade='false')
     out = d/'run'
     r = subprocess.run([*CLI, 'reproduce', '--profile', 'paper', '--out', str(out), '--quiet'] + [a for k, v in small.items() for a in ('--set', f'{k}={v}')],
