@@ -11,6 +11,7 @@ from scipy import stats
 from .data import referable, referable_score
 from .evaluate import HierarchicalBootstrap, patient_codes, roc_auc, weighted_auc
 from .models import METHODS
+from .spectra import pseudo_replicates
 
 # %% auto #0
 __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'FAILED', 'VERDICTS', 'ALPHA', 'LEVEL', 'POWER', 'CLAIMS',
@@ -371,10 +372,10 @@ def _moco_vs_ssl(R):
     return outcome(F, 'ΔAUC', SIMULT)
 
 # %% ../nbs/17_claims.ipynb #c4ac6579
-SPECTRA_TEST = 'paired per seed and probe-image resample; intervals over probe images (by patient) and seeds; one-sided IUT, contradicted by max-t'
+SPECTRA_TEST = 'paired per seed and probe-image subsample; intervals over probe images (delete-d jackknife by patient) and seeds; one-sided IUT, contradicted by max-t'
 
 def _spectrum_family(R, stat:str, terms:list):
-    "A Family from `spectra_boot.csv`: per (name, [(sign, method)], bound, claim sign) the signed sum of `stat` (log κ for kappa_early), per seed and resample."
+    "A Family from `spectra_boot.csv`: per (name, [(sign, method)], bound, claim sign) the signed sum of `stat` (log κ for kappa_early), per seed and subsample."
     b = R['spectra_boot']
     if b is None: return None
     f = (lambda v: np.log(v)) if stat == 'kappa_early' else (lambda v: v)  # κ: a ratio, compared on the log scale
@@ -386,7 +387,8 @@ def _spectrum_family(R, stat:str, terms:list):
         val = lambda m, s: f(b[(b.method == m) & (b.seed == s)].sort_values('replicate')[stat].to_numpy(float))  # replicate -1: the probe set as drawn
         with np.errstate(invalid='ignore'):
             V = np.array([sum(sg * val(m, s) for sg, m in tm) for s in seeds])  # (S, 1 + B)
-        cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, V[:, 0], V[:, 1:], bound, sign))
+        est, D = pseudo_replicates(V, int(b.patients.iloc[0]), int(b.deleted.iloc[0])) if 'patients' in b else (V[:, 0], V[:, 1:])
+        cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, est, D, bound, sign))
     return Family.of(cells) if cells else None
 
 def _spectrum_claim(R, stat, pairs, what):

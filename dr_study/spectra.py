@@ -13,8 +13,8 @@ import torch.nn.functional as F
 __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'layer_modules', 'StreamingCovariance', 'ActivationSpectra',
            'condition_number', 'symmetrize', 'paper_layers', 'standardized_gram', 'standardized_eigenvalues',
            'FeatureSpectra', 'ev_density_samples', 'ev_density', 'figure3b', 'fit_distributions', 'PowerLawFit',
-           'first_layer_table', 'condition_table', 'early_layers', 'resampled_eigenvalues', 'SpectrumStatistics',
-           'spectrum_intervals', 'figure3a']
+           'first_layer_table', 'condition_table', 'early_layers', 'resampled_eigenvalues', 'delete_d_weights',
+           'pseudo_replicates', 'SpectrumStatistics', 'spectrum_intervals', 'figure3a']
 
 # %% ../nbs/14_spectra.ipynb #9b7a6a45
 def _blocks(model:nn.Module) -> list:
@@ -396,6 +396,29 @@ def resampled_eigenvalues(G, # (N, N) Gram matrix of the standardized features (
         out.append(torch.linalg.eigvalsh(K).flip(-1)[:, :n_components].clamp_min(0))
     return torch.cat(out).cpu().numpy()
 
+# %% ../nbs/14_spectra.ipynb #9290009f
+def delete_d_weights(patients, # (N,) patient of each probe image
+                     n_sub:int, # number of subsamples
+                     frac:float=0.25, # share of the patients each subsample leaves out
+                     seed:int=0, # seed of the draws
+                    ) -> tuple:
+    "(W (n_sub, N) of 0/1 image weights, n patients, d left out): delete-d jackknife subsamples by patient, no image drawn twice."
+    codes, n = np.unique(np.asarray(patients).astype(str), return_inverse=True)[1], len(np.unique(np.asarray(patients).astype(str)))
+    d = int(np.clip(round(frac * n), 1, n - 2)) if n > 2 else None
+    if d is None: raise ValueError(f'delete-d jackknife: {n} patient(s) in the probe set; at least 3 are needed')
+    g = np.random.default_rng([seed, 7]); out = np.ones((n_sub, len(codes)))
+    for b in range(n_sub): out[b, np.isin(codes, g.choice(n, d, replace=False))] = 0.0
+    return out, n, d
+
+def pseudo_replicates(V, # (S, 1 + B): per seed, the estimate on the probe set, then its B subsamples' values
+                      n:int, # patients in the probe set
+                      d:int, # patients each subsample left out
+                     ) -> tuple:
+    "(estimates (S,), replicates (S, B)): the subsamples' deviations scaled by sqrt((n − d)/d), centred on each seed's estimate (delete-d jackknife)."
+    V = np.atleast_2d(np.asarray(V, float)); est, sub = V[:, 0], V[:, 1:]
+    with np.errstate(invalid='ignore'):
+        return est, est[:, None] + np.sqrt((n - d) / d) * (sub - sub.mean(1, keepdims=True))
+
 # %% ../nbs/14_spectra.ipynb #0dd78d3a
 class SpectrumStatistics:
     "κ (Eq. 1) of each given layer, their geometric mean and the first layer's Pareto shape (distfit's estimator), on each resample of the probe images."
@@ -426,11 +449,11 @@ class SpectrumStatistics:
         return pd.DataFrame(dict(k=k, kappa_early=np.exp(logk), pareto_alpha=[stats.pareto.fit(e[e > 0])[0] for e in first]))
 
 # %% ../nbs/14_spectra.ipynb #f28be5d2
-def spectrum_intervals(boot:pd.DataFrame, # `SpectrumStatistics` rows of every (method, seed) with `method`, `seed`, `replicate` (-1: the probe set as drawn)
+def spectrum_intervals(boot:pd.DataFrame, # `SpectrumStatistics` rows of every (method, seed) with `method`, `seed`, `replicate` (-1: the probe set), `patients`, `deleted`
                        level:float=0.95, # coverage of the percentile intervals
                        seed:int=0, # seed of the seed stage's draws
                       ) -> pd.DataFrame:
-    "Per method: κ of the initial layers (geometric mean) and α, averaged over seeds, with intervals over probe-image resamples and seeds."
+    "Per method: κ of the initial layers (geometric mean) and α, averaged over seeds, with intervals over probe-image subsamples and seeds."
     from dr_study.evaluate import HierarchicalBootstrap
     rows, q = [], [(1 - level) / 2, (1 + level) / 2]
     for m, d in boot.groupby('method', sort=False):
@@ -438,7 +461,7 @@ def spectrum_intervals(boot:pd.DataFrame, # `SpectrumStatistics` rows of every (
         for stat, name, f, inv in (('kappa_early', 'kappa', np.log, np.exp), ('pareto_alpha', 'alpha', lambda v: v, lambda v: v)):
             V = np.stack([f(g.sort_values('replicate')[stat].to_numpy(float)) for _, g in d.groupby('seed')])
             with np.errstate(invalid='ignore'):
-                est, rep = HierarchicalBootstrap(V.shape[1] - 1, seed=seed).over_seeds(V[:, 0], V[:, 1:])
+                est, rep = HierarchicalBootstrap(V.shape[1] - 1, seed=seed).over_seeds(*pseudo_replicates(V, int(d.patients.iloc[0]), int(d.deleted.iloc[0])))
             lo, hi = np.nanquantile(rep, q) if np.isfinite(rep).any() else (np.nan, np.nan)
             row.update({name: inv(est), f'{name}_lo': inv(lo), f'{name}_hi': inv(hi)})
         rows.append(row)
