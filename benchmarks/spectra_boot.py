@@ -1,14 +1,14 @@
-"""The κ and α intervals' resamples: from the kept Gram matrices vs recomputing each resample from the activations,
-side by side in one run on the same activations and the same patient resamples; then the host memory of the paper's
-recipe at paper scale.
+"""The κ and α intervals' subsamples: from the kept Gram matrices vs recomputing each subsample from the activations,
+side by side in one run on the same activations and the same delete-d subsamples (by patient); then the host memory of
+the paper's recipe at paper scale.
 
-(a) `resampled_eigenvalues`: every resample's spectrum from the layer's N x N Gram matrix, each feature's scaling fixed
+(a) `resampled_eigenvalues`: every subsample's spectrum from the layer's N x N Gram matrix, each feature's scaling fixed
     at the probe set's (what `SpectrumStatistics` does);
-(b) the exact bootstrap: each resample's images stacked as drawn, every feature standardized again on the resample,
-    `standardized_eigenvalues` (a pass over all F features per resample).
-Both give κ (Eq. 1) and distfit's Pareto α (scipy's fit) per resample; the table shows the time per resample, the ratio,
-and how far (a) is from (b): the median |Δ| of log κ and of α over resamples, beside the spread (sd) of (b) over
-resamples — the approximation matters only if the first is not small against the second.
+(b) exact: each subsample's images stacked, every feature standardized again on the subsample,
+    `standardized_eigenvalues` (a pass over all F features per subsample).
+Both give κ (Eq. 1) and distfit's Pareto α (scipy's fit) per subsample; the table shows the time per subsample, the
+ratio, and how far (a) is from (b): the median |Δ| of log κ and of α over subsamples, beside the spread (sd) of (b) over
+subsamples — the approximation matters only if the first is not small against the second.
 
     python benchmarks/spectra_boot.py [--images 200] [--size 96] [--arch resnet18] [--resamples 20]
     python benchmarks/spectra_boot.py --memory [--images 1000] [--size 224] [--arch resnet50] [--layers 3]
@@ -22,8 +22,7 @@ import argparse, json, resource, subprocess, sys, time
 import numpy as np, torch
 from scipy import stats
 from dr_study.models import make_model
-from dr_study.spectra import FeatureSpectra, early_layers, condition_number, paper_layers, resampled_eigenvalues, standardized_eigenvalues, standardized_gram
-from dr_study.evaluate import HierarchicalBootstrap, patient_codes
+from dr_study.spectra import FeatureSpectra, early_layers, delete_d_weights, condition_number, paper_layers, resampled_eigenvalues, standardized_eigenvalues, standardized_gram
 
 
 def stats_of(e):
@@ -39,22 +38,22 @@ def compare(a):
     with torch.no_grad():
         for b in x.split(32): model(b)
     h.remove(); X = torch.cat(store['x'])
-    W = next(HierarchicalBootstrap(a.resamples, seed=0).weights(*patient_codes(np.arange(a.images) // 2)))[:a.resamples]
+    W = delete_d_weights(np.arange(a.images) // 2, a.resamples)[0]
     k = int(min(100, (W > 0).sum(1).min() - 1))
     t = time.perf_counter(); G = standardized_gram(X); t_gram = time.perf_counter() - t
     t = time.perf_counter(); A = resampled_eigenvalues(G, W, k); t_a = (time.perf_counter() - t) / len(W)
     t = time.perf_counter()
-    B = [standardized_eigenvalues(X[np.repeat(np.arange(a.images), w.astype(int))], k) for w in W]
+    B = [standardized_eigenvalues(X[w > 0], k) for w in W]
     t_b = (time.perf_counter() - t) / len(W)
     sa, sb = np.array([stats_of(e) for e in A]), np.array([stats_of(e) for e in B])
     print(f'{a.arch}, random weights, layer {a.layer} ({X.shape[1]:,} features), {a.images} random images at {a.size} px, '
-          f'{len(W)} patient resamples (2 images per patient), top {k} eigenvalues; torch threads {torch.get_num_threads()}')
-    print(f'{"":52s} {"s per resample":>15s}')
+          f'{len(W)} delete-d subsamples (2 images per patient, a quarter of the patients left out), top {k} eigenvalues; torch threads {torch.get_num_threads()}')
+    print(f'{"":52s} {"s per subsample":>15s}')
     print(f'{"(a) from the Gram matrix (once: " + f"{t_gram:.2f} s)":52s} {t_a:15.4f}')
-    print(f'{"(b) exact: stack the resample, standardize again":52s} {t_b:15.4f}')
-    print(f'RATIO (b) / (a): {t_b / t_a:.0f}x per resample')
+    print(f'{"(b) exact: stack the subsample, standardize again":52s} {t_b:15.4f}')
+    print(f'RATIO (b) / (a): {t_b / t_a:.0f}x per subsample')
     for j, name in enumerate(('log κ', 'α (Pareto)')):
-        print(f'{name:12s} median |(a) − (b)| {np.median(np.abs(sa[:, j] - sb[:, j])):.4f}   sd of (b) over resamples {sb[:, j].std(ddof=1):.4f}')
+        print(f'{name:12s} median |(a) − (b)| {np.median(np.abs(sa[:, j] - sb[:, j])):.4f}   sd of (b) over subsamples {sb[:, j].std(ddof=1):.4f}')
 
 
 def memory_child(a):
@@ -69,7 +68,7 @@ def memory_child(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--images', type=int); ap.add_argument('--size', type=int); ap.add_argument('--arch')
-    ap.add_argument('--layer', default='conv1'); ap.add_argument('--resamples', type=int, default=20)
+    ap.add_argument('--layer', default='conv1'); ap.add_argument('--resamples', type=int, default=20)  # subsamples
     ap.add_argument('--memory', action='store_true'); ap.add_argument('--layers', type=int, default=3); ap.add_argument('--child', action='store_true')
     a = ap.parse_args()
     if a.memory:

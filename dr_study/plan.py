@@ -94,9 +94,9 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.prepare.load_para
                                 ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images', k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
                                 ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each', k * n_seg * passes, 0)):
         rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=disk))
-        if step == 'spectra':  # κ and α intervals: every resample's spectrum of the initial layers, from their Gram matrices
+        if step == 'spectra':  # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
             eig = k * early * params.get('spectra_boot', 100)
-            rows.append(dict(step=step, unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × {params.get("spectra_boot", 100)} resamples) of {N} × {N}',
+            rows.append(dict(step=step, unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × {params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
                              images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 

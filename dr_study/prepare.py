@@ -168,7 +168,7 @@ SCHEMA = {
     'weight_decay': Param(0.0001, 'AdamW weight decay', Float(0)),
     'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
     'probe_images': Param(32, 'spectra: EyePACS test images in the probe set', Int(2)),
-    'spectra_boot': Param(100, "spectra: resamples of the probe images (by patient) behind the intervals of κ and α; each recomputes the initial layers' spectra", Int(10)),
+    'spectra_boot': Param(100, "spectra: subsamples of the probe images (delete-d jackknife by patient) behind the intervals of κ and α; each recomputes the initial layers' spectra", Int(10)),
     'layer_set': Param('blocks_bn', 'spectra, channel correlation (beyond the paper): which layers (a name in dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
     'corruptions': Param('all', "robustness: 'all' (the 19 of imagecorruptions) or a list of names", Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
     'severities': Param([1, 2, 3, 4, 5], 'robustness: corruption severities', ListOf(Int(1, 5))),
