@@ -12,18 +12,21 @@ from .data import SkipLog, COLUMNS, MASK_COLUMNS
 from .preprocess import Prep, load_fundus
 
 # %% auto #0
-__all__ = ['cache_key', 'cache_dir', 'MemmapStore', 'cache_store', 'progress_bar', 'build_cache', 'CachedFundus', 'CacheArray']
+__all__ = ['CACHE_CODE', 'cache_key', 'cache_dir', 'MemmapStore', 'cache_store', 'progress_bar', 'build_cache', 'CachedFundus',
+           'CacheArray']
 
 # %% ../nbs/04_cache.ipynb #d0d8b7db
 def _fingerprint(path) -> list:
     try: st = os.stat(path); return [str(path), st.st_size, st.st_mtime_ns]
     except (OSError, TypeError): return [str(path), None, None]
 
+CACHE_CODE = ('cache.build_cache', 'cache.CachedFundus', 'cache.CacheArray')  # what makes a cache and reads it: its code is in the cache's key
+
 def cache_key(df:pd.DataFrame, prep:Prep) -> str:
     "Hash of everything a cache's content depends on."
     files = [[r.id, _fingerprint(r.image)] + [_fingerprint(r[c]) if isinstance(r[c], str) else None for c in MASK_COLUMNS]
              for _, r in df.iterrows()]
-    return stable_hash(dict(prep=prep.dict(), code=code_version('cache'), files=files, grades=df.grade.astype(str).tolist()))
+    return stable_hash(dict(prep=prep.dict(), code=code_version(*CACHE_CODE), files=files, grades=df.grade.astype(str).tolist()))
 
 def cache_dir(root, # parent folder of caches
               name:str, # the data set's name: the start of the folder's name

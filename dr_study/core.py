@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_core.ipynb #1ee57100
 from __future__ import annotations
-import ast, hashlib, json, os, random, tempfile, time
+import ast, functools, hashlib, json, os, random, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -12,8 +12,8 @@ from .paths import PKG
 
 # %% auto #0
 __all__ = ['UNITS_LOG', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash', 'file_hash', 'rng',
-           'seed_everything', 'module_imports', 'source_digest', 'code_files', 'code_version', 'unit_problem',
-           'WorkUnit']
+           'seed_everything', 'source_digest', 'code_graph', 'code_reach', 'code_version', 'code_changes',
+           'source_roots', 'unit_problem', 'WorkUnit']
 
 # %% ../nbs/01_core.ipynb #0a69d4a4
 class DataError(ValueError):
@@ -82,47 +82,153 @@ def seed_everything(seed:int):
         torch.manual_seed(seed)
     except ImportError: pass
 
-# %% ../nbs/01_core.ipynb #49b710f8
-def module_imports(source:str, package:str='dr_study') -> set:
-    "Names of the `package` modules that Python `source` imports, e.g. {'train', 'core'}."
-    try: tree = ast.parse(source)
-    except SyntaxError: return set()
-    out = set()
-    for n in ast.walk(tree):
-        if isinstance(n, ast.ImportFrom):
-            mod = n.module or ''
-            if n.level == 0 and not (mod == package or mod.startswith(package + '.')): continue
-            rest = mod[len(package) + 1:] if n.level == 0 else mod
-            out |= {rest.split('.')[0]} if rest else {a.name for a in n.names}
-        elif isinstance(n, ast.Import):
-            out |= {a.name.split('.')[1] for a in n.names if a.name.startswith(package + '.')}
-    return out
-
-def source_digest(source:str, n:int=16) -> str:
-    "Hash of Python `source` as code: its syntax tree without comments and docstrings (the raw bytes if it does not parse)."
-    try: tree = ast.parse(source)
-    except SyntaxError: return hashlib.sha256(source.encode()).hexdigest()[:n]
+# %% ../nbs/01_core.ipynb #9b4d134b
+def _without_docstrings(tree):
     for node in ast.walk(tree):
         body = getattr(node, 'body', None)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and isinstance(body[0], ast.Expr) \
            and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:n]
+    return tree
 
-def code_files(modules, pkg=None) -> dict:
-    "The package modules that `modules` import, directly or not, each with the hash of its code: {'train.py': digest}."
-    pkg, seen = Path(pkg or PKG), {}
-    todo = [m.split('.')[-1] for m in ([modules] if isinstance(modules, str) else modules)]
+def source_digest(source:str, n:int=16) -> str:
+    "Hash of Python `source` as code: its syntax tree without comments and docstrings (the raw bytes if it does not parse)."
+    try: tree = ast.parse(source)
+    except SyntaxError: return hashlib.sha256(source.encode()).hexdigest()[:n]
+    return hashlib.sha256(ast.dump(_without_docstrings(tree)).encode()).hexdigest()[:n]
+
+# %% ../nbs/01_core.ipynb #8b7467ce
+def _bound(stmt) -> list:
+    "The names a top-level statement defines (a def, a class, an assignment to plain names)."
+    if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): return [stmt.name]
+    if isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+        ts = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+        if all(isinstance(t, (ast.Name, ast.Tuple, ast.List)) for t in ts):
+            return [n.id for t in ts for n in ast.walk(t) if isinstance(n, ast.Name) and n.id != '__all__']
+    return []
+
+def _aliases(stmts, modules:set, package:str) -> tuple:
+    "What the imports among `stmts` bind: ({alias: 'module.name'}, {alias: 'module'}, {alias: 'external.name'})."
+    names, mods, ext = {}, {}, {}
+    for n in stmts:
+        if isinstance(n, ast.ImportFrom):
+            m = n.module or ''
+            if n.level == 0 and not (m == package or m.startswith(package + '.')):
+                ext.update({a.asname or a.name: f'{m}.{a.name}' for a in n.names}); continue
+            m = (m[len(package) + 1:] if n.level == 0 else m).split('.')[0]
+            for a in n.names:
+                if m: names[a.asname or a.name] = f'{m}.{a.name}'
+                elif a.name in modules: mods[a.asname or a.name] = a.name
+        elif isinstance(n, ast.Import):
+            for a in n.names:
+                if a.name.startswith(package + '.') and a.asname: mods[a.asname] = a.name.split('.')[1]
+                elif a.name.split('.')[0] != package: ext[a.asname or a.name.split('.')[0]] = a.name
+    return names, mods, ext
+
+def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
+    "The definitions of module `m`: {'m.name': (digest, names it reads, its decorators, globals it files entries in)}."
+    top = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
+    groups = {}
+    for s in tree.body:
+        for b in _bound(s): groups.setdefault(f'{m}.{b}', []).append(s)
+        if not _bound(s) and not isinstance(s, (ast.Import, ast.ImportFrom)) \
+           and not (isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) and t.id == '__all__' for t in s.targets)):
+            groups.setdefault(f'{m}.<top>', []).append(s)  # registrations by call, settings: with every definition of the module
+    groups.setdefault(f'{m}.<top>', [])
+    out = {}
+    for name, stmts in groups.items():
+        inner = [n for s in stmts for n in ast.walk(s)]
+        names, mods, ext = (a | b for a, b in zip(_aliases(top, modules, package), _aliases([n for n in inner if isinstance(n, (ast.Import, ast.ImportFrom))], modules, package)))
+        ref = lambda i: f'{m}.{i}' if f'{m}.{i}' in groups else names.get(i)
+        filed = {id(n.value): n.value.id for n in inner if isinstance(n, ast.Subscript) and isinstance(n.ctx, (ast.Store, ast.Del)) and isinstance(n.value, ast.Name)}
+        refs, used = {f'{m}.<top>'}, set()
+        for n in inner:
+            if id(n) in filed: continue  # `REG[k] = f` files an entry: it does not read the registry
+            if isinstance(n, ast.Name):
+                if ref(n.id): refs.add(ref(n.id))
+                elif n.id in ext: used.add(f'{n.id}={ext[n.id]}')
+            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in mods: refs.add(f'{mods[n.value.id]}.{n.attr}')
+        decos = {ref(d.id) for s in stmts if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                 for e in s.decorator_list for d in ast.walk(e) if isinstance(d, ast.Name) and ref(d.id)}
+        dump = '\n'.join(ast.dump(s) for s in stmts) + '\n' + '\n'.join(sorted(used))
+        out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos, set(filter(None, map(ref, filed.values()))))
+    return out
+
+@functools.lru_cache(maxsize=16)
+def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
+    files = {p.stem: p for p in sorted(Path(pkg).glob('*.py')) if not p.stem.startswith('_')}
+    nodes = {}
+    for m, p in files.items():
+        try: tree = ast.parse(p.read_text())
+        except SyntaxError as e: raise SyntaxError(f'{p}: {e}') from None
+        nodes.update(_module_nodes(m, _without_docstrings(tree), set(files), package))
+    registered = {}  # a registry (a global that a decorator files entries in) -> the definitions it decorates
+    for name, (_, _, decos, _) in nodes.items():
+        for d in decos & set(nodes):
+            for g in nodes[d][3]: registered.setdefault(g, set()).add(name)
+    resolve = lambda r: r if r in nodes else f"{r.split('.')[0]}.<top>" if r.split('.')[0] in files else None  # a name bound otherwise: the module's statements
+    return {n: (dg, frozenset(filter(None, map(resolve, refs))), frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
+
+def code_graph(pkg=None, # folder of the package (default: this one)
+               package:str='dr_study', # its import name
+              ) -> dict:
+    "Every top-level definition of the package: {'module.name': (digest of its code, names it references, names registered in it)}."
+    pkg = Path(pkg or PKG)
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(pkg.glob('*.py')))
+    return _code_graph(str(pkg), stamp, package)
+
+# %% ../nbs/01_core.ipynb #5cee4884
+def code_reach(roots, # 'module.name' definitions (or 'module': all of its definitions) that a unit runs
+               pkg=None, # folder of the package (default: this one)
+               entries:dict|None=None, # {registry: names of the entries the unit uses}; other registries: every entry
+               strict:bool=True, # a root that is not in the package: an error (False: recorded with digest None)
+              ) -> dict:
+    "The definitions `roots` reach, each with the digest of its code: {'module.name': digest}."
+    g = code_graph(pkg)
+    todo, seen = [], {}
+    for r in sorted([roots] if isinstance(roots, str) else roots):
+        r = r.removeprefix('dr_study.')
+        found = sorted(n for n in g if n.split('.')[0] == r) if '.' not in r else [r] if r in g else []
+        if not found and strict: raise KeyError(f'{r} is not a module or a top-level definition of {pkg or PKG}')
+        if not found: seen[r] = None  # e.g. a notebook's import that the package does not define (yet)
+        todo += found
+    only = {k.removeprefix('dr_study.'): {v.removeprefix('dr_study.') for v in vs} for k, vs in (entries or {}).items()}
     while todo:
-        m = todo.pop()
-        if m in seen or not (pkg/f'{m}.py').is_file(): continue
-        src = (pkg/f'{m}.py').read_text(); seen[m] = source_digest(src)
-        todo += sorted(module_imports(src))
-    return {f'{m}.py': seen[m] for m in sorted(seen)}
+        n = todo.pop()
+        if n in seen: continue
+        if n not in g: raise KeyError(f'{n} is not a top-level definition of {pkg or PKG}')
+        seen[n] = g[n][0]; todo += [*g[n][1], *(g[n][2] & only[n] if n in only else g[n][2])]
+    return dict(sorted(seen.items()))
 
-def code_version(*modules, pkg=None) -> str:
-    "One hash of the source of `modules` and of every package module they import."
-    return stable_hash(code_files(modules, pkg))
+def code_version(*roots, pkg=None, entries:dict|None=None) -> str:
+    "One hash of the code that `roots` reach (`code_reach`)."
+    return stable_hash(code_reach(roots, pkg, entries))
+
+def code_changes(old:dict, new:dict) -> list:
+    "The definitions whose code differs between two `code_reach` results (added, removed or edited), as 'dr_study.module.name'."
+    return [f'dr_study.{n}' for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
+
+# %% ../nbs/01_core.ipynb #837198e8
+def source_roots(source:str, package:str='dr_study') -> set:
+    "The package definitions that Python `source` (a notebook's code) names: 'module.name'; 'module' for a `*` import or a module used whole."
+    try: tree = ast.parse('\n'.join(l for l in source.splitlines() if not l.lstrip().startswith(('%', '!'))))
+    except SyntaxError: return set()
+    out, mods = set(), {}
+    for n in ast.walk(tree):
+        if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
+            m = n.module[len(package) + 1:].split('.')[0]
+            for a in n.names:
+                if not m: mods[a.asname or a.name] = a.name
+                else: out.add(m if a.name == '*' else f'{m}.{a.name}')
+        elif isinstance(n, ast.Import):
+            for a in n.names:
+                if a.name.startswith(package + '.'): mods[a.asname or a.name] = a.name.split('.')[1]
+    used = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute):
+            base = n.value.id if isinstance(n.value, ast.Name) else ast.unparse(n.value) if isinstance(n.value, ast.Attribute) else None
+            if base in mods: out.add(f'{mods[base]}.{n.attr}'); used.add(base)
+    return out | {m for a, m in mods.items() if a not in used}  # a module imported but never used as `module.name`: all of it
 
 # %% ../nbs/01_core.ipynb #43e0b303
 UNITS_LOG = 'DR_STUDY_UNITS_LOG'  # environment variable: a file to which every work unit used is appended (the pipeline sets it per step)

@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import yaml
-from .core import atomic_write, file_hash, stable_hash, write_json, module_imports, code_files, unit_problem, UNITS_LOG
+from .core import atomic_write, file_hash, stable_hash, write_json, source_roots, code_reach, code_changes, unit_problem, UNITS_LOG
 from .dispatch import QUIET
 from .paths import STUDY, RunLayout
 
 # %% auto #0
 __all__ = ['STEPS', 'HOW', 'KERNEL_ENV', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs',
-           'notebook_modules', 'step_record', 'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed',
+           'notebook_roots', 'step_record', 'step_key', 'why_run', 'plan_pipeline', 'disk_note', 'StepFailed',
            'RunBusy', 'run_lock', 'run_step', 'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
 
 # %% ../nbs/08_pipeline.ipynb #f984636c
@@ -81,11 +81,10 @@ def step_inputs(step:Step, # a `pipeline.Step`
         if out.get(k): out[k] = {n: _resolved(v) for n, v in out[k].items()}
     return out
 
-def notebook_modules(nb_path) -> set:
-    "The `dr_study` modules that a notebook's code cells import."
+def notebook_roots(nb_path) -> set:
+    "The `dr_study` definitions that a notebook's code cells name (`core.source_roots`)."
     import nbformat
-    cells = [c.source for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code']
-    return set().union(*[module_imports('\n'.join(l for l in s.splitlines() if not l.lstrip().startswith(('%', '!')))) for s in cells])
+    return set().union(*[source_roots(c.source) for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code'])
 
 def step_record(step:Step, # a `pipeline.Step`
                 inputs:dict, # the values injected into its notebook
@@ -93,9 +92,9 @@ def step_record(step:Step, # a `pipeline.Step`
                 study=STUDY, # folder of the study notebooks
                 pkg=None, # folder of the package whose code versions key the steps
                ) -> dict:
-    "Everything a step's result depends on: injected values, notebook hash, library modules' hashes, upstream keys."
+    "Everything a step's result depends on: injected values, notebook hash, the code of the library definitions it reaches, upstream keys."
     nb = Path(study)/step.notebook
-    return dict(inputs={k: v for k, v in inputs.items() if k not in HOW}, notebook=file_hash(nb), code=code_files(notebook_modules(nb), pkg), upstream={a: upstream[a] for a in step.after})
+    return dict(inputs={k: v for k, v in inputs.items() if k not in HOW}, notebook=file_hash(nb), code=code_reach(notebook_roots(nb), pkg, strict=False), upstream={a: upstream[a] for a in step.after})
 
 def step_key(record:dict) -> str:
     "The key of a step: the hash of its record."
@@ -111,13 +110,13 @@ def why_run(step:Step, # a `pipeline.Step`
            ) -> str|None:
     "Why `step` must run (new, parameters, notebook, code, upstream, outputs, a damaged unit), or None if it is up to date."
     if state is None: return 'new'
-    if 'inputs' not in state: return 'recorded by an earlier version of dr-study'
+    if 'inputs' not in state or any(k.endswith('.py') for k in state.get('code', {})): return 'recorded by an earlier version of dr-study'  # code keyed by module
     old, new = state['inputs'], record['inputs']
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
     if changed: return 'parameters changed: ' + ', '.join(f'{k} {_short(old.get(k))} → {_short(new.get(k))}' for k in changed)
     if state.get('notebook') != record['notebook']: return f'notebook changed: {step.notebook}'
-    code = [f for f in sorted(set(state.get('code', {})) | set(record['code'])) if state.get('code', {}).get(f) != record['code'].get(f)]
-    if code: return 'code changed: ' + ', '.join(f'dr_study/{f}' for f in code)
+    code = code_changes(state.get('code', {}), record['code'])
+    if code: return 'code changed: ' + ', '.join(code[:3]) + (f' and {len(code) - 3} more' if len(code) > 3 else '')
     up = [a for a in record['upstream'] if state.get('upstream', {}).get(a) != record['upstream'][a]]
     if up: return 'upstream changed: ' + ', '.join(up)
     missing = [o for o in (f'notebooks/{step.notebook}', *step.outputs) if not (run.root/o).exists()]

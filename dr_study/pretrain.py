@@ -394,8 +394,10 @@ def pretrain_unit(parent, # folder of the units
                   name:str, # the starting point
                   config:dict, # what its weights depend on
                  ) -> WorkUnit:
-    "The work unit of the starting point `name` made by the recipe `config` (with this module's code version in its key)."
-    return WorkUnit.keyed(parent, name, {**config, 'code': code_version('pretrain')})
+    "The work unit of the starting point `name` made by the recipe `config`, keyed by the code it runs (its one recipe of `PRETRAINERS`)."
+    f = PRETRAINERS.get(config.get('recipe'))
+    code = code_version('pretrain.starting_points', 'pretrain.weights_unit', entries={'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []})
+    return WorkUnit.keyed(parent, name, {**config, 'code': code})
 
 def weights_unit(parent, # folder of the units
                  name:str, # the starting point

@@ -16,8 +16,8 @@ from .cache import MemmapStore, progress_bar
 from .models import method_pairs
 
 # %% auto #0
-__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'SCORE_COLUMNS', 'PAIRS', 'TABLE_COLUMNS',
-           'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets',
+__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'CORRUPTION_CODE', 'SCORE_COLUMNS', 'PAIRS',
+           'TABLE_COLUMNS', 'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets',
            'true_label_prob', 'PairedDelta', 'score_corruptions', 'corruption_source', 'robustness_table', 'figure4']
 
 # %% ../nbs/15_robustness.ipynb #9d27d2b2
@@ -103,6 +103,8 @@ def image_seed(seed:int, # the study seed
 # %% ../nbs/15_robustness.ipynb #dfcfd0d3
 FAILURE_COLUMNS = ['corruption', 'severity', 'index', 'error']
 
+CORRUPTION_CODE = ('robustness.CorruptedSets',)  # what makes the corrupted sets: the code in their key
+
 def corruption_key(source_id:str, # the source images' identity (e.g. their cache's key)
                    seed:int, # study seed
                    names, # corruptions
@@ -111,7 +113,7 @@ def corruption_key(source_id:str, # the source images' identity (e.g. their cach
                   ) -> str:
     "Stable hash of everything a folder of corrupted sets depends on, for the caller to put in the folder's name."
     return stable_hash(dict(source=str(source_id), seed=int(seed), names=[str(n) for n in names], severities=[int(s) for s in severities],
-                            size=int(size), package=package_version(), code=code_version('robustness')))
+                            size=int(size), package=package_version(), code=code_version(*CORRUPTION_CODE)))
 
 _CTX = None  # (images, registry, seed, size) of a worker process, set at fork
 
@@ -167,7 +169,7 @@ class CorruptedSets:
         if self.keep is not None and (self.keep.dtype != bool or self.keep.shape != (self.size, self.size)):
             raise ValueError(f'keep must be a bool ({self.size}, {self.size}) array, got {self.keep.dtype} {self.keep.shape}')
         probe = [hashlib.sha256(np.ascontiguousarray(images[int(i)]).tobytes()).hexdigest() for i in np.unique(np.linspace(0, self.n - 1, 16).astype(int))]
-        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version('robustness'), probe=stable_hash(probe),
+        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version(*CORRUPTION_CODE), probe=stable_hash(probe),
                          keep=None if keep is None else hashlib.sha256(np.packbits(self.keep).tobytes()).hexdigest()[:16])
 
     @property

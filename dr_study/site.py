@@ -223,7 +223,7 @@ def home_page(run:RunLayout, params:dict) -> str:
                  'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, by hand</pre>'
                  '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained starting points, each fine-tuning run, '
                  'the corrupted images) is a work unit: a folder named from a hash of everything it depends on (its configuration, its inputs, the code that '
-                 'computes it), with that configuration beside it. A step runs again when its parameters, its notebook, the library modules it imports or '
+                 'computes it), with that configuration beside it. A step runs again when its parameters, its notebook, the library code it reaches or '
                  'the steps it reads change, and <code>reproduce</code> says which. A notebook re-run by hand (opened from <code>RUN/notebooks/</code> in '
                  'JupyterLab, or with papermill as above) reuses the same units, since the library does the reuse; it writes its results into the run folder '
                  'it is given, so try other parameters on a copy of the run folder.</p>'

@@ -510,7 +510,7 @@ def synthetic_data(parent, # folder that holds the benchmark's work unit (a run'
                   ) -> SynthLayout:
     "The synthetic benchmark (`cfg`, `seed`) under `parent`, made once per configuration, seed and generator code."
     name, cfg = (cfg, SIZES[cfg]) if isinstance(cfg, str) else ('custom', cfg)
-    u = WorkUnit.keyed(parent, f'synthetic-{name}-seed{seed}', dict(preset=name, seed=seed, config=asdict(cfg), code=code_version('synthetic')))
+    u = WorkUnit.keyed(parent, f'synthetic-{name}-seed{seed}', dict(preset=name, seed=seed, config=asdict(cfg), code=code_version('synthetic.make_synthetic')))
     if not u.done(log):
         make_synthetic(u.start(), cfg, seed, workers, progress); u.finish(digest=False)
     return SynthLayout(u.dir)

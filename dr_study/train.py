@@ -16,8 +16,8 @@ from .evaluate import roc_auc, PRED_COLUMNS
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['UNKEYED', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config',
-           'finetune_unit', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
+__all__ = ['UNKEYED', 'FINETUNE_CODE', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ImageArray',
+           'unit_config', 'finetune_unit', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -55,6 +55,7 @@ def _save_state(out:Path, epoch:int, model, opt, sched, best, history, cfg):
         if p.name != w.name: p.unlink()
 
 UNKEYED = ('device', 'workers')  # settings of a run that do not change what it computes (not part of its key)
+FINETUNE_CODE = ('train.finetune_job',)  # what a fine-tuning unit runs (from its job on): the code in its key
 
 def _check_config(path, saved:dict, cfg) -> bool:
     diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in UNKEYED and saved.get(k) != v]
@@ -180,7 +181,7 @@ def unit_config(cfg:TrainConfig, # the `TrainConfig`
     ids = lambda idx: stable_hash([int(i) for i in idx])
     return dict(train={k: v for k, v in asdict(cfg).items() if k not in UNKEYED},
                 data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key, val_idx=ids(val_idx)),
-                init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version('train'))
+                init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version(*FINETUNE_CODE))
 
 def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
                   ds, # data set of (image, grade, index)
@@ -200,7 +201,7 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
     m = finetune(cfg, ds, train_idx, val_idx, u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
     if m.get('complete') and _dist()[0] == 0:
         u.finish(['best.safetensors', 'metrics.json'])
-        for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink()  # the resume state of a finished run: no longer needed
+        for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink(missing_ok=True)  # the resume state of a finished run (none after one epoch): no longer needed
     return u, m, False
 
 # %% ../nbs/12_train.ipynb #566415a9

@@ -146,16 +146,18 @@ def test_tiny_run_is_skipped_when_unchanged(tiny_run):
     assert r.returncode == 0 and all(f'{s.name:12s} up to date, skipped' in r.stdout for s in STEPS), r.stdout
 
 
-def test_library_edit_reruns_exactly_the_steps_that_import_it(tiny_run, tmp_path):
+def test_library_edit_reruns_exactly_the_steps_that_reach_it(tiny_run, tmp_path):
     import dr_study
     out, _ = tiny_run
     pkg = tmp_path/'lib'/'dr_study'
     shutil.copytree(os.path.dirname(dr_study.__file__), pkg, ignore=shutil.ignore_patterns('__pycache__'))
-    with open(pkg/'explain.py', 'a') as f: f.write('\nEDITED = True  # a change to the code, not only to a comment\n')
+    src = (pkg/'explain.py').read_text(); loop = '    for k in range(len(RANDOMIZATION_ORDER) + 1):\n'
+    assert src.count(loop) == 1
+    (pkg/'explain.py').write_text(src.replace(loop, '    edited = True  # a change to the code, not only to a comment\n' + loop))  # inside cascading_randomization
     r = subprocess.run([*CLI, 'status', str(out)], capture_output=True, text=True, env={**os.environ, 'PYTHONPATH': str(tmp_path/'lib')}, cwd=tmp_path)  # not the checkout: python -m puts the working directory first
     assert r.returncode == 0, r.stderr
     status = dict(l.split(None, 2)[1:] for l in r.stdout.splitlines() if l.startswith('[dr-study]') and len(l.split()) > 2 and l.split()[1] in {s.name for s in STEPS})
-    assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study/explain.py',
+    assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study.explain.cascading_randomization',
                       'claims': 'would run: upstream changed: explain'}, r.stdout  # and the step that reads its results
 
 
