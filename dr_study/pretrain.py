@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_pretrain.ipynb #1402273a
 from __future__ import annotations
-import copy, json, shutil, time
+import copy, json, os, shutil, time
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
@@ -54,8 +54,8 @@ def view_transform(kind:str, size:int):
     if kind == 'imagenet':
         from lightly.transforms import MoCoV2Transform
         from torchvision.transforms.functional import to_pil_image
-        t = MoCoV2Transform(input_size=size, normalize=dict(mean=list(MEAN), std=list(STD)))  # returns two views
-        return lambda x: t(to_pil_image(x))[0]  # one view per call: Views draws two
+        t = MoCoV2Transform(input_size=size, normalize=dict(mean=list(MEAN), std=list(STD))).transforms[0]  # one of its two identical view transforms
+        return lambda x: t(to_pil_image(x))  # one view per call: Views draws two
     if kind == 'fundus':
         return T.Compose([T.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True), T.RandomHorizontalFlip(),
                           T.RandomVerticalFlip(), T.RandomRotation(180), T.RandomApply([T.ColorJitter(0.3, 0.3, 0.2, 0.02)], p=0.8),
@@ -408,7 +408,9 @@ def weights_unit(parent, # folder of the units
     "The weights `make()` returns (with its losses), as the work unit `parent/<name>-<hash>`: (unit, losses, reused)."
     u = pretrain_unit(parent, name, config)
     if u.done(log): return u, json.loads((u.dir/'losses.json').read_text()), True
-    w, losses = make(); d = u.start()
+    w, losses = make()
+    if _dist()[0] != 0: return u, losses, False  # under torchrun every process trains; rank 0 alone writes the unit
+    d = u.start()
     save_weights(w, d/'weights.safetensors'); write_json(d/'losses.json', [float(l) for l in losses]); u.finish()
     return u, losses, False
 
@@ -470,7 +472,10 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     recipes = {name: recipe(name) for name in names}
     if only is not None:
         from dr_study.dispatch import job_distributed
-        job_distributed(); return weights_unit(out, only, recipes[only][0], recipes[only][1], log)
+        job_distributed()
+        if int(os.environ.get('WORLD_SIZE', 1)) > 1 and dev == 'cuda':  # one GPU per process, not all of them on cuda:0
+            k = int(os.environ.get('LOCAL_RANK', _dist()[0])) % torch.cuda.device_count(); torch.cuda.set_device(k); dev = f'cuda:{k}'  # the recipes' closures read `dev` when they run
+        return weights_unit(out, only, recipes[only][0], recipes[only][1], log)
     reused = {name: pretrain_unit(out, name, config).done(log) for name, (config, _, _) in recipes.items()}
     if executor != 'local':  # the recipes that train go to the executor's jobs, each making its unit with this function
         from dr_study.dispatch import Task, dispatch

@@ -57,3 +57,21 @@ def test_moco_ddp_trains_one_model(tmp_path):
     for k, v in r0['w'].items():  # gradients all-reduced, keys and queue shared: both processes hold the same model
         if v.is_floating_point() and 'running' not in k: assert torch.allclose(v, r1['w'][k], atol=1e-6), k
     assert r0['losses'] != r1['losses']  # each process trained on its own share of the images
+
+
+def _unit_worker(rank, world, port, out):
+    import torch.distributed as dist
+    from dr_study.pretrain import weights_unit
+    _env(rank, world, port)
+    weights_unit(out, 'moco_dr', dict(recipe='moco_v2', data='test'), lambda: ({'w': torch.full((2,), float(rank))}, [float(rank)]), log=lambda *a: None)
+    dist.destroy_process_group()
+
+
+def test_only_rank_0_writes_a_starting_point(tmp_path):
+    from safetensors.torch import load_file
+    import json
+    tmp.spawn(_unit_worker, args=(2, _port(), str(tmp_path)), nprocs=2, join=True)
+    units = sorted(p for p in tmp_path.iterdir() if p.is_dir())
+    assert len(units) == 1 and (units[0]/'unit.json').exists()
+    assert torch.equal(load_file(units[0]/'weights.safetensors')['w'], torch.zeros(2))  # rank 0's weights
+    assert json.loads((units[0]/'losses.json').read_text()) == [0.0]
