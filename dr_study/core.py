@@ -126,7 +126,7 @@ def _aliases(stmts, modules:set, package:str) -> tuple:
     return names, mods, ext
 
 def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
-    "The definitions of module `m`: {'m.name': (digest, names it reads, its decorators, globals it files entries in)}."
+    "The definitions of module `m` ({'m.name': (digest, names it reads, its decorators, globals it files entries in)}) and the package names it imports."
     top = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
     groups = {}
     for s in tree.body:
@@ -152,21 +152,25 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
                  for e in s.decorator_list for d in ast.walk(e) if isinstance(d, ast.Name) and ref(d.id)}
         dump = '\n'.join(ast.dump(s) for s in stmts) + '\n' + '\n'.join(sorted(used))
         out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos, set(filter(None, map(ref, filed.values()))))
-    return out
+    return out, _aliases(top, modules, package)[0]
 
 @functools.lru_cache(maxsize=16)
 def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
     files = {p.stem: p for p in sorted(Path(pkg).glob('*.py')) if not p.stem.startswith('_')}
-    nodes = {}
+    nodes, imported = {}, {}
     for m, p in files.items():
         try: tree = ast.parse(p.read_text())
         except SyntaxError as e: raise SyntaxError(f'{p}: {e}') from None
-        nodes.update(_module_nodes(m, _without_docstrings(tree), set(files), package))
+        defs, imported[m] = _module_nodes(m, _without_docstrings(tree), set(files), package); nodes.update(defs)
     registered = {}  # a registry (a global that a decorator files entries in) -> the definitions it decorates
     for name, (_, _, decos, _) in nodes.items():
         for d in decos & set(nodes):
             for g in nodes[d][3]: registered.setdefault(g, set()).add(name)
-    resolve = lambda r: r if r in nodes else f"{r.split('.')[0]}.<top>" if r.split('.')[0] in files else None  # a name bound otherwise: the module's statements
+    def resolve(r, hops=0):  # a name one module imports from another (a re-export): followed; bound otherwise: the module's statements
+        m, x = r.split('.', 1)
+        if r in nodes: return r
+        if x in imported.get(m, {}) and hops < 10: return resolve(imported[m][x], hops + 1)
+        return f'{m}.<top>' if m in files else None
     return {n: (dg, frozenset(filter(None, map(resolve, refs))), frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
 
 def code_graph(pkg=None, # folder of the package (default: this one)
