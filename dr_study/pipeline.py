@@ -49,7 +49,7 @@ def steps_by_name(steps=None) -> dict:
     return out
 
 # %% ../nbs/08_pipeline.ipynb #5ff4e7f1
-HOW = ('executor', 'cluster')  # parameters that say where units run, never what they compute: not part of a step's key
+HOW = ('executor', 'cluster', 'checkpoint_minutes')  # parameters that say where or how units run, never what they compute: not part of a step's key
 
 def path_params() -> tuple:
     "Parameters that may be user paths: the data-set folders (one per registered data set's `root`) and the weight files."

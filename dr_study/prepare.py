@@ -167,6 +167,7 @@ SCHEMA = {
     'lr_ifi': Param(0.001, 'AdamW learning rate of IFI models (paper: 1e-3)', Float(0, lo_open=True)),
     'weight_decay': Param(0.0001, 'AdamW weight decay', Float(0)),
     'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
+    'checkpoint_minutes': Param(10.0, 'fine-tuning: resume state written at most every this many minutes (0: after every epoch); never changes a result', Float(0)),
     'probe_images': Param(32, 'spectra: EyePACS test images in the probe set', Int(2)),
     'spectra_boot': Param(100, "spectra: subsamples of the probe images (delete-d jackknife by patient) behind the intervals of κ and α; each recomputes the initial layers' spectra", Int(10)),
     'layer_set': Param('blocks_bn', 'spectra, channel correlation (beyond the paper): which layers (a name in dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),

@@ -35,6 +35,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # channels-last memory format (CUDA only)
     deterministic: bool = False  # torch deterministic algorithms
+    checkpoint_minutes: float = 10.0  # resume state written at most this often (0: after every epoch), never after the last epoch
 
 def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
     "Random flips and quarter turns (a fundus has no preferred orientation), drawn from `g`."
@@ -54,7 +55,7 @@ def _save_state(out:Path, epoch:int, model, opt, sched, best, history, cfg):
     for p in out.glob('last-*.safetensors'):
         if p.name != w.name: p.unlink()
 
-UNKEYED = ('device', 'workers')  # settings of a run that do not change what it computes (not part of its key)
+UNKEYED = ('device', 'workers', 'checkpoint_minutes')  # settings of a run that do not change what it computes (not part of its key)
 FINETUNE_CODE = ('train.finetune_job',)  # what a fine-tuning unit runs (from its job on): the code in its key
 
 def _check_config(path, saved:dict, cfg) -> bool:
@@ -119,7 +120,7 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
-    start, best, history = 0, -1.0, []
+    start, best, history, saved = 0, -1.0, [], time.monotonic()
     if (out/'state.pt').exists():
         st = torch.load(out/'state.pt', map_location='cpu', weights_only=True); _check_config(out/'state.pt', st['config'], cfg)
         model.load_state_dict(read_checkpoint(out/st['weights'])); opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
@@ -148,7 +149,8 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
         history.append(dict(epoch=epoch, loss=float(np.mean(losses)) if losses else float('nan'), val_auc=auc, seconds=round(time.monotonic() - t0, 2)))
         if rank == 0:
             if auc > best or best < 0: best = auc if not np.isnan(auc) else best; save_weights(_unwrap(model).state_dict(), out/'best.safetensors')
-            if epoch + 1 < cfg.epochs: _save_state(out, epoch, model, opt, sched, best, history, cfg)  # after the last epoch nothing resumes: metrics.json follows
+            if epoch + 1 < cfg.epochs and time.monotonic() - saved >= cfg.checkpoint_minutes * 60:  # after the last epoch nothing resumes: metrics.json follows
+                _save_state(out, epoch, model, opt, sched, best, history, cfg); saved = time.monotonic()
         if world > 1: torch.distributed.barrier()
         log(f'epoch {epoch}: loss {history[-1]["loss"]:.4f} val AUC {auc:.4f} ({history[-1]["seconds"]} s)')
         if stop_after is not None and epoch >= stop_after: return dict(stopped_at=epoch)
@@ -234,6 +236,7 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                lr_ifi:float=1e-3, # learning rate of IFI methods
                weight_decay:float=1e-4, # weight decay
                batch_size:int=32, # images per step
+               checkpoint_minutes:float=10.0, # resume state at most this often (0: every epoch)
                seed:int=0, # master seed: run seed s trains with seed * 1000 + s
                workers:int=0, # data-loader workers
                device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
@@ -261,7 +264,7 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
         spec = METHODS[method]
         tr = np.flatnonzero((r.split == 'train') & (r.min_fraction <= frac + 1e-9))
         cfg = TrainConfig(arch=arch, epochs=epochs_iwne if spec['long'] else epochs_ifi, lr=lr_iwne if spec['long'] else lr_ifi, weight_decay=weight_decay,
-                          batch_size=batch_size, seed=seed * 1000 + s, definition=referable, device=dev if executor == 'local' else device, workers=workers)
+                          batch_size=batch_size, checkpoint_minutes=checkpoint_minutes, seed=seed * 1000 + s, definition=referable, device=dev if executor == 'local' else device, workers=workers)
         init = run.checkpoints/'pretrained'/f"{spec['init']}.safetensors" if spec['init'] else None
         prefix = f'{method}-f{frac:.1f}-s{s}'; u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val, init))
         reused = u.done(log)

@@ -4,7 +4,8 @@ import json, os, shutil, signal, subprocess, sys, time
 import pandas as pd, pytest
 
 CLI = [sys.executable, '-m', 'dr_study.cli']
-BASE = ['--profile', 'tiny', '--quiet', '--until', 'train', '--set', 'methods=[IWNE-FS,IFI-FS]', '--set', 'fractions=[1.0]']
+BASE = ['--profile', 'tiny', '--quiet', '--until', 'train', '--set', 'methods=[IWNE-FS,IFI-FS]', '--set', 'fractions=[1.0]',
+        '--set', 'checkpoint_minutes=0']  # resume state after every epoch: a kill finds one
 CHANGED = ['--set', 'epochs_iwne=12', '--set', 'lr_iwne=0.0003']  # twelve epochs: a window to kill the run inside training
 
 

@@ -18,4 +18,4 @@ def test_ddp_two_processes_on_cpu(tmp_path):
     assert ranks[0]['world'] == '2' and ranks[0]['digest'] == ranks[1]['digest']  # DDP keeps the replicas' parameters identical
     m = json.loads((out/'metrics.json').read_text())  # written once, by rank 0
     assert m['complete'] and len(m['history']) == 2 and m['params_digest'] == ranks[0]['digest']
-    assert sorted(p.name for p in out.glob('last-*.safetensors')) == ['last-1.safetensors']
+    assert sorted(p.name for p in out.glob('last-*.safetensors')) == ['last-0.safetensors']  # resume state after epoch 0, written once (rank 0); none after the last epoch
