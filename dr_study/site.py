@@ -7,14 +7,14 @@ from __future__ import annotations
 import html, re, shutil, subprocess
 from pathlib import Path
 import pandas as pd, yaml
-from .core import atomic_write
+from .core import atomic_write, code_version, file_hash, stable_hash
 from .paths import PKG, RunLayout
 from .pipeline import STEPS
 from .report import data_source, table_html
 
 # %% auto #0
 __all__ = ['HOME_FIGURES', 'CSS', 'CHECK_JS', 'HIDDEN_TAGS', 'method_notebooks', 'site_pages', 'page_notebook', 'page_body',
-           'api_notebook', 'ledger_html', 'home_page', 'build_offline', 'quarto_project', 'build_site']
+           'api_notebook', 'ledger_html', 'home_page', 'build_offline', 'site_key', 'quarto_project', 'build_site']
 
 # %% ../nbs/09_site.ipynb #73b31bd9
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
@@ -241,6 +241,14 @@ def build_offline(run:RunLayout, params:dict) -> Path:
         atomic_write(run.site/f'{slug}.html', _layout(title, body, _nav(pages, slug)))
     return run.site/'index.html'
 
+# %% ../nbs/09_site.ipynb #97ad3151
+def site_key(run:RunLayout, # the `RunLayout`
+             quarto:bool, # built by Quarto (else offline)
+            ) -> str:
+    "Hash of everything the site of `run` is made from: its pages' notebooks, results, figures, parameters, the site's code and the builder."
+    files = [p for *_, p in site_pages(run)] + [run.params, run.root/'data.json'] + [p for d in (run.results, run.figures) if d.is_dir() for p in sorted(d.rglob('*'))]
+    return stable_hash(dict(files={str(p): file_hash(p) for p in files if p.is_file()}, code=code_version('site.build_site'), quarto=quarto))
+
 # %% ../nbs/09_site.ipynb #cd769b74
 def quarto_project(run:RunLayout, # the `RunLayout`
                    params:dict, # its parameters
@@ -269,10 +277,16 @@ def quarto_project(run:RunLayout, # the `RunLayout`
     return stage
 
 def build_site(run_dir, quarto:bool|None=None) -> Path:
-    "Build the site of a run folder (Quarto if available and `quarto` is not False); return the home page."
+    "Build the site of a run folder (Quarto if available and `quarto` is not False), unless nothing it is made from changed; return the home page."
     run = RunLayout(run_dir)
     params = yaml.safe_load(run.params.read_text()) if run.params.exists() else {}
-    if quarto is not False and shutil.which('quarto'):
+    use = quarto is not False and bool(shutil.which('quarto')); key, stamp = site_key(run, use), run.site/'.inputs'
+    if stamp.is_file() and stamp.read_text() == key and (run.site/'index.html').is_file(): return run.site/'index.html'  # nothing it is made from changed
+    home = _build(run, params, use)
+    atomic_write(stamp, key); return home
+
+def _build(run, params, use):
+    if use:
         stage = quarto_project(run, params, run.root/'.quarto-stage')
         r = subprocess.run(['quarto', 'render', str(stage), '--no-execute'], capture_output=True, text=True)
         if r.returncode == 0: return run.site/'index.html'
