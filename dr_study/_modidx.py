@@ -663,4 +663,5 @@ d = { 'settings': { 'branch': 'main',
                                 'dr_study.train.predict': ('train.html#predict', 'dr_study/train.py'),
                                 'dr_study.train.train_grid': ('train.html#train_grid', 'dr_study/train.py'),
                                 'dr_study.train.training_history': ('train.html#training_history', 'dr_study/train.py'),
-                                'dr_study.train.unit_config': ('train.html#unit_config', 'dr_study/train.py')}}}
+                                'dr_study.train.unit_config': ('train.html#unit_config', 'dr_study/train.py'),
+                                'dr_study.train.unit_predictions': ('train.html#unit_predictions', 'dr_study/train.py')}}}

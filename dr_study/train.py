@@ -16,8 +16,9 @@ from .evaluate import roc_auc, PRED_COLUMNS
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['UNKEYED', 'FINETUNE_CODE', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune', 'ImageArray',
-           'unit_config', 'finetune_unit', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
+__all__ = ['UNKEYED', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune',
+           'ImageArray', 'unit_config', 'finetune_unit', 'unit_predictions', 'finetune_job', 'train_grid',
+           'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -206,6 +207,28 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
         for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink(missing_ok=True)  # the resume state of a finished run (none after one epoch): no longer needed
     return u, m, False
 
+# %% ../nbs/12_train.ipynb #d7b9c08a
+PREDICT_CODE = ('train.unit_predictions',)  # what a prediction unit runs: the code in its key
+
+def unit_predictions(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
+                     arch:str, # its torchvision ResNet
+                     ds, # data set of (image, grade, index), with a `key`
+                     idx, # item indices
+                     name:str, # the test set's name, for the unit's folder name
+                     parent, # folder of the prediction units (a run's `checkpoints/predictions`)
+                     batch_size:int=64, # images per step
+                     device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                     log=print, # where a damaged unit is reported
+                    ) -> np.ndarray:
+    "Class probabilities (N, 5) of the unit's best model on items `idx` of `ds`, made once as a work unit and reused while model, data and code are unchanged."
+    u = WorkUnit.keyed(parent, f'{unit.dir.name}-{name}', dict(model=unit.dir.name, weights=file_hash(unit.dir/'best.safetensors'), arch=arch, data=ds.key,
+                                                             idx=stable_hash([int(i) for i in idx]), code=code_version(*PREDICT_CODE)))
+    if u.done(log): return np.load(u.dir/'probs.npy')
+    model = make_model(arch); model.load_state_dict(read_checkpoint(unit.dir/'best.safetensors')); model.to(device)
+    p = predict(model, ds, idx, batch_size, device)
+    with atomic_path(u.start()/'probs.npy') as t: np.save(t, p)
+    u.finish(); return p
+
 # %% ../nbs/12_train.ipynb #566415a9
 def finetune_job(cache, # folder of the training set's cache
                  train_idx, # training item indices
@@ -275,9 +298,8 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     rows, preds = [], []
     for method, frac, s, tr, cfg, u, reused in grid:
         res = json.loads((u.dir/'metrics.json').read_text())
-        model = make_model(arch); model.load_state_dict(read_checkpoint(u.dir/'best.safetensors')); model.to(dev)
-        for name, (ds, idx) in tests.items():
-            p = predict(model, ds, idx, batch_size * 2, dev); rc = ds.records.iloc[idx]
+        for name, (ds, idx) in tests.items():  # each model's predictions on each test set: a work unit, reused while unchanged
+            p = unit_predictions(u, arch, ds, idx, name, run.predictions, batch_size * 2, dev, log); rc = ds.records.iloc[idx]
             preds.append(pd.DataFrame(dict(method=method, fraction=frac, seed=s, dataset=name, image=rc.id.values, patient=rc.patient.values,
                                            grade=rc.grade.astype(int).values, **{f'p{k}': p[:, k] for k in range(5)})))
         rows.append(dict(method=method, fraction=frac, seed=s, train_images=len(tr), epochs=cfg.epochs, lr=cfg.lr, best_epoch=res['best_epoch'],

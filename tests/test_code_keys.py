@@ -13,7 +13,8 @@ from dr_study.preprocess import Prep
 from dr_study.pretrain import PRETRAINERS, STARTING_POINTS, pretrain_unit, starting_points
 from dr_study.robustness import CORRUPTION_CODE, CorruptedSets
 from dr_study.synthetic import SynthConfig, synthetic_data
-from dr_study.train import FINETUNE_CODE, TrainConfig, finetune_job
+from dr_study.core import WorkUnit
+from dr_study.train import FINETUNE_CODE, PREDICT_CODE, TrainConfig, finetune_job, unit_predictions
 
 PKG = Path(dr_study.__file__).parent
 SYNTH_CODE = ('synthetic.synthetic_data',)  # what `synthetic_data` keys its unit with: make_synthetic, reached from it
@@ -66,8 +67,10 @@ def traced(tmp_path_factory):
     val = np.r_[np.flatnonzero(y)[:2], np.flatnonzero(~y)[:2]]
     tr = np.setdiff1d(np.arange(len(ds)), val)
     cfg = asdict(TrainConfig(arch='resnet18', epochs=1, batch_size=4, device='cpu', workers=0))
-    with Executed() as ex: finetune_job(str(folder), tr.tolist(), val.tolist(), cfg, str(tmp/'runs'), 'IWNE-CL-f1.0-s0', str(init), log=lambda *a: None)
+    with Executed() as ex: unit = finetune_job(str(folder), tr.tolist(), val.tolist(), cfg, str(tmp/'runs'), 'IWNE-CL-f1.0-s0', str(init), log=lambda *a: None)
     out['finetune'] = ex.names
+    with Executed() as ex: unit_predictions(WorkUnit(unit), 'resnet18', ds, val, 'eyepacs', tmp/'predictions')
+    out['predictions'] = ex.names
     with Executed() as ex: CorruptedSets(tmp/'corrupted', CacheArray(ds, np.arange(3)), seed=0, names=['gaussian_noise', 'motion_blur'], severities=[1, 5], workers=0).build()
     out['corrupted'] = ex.names
     return out
@@ -79,6 +82,7 @@ def test_every_function_a_unit_runs_is_in_its_key(traced):
     assert outside(traced['cache'], CACHE_CODE) == []
     assert outside(traced['finetune'], FINETUNE_CODE, CACHE_CODE) == []  # the data set's code is in its key, which the unit's key holds
     assert outside(traced['corrupted'], CORRUPTION_CODE, CACHE_CODE) == []
+    assert outside(traced['predictions'], PREDICT_CODE, CACHE_CODE) == []
     for name in ('moco_dr', 'supervised_external', 'simclr_dr', 'byol_dr', 'dino_dr'):
         ran, key = traced[f'pretrain:{name}'], pretrain_code(STARTING_POINTS[name]['recipe'])
         assert sorted(ran - key - set(code_reach(CACHE_CODE))) == [], name
@@ -112,7 +116,7 @@ def _body_line(module:str, func:str) -> str:
     return lines[first.lineno - 1]
 
 
-KINDS = dict(synthetic=SYNTH_CODE, cache=CACHE_CODE, finetune=FINETUNE_CODE, corrupted=CORRUPTION_CODE)
+KINDS = dict(synthetic=SYNTH_CODE, cache=CACHE_CODE, finetune=FINETUNE_CODE, predictions=PREDICT_CODE, corrupted=CORRUPTION_CODE)
 
 
 def _rekeyed(pkg) -> dict:
@@ -146,7 +150,7 @@ def test_an_edit_of_what_finetune_calls_rekeys_every_finetuning_unit(tmp_path):
     line = _body_line('train', 'augment')
     pkg = _edited(tmp_path, 'train', line, line.replace(line.strip(), 'g = g') + line)
     r = _rekeyed(pkg)
-    assert r['finetune'] and not r['cache'] and not r['synthetic'] and not r['corrupted'], r
+    assert r['finetune'] and not r['cache'] and not r['synthetic'] and not r['corrupted'] and not r['predictions'], r
     print(f'edit of train.augment (called by finetune): all {_paper_units()} paper-profile fine-tuning units re-keyed')
 
 
