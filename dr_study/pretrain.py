@@ -19,7 +19,7 @@ from .cache import CachedFundus, CacheArray
 __all__ = ['NATURAL', 'PRETRAINERS', 'COMMON', 'STARTING_POINTS', 'natural_corpus', 'view_transform', 'Views',
            'register_pretrainer', 'recipe_defaults', 'headless', 'two_view_epochs', 'split_batchnorm',
            'merge_batchnorm', 'MoCo', 'moco_criterion', 'pretrain_moco', 'pretrain_supervised', 'pretrain_simclr',
-           'pretrain_byol', 'pretrain_dino', 'needed_starting_points', 'pretrain_unit', 'weights_unit',
+           'pretrain_byol', 'pretrain_dino', 'needed_starting_points', 'recipe_code', 'pretrain_unit', 'weights_unit',
            'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
@@ -390,14 +390,18 @@ def needed_starting_points(methods) -> list:
     return [n for n in STARTING_POINTS if n in need]
 
 # %% ../nbs/11_pretrain.ipynb #7d8a6264
+def recipe_code(recipe:str|None) -> tuple:
+    "What a starting point made by `recipe` runs, for its key: (roots, {registry: entries}); a recipe not in `PRETRAINERS` (weights loaded): none of them."
+    f = PRETRAINERS.get(recipe)
+    return ('pretrain.starting_points', 'pretrain.weights_unit'), {'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []}
+
 def pretrain_unit(parent, # folder of the units
                   name:str, # the starting point
                   config:dict, # what its weights depend on
                  ) -> WorkUnit:
     "The work unit of the starting point `name` made by the recipe `config`, keyed by the code it runs (its one recipe of `PRETRAINERS`)."
-    f = PRETRAINERS.get(config.get('recipe'))
-    code = code_version('pretrain.starting_points', 'pretrain.weights_unit', entries={'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []})
-    return WorkUnit.keyed(parent, name, {**config, 'code': code})
+    roots, entries = recipe_code(config.get('recipe'))
+    return WorkUnit.keyed(parent, name, {**config, 'code': code_version(*roots, entries=entries)})
 
 def weights_unit(parent, # folder of the units
                  name:str, # the starting point

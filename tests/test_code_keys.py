@@ -10,7 +10,7 @@ from dr_study.core import code_reach, code_version, write_json
 from dr_study.cache import CACHE_CODE, CachedFundus, CacheArray, build_cache
 from dr_study.data import DATASETS, SkipLog, referable
 from dr_study.preprocess import Prep
-from dr_study.pretrain import PRETRAINERS, STARTING_POINTS, pretrain_unit, starting_points
+from dr_study.pretrain import PRETRAINERS, STARTING_POINTS, recipe_code, starting_points
 from dr_study.robustness import CORRUPTION_CODE, CorruptedSets
 from dr_study.synthetic import SynthConfig, synthetic_data
 from dr_study.core import WorkUnit
@@ -33,9 +33,9 @@ class Executed:
 
 
 def pretrain_code(recipe:str|None) -> set:
-    "What `pretrain_unit` keys a starting point made by `recipe` with (None: weights loaded from a file)."
-    f = PRETRAINERS.get(recipe)
-    return set(code_reach(['pretrain.starting_points', 'pretrain.weights_unit'], entries={'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []}))
+    "The definitions in the key of a starting point made by `recipe`."
+    roots, entries = recipe_code(recipe)
+    return set(code_reach(roots, entries=entries))
 
 
 def outside(executed:set, *roots) -> list:
@@ -123,8 +123,7 @@ def _rekeyed(pkg) -> dict:
     "Which unit kinds' code keys differ between this package and the copy `pkg`."
     out = {k: code_version(*r) != code_version(*r, pkg=pkg) for k, r in KINDS.items()}
     for name, sp in STARTING_POINTS.items():
-        f = PRETRAINERS[sp['recipe']]
-        roots, entries = ['pretrain.starting_points', 'pretrain.weights_unit'], {'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}']}
+        roots, entries = recipe_code(sp['recipe'])
         out[f'pretrain:{name}'] = code_version(*roots, entries=entries) != code_version(*roots, pkg=pkg, entries=entries)
     return out
 
