@@ -240,7 +240,7 @@ def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
     mt = metrics_table(f, definition, n_boot, seed); S = mt.seed.nunique()
     parts = [f"{m} " + ' / '.join(f"{r.auc:.3f} [{r.lo:.3f}, {r.hi:.3f}]" for r in d.itertuples()) for m, d in mt[mt.dataset == mt.dataset.iloc[0]].groupby('method', sort=False)]
     chance, below = mt[(mt.lo <= 0.5) & (mt.hi >= 0.5)], mt[mt.hi < 0.5]
-    seeds = f"seed {mt.seed.iloc[0]}" if S == 1 else f"{S} seeds each, in seed order {sorted(mt.seed.unique())}"
+    seeds = f"seed {mt.seed.iloc[0]}" if S == 1 else f"{S} seeds each, in seed order {sorted(int(s) for s in mt.seed.unique())}"
     out = f"The final models analysed here (all labels, {seeds}) have referable-DR AUC on {mt.dataset.iloc[0]}: " + '; '.join(parts) + '. '
     if len(chance) + len(below) == len(mt): return out + '**None of them is better than chance on any test set, so the differences below describe untrained-like models, not what pretraining does.**'
     name = lambda d: ', '.join(f'{r.method}' + (f' seed {r.seed}' if S > 1 else '') + f' ({r.dataset})' for r in d.itertuples())
