@@ -303,7 +303,8 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
             preds.append(pd.DataFrame(dict(method=method, fraction=frac, seed=s, dataset=name, image=rc.id.values, patient=rc.patient.values,
                                            grade=rc.grade.astype(int).values, **{f'p{k}': p[:, k] for k in range(5)})))
         rows.append(dict(method=method, fraction=frac, seed=s, train_images=len(tr), epochs=cfg.epochs, lr=cfg.lr, best_epoch=res['best_epoch'],
-                         val_auc=res['best_auc'], seconds=round(sum(h['seconds'] for h in res['history']), 1), unit=u.dir.name, reused=reused))
+                         val_auc=res['best_auc'], seconds=round(sum(h['seconds'] for h in res['history']), 1), unit=u.dir.name,
+                         made=json.loads((u.dir/'unit.json').read_text())['finished'], reused=reused))
     (run.checkpoints/'final').mkdir(parents=True, exist_ok=True)
     for method, s, first in [(m, s, s == seeds[0]) for m in methods for s in seeds]:  # every seed's final model: the analyses carry training variance
         u = next(g[5] for g in grid if g[:3] == (method, max(fractions), s))

@@ -146,6 +146,17 @@ def test_tiny_run_is_skipped_when_unchanged(tiny_run):
     assert r.returncode == 0 and all(f'{s.name:12s} up to date, skipped' in r.stdout for s in STEPS), r.stdout
 
 
+def test_parameter_changed_and_back_reruns_no_analysis(tiny_run, tmp_path):
+    out = tmp_path/'back'; shutil.copytree(tiny_run[0], out, symlinks=True)
+    r = reproduce(out, '--set', 'epochs_iwne=1', '--until', 'train')  # new IWNE units, new predictions; the analyses are not run
+    assert r.returncode == 0 and 'train        running 40_train.ipynb (parameters changed: epochs_iwne 2 → 1)' in r.stdout, r.stdout + r.stderr
+    r = reproduce(out)  # back: the train step runs again (its parameters changed), reuses every unit and writes what it wrote before
+    assert r.returncode == 0 and 'train        running 40_train.ipynb (parameters changed: epochs_iwne 1 → 2)' in r.stdout, r.stdout
+    for s in STEPS:
+        if s.name != 'train': assert f'{s.name:12s} up to date, skipped' in r.stdout, r.stdout  # no analysis re-runs
+    pd.testing.assert_frame_equal(pd.read_csv(out/'results'/'predictions.csv'), pd.read_csv(tiny_run[0]/'results'/'predictions.csv'))
+
+
 def test_library_edit_reruns_exactly_the_steps_that_reach_it(tiny_run, tmp_path):
     import dr_study
     out, _ = tiny_run
@@ -158,7 +169,7 @@ def test_library_edit_reruns_exactly_the_steps_that_reach_it(tiny_run, tmp_path)
     assert r.returncode == 0, r.stderr
     status = dict(l.split(None, 2)[1:] for l in r.stdout.splitlines() if l.startswith('[dr-study]') and len(l.split()) > 2 and l.split()[1] in {s.name for s in STEPS})
     assert status == {**{s.name: 'up to date' for s in STEPS}, 'explain': 'would run: code changed: dr_study.explain.cascading_randomization',
-                      'claims': 'would run: upstream changed: explain'}, r.stdout  # and the step that reads its results
+                      'claims': 'would run: upstream re-runs: explain'}, r.stdout  # and the step that reads its results
 
 
 def _dom(url, user_dir, *args):

@@ -48,9 +48,9 @@ def test_changed_training_parameter_retrains_only_what_depends_on_it(base, chang
     for step in ('synthetic', 'data', 'pretrain'):
         assert f'{step:12s} up to date, skipped' in stdout, stdout
     assert 'train        running 40_train.ipynb (parameters changed: epochs_iwne 2 → 12, lr_iwne 0.001 → 0.0003)' in stdout, stdout
-    runs = pd.read_csv(b/'results'/'training_runs.csv').set_index('method')
-    assert runs.loc['IWNE-FS', ['epochs', 'lr']].tolist() == [12, 0.0003] and not runs.loc['IWNE-FS', 'reused']
-    assert runs.loc['IFI-FS', 'reused']  # nothing of IFI-FS changed: its unit is reused, not retrained
+    runs, first = (pd.read_csv(x/'results'/'training_runs.csv').set_index('method') for x in (b, a))
+    assert runs.loc['IWNE-FS', ['epochs', 'lr']].tolist() == [12, 0.0003] and runs.loc['IWNE-FS', 'unit'] != first.loc['IWNE-FS', 'unit']
+    assert runs.loc['IFI-FS', ['unit', 'made']].tolist() == first.loc['IFI-FS', ['unit', 'made']].tolist()  # nothing of IFI-FS changed: its unit is reused, not retrained
     cfg = json.loads((b/'checkpoints'/'runs'/runs.loc['IWNE-FS', 'unit']/'config.json').read_text())['train']
     assert (cfg['epochs'], cfg['lr']) == (12, 0.0003)  # the resolved configuration beside the result
     pa, pb = preds(a), preds(b)
@@ -65,7 +65,7 @@ def test_parameter_changed_back_reuses_the_first_units(base, changed, tmp_path):
     c = copy_of(changed[0], tmp_path, 'back')
     t = time.monotonic(); stdout = reproduce(c)
     assert 'train        running 40_train.ipynb (parameters changed: epochs_iwne 12 → 2, lr_iwne 0.0003 → 0.001)' in stdout
-    assert pd.read_csv(c/'results'/'training_runs.csv').reused.all()  # nothing retrained
+    pd.testing.assert_frame_equal(pd.read_csv(c/'results'/'training_runs.csv'), pd.read_csv(base[0]/'results'/'training_runs.csv'))  # nothing retrained: the same units, made when they were
     pd.testing.assert_frame_equal(preds(c), preds(base[0]))
     t2 = time.monotonic(); again = reproduce(c)
     assert all(f'{s:12s} up to date, skipped' in again for s in ('synthetic', 'data', 'pretrain', 'train')), again
@@ -142,6 +142,6 @@ def test_one_notebook_re_run_by_hand_reuses_the_units(base, tmp_path):
     r = subprocess.run([sys.executable, '-m', 'papermill', str(d/'notebooks'/'40_train.ipynb'), str(tmp_path/'out.ipynb'), '-f', str(d/'params.yaml'),
                         '--cwd', str(d/'notebooks'), '-p', 'run_dir', '.'], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert pd.read_csv(d/'results'/'training_runs.csv').reused.all()
+    pd.testing.assert_frame_equal(pd.read_csv(d/'results'/'training_runs.csv'), pd.read_csv(base[0]/'results'/'training_runs.csv'))
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing retrained
     pd.testing.assert_frame_equal(preds(d), preds(base[0]))
