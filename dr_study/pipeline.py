@@ -15,8 +15,9 @@ from .paths import STUDY, RunLayout
 
 # %% auto #0
 __all__ = ['STEPS', 'HOW', 'KERNEL_ENV', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs',
-           'notebook_roots', 'upstream_of', 'step_record', 'step_key', 'why_run', 'disk_note', 'StepFailed', 'RunBusy',
-           'run_lock', 'run_step', 'run_pipeline', 'pipeline_status', 'stale_units', 'clean_run']
+           'notebook_roots', 'upstream_of', 'step_record', 'step_key', 'why_run', 'outputs_snapshot', 'outputs_digest',
+           'plan_step', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock', 'run_step', 'run_pipeline',
+           'pipeline_status', 'stale_units', 'clean_run']
 
 # %% ../nbs/08_pipeline.ipynb #f984636c
 @dataclass(frozen=True)
@@ -136,6 +137,62 @@ def why_run(step:Step, # a `pipeline.Step`
     for u in state.get('units', []):
         if (p := unit_problem(run.root/u)) is not None: return f'work unit damaged: {u}: {p}'
     return None
+
+# %% ../nbs/08_pipeline.ipynb #926022ee
+def outputs_snapshot(run:RunLayout) -> dict:
+    "{path relative to the run: (size, mtime, inode)} of the run's files a step may write: all but notebooks, logs, the lock and the insides of work units."
+    root, units, skip = run.root, {Path(p) for p in run.unit_parents}, {run.notebooks, run.logs}
+    out = {}
+    for d, dirs, files in os.walk(root):
+        d = Path(d)
+        dirs[:] = [n for n in dirs if d/n not in skip and d not in units]  # a work unit is named by its inputs: its name stands for its content
+        for f in files:
+            if d == root and f.startswith('.'): continue
+            st = (d/f).stat(); out[str((d/f).relative_to(root))] = (st.st_size, st.st_mtime_ns, st.st_ino)
+    return out
+
+def outputs_digest(run:RunLayout, # the `RunLayout`
+                   before:dict, # `outputs_snapshot` taken before the step ran
+                   step:Step, # the step that ran
+                   units:list, # the work units it used
+                   earlier=(), # the files its last run wrote (a copy left unchanged this time is still its output)
+                  ) -> tuple:
+    "What a step wrote, by content: ({file: hash} of its declared outputs and every file it created or replaced, digest of those and its units)."
+    after = outputs_snapshot(run)
+    wrote = sorted({*step.outputs, *earlier, *(f for f, s in after.items() if before.get(f) != s)})
+    files = {f: file_hash(run.root/f) for f in wrote if (run.root/f).exists()}
+    return files, stable_hash(dict(files=files, units=sorted(units)))
+
+def plan_step(step:Step, # a `pipeline.Step`
+              params:dict, # resolved parameters
+              run:RunLayout, # the `RunLayout`
+              digests:dict, # what each earlier step wrote (None: it is about to run), by name
+              by:dict, # the registry as {name: Step}
+              study=STUDY, # folder of the study notebooks
+              pkg=None, # folder of the package whose code versions key the steps
+             ) -> tuple:
+    "(injected values, record, key, why it must run or None, its last log or None) for one step."
+    inputs = step_inputs(step, params, study)
+    record = step_record(step, inputs, {a: digests.get(a) for a in upstream_of(step, by)}, study, pkg); key = step_key(record)
+    log = run.logs/f'{step.name}.json'
+    state = json.loads(log.read_text()) if log.exists() else None
+    why = why_run(step, record, state, run)
+    return inputs, record, key, 'key changed' if why is None and state.get('key') != key else why, state
+
+def plan_pipeline(params:dict, # resolved parameters (`prepare.load_params`)
+                  out, # the run folder
+                  steps=None, # names of the steps (None: all)
+                  study=STUDY, # folder of the study notebooks
+                  pkg=None, # folder of the package whose code versions key the steps
+                 ) -> list:
+    "For each step: (step, injected values, record, key, why it must run or None); a step downstream of one that runs is 'upstream re-runs'."
+    run, by, digests, plan = RunLayout(out), steps_by_name(steps), {}, []
+    for step in by.values():
+        inputs, record, key, why, state = plan_step(step, params, run, digests, by, study, pkg)
+        digests[step.name] = None if why else state['content']
+        plan.append((step, inputs, record, key, why))
+    return plan
+
 
 # %% ../nbs/08_pipeline.ipynb #1663d7d9
 def disk_note(path, low:int=2**30) -> str:
