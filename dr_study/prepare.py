@@ -151,7 +151,7 @@ SCHEMA = {
     'pretrain_epochs': Param(2, 'MoCo v2 / supervised pretraining epochs', Int(1)),
     'pretrain_batch': Param(32, 'pretraining batch size', Int(2)),
     'moco_lr': Param(0.03, 'SGD learning rate of MoCo v2', Float(0, lo_open=True)),
-    'moco_bank': Param(4096, 'MoCo memory bank (queue) size, capped below the number of images', Int(1)),
+    'moco_bank': Param(32, 'MoCo v2 queue size, used as given (paper: 65,536, about twice the EyePACS training images: the queue then also holds earlier keys of the same images)', Int(1)),
     'moco_augment': Param('imagenet', "MoCo v2 augmentation: imagenet (MoCo v2's recipe, as in the paper for IWNE-CL) | fundus", OneOf('imagenet', 'fundus')),
     'recipe_params': Param({}, "pretraining: {recipe: {hyperparameter: value}} over each recipe's published defaults (dr_study.pretrain.recipe_defaults); MoCo v2's are the moco_* parameters", Keys('pretrain', 'PRETRAINERS')),
     'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),

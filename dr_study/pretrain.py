@@ -20,7 +20,7 @@ __all__ = ['NATURAL', 'PRETRAINERS', 'COMMON', 'STARTING_POINTS', 'natural_corpu
            'register_pretrainer', 'recipe_defaults', 'headless', 'two_view_epochs', 'split_batchnorm',
            'merge_batchnorm', 'MoCo', 'moco_criterion', 'pretrain_moco', 'pretrain_supervised', 'pretrain_simclr',
            'pretrain_byol', 'pretrain_dino', 'needed_starting_points', 'recipe_code', 'pretrain_unit', 'weights_unit',
-           'starting_points']
+           'refuse_processes', 'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -81,10 +81,11 @@ PRETRAINERS = {}
 def register_pretrainer(name:str, # its key in `PRETRAINERS`
                         title:str, # as written on the pages
                         labels:bool=False, # does it learn from labels (supervised)?
+                        distributed:bool=False, # does it run under DDP (several processes, one global batch)?
                        ):
     "Register a recipe `f(images, labels, arch, epochs, batch_size, lr, seed, device, log, workers, augment, **own) -> (backbone state, losses)` as `name`."
     def deco(f):
-        f.recipe, f.title, f.needs_labels = name, title, labels; PRETRAINERS[name] = f; return f
+        f.recipe, f.title, f.needs_labels, f.distributed = name, title, labels, distributed; PRETRAINERS[name] = f; return f
     return deco
 
 COMMON = ('images', 'labels', 'arch', 'epochs', 'batch_size', 'seed', 'device', 'log', 'workers')  # what every recipe is given by the study
@@ -185,7 +186,7 @@ class MoCo(nn.Module):
         return unshuffle(self.head_m(self.backbone_m(xs)), order)
 
 def moco_criterion(temperature:float=0.2, # InfoNCE temperature
-                   bank:int=4096, # keys in the queue
+                   bank:int=65536, # keys in the queue (MoCo v2: 65,536)
                    distributed:bool=False, # gather every process's keys into the queue (MoCo's concat_all_gather)
                   ):
     "MoCo v2's InfoNCE loss against a queue of 128-d keys: lightly's `NTXentLoss` with a memory bank, gathering keys under DDP."
@@ -193,22 +194,22 @@ def moco_criterion(temperature:float=0.2, # InfoNCE temperature
     return NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128), gather_distributed=distributed)
 
 # %% ../nbs/11_pretrain.ipynb #8848905c
-@register_pretrainer('moco_v2', 'MoCo v2')
+@register_pretrainer('moco_v2', 'MoCo v2', distributed=True)
 def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
                   labels=None, # unused (MoCo learns from images alone)
                   arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
                   epochs:int=2, # passes over the images
-                  batch_size:int=32, # images per step
+                  batch_size:int=32, # images per step, over all processes (MoCo v2: 256)
                   lr:float=0.03, # learning rate
                   seed:int=0, # seed of every random draw
                   device:str='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                   log=print, # where progress lines go (print-like)
                   workers:int=0, # worker processes (0 or 1: in this process)
                   augment:str='imagenet', # view augmentation: 'imagenet' or 'fundus'
-                  bank:int=4096, # memory bank (queue) size
+                  bank:int=65536, # memory bank (queue) size, used as given (MoCo v2: 65,536)
                   momentum:float=0.999, # key-encoder momentum, fixed (MoCo v2)
                   temperature:float=0.2, # InfoNCE temperature
-                  splits:int=8, # BatchNorm groups (Shuffle-BN on one device; MoCo used 8 GPUs); lowered to divide the batch
+                  splits:int=8, # BatchNorm groups over all processes (Shuffle-BN; MoCo used 8 GPUs); lowered to divide the batch
                  ) -> tuple:
     "MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses). Under torchrun, DDP with the queue gathered from every process."
     from lightly.models.utils import update_momentum
@@ -216,10 +217,11 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
     import math
     seed_everything(seed)
     rank, world = _dist()  # (0, 1) unless WORLD_SIZE > 1 (torchrun)
-    n, size, step = len(images), images.shape[1], batch_size * world  # `batch_size` per process; `step` keys enter the queue per step
-    bank = max(step, min(bank, (n - step) // step * step))
-    drop = len(images) >= 2 * step
-    splits = math.gcd(splits, batch_size) if drop else 1  # every batch must split evenly
+    if batch_size % world: raise ValueError(f'MoCo v2: the batch of {batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
+    n, size, per = len(images), images.shape[1], batch_size // world  # `batch_size` is the global batch: each process takes its share
+    drop = n >= 2 * batch_size
+    splits = math.gcd(max(1, splits // world), per) if drop else 1  # the groups of the global batch, each process holding its share; every batch must split evenly
+    log(f'MoCo v2: {n} images, batch {batch_size} ({world} process{"es" * (world > 1)} × {per}, {splits} BatchNorm group{"s" * (splits > 1)} each), queue of {bank} keys')
     model = MoCo(arch, splits=splits).to(device)
     query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
     if world > 1:
@@ -230,7 +232,7 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))  # MoCo's --cos: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
     views = Views(images, view_transform(augment, size))
     sampler = DistributedSampler(views, world, rank, shuffle=True, seed=seed, drop_last=drop) if world > 1 else None
-    dl = DataLoader(views, batch_size=batch_size, shuffle=sampler is None, sampler=sampler, drop_last=drop,
+    dl = DataLoader(views, batch_size=per, shuffle=sampler is None, sampler=sampler, drop_last=drop,
                     num_workers=workers, generator=torch.Generator().manual_seed(seed))
     losses = []
     for e in range(epochs):
@@ -422,13 +424,25 @@ def _loaded(source, kind='weights') -> dict:
     return dict(recipe='load', kind=kind, source=source if str(source).startswith('torchvision') else Path(source).name,
                 sha256=None if str(source).startswith('torchvision') else file_hash(source))
 
+# %% ../nbs/11_pretrain.ipynb #504970c6
+def refuse_processes(recipe:str|None, # a name in `PRETRAINERS` (None or 'load': weights from a file)
+                     processes:int, # processes of the job that would run it
+                     name:str='', # the starting point, for the message
+                    ):
+    "Stop, naming the fix, if a recipe without DDP support would run in several processes (each would train its own model on every image)."
+    f = PRETRAINERS.get(recipe)
+    if processes > 1 and f is not None and not f.distributed:
+        ok = ', '.join(k for k, g in PRETRAINERS.items() if g.distributed)
+        raise RuntimeError(f'{name}: the {f.title} recipe runs in one process (no distributed sampler or gathered loss here), but its job would have {processes}; '
+                           f"set the cluster block's gpus_per_job to 1 for this run's pretraining (recipes that run under DDP: {ok})")
+
 # %% ../nbs/11_pretrain.ipynb #74262ac9
 def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache)
                     arch:str='resnet18', # torchvision ResNet name, e.g. resnet18
                     epochs:int=2, # passes over the images
                     batch_size:int=32, # images per step
                     moco_lr:float=0.03, # MoCo v2's SGD learning rate
-                    moco_bank:int=4096, # MoCo v2's memory bank size
+                    moco_bank:int=65536, # MoCo v2's queue size, used as given
                     moco_augment:str='imagenet', # augmentation of IWNE-CL's MoCo v2
                     natural_images:int=128, # crops in the stand-in external corpus
                     ifi_fs_weights=None, # None: stand-in; 'torchvision' or a weights file
@@ -464,9 +478,10 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
         hp = recipe_defaults(r)
         if r == 'moco_v2': hp.update(lr=moco_lr, bank=moco_bank, augment=moco_augment if sp['data'] == 'dr' else 'imagenet')
         hp.update((recipe_params or {}).get(r, {}))
+        queue = f", queue of {hp['bank']} keys" if 'bank' in hp else ''
         if sp['data'] == 'dr':
             data, images = dict(cache=ds.key, idx=stable_hash(train.tolist())), lambda: (CacheArray(ds, train), None)
-            what = f"{f.title} on {len(train)} EyePACS training images ({hp.get('augment')} augmentation, {epochs} epochs)"
+            what = f"{f.title} on {len(train)} EyePACS training images ({hp.get('augment')} augmentation, {epochs} epochs{queue})"
         else:
             data, images = dict(corpus='natural', n=natural_images, size=ds.size, seed=seed), corpus
             what = f'STAND-IN for ImageNet: {f.title} on {natural_images} crops of {len(NATURAL)} scikit-image photographs'
@@ -476,7 +491,7 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     recipes = {name: recipe(name) for name in names}
     if only is not None:
         from dr_study.dispatch import job_distributed
-        job_distributed()
+        job_distributed(); refuse_processes(recipes[only][0].get('recipe'), int(os.environ.get('WORLD_SIZE', 1)), only)  # a submitit job's tasks, or torchrun's processes
         if int(os.environ.get('WORLD_SIZE', 1)) > 1 and dev == 'cuda':  # one GPU per process, not all of them on cuda:0
             k = int(os.environ.get('LOCAL_RANK', _dist()[0])) % torch.cuda.device_count(); torch.cuda.set_device(k); dev = f'cuda:{k}'  # the recipes' closures read `dev` when they run
         return weights_unit(out, only, recipes[only][0], recipes[only][1], log)
@@ -487,6 +502,8 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     natural_images=natural_images, ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights, seed=seed, device=device,
                     methods=list(methods), recipe_params=recipe_params)
         units = {name: pretrain_unit(out, name, config) for name, (config, _, _) in recipes.items() if config.get('recipe') != 'load' and not reused[name]}
+        from dr_study.dispatch import cluster_settings
+        for name in units: refuse_processes(recipes[name][0]['recipe'], max(1, int(cluster_settings(cluster)['gpus_per_job'])) if executor == 'slurm' else 1, name)  # before anything is submitted
         dispatch([Task(u.key, starting_points, {**args, 'only': name}, lambda u=u: u.done(log)) for name, u in units.items()], executor, run.logs/'jobs', cluster, log)
     rows, losses = [], []
     for name, (config, make, source) in recipes.items():

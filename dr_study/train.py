@@ -28,7 +28,7 @@ class TrainConfig:
     epochs: int = 2  # passes over the training images
     lr: float = 1e-3  # AdamW learning rate
     weight_decay: float = 1e-4  # AdamW weight decay
-    batch_size: int = 32  # images per step
+    batch_size: int = 32  # images per step, over all processes (under DDP each takes its share)
     seed: int = 0  # seed of the initialization, the order and the augmentation
     definition: str = 'paper'  # referable-DR definition used to select the best epoch
     device: str = 'auto'  # 'auto' (CUDA if available), 'cpu' or 'cuda'
@@ -73,8 +73,8 @@ def _dist():
     return 0, 1
 
 # %% ../nbs/12_train.ipynb #c26e3b31
-def _loader(ds, idx, cfg, pin):
-    return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=cfg.batch_size, shuffle=False, num_workers=cfg.workers,
+def _loader(ds, idx, cfg, pin, batch=None):
+    return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch or cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                       pin_memory=pin, persistent_workers=False)
 
 def predict(model:nn.Module, # a torchvision ResNet
@@ -110,6 +110,7 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
     if (out/'metrics.json').exists():
         m = json.loads((out/'metrics.json').read_text()); _check_config(out/'metrics.json', m['config'], cfg); return m
     rank, world = _dist()
+    if cfg.batch_size % world: raise ValueError(f'{out}: the batch of {cfg.batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
     dev = resolve_device(cfg.device)
     if world > 1 and dev == 'cuda': torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
     cuda = dev.startswith('cuda')
@@ -134,7 +135,7 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
         order = np.asarray(train_idx)[torch.randperm(len(train_idx), generator=g).numpy()]
         order = order[:len(order) // world * world][rank::world]
         model.train(); losses = []
-        for step, (x, y, _) in enumerate(_loader(ds, order, cfg, cuda)):
+        for step, (x, y, _) in enumerate(_loader(ds, order, cfg, cuda, cfg.batch_size // world)):  # the batch is global: each process takes its share
             x = normalize(augment(x, g).to(dev, non_blocking=True)); y = y.to(dev)
             if cuda and cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast('cuda', torch.bfloat16, enabled=cuda and cfg.amp):
