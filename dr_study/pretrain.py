@@ -17,10 +17,10 @@ from .cache import CachedFundus, CacheArray
 
 # %% auto #0
 __all__ = ['NATURAL', 'PRETRAINERS', 'COMMON', 'STARTING_POINTS', 'natural_corpus', 'view_transform', 'Views',
-           'register_pretrainer', 'recipe_defaults', 'headless', 'two_view_epochs', 'split_batchnorm',
-           'merge_batchnorm', 'MoCo', 'moco_criterion', 'pretrain_moco', 'pretrain_supervised', 'pretrain_simclr',
-           'pretrain_byol', 'pretrain_dino', 'needed_starting_points', 'recipe_code', 'pretrain_unit', 'weights_unit',
-           'refuse_processes', 'starting_points']
+           'register_pretrainer', 'recipe_defaults', 'headless', 'on_device', 'mixed_precision', 'two_view_epochs',
+           'split_batchnorm', 'merge_batchnorm', 'MoCo', 'moco_criterion', 'pretrain_moco', 'pretrain_supervised',
+           'pretrain_simclr', 'pretrain_byol', 'pretrain_dino', 'needed_starting_points', 'recipe_code',
+           'pretrain_unit', 'weights_unit', 'refuse_processes', 'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #9d841ac3
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -99,6 +99,18 @@ def headless(arch:str) -> tuple:
     "A `make_model(arch)` backbone whose classification head is the identity, and its feature width."
     b = make_model(arch); feat = b.fc.in_features; b.fc = nn.Identity(); return b, feat
 
+# %% ../nbs/11_pretrain.ipynb #8add65b0
+def on_device(x, # a module or a tensor
+              device:str, # 'cpu', 'cuda' or 'cuda:N'
+             ):
+    "`x` moved to `device`: on CUDA in channels-last memory format (modules and image batches), as `plan`'s throughput assumes."
+    fmt = torch.channels_last if str(device).startswith('cuda') else torch.preserve_format
+    return x.to(device, memory_format=fmt) if isinstance(x, nn.Module) or x.dim() == 4 else x.to(device)
+
+def mixed_precision(device:str):
+    "bfloat16 autocast on CUDA (as fine-tuning's `amp`), nothing elsewhere: the context every pretraining step runs in."
+    return torch.autocast('cuda', torch.bfloat16, enabled=str(device).startswith('cuda'))
+
 # %% ../nbs/11_pretrain.ipynb #689f336b
 def two_view_epochs(name:str, # recipe title, for the log
                     images, # uint8 (N, S, S, 3) array-like
@@ -128,7 +140,7 @@ def two_view_epochs(name:str, # recipe title, for the log
     for e in range(epochs):
         t0, ls = time.monotonic(), []
         for x0, x1 in dl:
-            loss = loss_fn(x0.to(device), x1.to(device), e, step)
+            with mixed_precision(device): loss = loss_fn(on_device(x0, device), on_device(x1, device), e, step).float()
             if not torch.isfinite(loss): raise RuntimeError(f'non-finite {name} loss at epoch {e}; lower the learning rate (now {lr})')
             opt.zero_grad(); loss.backward()
             if after_backward: after_backward(e)
@@ -222,7 +234,7 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
     drop = n >= 2 * batch_size
     splits = math.gcd(max(1, splits // world), per) if drop else 1  # the groups of the global batch, each process holding its share; every batch must split evenly
     log(f'MoCo v2: {n} images, batch {batch_size} ({world} process{"es" * (world > 1)} × {per}, {splits} BatchNorm group{"s" * (splits > 1)} each), queue of {bank} keys')
-    model = MoCo(arch, splits=splits).to(device)
+    model = on_device(MoCo(arch, splits=splits), device)
     query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
     if world > 1:
         query = nn.parallel.DistributedDataParallel(query, device_ids=[torch.device(device).index] if str(device).startswith('cuda') else None)
@@ -240,7 +252,7 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
         if sampler is not None: sampler.set_epoch(e)
         for x0, x1 in dl:
             update_momentum(model.backbone, model.backbone_m, momentum); update_momentum(model.head, model.head_m, momentum)
-            loss = crit(query(x0.to(device)), model.forward_momentum(x1.to(device), world > 1))
+            with mixed_precision(device): loss = crit(query(on_device(x0, device)), model.forward_momentum(on_device(x1, device), world > 1)).float()
             if not torch.isfinite(loss): raise RuntimeError(f'non-finite MoCo loss at epoch {e}; lower the learning rate (now {lr})')
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
         sched.step()
@@ -262,7 +274,7 @@ def pretrain_supervised(images, # uint8 (N, S, S, 3) array-like
                        ) -> tuple:
     "Supervised pretraining (classify `labels`) on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses)."
     seed_everything(seed)
-    model = make_model(arch, int(labels.max()) + 1).to(device)
+    model = on_device(make_model(arch, int(labels.max()) + 1), device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     dl = DataLoader(Views(images, view_transform('supervised', images.shape[1]), labels), batch_size=batch_size, shuffle=True,
                     num_workers=workers, generator=torch.Generator().manual_seed(seed))
@@ -270,7 +282,7 @@ def pretrain_supervised(images, # uint8 (N, S, S, 3) array-like
     for e in range(epochs):
         model.train(); ls = []
         for x, y in dl:
-            loss = nn.functional.cross_entropy(model(x.to(device)), y.to(device))
+            with mixed_precision(device): loss = nn.functional.cross_entropy(model(on_device(x, device)).float(), y.to(device))
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
         losses.append(float(np.mean(ls))); log(f'supervised epoch {e}: loss {losses[-1]:.4f}')
     return backbone_state(model), losses
@@ -295,7 +307,7 @@ def pretrain_simclr(images, # uint8 (N, S, S, 3) array-like
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
     seed_everything(seed)
-    backbone, feat = headless(arch); model = nn.Sequential(backbone, SimCLRProjectionHead(feat, feat, dim)).to(device)
+    backbone, feat = headless(arch); model = on_device(nn.Sequential(backbone, SimCLRProjectionHead(feat, feat, dim)), device)
     crit = NTXentLoss(temperature=temperature)
     model.train()
     losses = two_view_epochs('SimCLR', images, model.parameters(), lambda a, b, e, s: crit(model(a), model(b)),
@@ -326,7 +338,7 @@ def pretrain_byol(images, # uint8 (N, S, S, 3) array-like
     from lightly.utils.scheduler import cosine_schedule
     seed_everything(seed)
     backbone, feat = headless(arch)
-    online = nn.Sequential(backbone, BYOLProjectionHead(feat, hidden, dim)).to(device); predictor = BYOLPredictionHead(dim, hidden, dim).to(device)
+    online = on_device(nn.Sequential(backbone, BYOLProjectionHead(feat, hidden, dim)), device); predictor = on_device(BYOLPredictionHead(dim, hidden, dim), device)
     target = copy.deepcopy(online); deactivate_requires_grad(target)
     crit, steps = NegativeCosineSimilarity(), max(1, epochs * max(1, len(images) // batch_size))
     def loss(a, b, e, s):
@@ -363,8 +375,8 @@ def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
     import warnings
     warnings.filterwarnings('ignore', message='.*torch.nn.utils.weight_norm.*is deprecated', category=FutureWarning)  # lightly's DINO head
     make = lambda: nn.Sequential(headless(arch)[0], DINOProjectionHead(feat, 512, 64, out_dim, batch_norm=True, freeze_last_layer=1))
-    feat = headless(arch)[1]; student = make().to(device); head = student[1]
-    teacher = make().to(device); teacher.load_state_dict(student.state_dict()); deactivate_requires_grad(teacher)  # not deepcopy: weight_norm's weight is no leaf
+    feat = headless(arch)[1]; student = on_device(make(), device); head = student[1]
+    teacher = on_device(make(), device); teacher.load_state_dict(student.state_dict()); deactivate_requires_grad(teacher)  # not deepcopy: weight_norm's weight is no leaf
     crit = DINOLoss(output_dim=out_dim, warmup_teacher_temp_epochs=min(warmup_teacher_epochs, max(1, epochs - 1))).to(device)
     steps = max(1, epochs * max(1, len(images) // batch_size))
     def loss(a, b, e, s):
