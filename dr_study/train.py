@@ -16,9 +16,9 @@ from .evaluate import roc_auc, PRED_COLUMNS
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['UNKEYED', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'NonFiniteLoss', 'predict', 'finetune',
-           'ImageArray', 'unit_config', 'finetune_unit', 'unit_predictions', 'finetune_job', 'train_grid',
-           'training_history', 'figure_training']
+__all__ = ['FINETUNE_RECIPES', 'UNKEYED', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'random_resized_crop',
+           'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'unit_predictions',
+           'finetune_job', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -27,7 +27,7 @@ class TrainConfig:
     arch: str = 'resnet18'  # torchvision ResNet
     epochs: int = 2  # passes over the training images
     lr: float = 1e-3  # AdamW learning rate
-    weight_decay: float = 1e-4  # AdamW weight decay
+    weight_decay: float = 1e-3  # AdamW weight decay (the authors' default)
     batch_size: int = 32  # images per step, over all processes (under DDP each takes its share)
     seed: int = 0  # seed of the initialization, the order and the augmentation
     definition: str = 'paper'  # referable-DR definition used to select the best epoch
@@ -36,6 +36,7 @@ class TrainConfig:
     amp: bool = True  # bf16 autocast (CUDA only)
     channels_last: bool = True  # channels-last memory format (CUDA only)
     deterministic: bool = False  # torch deterministic algorithms
+    recipe: str = 'authors'  # where the paper is silent: a name in `FINETUNE_RECIPES`
     checkpoint_minutes: float = 10.0  # resume state written at most this often (0: after every epoch), never after the last epoch
 
 def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
@@ -43,6 +44,27 @@ def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
     b = len(x); fh, fv, k = torch.rand(b, generator=g) < 0.5, torch.rand(b, generator=g) < 0.5, torch.randint(0, 4, (b,), generator=g)
     x = torch.where(fh.view(-1, 1, 1, 1), x.flip(3), x); x = torch.where(fv.view(-1, 1, 1, 1), x.flip(2), x)
     return torch.stack([torch.rot90(xi, int(ki), (1, 2)) for xi, ki in zip(x, k)])
+
+# %% ../nbs/12_train.ipynb #fc167e1f
+def random_resized_crop(x:torch.Tensor, # (B, 3, S, S) uint8 images
+                        g:torch.Generator, # where each crop is drawn from
+                        scale=(0.08, 1.0), # area of the crop, as a fraction of the image
+                        ratio=(3/4, 4/3), # aspect ratios of the crop
+                       ) -> torch.Tensor:
+    "torchvision's `RandomResizedCrop` of each image, resized back to S × S, its crop drawn with a seed taken from `g`."
+    import torchvision.transforms as T, torchvision.transforms.v2.functional as F
+    size, out = x.shape[-1], []
+    for xi in x:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(torch.randint(2**62, (1,), generator=g)))
+            i, j, h, w = T.RandomResizedCrop.get_params(xi, list(scale), list(ratio))
+        out.append(F.resized_crop(xi, i, j, h, w, [size, size], antialias=True))
+    return torch.stack(out)
+
+FINETUNE_RECIPES = {  # where the paper is silent: augmentation, learning-rate schedule, initialization of the new head
+    'authors': dict(title="the authors' (main_lincls.py)", augment=random_resized_crop, milestones=(60, 80), head_std=0.01),
+    'ours': dict(title='ours (beyond the paper)', augment=augment, milestones=None, head_std=None),  # milestones None: cosine decay
+}
 
 # %% ../nbs/12_train.ipynb #87f134cf
 class NonFiniteLoss(RuntimeError):
@@ -117,11 +139,15 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
     torch.use_deterministic_algorithms(cfg.deterministic)
     torch.manual_seed(cfg.seed)
     model = make_model(cfg.arch)
+    if cfg.recipe not in FINETUNE_RECIPES: raise ValueError(f'fine-tuning recipe {cfg.recipe!r}: not one of {", ".join(FINETUNE_RECIPES)}')
+    rec = FINETUNE_RECIPES[cfg.recipe]
     if init is not None: init(model)
+    if rec['head_std']: nn.init.normal_(model.fc.weight, 0.0, rec['head_std']); nn.init.zeros_(model.fc.bias)  # the authors' init_weights
     model = model.to(dev)
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
+    sched = (torch.optim.lr_scheduler.MultiStepLR(opt, list(rec['milestones']), 0.1) if rec['milestones'] else
+             torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs)))
     start, best, history, saved = 0, -1.0, [], time.monotonic()
     if (out/'state.pt').exists():
         st = torch.load(out/'state.pt', map_location='cpu', weights_only=True); _check_config(out/'state.pt', st['config'], cfg)
@@ -136,7 +162,7 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
         order = order[:len(order) // world * world][rank::world]
         model.train(); losses = []
         for step, (x, y, _) in enumerate(_loader(ds, order, cfg, cuda, cfg.batch_size // world)):  # the batch is global: each process takes its share
-            x = normalize(augment(x, g).to(dev, non_blocking=True)); y = y.to(dev)
+            x = normalize(rec['augment'](x, g).to(dev, non_blocking=True)); y = y.to(dev)
             if cuda and cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast('cuda', torch.bfloat16, enabled=cuda and cfg.amp):
                 loss = nn.functional.cross_entropy(model(x).float(), y)
@@ -258,7 +284,7 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                epochs_ifi:int=2, # fine-tuning epochs of IFI methods
                lr_iwne:float=1e-3, # learning rate of IWNE methods
                lr_ifi:float=1e-3, # learning rate of IFI methods
-               weight_decay:float=1e-4, # weight decay
+               weight_decay:float=1e-3, # weight decay
                batch_size:int=32, # images per step
                checkpoint_minutes:float=10.0, # resume state at most this often (0: every epoch)
                seed:int=0, # master seed: run seed s trains with seed * 1000 + s
@@ -266,6 +292,7 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                executor:str='local', # where the unfinished units train: a name in `dispatch.EXECUTORS`
                cluster:dict|None=None, # the profile's `cluster` block (slurm)
+               recipe:str='authors', # where the paper is silent: a name in `FINETUNE_RECIPES`
                log=print, # where progress lines go
                epoch_log=None, # where each epoch is reported (default: `log`)
               ) -> tuple:
@@ -288,7 +315,7 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
         spec = METHODS[method]
         tr = np.flatnonzero((r.split == 'train') & (r.min_fraction <= frac + 1e-9))
         cfg = TrainConfig(arch=arch, epochs=epochs_iwne if spec['long'] else epochs_ifi, lr=lr_iwne if spec['long'] else lr_ifi, weight_decay=weight_decay,
-                          batch_size=batch_size, checkpoint_minutes=checkpoint_minutes, seed=seed * 1000 + s, definition=referable, device=dev if executor == 'local' else device, workers=workers)
+                          batch_size=batch_size, checkpoint_minutes=checkpoint_minutes, recipe=recipe, seed=seed * 1000 + s, definition=referable, device=dev if executor == 'local' else device, workers=workers)
         init = run.checkpoints/'pretrained'/f"{spec['init']}.safetensors" if spec['init'] else None
         prefix = f'{method}-f{frac:.1f}-s{s}'; u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val, init))
         reused = u.done(log)
