@@ -90,20 +90,20 @@ def _lesions(df): return [c[5:] for c in MASK_COLUMNS if df[c].notna().any()]
 def _work(args):
     i, image, masks, prep = args
     try:
-        img, mk, _ = load_fundus(image, prep, masks, fractions=True)
+        img, mk, info = load_fundus(image, prep, masks, fractions=True)
         mk = {l: np.where(f > 0, np.clip(np.round(f * 255), 1, 255), 0).astype(np.uint8) for l, f in mk.items()}  # 255ths; any lesion stays > 0
-        return i, img, mk, None
+        return i, img, mk, np.packbits(info['retina']), None
     except DataError as e:
-        return i, None, None, (str(e.path), e.problem)
+        return i, None, None, None, (str(e.path), e.problem)
 
 def cache_store(folder, # the cache folder
                 n:int, # number of records
                 size:int, # image side in pixels
                 lesions:list, # lesion codes with masks (none: no mask array)
                ) -> MemmapStore:
-    "The arrays of a cache folder: images (N, S, S, 3) and, with lesions, masks (N, L, S, S)."
+    "The arrays of a cache folder: images (N, S, S, 3), their retina masks (N, S·S bits) and, with lesions, masks (N, L, S, S)."
     d = Path(folder)
-    return MemmapStore({d/'images.u8': (size, size, 3), **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
+    return MemmapStore({d/'images.u8': (size, size, 3), d/'retina.u8': ((size * size + 7) // 8,), **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
 
 # %% ../nbs/04_cache.ipynb #d58fddcb
 def progress_bar(total:int, # number of items
@@ -138,7 +138,7 @@ def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
     store = cache_store(d, n, s, lesions); state = store.state
     todo = store.todo()
     if len(todo):
-        maps = store.writable(); imgs, msks = maps[d/'images.u8'], maps.get(d/'masks.u8')
+        maps = store.writable(); imgs, rets, msks = maps[d/'images.u8'], maps[d/'retina.u8'], maps.get(d/'masks.u8')
         has = np.load(d/'has_mask.npy') if (d/'has_mask.npy').exists() else np.zeros((n, len(lesions)), bool)
         skipped = pd.read_csv(d/'skipped.csv', dtype=str).to_dict('records') if (d/'skipped.csv').exists() else []
         if limit is not None: todo = todo[:limit]
@@ -152,9 +152,9 @@ def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
         try:
             results = pool.imap_unordered(_work, jobs, chunksize=4) if pool else map(_work, jobs)
             last = time.monotonic()
-            for i, img, mk, err in results:
+            for i, img, mk, ret, err in results:
                 if err is None:
-                    imgs[i] = img
+                    imgs[i], rets[i] = img, ret
                     for j, l in enumerate(lesions):
                         if l in mk: msks[i, j] = mk[l]; has[i, j] = True
                     state[i] = 1
@@ -190,16 +190,22 @@ class CachedFundus(Dataset):
         self.records = pd.read_csv(self.dir/'records.csv', dtype={'id': str, 'patient': str}).iloc[self.rows].reset_index(drop=True)
         self.records['grade'] = self.records['grade'].astype('Int64')
         self.has_mask = np.load(self.dir/'has_mask.npy')[self.rows] if self.lesions else np.zeros((len(self.rows), 0), bool)
-        self.transform, self._imgs, self._msks = transform, None, None
+        self.transform, self._imgs, self._msks, self._rets = transform, None, None, None
     def _open(self):
         if self._imgs is None:
             store = cache_store(self.dir, self.n, self.size, self.lesions)
-            self._imgs = store.read(self.dir/'images.u8')
+            self._imgs, self._rets = store.read(self.dir/'images.u8'), store.read(self.dir/'retina.u8')
             if self.lesions: self._msks = store.read(self.dir/'masks.u8')
     def __len__(self): return len(self.rows)
     def image(self, i:int) -> np.ndarray:
         "Image `i` as (S, S, 3) uint8."
         self._open(); return np.array(self._imgs[self.rows[i]])  # a copy: the memory map is read-only
+    def retina(self, i:int) -> np.ndarray:
+        "The retina of image `i` (`preprocess.retina_mask`: its field of view without clipped caps), bool (S, S)."
+        self._open(); return np.unpackbits(self._rets[self.rows[i]], count=self.size * self.size).reshape(self.size, self.size).astype(bool)
+    def retinas(self, idx=None) -> np.ndarray:
+        "The retinas of images `idx` (default: all), bool (N, S, S)."
+        return np.stack([self.retina(int(i)) for i in (range(len(self)) if idx is None else idx)])
     def mask_fractions(self, i:int) -> dict:
         "The existing lesion masks of image `i` as the share of each pixel that is lesion, {lesion: float32 (S, S)} (to 1/510)."
         self._open()

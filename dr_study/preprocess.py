@@ -13,8 +13,8 @@ from skimage.measure import CircleModel, ransac
 from .core import DataError
 
 # %% auto #0
-__all__ = ['MIN_CONTRAST', 'Circle', 'fov_mask', 'find_fov', 'field_of_view', 'crop_to_fov', 'mask_fraction', 'crop_mask',
-           'graham', 'Prep', 'open_rgb', 'load_fundus']
+__all__ = ['MIN_CONTRAST', 'Circle', 'fov_mask', 'find_fov', 'field_of_view', 'retina_mask', 'crop_to_fov', 'mask_fraction',
+           'crop_mask', 'graham', 'Prep', 'open_rgb', 'load_fundus']
 
 # %% ../nbs/03_preprocess.ipynb #8bfaf835
 @dataclass(frozen=True)
@@ -70,6 +70,13 @@ def field_of_view(size:int, # side of a square field-of-view crop
     yy, xx = np.mgrid[:size, :size]
     return np.hypot(xx + 0.5 - size / 2, yy + 0.5 - size / 2) <= frac * size / 2
 
+def retina_mask(crop:np.ndarray, # uint8 (S, S, 3) `crop_to_fov` image, before Graham
+                threshold:float=MIN_CONTRAST / 2, # brightness (0-255) of the smoothed brightest channel above which a pixel is not surround
+               ) -> np.ndarray:
+    "The retina of a field-of-view crop: the circle's pixels brighter than the surround, holes filled; bool (S, S)."
+    v = ndi.uniform_filter(np.asarray(crop).max(axis=2).astype(np.float32), 3)
+    return ndi.binary_fill_holes(v > threshold) & field_of_view(len(crop))
+
 def crop_to_fov(img, # uint8 (H, W, 3) photograph
                 circle:Circle, # its field of view
                 size:int, # output side in pixels
@@ -105,12 +112,16 @@ def crop_mask(mask, # (H, W) lesion mask (non-zero: lesion)
 def graham(img:np.ndarray, # uint8 (S, S, 3) cropped image
            sigma_frac:float=1/30, # Gaussian sigma as a share of the side
            rim:float=0.95, # share of the field of view's radius kept
+           retina:np.ndarray|None=None, # bool (S, S) `retina_mask` (None: the whole circle)
           ) -> np.ndarray:
-    "Graham's local-average subtraction of a square FOV crop: 4*img - 4*blur(img) + 128, neutral outside `rim`."
+    "Graham's local-average subtraction of a square FOV crop: 4*img - 4*blur(img) + 128, neutral outside `rim` of the retina."
     x = np.asarray(img, np.float32); size = x.shape[0]
     blur = ndi.gaussian_filter(x, (size * sigma_frac, size * sigma_frac, 0))
     out = np.clip(4 * x - 4 * blur + 128, 0, 255).astype(np.uint8)
-    out[~field_of_view(size, rim)] = 128
+    keep = field_of_view(size, rim)
+    if retina is not None and (k := round(size * (1 - rim) / 2)) > 0:  # as far inside a clipped cap's edge as inside the circle's
+        keep &= ndi.binary_erosion(np.pad(retina, k, constant_values=True), iterations=k)[k:-k, k:-k]  # padded: the circle's rim is `rim`'s job
+    out[~keep] = 128
     return out
 
 # %% ../nbs/03_preprocess.ipynb #7366dccb
@@ -146,14 +157,14 @@ def load_fundus(path, # the photograph
                 masks:dict|None=None, # {lesion: mask path} (None: none)
                 fractions:bool=False, # masks as area fractions (float32) instead of `crop_mask` with `prep.coverage`
                ) -> tuple:
-    "Preprocessed (image uint8 (S,S,3), {lesion: bool (S,S)}, info) of the fundus photograph at `path`."
+    "Preprocessed (image uint8 (S,S,3), {lesion: bool (S,S)}, info with the `retina_mask`) of the fundus photograph at `path`."
     im, s, full = open_rgb(path, int(prep.size / 0.8) if prep.draft else None)
     try: c = find_fov(np.asarray(im))
     except DataError as e: raise DataError(path, e.problem) from None
     if s > 1 and 2 * c.r < prep.size:  # FOV smaller than assumed: decode at full size
         im, s, full = open_rgb(path); c = find_fov(np.asarray(im))
-    out = crop_to_fov(im, c, prep.size)
-    if prep.method == 'graham': out = graham(out)
+    out = crop_to_fov(im, c, prep.size); retina = retina_mask(out)
+    if prep.method == 'graham': out = graham(out, retina=retina)
     cf = c.scale(s)  # circle in full-resolution pixels
     mk = {}
     for lesion, mpath in (masks or {}).items():
@@ -162,4 +173,4 @@ def load_fundus(path, # the photograph
         except (OSError, UnidentifiedImageError) as e: raise DataError(mpath, f'unreadable mask ({e})') from e
         if ma.shape[::-1] != tuple(full): raise DataError(mpath, f'mask size {ma.shape[1]}x{ma.shape[0]} differs from image size {full[0]}x{full[1]}')
         mk[lesion] = mask_fraction(ma, cf, prep.size) if fractions else crop_mask(ma, cf, prep.size, prep.coverage)
-    return out, mk, dict(cx=cf.cx, cy=cf.cy, r=cf.r, width=full[0], height=full[1], decode_scale=s)
+    return out, mk, dict(cx=cf.cx, cy=cf.cy, r=cf.r, width=full[0], height=full[1], decode_scale=s, retina=retina)

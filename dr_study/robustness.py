@@ -133,7 +133,7 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
             if not (isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == (s, s, 3)):
                 raise ValueError(f'returned {type(r).__name__} {getattr(r, "dtype", "")} {getattr(r, "shape", "")}, expected uint8 {(s, s, 3)}')
             out[j] = r
-            if keep is not None: out[j][~keep] = 0  # a corruption that lit the black surround (fog, brightness, noise) is masked again
+            if keep is not None: out[j][~(keep if keep.ndim == 2 else keep[int(i)])] = 0  # a corruption that lit the black surround (fog, brightness, noise) is masked again
         except Exception as e: errs.append((j, f'{type(e).__name__}: {e}'))
     return name, severity, idx, out, errs
 
@@ -149,7 +149,7 @@ class CorruptedSets:
                  workers:int=2, # processes; 0 or 1 = in this process
                  chunk:int=32, # images per task
                  corruptions:dict|None=None, # name -> (image, severity, seed) -> image; None = `CORRUPTIONS`
-                 keep=None, # bool (S, S): pixels kept after a corruption, the rest set to 0 (e.g. the field of view); None: all
+                 keep=None, # bool (S, S), or (N, S, S) one per image: pixels kept after a corruption, the rest set to 0 (e.g. the retina); None: all
                 ):
         self.folder, self.images, self.seed, self.workers, self.chunk = Path(folder), images, _check_seed(seed), int(workers), max(1, int(chunk))
         self.registry = CORRUPTIONS if corruptions is None else dict(corruptions)
@@ -166,8 +166,8 @@ class CorruptedSets:
         if first.shape[0] != first.shape[1]: raise ValueError(f'images must be square, got {first.shape}')
         self.size = first.shape[0]
         self.keep = None if keep is None else np.asarray(keep)
-        if self.keep is not None and (self.keep.dtype != bool or self.keep.shape != (self.size, self.size)):
-            raise ValueError(f'keep must be a bool ({self.size}, {self.size}) array, got {self.keep.dtype} {self.keep.shape}')
+        if self.keep is not None and (self.keep.dtype != bool or self.keep.shape not in ((self.size, self.size), (self.n, self.size, self.size))):
+            raise ValueError(f'keep must be a bool ({self.size}, {self.size}) or ({self.n}, {self.size}, {self.size}) array, got {self.keep.dtype} {self.keep.shape}')
         probe = [hashlib.sha256(np.ascontiguousarray(images[int(i)]).tobytes()).hexdigest() for i in np.unique(np.linspace(0, self.n - 1, 16).astype(int))]
         self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version(*CORRUPTION_CODE), probe=stable_hash(probe),
                          keep=None if keep is None else hashlib.sha256(np.packbits(self.keep).tobytes()).hexdigest()[:16])
@@ -299,6 +299,8 @@ from .train import predict, ImageArray
 
 SCORE_COLUMNS = ['method', 'corruption', 'severity', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
 
+def _keep(keep, i): return keep if keep is None or keep.ndim == 2 else keep[i]
+
 def score_corruptions(models:dict, # method name -> model
                       sets:CorruptedSets, # the `CorruptedSets`, built
                       grades, # (N,) ICDR grade of each image
@@ -306,7 +308,7 @@ def score_corruptions(models:dict, # method name -> model
                       clean:bool=True, # also score the clean images (corruption 'none', severity 0)
                       batch_size:int=64, # images per forward pass
                       device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                      transform=None, # uint8 (S,S,3) -> uint8 (S,S,3) applied to every image before the model (e.g. `dr_study.preprocess.graham`)
+                      transform=None, # (uint8 (S,S,3), retina=its `keep` mask or None) -> uint8 (S,S,3), applied to every image before the model (e.g. `dr_study.preprocess.graham`)
                      ) -> pd.DataFrame:
     "Class probabilities of every model on the clean images and on every set: the `scores` of `robustness_table`."
     grades = np.asarray(grades)
@@ -316,7 +318,7 @@ def score_corruptions(models:dict, # method name -> model
     frames = []
     for name, sev, imgs, ok in jobs:
         idx = np.flatnonzero(ok)
-        ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i]), np.uint8) for i in idx]))  # the transform once per set, not per model
+        ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i], retina=_keep(sets.keep, i)), np.uint8) for i in idx]))  # the transform once per set, not per model
         for method, model in models.items():
             p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size, device)
             frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],
@@ -329,7 +331,7 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
                       name:str, # the data set's name
                       workers:int=0, # processes for the crop-only cache
                      ) -> tuple:
-    "(the cache to corrupt, the transform after the corruption or None): Graham's filter is applied after the distortion."
+    "(the cache to corrupt, the transform after the corruption or None): Graham's filter, within each image's retina, is applied after the distortion."
     from dr_study.cache import CachedFundus, build_cache
     from dr_study.preprocess import Prep, graham
     prep = cached.meta['prep']

@@ -52,7 +52,7 @@ def random_resized_crop(x:torch.Tensor, # (B, 3, S, S) uint8 images
                         ratio=(3/4, 4/3), # aspect ratios of the crop
                        ) -> torch.Tensor:
     "torchvision's `RandomResizedCrop` of each image, resized back to S × S, its crop drawn with a seed taken from `g`."
-    import torchvision.transforms as T, torchvision.transforms.v2.functional as F
+    import torchvision.transforms as T, torchvision.transforms.functional as F
     size, out = x.shape[-1], []
     for xi in x:
         with torch.random.fork_rng(devices=[]):
