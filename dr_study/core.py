@@ -4,7 +4,7 @@
 
 # %% ../nbs/01_core.ipynb #1ee57100
 from __future__ import annotations
-import ast, functools, hashlib, json, os, random, tempfile, time
+import ast, functools, hashlib, json, os, random, socket, tempfile, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -270,11 +270,12 @@ class WorkUnit:
         if self.config is not None and not (self.dir/'config.json').exists(): write_json(self.dir/'config.json', self.config)
         _note_use(self.dir); return self.dir
     def finish(self, files=None, digest:bool=True, **info) -> Path:
-        "Mark the unit finished, recording `files` (default: every file in it) with their sizes and, if `digest`, sha256."
+        "Mark the unit finished, recording `files` (default: every file in it) with their sizes and, if `digest`, sha256, and where it was made (host, SLURM job)."
         names = files if files is not None else sorted(str(p.relative_to(self.dir)) for p in self.dir.rglob('*') if p.is_file() and p.name not in ('unit.json', 'config.json'))
         rec = {n: [(self.dir/n).stat().st_size, file_hash(self.dir/n) if digest else None] for n in names}
         _note_use(self.dir)
-        return write_json(self.dir/'unit.json', dict(files=rec, finished=time.strftime('%Y-%m-%dT%H:%M:%S'), **info))
+        where = dict(host=socket.gethostname(), pid=os.getpid(), slurm_job=os.environ.get('SLURM_JOB_ID'))  # a login node or a job: the cluster test reads it
+        return write_json(self.dir/'unit.json', dict(files=rec, finished=time.strftime('%Y-%m-%dT%H:%M:%S'), where=where, **info))
     def done(self, log=print) -> bool:
         "Is the unit finished and intact? A damaged one is reported, moved aside and counts as not done."
         if not (self.dir/'unit.json').exists(): return False

@@ -8,12 +8,12 @@ import json, os, re, subprocess, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-from .core import write_json
+from .core import write_json, write_csv, atomic_path, WorkUnit
 
 # %% auto #0
 __all__ = ['EXECUTORS', 'CLUSTER', 'QUIET', 'Task', 'UnitsFailed', 'register_executor', 'run_here', 'cluster_settings',
            'slurm_parameters', 'queued', 'run_submitit', 'run_slurm', 'run_submitit_local', 'dispatch',
-           'executor_problem', 'job_distributed', 'terminal']
+           'executor_problem', 'job_distributed', 'unit_job', 'unit_task', 'terminal']
 
 # %% ../nbs/19_dispatch.ipynb #962bff1f
 @dataclass
@@ -222,6 +222,34 @@ def job_distributed() -> tuple:
     except RuntimeError: return 0, 1  # not in a job
     if env.num_tasks > 1: submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     return env.global_rank, env.num_tasks
+
+# %% ../nbs/19_dispatch.ipynb #211eced5
+def unit_job(folder:str, # the unit's folder
+             config:dict, # its configuration (written as `config.json`)
+             fn:Callable, # fn(**kwargs) -> {file name: DataFrame (CSV) or ndarray (.npy)}
+             kwargs:dict, # its arguments
+            ) -> str:
+    "Make one work unit in this process (an executor's job, or here) from what `fn` returns; its folder."
+    import numpy as np
+    u = WorkUnit(folder, config)
+    if job_distributed()[0] != 0 or u.done(): return folder  # one maker per unit
+    files = fn(**kwargs); d = u.start()
+    for name, v in files.items():
+        if isinstance(v, np.ndarray):
+            with atomic_path(d/name) as t: np.save(t, v)
+        else: write_csv(d/name, v)
+    u.finish(); return folder
+
+def unit_task(parent, # folder of the units
+              prefix:str, # readable start of the unit's name
+              config:dict, # everything its result depends on (its key)
+              fn:Callable, # what makes it (see `unit_job`)
+              kwargs:dict, # `fn`'s arguments
+              log=print, # where a damaged unit is reported
+             ) -> tuple:
+    "(the `WorkUnit` `parent/<prefix>-<hash of config>`, the `Task` that makes it)."
+    u = WorkUnit.keyed(parent, prefix, config)
+    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, fn=fn, kwargs=kwargs), lambda: u.done(log))
 
 # %% ../nbs/19_dispatch.ipynb #f2411ee0
 QUIET = 'DR_STUDY_QUIET'  # environment variable: set (by `dr-study reproduce --quiet`), `terminal` prints nothing

@@ -19,13 +19,13 @@ from .models import MEAN, STD, normalize
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
            'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'FLIP_EXPLAINERS', 'QUADRANTS', 'MASK_RULES',
-           'REGIONS', 'TABLE3_KEYS', 'CanonBlock', 'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized',
-           'explain_lrp', 'integrated_gradients', 'grad_x_input', 'gradcam', 'random_map', 'randomize_weights',
-           'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq', 'relevance_mass_accuracy',
-           'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy', 'relevance_percentile_accuracy',
-           'RelevancePercentileAccuracy', 'score_maps', 'relevance_outside', 'random_expectation',
-           'cascading_randomization', 'flip_averaged', 'quadrant_shares', 'score_explainers', 'orientation_check',
-           'table3', 'figure5_image', 'figure5']
+           'REGIONS', 'TABLE3_KEYS', 'TABLE3_LESIONS', 'EXPLAIN_CODE', 'CanonBlock', 'CanonResNet', 'canonize',
+           'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input', 'gradcam',
+           'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
+           'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy',
+           'relevance_percentile_accuracy', 'RelevancePercentileAccuracy', 'score_maps', 'relevance_outside',
+           'random_expectation', 'cascading_randomization', 'flip_averaged', 'quadrant_shares', 'score_explainers',
+           'orientation_check', 'table3', 'explain_inputs', 'explain_job', 'explain_task', 'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -571,6 +571,63 @@ def table3(per_image:pd.DataFrame, # `score_explainers` scores of every method, 
         t[f'best_{k}'] = t[f'{k}_mean'] == t.groupby([c for c in TABLE3_KEYS if c != 'method'])[f'{k}_mean'].transform('max')
     t['table3'] = (t.region == 'fov') & (t['mask'] == mask_rule)  # the rows Table 3 and the claims ledger read
     return t
+
+# %% ../nbs/16_explain.ipynb #6de66b92
+TABLE3_LESIONS = {'MA': 'microaneurysms', 'HE': 'haemorrhages', 'EX': 'hard exudates'}  # the paper's three; soft exudates and the optic disc are left out, as in the paper
+EXPLAIN_CODE = ('explain.explain_job', 'dispatch.unit_job')  # what an explanation unit's job runs: the code in its key
+
+def explain_inputs(cache:str) -> tuple:
+    "(images uint8 (N, 3, S, S), {lesion name or 'total': (N, S, S) area fractions}, retinas bool (N, S, S)) of a lesion-segmentation cache."
+    from dr_study.cache import CachedFundus
+    seg = CachedFundus(cache); S = seg.size
+    X = torch.stack([torch.from_numpy(seg.image(i)).permute(2, 0, 1) for i in range(len(seg))])
+    fractions = {name: np.stack([seg.mask_fractions(i).get(l, np.zeros((S, S), np.float32)) for i in range(len(seg))]) for l, name in TABLE3_LESIONS.items()}
+    fractions['total'] = np.minimum(1, sum(fractions.values()))
+    return X, fractions, seg.retinas()
+
+def explain_job(cache:str, # the lesion-segmentation cache folder
+                weights:str, # the model's weights file
+                arch:str, # its torchvision ResNet
+                explainers:list, # names in `EXPLAINERS`
+                target:int=3, # output neuron explained
+                batch:int=16, # images per explanation batch
+                seed:int=0, # seed of the random control
+                percentile:float=RRA_PERCENTILE, # RRA_p's threshold
+                flips:bool=True, # flip-average LRP and its randomized control
+                checks:bool=False, # also the orientation check and (with `cascade`) the cascading randomization
+                cascade:bool=True, # with `checks`: the cascading randomization too
+                mask_rule:str='area', # lesion masks of the checks (`MASK_RULES`)
+                device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+               ) -> dict:
+    "One model's heatmap scores (an executor's job, or here): {'scores.csv', 'outside.csv', 'kept.npy'[, 'cascade.csv', 'orientation.csv']}."
+    from dr_study.models import load_model, resolve_device
+    dev = resolve_device(device)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 on GPUs too
+    X, fractions, region = explain_inputs(cache)
+    model = load_model(weights, arch, device=dev)
+    res = score_explainers(model, X, fractions, explainers, region, target, batch, seed, percentile, dev, flips=flips)
+    out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 'kept.npy': np.asarray(res['kept'], np.float32)}
+    if checks and cascade:
+        out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)), {'total': MASK_RULES[mask_rule](fractions['total'])}, region, target, seed=seed, batch=batch, percentile=percentile)
+    if checks:
+        out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'], region, target, batch, dev)
+    return out
+
+def explain_task(spec:dict, # `explain_job`'s arguments but the model's
+                 method:str, # the model's name
+                 weights, # its weights file
+                 parent, # folder of the units (a run's `checkpoints/analyses`)
+                 arch:str, # its torchvision ResNet
+                 checks:bool=False, # also the cascading randomization and the orientation check
+                 device='auto', # where the job runs it
+                 log=print, # where a damaged unit is reported
+                ) -> tuple:
+    "(the explanation unit of the model in `weights`, the `Task` that makes it)."
+    from pathlib import Path
+    from dr_study.core import file_hash, code_version
+    from dr_study.dispatch import unit_task
+    config = dict(weights=file_hash(weights), arch=arch, data=Path(spec['cache']).name, checks=checks, **{k: v for k, v in spec.items() if k != 'cache'}, code=code_version(*EXPLAIN_CODE))
+    return unit_task(parent, f'explain-{method}', config, explain_job, dict(spec, weights=str(weights), arch=arch, checks=checks, device=device), log)
 
 # %% ../nbs/16_explain.ipynb #584a1beb
 def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions}

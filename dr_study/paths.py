@@ -152,7 +152,8 @@ class RunLayout:
         if self.params.is_file(): return yaml.safe_load(self.params.read_text()) or {}
         return self.info()['params'] if (self.root/'data.json').is_file() else {}
     predictions = property(lambda s: s.checkpoints/'predictions')  # each final model's class probabilities on each test set
-    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions))  # folders whose subfolders are work units
+    analyses = property(lambda s: s.checkpoints/'analyses')  # each final model's spectra, corrupted-set scores and heatmap scores
+    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions, s.analyses))  # folders whose subfolders are work units
 
 def default_cache_root() -> Path:
     "Cache parent: `$DR_STUDY_CACHE` if set, else `runs/cache` under the working directory."

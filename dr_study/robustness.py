@@ -16,9 +16,10 @@ from .cache import MemmapStore, progress_bar
 from .models import method_pairs
 
 # %% auto #0
-__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'CORRUPTION_CODE', 'SCORE_COLUMNS', 'PAIRS',
-           'TABLE_COLUMNS', 'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets',
-           'true_label_prob', 'PairedDelta', 'score_corruptions', 'corruption_source', 'robustness_table', 'figure4']
+__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'CORRUPTION_CODE', 'SCORE_COLUMNS', 'SCORE_CODE',
+           'PAIRS', 'TABLE_COLUMNS', 'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key',
+           'CorruptedSets', 'true_label_prob', 'PairedDelta', 'score_corruptions', 'corruption_source',
+           'corrupted_sets', 'corrupt_job', 'score_job', 'score_task', 'robustness_table', 'figure4']
 
 # %% ../nbs/15_robustness.ipynb #9d27d2b2
 CORRUPTION_NAMES = tuple(imagecorruptions.get_corruption_names('all'))  # the 15 of ImageNet-C, then its 4 held-out ones
@@ -341,6 +342,61 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
     if src.records.id.tolist() != cached.records.id.tolist():
         raise DataError(f'{src.dir}: the crop-only cache holds other images than {cached.dir}')
     return src, graham
+
+# %% ../nbs/15_robustness.ipynb #1d49e4eb
+def corrupted_sets(folder:str, # where the sets live
+                   cache:str, # the cache folder of the images to corrupt
+                   idx:list, # its items
+                   seed:int=0, # study seed
+                   names=None, # corruption names (None: all)
+                   severities=(1, 2, 3, 4, 5), # severities
+                   workers:int=2, # processes that corrupt images
+                  ) -> CorruptedSets:
+    "The corrupted sets of items `idx` of a cache, what a distortion lights outside each image's retina set back to black."
+    from dr_study.cache import CachedFundus, CacheArray
+    src = CachedFundus(cache)
+    return CorruptedSets(folder, CacheArray(src, idx), seed=seed, names=names, severities=severities, workers=workers, keep=src.retinas(idx))
+
+def corrupt_job(**spec) -> str:
+    "Make the corrupted sets of `spec` (`corrupted_sets`' arguments) in this process: an executor's job, or here."
+    corrupted_sets(**spec).build(); return spec['folder']
+
+SCORE_CODE = ('robustness.score_job', 'dispatch.unit_job')  # what a score unit's job runs: the code in its key
+
+def score_job(spec:dict, # `corrupted_sets`' arguments
+              method:str, # the model's name in the table
+              weights:str, # its weights file
+              arch:str, # its torchvision ResNet
+              grades:list, # ICDR grade of each image
+              patients:list, # patient of each image
+              transform=None, # applied after the corruption (`corruption_source`)
+              batch_size:int=64, # images per forward pass
+              device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+             ) -> dict:
+    "One model's class probabilities on the clean images and every corrupted set (an executor's job, or here): {'scores.csv': ...}."
+    from dr_study.models import load_model, resolve_device
+    dev = resolve_device(device)
+    return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec), grades, patients, True, batch_size, dev, transform)}
+
+def score_task(spec:dict, # `corrupted_sets`' arguments
+               method:str, # the model's name
+               weights, # its weights file
+               parent, # folder of the score units (a run's `checkpoints/analyses`)
+               arch:str, # its torchvision ResNet
+               grades, # ICDR grade of each image
+               patients, # patient of each image
+               transform=None, # applied after the corruption
+               batch_size:int=64, # images per forward pass
+               device='auto', # where the job runs it
+               log=print, # where a damaged unit is reported
+              ) -> tuple:
+    "(the score unit of the model in `weights` on the sets of `spec`, the `Task` that makes it)."
+    from dr_study.core import file_hash
+    from dr_study.dispatch import unit_task
+    config = dict(weights=file_hash(weights), arch=arch, sets=Path(spec['folder']).name, grades=stable_hash([int(g) for g in grades]), patients=stable_hash([str(p) for p in patients]),
+                  transform=getattr(transform, '__name__', None), batch_size=batch_size, code=code_version(*SCORE_CODE))
+    return unit_task(parent, f'robustness-{method}', config, score_job, dict(spec=spec, method=method, weights=str(weights), arch=arch, grades=[int(g) for g in grades],
+                     patients=[str(p) for p in patients], transform=transform, batch_size=batch_size, device=device), log)
 
 # %% ../nbs/15_robustness.ipynb #bb1f07d2
 PAIRS = tuple(method_pairs())  # (arm, FS method, CL method) of the paper's four methods

@@ -5,16 +5,18 @@
 # %% ../nbs/14_spectra.ipynb #36713222
 from __future__ import annotations
 import re, warnings
+from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'layer_modules', 'StreamingCovariance', 'ActivationSpectra',
-           'condition_number', 'symmetrize', 'paper_layers', 'standardized_gram', 'standardized_eigenvalues',
-           'FeatureSpectra', 'ev_density_samples', 'ev_density', 'figure3b', 'fit_distributions', 'PowerLawFit',
-           'first_layer_table', 'condition_table', 'early_layers', 'resampled_eigenvalues', 'delete_d_weights',
-           'pseudo_replicates', 'SpectrumStatistics', 'spectrum_intervals', 'figure3a']
+__all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'SPECTRA_CODE', 'layer_modules', 'StreamingCovariance',
+           'ActivationSpectra', 'condition_number', 'symmetrize', 'paper_layers', 'standardized_gram',
+           'standardized_eigenvalues', 'FeatureSpectra', 'ev_density_samples', 'ev_density', 'figure3b',
+           'fit_distributions', 'PowerLawFit', 'first_layer_table', 'condition_table', 'early_layers',
+           'resampled_eigenvalues', 'delete_d_weights', 'pseudo_replicates', 'SpectrumStatistics', 'spectrum_intervals',
+           'figure3a', 'spectra_long', 'spectra_dict', 'spectra_job', 'spectra_task']
 
 # %% ../nbs/14_spectra.ipynb #9b7a6a45
 def _blocks(model:nn.Module) -> list:
@@ -481,3 +483,62 @@ def figure3a(ct:pd.DataFrame, # `condition_table`
         x=alt.X('depth:Q', title='layer (Conv2d, BatchNorm2d, Linear in forward order)'), y=alt.Y('kappa:Q', scale=alt.Scale(type='log'), title='κ = |λ p99.9| / |λ p90|'),
         color=method_color(d.method), strokeDash=alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training', legend=alt.Legend(symbolType='stroke', symbolStrokeWidth=2)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')]
     ).properties(width=width, height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(title='Figure 3a: condition number per layer')
+
+# %% ../nbs/14_spectra.ipynb #98111b64
+SPECTRA_CODE = ('spectra.spectra_job', 'dispatch.unit_job')  # what a spectra unit's job runs: the code in its key
+
+def spectra_long(spectra:dict, # {layer: eigenvalues}, in depth order
+                 **tag, # columns added to every row
+                ) -> pd.DataFrame:
+    "One row per (layer, component): `tag`, layer, depth, component, eigenvalue."
+    return pd.DataFrame([dict(**tag, layer=l, depth=d, component=c, eigenvalue=float(v)) for d, (l, e) in enumerate(spectra.items()) for c, v in enumerate(e)])
+
+def spectra_dict(long:pd.DataFrame) -> dict:
+    "`spectra_long` back to {layer: eigenvalues}, in depth order."
+    return {l: g.eigenvalue.to_numpy() for l, g in long.sort_values(['depth', 'component']).groupby('layer', sort=False)}
+
+def spectra_job(cache:str, # the cache folder of the probe images
+                probe:list, # its items
+                weights:str, # the model's weights file
+                arch:str, # its torchvision ResNet
+                batch_size:int=32, # images per forward pass
+                spectra_boot:int=100, # delete-d subsamples of the probe images
+                seed:int=0, # seed of the subsamples
+                channel:bool=False, # also the channel view (beyond the paper)
+                layer_set:str='blocks_bn', # its layers (`LAYER_SETS`)
+                device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+               ) -> dict:
+    "One model's spectra (an executor's job, or here): {'eigenvalues.csv', 'boot.csv'[, 'channel.csv']}."
+    from dr_study.cache import CachedFundus
+    from dr_study.models import load_model, normalize, resolve_device
+    from dr_study.preprocess import field_of_view
+    dev = resolve_device(device)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 convolutions on GPUs too: spectra comparable with CPU runs
+    ds, probe = CachedFundus(cache), np.asarray(probe)
+    batches = [normalize(torch.stack([torch.from_numpy(ds.image(int(i))).permute(2, 0, 1) for i in probe[k:k + batch_size]]).to(dev)) for k in range(0, len(probe), batch_size)]
+    W, n_pat, d_pat = delete_d_weights(ds.records.patient.to_numpy()[probe], spectra_boot, seed=seed); W = np.vstack([np.ones(len(probe)), W])  # row 0: the probe set as drawn
+    model = load_model(weights, arch, device=dev); fs = FeatureSpectra(device=dev, keep_grams=early_layers(len(paper_layers(model))))
+    out = {'eigenvalues.csv': spectra_long(fs(model, batches)),
+           'boot.csv': SpectrumStatistics()(fs.grams_, W).assign(replicate=np.arange(-1, len(W) - 1), patients=n_pat, deleted=d_pat)}
+    if channel:
+        recipes = {'correlation (fov, after BN)': dict(layers=layer_set, region=field_of_view(ds.size), correlation=True), 'raw covariance': dict(layers='blocks')}
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')  # deep layers with fewer samples (positions inside the field of view) than channels: their kappa means little
+            out['channel.csv'] = pd.concat([spectra_long(ActivationSpectra(device=dev, **kw)(model, batches), recipe=r) for r, kw in recipes.items()], ignore_index=True)
+    return out
+
+def spectra_task(spec:dict, # `spectra_job`'s arguments but the model's
+                 method:str, # the model's name
+                 weights, # its weights file
+                 parent, # folder of the units (a run's `checkpoints/analyses`)
+                 arch:str, # its torchvision ResNet
+                 channel:bool=False, # also the channel view
+                 device='auto', # where the job runs it
+                 log=print, # where a damaged unit is reported
+                ) -> tuple:
+    "(the spectra unit of the model in `weights`, the `Task` that makes it)."
+    from dr_study.core import file_hash, stable_hash, code_version
+    from dr_study.dispatch import unit_task
+    config = dict(weights=file_hash(weights), arch=arch, data=Path(spec['cache']).name, probe=stable_hash([int(i) for i in spec['probe']]), channel=channel,
+                  **{k: v for k, v in spec.items() if k not in ('cache', 'probe')}, code=code_version(*SPECTRA_CODE))
+    return unit_task(parent, f'spectra-{method}', config, spectra_job, dict(spec, weights=str(weights), arch=arch, channel=channel, device=device), log)

@@ -17,8 +17,8 @@ from .models import METHODS, make_model, save_weights, read_checkpoint, init_fro
 
 # %% auto #0
 __all__ = ['FINETUNE_RECIPES', 'UNKEYED', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'random_resized_crop',
-           'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'unit_predictions',
-           'finetune_job', 'train_grid', 'training_history', 'figure_training']
+           'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'predict_job',
+           'prediction_task', 'unit_predictions', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -235,7 +235,37 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
     return u, m, False
 
 # %% ../nbs/12_train.ipynb #d7b9c08a
-PREDICT_CODE = ('train.unit_predictions',)  # what a prediction unit runs: the code in its key
+PREDICT_CODE = ('train.predict_job', 'dispatch.unit_job')  # what a prediction unit's job runs: the code in its key
+
+def predict_job(weights:str, # the model's weights file
+                arch:str, # its torchvision ResNet
+                data, # a cache folder, or a data set of (image, grade, index)
+                idx:list, # item indices
+                batch_size:int=64, # images per step
+                device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+               ) -> dict:
+    "The class probabilities (N, 5) of the model in `weights` on items `idx` (an executor's job, or here): {'probs.npy': ...}."
+    from dr_study.cache import CachedFundus
+    dev = resolve_device(device)
+    model = make_model(arch); model.load_state_dict(read_checkpoint(weights)); model.to(dev)
+    return {'probs.npy': predict(model, CachedFundus(data) if isinstance(data, (str, Path)) else data, idx, batch_size, dev)}
+
+def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
+                    arch:str, # its torchvision ResNet
+                    ds, # data set of (image, grade, index), with a `key` (a `CachedFundus` for a job elsewhere)
+                    idx, # item indices
+                    name:str, # the test set's name, for the unit's folder name
+                    parent, # folder of the prediction units (a run's `checkpoints/predictions`)
+                    batch_size:int=64, # images per step
+                    device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
+                    log=print, # where a damaged unit is reported
+                   ) -> tuple:
+    "(the prediction unit of `unit`'s best model on items `idx` of `ds`, named by model, data and code; the `Task` that makes it)."
+    from dr_study.dispatch import unit_task
+    w, idx = unit.dir/'best.safetensors', [int(i) for i in idx]
+    config = dict(model=unit.dir.name, weights=file_hash(w), arch=arch, data=ds.key, idx=stable_hash(idx), code=code_version(*PREDICT_CODE))
+    return unit_task(parent, f'{unit.dir.name}-{name}', config, predict_job,
+                     dict(weights=str(w), arch=arch, data=str(ds.dir) if hasattr(ds, 'dir') else ds, idx=idx, batch_size=batch_size, device=device), log)
 
 def unit_predictions(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
                      arch:str, # its torchvision ResNet
@@ -247,14 +277,10 @@ def unit_predictions(unit:WorkUnit, # a finished fine-tuning unit (its `best.saf
                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      log=print, # where a damaged unit is reported
                     ) -> np.ndarray:
-    "Class probabilities (N, 5) of the unit's best model on items `idx` of `ds`, made once as a work unit and reused while model, data and code are unchanged."
-    u = WorkUnit.keyed(parent, f'{unit.dir.name}-{name}', dict(model=unit.dir.name, weights=file_hash(unit.dir/'best.safetensors'), arch=arch, data=ds.key,
-                                                             idx=stable_hash([int(i) for i in idx]), code=code_version(*PREDICT_CODE)))
-    if u.done(log): return np.load(u.dir/'probs.npy')
-    model = make_model(arch); model.load_state_dict(read_checkpoint(unit.dir/'best.safetensors')); model.to(device)
-    p = predict(model, ds, idx, batch_size, device)
-    with atomic_path(u.start()/'probs.npy') as t: np.save(t, p)
-    u.finish(); return p
+    "Class probabilities (N, 5) of the unit's best model on items `idx` of `ds`, made here once as a work unit and reused while model, data and code are unchanged."
+    from dr_study.dispatch import dispatch
+    u, t = prediction_task(unit, arch, ds, idx, name, parent, batch_size, device, log)
+    dispatch([t], 'local', log=log); return np.load(u.dir/'probs.npy')
 
 # %% ../nbs/12_train.ipynb #566415a9
 def finetune_job(cache, # folder of the training set's cache
@@ -323,11 +349,14 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
         kw = dict(cache=str(ep.dir), train_idx=tr.tolist(), val_idx=val.tolist(), cfg=asdict(cfg), parent=str(u.dir.parent), prefix=prefix, init_file=init and str(init))
         if not reused: tasks.append(Task(u.key, finetune_job, {**kw, 'log': epoch_log or log} if executor == 'local' else kw, lambda u=u: u.done(log)))
     dispatch(tasks, executor, run.logs/'jobs', cluster, log)
+    made = {(g[5].key, name): prediction_task(g[5], arch, ds, idx, name, run.predictions, batch_size * 2, dev if executor == 'local' else device, log)
+            for g in grid for name, (ds, idx) in tests.items()}  # each model's predictions on each test set: a work unit, reused while unchanged
+    dispatch([t for _, t in made.values()], executor, run.logs/'jobs', cluster, log)
     rows, preds = [], []
     for method, frac, s, tr, cfg, u, reused in grid:
         res = json.loads((u.dir/'metrics.json').read_text())
-        for name, (ds, idx) in tests.items():  # each model's predictions on each test set: a work unit, reused while unchanged
-            p = unit_predictions(u, arch, ds, idx, name, run.predictions, batch_size * 2, dev, log); rc = ds.records.iloc[idx]
+        for name, (ds, idx) in tests.items():
+            p = np.load(made[u.key, name][0].dir/'probs.npy'); rc = ds.records.iloc[idx]
             preds.append(pd.DataFrame(dict(method=method, fraction=frac, seed=s, dataset=name, image=rc.id.values, patient=rc.patient.values,
                                            grade=rc.grade.astype(int).values, **{f'p{k}': p[:, k] for k in range(5)})))
         rows.append(dict(method=method, fraction=frac, seed=s, train_images=len(tr), epochs=cfg.epochs, lr=cfg.lr, best_epoch=res['best_epoch'],

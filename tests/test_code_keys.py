@@ -14,7 +14,7 @@ from dr_study.pretrain import PRETRAINERS, STARTING_POINTS, recipe_code, startin
 from dr_study.robustness import CORRUPTION_CODE, CorruptedSets
 from dr_study.synthetic import SynthConfig, synthetic_data
 from dr_study.core import WorkUnit
-from dr_study.train import FINETUNE_CODE, PREDICT_CODE, TrainConfig, finetune_job, unit_predictions
+from dr_study.train import FINETUNE_CODE, PREDICT_CODE, TrainConfig, finetune_job, prediction_task
 
 PKG = Path(dr_study.__file__).parent
 SYNTH_CODE = ('synthetic.synthetic_data',)  # what `synthetic_data` keys its unit with: make_synthetic, reached from it
@@ -69,7 +69,8 @@ def traced(tmp_path_factory):
     cfg = asdict(TrainConfig(arch='resnet18', epochs=1, batch_size=4, device='cpu', workers=0))
     with Executed() as ex: unit = finetune_job(str(folder), tr.tolist(), val.tolist(), cfg, str(tmp/'runs'), 'IWNE-CL-f1.0-s0', str(init), log=lambda *a: None)
     out['finetune'] = ex.names
-    with Executed() as ex: unit_predictions(WorkUnit(unit), 'resnet18', ds, val, 'eyepacs', tmp/'predictions')
+    _, job = prediction_task(WorkUnit(unit), 'resnet18', ds, val, 'eyepacs', tmp/'predictions', device='cpu')
+    with Executed() as ex: job.fn(**job.kwargs)  # what the unit's job runs, here or on a node
     out['predictions'] = ex.names
     with Executed() as ex: CorruptedSets(tmp/'corrupted', CacheArray(ds, np.arange(3)), seed=0, names=['gaussian_noise', 'motion_blur'], severities=[1, 5], workers=0).build()
     out['corrupted'] = ex.names

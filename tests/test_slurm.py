@@ -1,4 +1,4 @@
-"""The training grid through `--executor slurm`: a one-node SLURM cluster on this machine (root, Debian's slurm-wlm and munge),
+"""The training grid and its predictions through `--executor slurm`: a one-node SLURM cluster on this machine (root, Debian's slurm-wlm and munge),
 two CPU array tasks at once, results equal to `--executor local` to the last digit, and a killed submitter re-attached.
 Where SLURM cannot be started, the same job path runs through submitit's LocalExecutor, and the test says so."""
 import hashlib, json, os, re, shutil, signal, subprocess, sys, time, warnings
@@ -45,7 +45,7 @@ def without_training(run, dst, pretraining=False):
     shutil.copytree(run, dst, symlinks=True)
     if pretraining:
         shutil.rmtree(dst/'checkpoints'/'pretrained'); (dst/'logs'/'pretrain.json').unlink()
-    shutil.rmtree(dst/'checkpoints'/'runs'); shutil.rmtree(dst/'checkpoints'/'final')
+    for d in ('runs', 'final', 'predictions'): shutil.rmtree(dst/'checkpoints'/d)
     for p in (dst/'logs'/'train.json', dst/'results'/'predictions.csv', dst/'results'/'training_runs.csv'): p.unlink()
     return dst
 
@@ -69,6 +69,7 @@ def test_pretraining_and_grid_through_the_executor_equal_local(local_run, execut
     kind = 'slurm' if executor == 'slurm' else 'local'
     assert f'{kind}: submitted 2 job(s)' in r.stderr and f'{kind}: 2/2 done' in r.stderr, r.stderr  # the two starting points these methods need
     assert f'{kind}: submitted 4 job(s)' in r.stderr and f'{kind}: 4/4 done' in r.stderr, r.stderr  # the grid
+    assert f'{kind}: submitted 8 job(s)' in r.stderr and f'{kind}: 8/8 done' in r.stderr, r.stderr  # its predictions on the two test sets
     assert sorted(p.name for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors')) == ['moco_dr.safetensors', 'supervised_external.safetensors']
     for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors'):
         assert digest(p) == digest(run/'checkpoints'/'pretrained'/p.name), p.name  # the same weights, byte for byte
@@ -76,7 +77,10 @@ def test_pretraining_and_grid_through_the_executor_equal_local(local_run, execut
     a, b = (pd.read_csv(p/'results'/'training_runs.csv') for p in (local_run, run))
     assert a.unit.tolist() == b.unit.tolist() and (a.val_auc == b.val_auc).all()  # the same units, the same keys
     records = sorted((run/'logs'/'jobs').glob('*.job.json'))
-    assert len(records) == 6 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
+    assert len(records) == 14 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
+    made = [json.loads(u.read_text())['where'] for d in ('pretrained', 'runs', 'predictions') for u in (run/'checkpoints'/d).glob('*/unit.json')]
+    assert len(made) == 14, made  # every unit of the run was made again, each by its job
+    if executor == 'slurm': assert all(w['slurm_job'] for w in made), made  # inside a SLURM job: nothing heavy on the submitting host
     if executor == 'slurm':
         conf = subprocess.run(['scontrol', 'show', 'config'], capture_output=True, text=True).stdout
         state = Path(re.search(r'JobCompLoc\s*=\s*(\S+)', conf)[1])
