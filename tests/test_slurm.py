@@ -102,3 +102,23 @@ def test_killed_submitter_reattaches(local_run, executor, tmp_path):
     assert 're-attached to job' in r.stderr, r.stderr  # still queued or running: waited for, not submitted twice
     assert 'submitted' not in r.stderr, r.stderr  # nothing submitted twice
     pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)
+
+
+ANALYSES = ['--profile', 'tiny', '--until', 'explain', '--set', 'fractions=[1.0]', '--set', 'corruptions=[gaussian_noise]', '--set', 'severities=[2]',
+            '--set', 'explainers=[lrp_a1b0,random]', '--set', 'spectra_boot=10']
+
+
+def test_analyses_run_as_jobs(executor, tmp_path):
+    "Every prediction and every analysis of the four final models is a unit made by a job; the submitting host only reads their tables."
+    run = tmp_path/'run'
+    r = cli('reproduce', *ANALYSES, *CPU_JOBS, '--executor', executor, '--out', run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    kind = 'slurm' if executor == 'slurm' else 'local'
+    analyses = {p.parent.name.rsplit('-', 1)[0]: json.loads(p.read_text())['where'] for p in (run/'checkpoints'/'analyses').glob('*/unit.json')}
+    assert sorted(analyses) == sorted(f'{a}-{m}' for a in ('spectra', 'robustness', 'explain') for m in ('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL')), sorted(analyses)
+    made = [*analyses.values(), *(json.loads(p.read_text())['where'] for d in ('runs', 'predictions') for p in (run/'checkpoints'/d).glob('*/unit.json')),
+            *(json.loads(p.read_text())['where'] for p in (run/'cache').glob('corrupted-*/unit.json'))]
+    assert len(made) == 12 + 4 + 8 + 1, len(made)  # the analyses, the grid, its predictions on two test sets, the corrupted sets
+    if executor == 'slurm': assert all(w['slurm_job'] for w in made), made  # every one inside a SLURM job
+    assert f'{kind}: submitted 1 job(s)' in r.stderr and r.stderr.count(f'{kind}: submitted 4 job(s)') == 4, r.stderr  # corrupted sets; grid, scores, spectra, explanations
+    for name in ('fig3a_condition.csv', 'fig4_robustness.csv', 'table3_xai.csv'): assert (run/'results'/name).exists(), name
