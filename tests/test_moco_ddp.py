@@ -32,8 +32,8 @@ def _train_worker(rank, world, port, out):
     _env(rank, world, port)
     made, lines, make = [], [], pt.moco_criterion
     pt.moco_criterion = lambda *a, **kw: made.append(make(*a, **kw)) or made[-1]  # keep the queue to look at it afterwards
-    x, _ = pt.natural_corpus(64, 32, seed=0)
-    w, losses = pt.pretrain_moco(x, epochs=2, batch_size=8, bank=40, lr=0.03, augment='fundus', splits=2, log=lines.append)
+    x, _ = pt.natural_corpus(512, 16, seed=0)  # small images: the published batch of 256 on a CPU
+    w, losses = pt.pretrain_moco(x, epochs=2, batch_size=256, bank=1280, lr=0.03, augment='fundus', splits=8, log=lines.append)
     torch.save(dict(w=w, losses=losses, bank=made[0].memory_bank.bank, ptr=int(made[0].memory_bank.bank_ptr), lines=lines), f'{out}/train-{rank}.pt')
     import torch.distributed as dist
     dist.destroy_process_group()
@@ -59,20 +59,21 @@ def test_moco_ddp_trains_one_model(tmp_path):
     for k, v in r0['w'].items():  # gradients all-reduced, keys and queue shared: both processes hold the same model
         if v.is_floating_point() and 'running' not in k: assert torch.allclose(v, r1['w'][k], atol=1e-6), k
     assert r0['losses'] != r1['losses']  # each process trained on its own share of the images
-    # the batch of 8 is global: 4 images per process and step, 8 keys enter the one queue per step, which is used as given (40 > 32 keys per epoch)
-    assert r0['lines'][0] == 'MoCo v2: 64 images, batch 8 (2 processes × 4, 1 BatchNorm group each), queue of 40 keys', r0['lines']
-    assert torch.equal(r0['bank'], r1['bank']) and r0['bank'].shape == (40, 128)  # identical queues
+    # the published batch of 256 is global: 128 images per process and step (MoCo's 8 BatchNorm groups: 4 in each), 256 keys enter the one queue per step;
+    # the queue is used as given, longer than the 512 images
+    assert r0['lines'][0] == 'MoCo v2: 512 images, batch 256 (2 processes × 128, 4 BatchNorm groups each), queue of 1280 keys', r0['lines']
+    assert torch.equal(r0['bank'], r1['bank']) and r0['bank'].shape == (1280, 128)  # identical queues
     ptr = 0
-    for _ in range(2 * 64 // 8): ptr = 0 if ptr + 8 >= 40 else ptr + 8  # 16 steps of 8 keys (2 epochs of 64 images), lightly restarting the queue when it fills
-    assert r0['ptr'] == r1['ptr'] == ptr
+    for _ in range(2 * 512 // 256): ptr = 0 if ptr + 256 >= 1280 else ptr + 256  # 4 steps of 256 keys (2 epochs), lightly restarting the queue when it fills
+    assert r0['ptr'] == r1['ptr'] == ptr == 1024
 
 
 def test_moco_global_batch_does_not_depend_on_processes():
     from dr_study.pretrain import natural_corpus, pretrain_moco
     lines = []
-    x, _ = natural_corpus(64, 32, seed=0)
-    pretrain_moco(x, epochs=1, batch_size=8, bank=40, augment='fundus', splits=2, log=lines.append)
-    assert lines[0] == 'MoCo v2: 64 images, batch 8 (1 process × 8, 2 BatchNorm groups each), queue of 40 keys', lines  # the same 8 per step, the same 2 groups of 4
+    x, _ = natural_corpus(512, 16, seed=0)
+    pretrain_moco(x, epochs=1, batch_size=256, bank=1280, augment='fundus', splits=8, log=lines.append)
+    assert lines[0] == 'MoCo v2: 512 images, batch 256 (1 process × 256, 8 BatchNorm groups each), queue of 1280 keys', lines  # the same 256 per step in the same 8 groups of 32
 
 
 def _unit_worker(rank, world, port, out):
