@@ -226,14 +226,14 @@ def job_distributed() -> tuple:
 # %% ../nbs/19_dispatch.ipynb #211eced5
 def unit_job(folder:str, # the unit's folder
              config:dict, # its configuration (written as `config.json`)
-             fn:Callable, # fn(**kwargs) -> {file name: DataFrame (CSV) or ndarray (.npy)}
+             make:Callable, # make(**kwargs) -> {file name: DataFrame (CSV) or ndarray (.npy)}
              kwargs:dict, # its arguments
             ) -> str:
-    "Make one work unit in this process (an executor's job, or here) from what `fn` returns; its folder."
+    "Make one work unit in this process (an executor's job, or here) from what `make` returns; its folder."
     import numpy as np
     u = WorkUnit(folder, config)
     if job_distributed()[0] != 0 or u.done(): return folder  # one maker per unit
-    files = fn(**kwargs); d = u.start()
+    files = make(**kwargs); d = u.start()
     for name, v in files.items():
         if isinstance(v, np.ndarray):
             with atomic_path(d/name) as t: np.save(t, v)
@@ -243,13 +243,13 @@ def unit_job(folder:str, # the unit's folder
 def unit_task(parent, # folder of the units
               prefix:str, # readable start of the unit's name
               config:dict, # everything its result depends on (its key)
-              fn:Callable, # what makes it (see `unit_job`)
-              kwargs:dict, # `fn`'s arguments
+              make:Callable, # what makes it (see `unit_job`)
+              kwargs:dict, # `make`'s arguments
               log=print, # where a damaged unit is reported
              ) -> tuple:
     "(the `WorkUnit` `parent/<prefix>-<hash of config>`, the `Task` that makes it)."
     u = WorkUnit.keyed(parent, prefix, config)
-    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, fn=fn, kwargs=kwargs), lambda: u.done(log))
+    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs), lambda: u.done(log))  # not `fn`: submitit's own argument name
 
 # %% ../nbs/19_dispatch.ipynb #f2411ee0
 QUIET = 'DR_STUDY_QUIET'  # environment variable: set (by `dr-study reproduce --quiet`), `terminal` prints nothing
