@@ -13,7 +13,7 @@ from .core import write_json, write_csv, atomic_path, WorkUnit
 # %% auto #0
 __all__ = ['EXECUTORS', 'CLUSTER', 'QUIET', 'Task', 'UnitsFailed', 'register_executor', 'run_here', 'cluster_settings',
            'slurm_parameters', 'queued', 'run_submitit', 'run_slurm', 'run_submitit_local', 'dispatch',
-           'executor_problem', 'job_distributed', 'unit_job', 'unit_task', 'terminal']
+           'executor_problem', 'job_distributed', 'unit_job', 'unit_task', 'model_task', 'terminal']
 
 # %% ../nbs/19_dispatch.ipynb #962bff1f
 @dataclass
@@ -250,6 +250,23 @@ def unit_task(parent, # folder of the units
     "(the `WorkUnit` `parent/<prefix>-<hash of config>`, the `Task` that makes it)."
     u = WorkUnit.keyed(parent, prefix, config)
     return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs), lambda: u.done(log))  # not `fn`: submitit's own argument name
+
+def model_task(kind:str, # what the unit holds, the start of its name: 'spectra', 'explain', ...
+               make:Callable, # make(**spec, **extra, weights=, arch=, device=) -> the unit's files (see `unit_job`)
+               code:tuple, # the code roots of its key
+               spec:dict, # `make`'s settings (a `cache` folder enters the key by its name)
+               method:str, # the model's name
+               weights, # its weights file
+               parent, # folder of the units (a run's `checkpoints/analyses`)
+               arch:str, # its torchvision ResNet
+               device='auto', # where the job runs it
+               log=print, # where a damaged unit is reported
+               **extra, # further settings of `make`, in the key too
+              ) -> tuple:
+    "(the unit `<kind>-<method>-<hash>` of one model's analysis, keyed by the weights' digest, the settings and the code; the `Task` that makes it)."
+    from dr_study.core import file_hash, code_version
+    config = dict(weights=file_hash(weights), arch=arch, **{k: Path(v).name if k == 'cache' else v for k, v in {**spec, **extra}.items()}, code=code_version(*code))
+    return unit_task(parent, f'{kind}-{method}', config, make, dict(spec, **extra, weights=str(weights), arch=arch, device=device), log)
 
 # %% ../nbs/19_dispatch.ipynb #f2411ee0
 QUIET = 'DR_STUDY_QUIET'  # environment variable: set (by `dr-study reproduce --quiet`), `terminal` prints nothing

@@ -19,13 +19,13 @@ from .models import MEAN, STD, normalize
 # %% auto #0
 __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
            'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'FLIP_EXPLAINERS', 'QUADRANTS', 'MASK_RULES',
-           'REGIONS', 'TABLE3_KEYS', 'TABLE3_LESIONS', 'EXPLAIN_CODE', 'CanonBlock', 'CanonResNet', 'canonize',
-           'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input', 'gradcam',
-           'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
+           'REGIONS', 'TABLE3_KEYS', 'TABLE3_LESIONS', 'EXPLAIN_CODE', 'explain_task', 'CanonBlock', 'CanonResNet',
+           'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input',
+           'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
            'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy',
            'relevance_percentile_accuracy', 'RelevancePercentileAccuracy', 'score_maps', 'relevance_outside',
            'random_expectation', 'cascading_randomization', 'flip_averaged', 'quadrant_shares', 'score_explainers',
-           'orientation_check', 'table3', 'explain_inputs', 'explain_job', 'explain_task', 'figure5_image', 'figure5']
+           'orientation_check', 'table3', 'explain_inputs', 'explain_job', 'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #d27b1202
 class CanonBlock(nn.Module):
@@ -613,21 +613,8 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
         out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'], region, target, batch, dev)
     return out
 
-def explain_task(spec:dict, # `explain_job`'s arguments but the model's
-                 method:str, # the model's name
-                 weights, # its weights file
-                 parent, # folder of the units (a run's `checkpoints/analyses`)
-                 arch:str, # its torchvision ResNet
-                 checks:bool=False, # also the cascading randomization and the orientation check
-                 device='auto', # where the job runs it
-                 log=print, # where a damaged unit is reported
-                ) -> tuple:
-    "(the explanation unit of the model in `weights`, the `Task` that makes it)."
-    from pathlib import Path
-    from dr_study.core import file_hash, code_version
-    from dr_study.dispatch import unit_task
-    config = dict(weights=file_hash(weights), arch=arch, data=Path(spec['cache']).name, checks=checks, **{k: v for k, v in spec.items() if k != 'cache'}, code=code_version(*EXPLAIN_CODE))
-    return unit_task(parent, f'explain-{method}', config, explain_job, dict(spec, weights=str(weights), arch=arch, checks=checks, device=device), log)
+from .dispatch import model_task
+explain_task = partial(model_task, 'explain', explain_job, EXPLAIN_CODE)  # (spec, method, weights, parent, arch, device=, log=, checks=) -> (unit, Task)
 
 # %% ../nbs/16_explain.ipynb #584a1beb
 def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions}

@@ -11,12 +11,12 @@ from torch import nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'SPECTRA_CODE', 'layer_modules', 'StreamingCovariance',
-           'ActivationSpectra', 'condition_number', 'symmetrize', 'paper_layers', 'standardized_gram',
-           'standardized_eigenvalues', 'FeatureSpectra', 'ev_density_samples', 'ev_density', 'figure3b',
-           'fit_distributions', 'PowerLawFit', 'first_layer_table', 'condition_table', 'early_layers',
+__all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'SPECTRA_CODE', 'spectra_task', 'layer_modules',
+           'StreamingCovariance', 'ActivationSpectra', 'condition_number', 'symmetrize', 'paper_layers',
+           'standardized_gram', 'standardized_eigenvalues', 'FeatureSpectra', 'ev_density_samples', 'ev_density',
+           'figure3b', 'fit_distributions', 'PowerLawFit', 'first_layer_table', 'condition_table', 'early_layers',
            'resampled_eigenvalues', 'delete_d_weights', 'pseudo_replicates', 'SpectrumStatistics', 'spectrum_intervals',
-           'figure3a', 'spectra_long', 'spectra_dict', 'spectra_job', 'spectra_task']
+           'figure3a', 'spectra_long', 'spectra_dict', 'spectra_job']
 
 # %% ../nbs/14_spectra.ipynb #9b7a6a45
 def _blocks(model:nn.Module) -> list:
@@ -527,18 +527,6 @@ def spectra_job(cache:str, # the cache folder of the probe images
             out['channel.csv'] = pd.concat([spectra_long(ActivationSpectra(device=dev, **kw)(model, batches), recipe=r) for r, kw in recipes.items()], ignore_index=True)
     return out
 
-def spectra_task(spec:dict, # `spectra_job`'s arguments but the model's
-                 method:str, # the model's name
-                 weights, # its weights file
-                 parent, # folder of the units (a run's `checkpoints/analyses`)
-                 arch:str, # its torchvision ResNet
-                 channel:bool=False, # also the channel view
-                 device='auto', # where the job runs it
-                 log=print, # where a damaged unit is reported
-                ) -> tuple:
-    "(the spectra unit of the model in `weights`, the `Task` that makes it)."
-    from dr_study.core import file_hash, stable_hash, code_version
-    from dr_study.dispatch import unit_task
-    config = dict(weights=file_hash(weights), arch=arch, data=Path(spec['cache']).name, probe=stable_hash([int(i) for i in spec['probe']]), channel=channel,
-                  **{k: v for k, v in spec.items() if k not in ('cache', 'probe')}, code=code_version(*SPECTRA_CODE))
-    return unit_task(parent, f'spectra-{method}', config, spectra_job, dict(spec, weights=str(weights), arch=arch, channel=channel, device=device), log)
+from functools import partial
+from .dispatch import model_task
+spectra_task = partial(model_task, 'spectra', spectra_job, SPECTRA_CODE)  # (spec, method, weights, parent, arch, device=, log=, channel=) -> (unit, Task)

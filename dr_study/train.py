@@ -18,7 +18,7 @@ from .models import METHODS, make_model, save_weights, read_checkpoint, init_fro
 # %% auto #0
 __all__ = ['FINETUNE_RECIPES', 'UNKEYED', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'random_resized_crop',
            'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'predict_job',
-           'prediction_task', 'unit_predictions', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
+           'prediction_task', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -266,21 +266,6 @@ def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safe
     config = dict(model=unit.dir.name, weights=file_hash(w), arch=arch, data=ds.key, idx=stable_hash(idx), code=code_version(*PREDICT_CODE))
     return unit_task(parent, f'{unit.dir.name}-{name}', config, predict_job,
                      dict(weights=str(w), arch=arch, data=str(ds.dir) if hasattr(ds, 'dir') else ds, idx=idx, batch_size=batch_size, device=device), log)
-
-def unit_predictions(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
-                     arch:str, # its torchvision ResNet
-                     ds, # data set of (image, grade, index), with a `key`
-                     idx, # item indices
-                     name:str, # the test set's name, for the unit's folder name
-                     parent, # folder of the prediction units (a run's `checkpoints/predictions`)
-                     batch_size:int=64, # images per step
-                     device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                     log=print, # where a damaged unit is reported
-                    ) -> np.ndarray:
-    "Class probabilities (N, 5) of the unit's best model on items `idx` of `ds`, made here once as a work unit and reused while model, data and code are unchanged."
-    from dr_study.dispatch import dispatch
-    u, t = prediction_task(unit, arch, ds, idx, name, parent, batch_size, device, log)
-    dispatch([t], 'local', log=log); return np.load(u.dir/'probs.npy')
 
 # %% ../nbs/12_train.ipynb #566415a9
 def finetune_job(cache, # folder of the training set's cache
