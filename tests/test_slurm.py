@@ -100,7 +100,8 @@ def test_killed_submitter_reattaches(local_run, executor, tmp_path):
     r = cli('reproduce', *GRID, *CPU_JOBS, '--executor', 'slurm', '--out', run)
     assert r.returncode == 0, r.stdout + r.stderr
     assert 're-attached to job' in r.stderr, r.stderr  # still queued or running: waited for, not submitted twice
-    assert 'submitted' not in r.stderr, r.stderr  # nothing submitted twice
+    assert 'submitted 4 job(s)' not in r.stderr, r.stderr  # no training job submitted twice
+    assert r.stderr.count('submitted') == 1 and 'submitted 8 job(s)' in r.stderr, r.stderr  # then the predictions, once: they had not been submitted before the kill
     pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)
 
 
