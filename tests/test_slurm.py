@@ -106,7 +106,7 @@ def test_killed_submitter_reattaches(local_run, executor, tmp_path):
 
 
 ANALYSES = ['--profile', 'tiny', '--until', 'explain', '--set', 'fractions=[1.0]', '--set', 'corruptions=[gaussian_noise]', '--set', 'severities=[2]',
-            '--set', 'explainers=[lrp_a1b0,random]', '--set', 'spectra_boot=10']
+            '--set', 'explainers=[lrp_a1b0,random,lrp_randomized]', '--set', 'spectra_boot=10']
 
 
 def test_analyses_run_as_jobs(executor, tmp_path):
