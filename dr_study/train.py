@@ -62,8 +62,8 @@ def random_resized_crop(x:torch.Tensor, # (B, 3, S, S) uint8 images
     return torch.stack(out)
 
 FINETUNE_RECIPES = {  # where the paper is silent: augmentation, learning-rate schedule, initialization of the new head
-    'authors': dict(title="the authors' (main_lincls.py)", augment=random_resized_crop, milestones=(60, 80), head_std=0.01),
-    'ours': dict(title='ours (beyond the paper)', augment=augment, milestones=None, head_std=None),  # milestones None: cosine decay
+    'authors': dict(title="the authors' recipe (main_lincls.py)", augment=random_resized_crop, milestones=(60, 80), head_std=0.01),
+    'ours': dict(title='our recipe (beyond the paper)', augment=augment, milestones=None, head_std=None),  # milestones None: cosine decay
 }
 
 # %% ../nbs/12_train.ipynb #87f134cf
