@@ -202,6 +202,8 @@ def home_page(run:RunLayout, params:dict) -> str:
                      f'IFI-CL <code>{html.escape(name(params["ifi_cl_weights"]))}</code> (not the stand-in).')
     if params.get('preprocessing') == 'graham':
         notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; the paper crops only.")
+    if params.get('finetune_recipe', 'authors') != 'authors':
+        notes.append("<b>Our fine-tuning recipe</b> (flips and quarter turns, cosine decay) where the paper is silent; the authors' (random resized crops, step decay: their main_lincls.py) is the default and the paper profile's.")
     parts.append('<div class="banner">' + '<br>'.join(notes) + '</div>')
     parts.append(ledger_html(run))
     if fig is not None:
