@@ -222,8 +222,8 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'synthetic    up to date, skipped' in r.stdout and 'data         done in' in r.stdout
     for csv in sorted((ref/'results').glob('*.csv')):
-        # `cache` and `unit` name folders keyed by input files' paths and timestamps (which differ between two runs' own generated data); `seconds` is wall time
-        a, b = (pd.read_csv(f).drop(columns=['cache', 'unit', 'seconds'], errors='ignore') for f in (out/'results'/csv.name, csv))
+        # `cache` and `unit` name folders keyed by input files' paths and timestamps (which differ between two runs' own generated data); `seconds` is wall time, `made` a date
+        a, b = (pd.read_csv(f).drop(columns=['cache', 'unit', 'seconds', 'made'], errors='ignore') for f in (out/'results'/csv.name, csv))
         pd.testing.assert_frame_equal(a, b, obj=csv.name)
 
 
