@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np, pandas as pd
 from scipy import stats
+from .paths import RunLayout
 from .data import referable, referable_score
-from .evaluate import HierarchicalBootstrap, patient_codes, roc_auc, weighted_auc
+from .core import roc_auc
+from .evaluate import HierarchicalBootstrap, patient_codes, weighted_auc
 from .models import METHODS
 from .spectra import pseudo_replicates
 
@@ -156,21 +158,21 @@ def outcome(F:Family|None, # the primary estimand's cells (None: not tested)
 class Results:
     "The CSV tables of a run's `results/` folder by name (None if absent), its parameters, and the paired bootstrap the claims share."
     def __init__(self,
-                 folder=None, # the run's results/ folder (None: only `tables`)
+                 run=None, # the run (a `RunLayout` or its folder; None: only `tables`)
                  referable:str='paper', # referable-DR definition
                  n_boot:int=1000, # bootstrap resamples of the intervals
                  seed:int=0, # seed of the bootstrap
                  tables:dict|None=None, # {name: DataFrame} given directly (tests)
-                 params:dict|None=None, # the run's parameters (None: `params.yaml` beside `folder`, if there)
+                 params:dict|None=None, # the run's parameters (None: the run's `params.yaml`, if there)
                 ):
-        self.folder, self.referable, self.n_boot, self.seed, self._t = Path(folder) if folder else None, referable, n_boot, seed, dict(tables or {})
-        if params is None and self.folder is not None and (self.folder.parent/'params.yaml').exists():
-            import yaml; params = yaml.safe_load((self.folder.parent/'params.yaml').read_text())
+        self.run = None if run is None else run if isinstance(run, RunLayout) else RunLayout(run)
+        self.referable, self.n_boot, self.seed, self._t = referable, n_boot, seed, dict(tables or {})
+        if params is None and self.run is not None: params = self.run.resolved_params()
         self.params, self.hb, self._memo = dict(params or {}), HierarchicalBootstrap(n_boot, seed=seed), {}  # _memo: what several claims compute alike
 
     def __getitem__(self, name:str):
         if name not in self._t:
-            p = self.folder/f'{name}.csv' if self.folder else None
+            p = self.run.table(name) if self.run else None
             self._t[name] = pd.read_csv(p, dtype={'image': str, 'patient': str}) if p is not None and p.exists() else None
         return self._t[name]
 

@@ -34,7 +34,8 @@ def _cluster_sets(a) -> list:
 
 def _checked(a) -> tuple:
     "The checked parameters of a command and its run folder; real inputs are checked to exist."
-    from dr_study.prepare import load_params, check_folders, check_weights, ParamError
+    from dr_study.params import load_params, ParamError
+    from dr_study.prepare import check_folders, check_weights
     params = load_params(a.profile, a.set + _cluster_sets(a))
     from dr_study.dispatch import executor_problem
     if (p := executor_problem(params['executor'])): raise ParamError(f"executor {params['executor']!r}: {p}")
@@ -67,7 +68,7 @@ def cmd_reproduce(a):
     if a.until is None: cmd_site(argparse.Namespace(run=run.root))
 
 def _run_params(a) -> dict:
-    from dr_study.prepare import load_params
+    from dr_study.params import load_params
     run = RunLayout(a.run)
     if not run.params.exists(): raise DataError(run.params, 'not found: is this a run folder? (dr-study reproduce --out RUN makes one)')
     return load_params(str(run.params), a.set)
@@ -89,11 +90,11 @@ def cmd_clean(a):
     clean_run(a.run, delete=a.yes)
 
 def cmd_params(a):
-    from dr_study.prepare import load_params, describe_params
+    from dr_study.params import load_params, describe_params
     with pd_options(): print(describe_params(load_params(a.profile, a.set)).to_string(index=False))
 
 def cmd_plan(a):
-    from dr_study.prepare import load_params
+    from dr_study.params import load_params
     from dr_study.plan import ASSUMED, Throughput, compute_plan, data_sizes, plan_summary
     p = load_params(a.profile, a.set)
     given = {k: getattr(a, f'rate_{k}') for k in ('train', 'infer', 'pretrain') if getattr(a, f'rate_{k}') is not None}

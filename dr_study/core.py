@@ -11,9 +11,9 @@ import numpy as np
 from .paths import PKG
 
 # %% auto #0
-__all__ = ['UNITS_LOG', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash', 'file_hash', 'rng',
-           'seed_everything', 'source_digest', 'code_graph', 'code_reach', 'code_version', 'code_changes',
-           'source_roots', 'unit_problem', 'WorkUnit']
+__all__ = ['UNITS_LOG', 'RUN_SETTINGS', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash',
+           'file_hash', 'rng', 'seed_everything', 'source_digest', 'code_graph', 'code_reach', 'code_version',
+           'code_changes', 'source_roots', 'unit_problem', 'WorkUnit', 'process_group', 'roc_auc']
 
 # %% ../nbs/01_core.ipynb #0a69d4a4
 class DataError(ValueError):
@@ -285,3 +285,25 @@ class WorkUnit:
         os.replace(self.dir, bad)
         log(f'damaged work unit {self.dir}: {problem}; moved to {bad.name} and made again')
         return False
+
+# %% ../nbs/01_core.ipynb #3778dfe2
+RUN_SETTINGS = ('device', 'workers', 'executor', 'cluster', 'checkpoint_minutes')  # where or how, never what: in no key
+
+# %% ../nbs/01_core.ipynb #84e92946
+def process_group() -> tuple:
+    "(rank, world size) of this process, starting the default process group when `WORLD_SIZE` > 1."
+    if int(os.environ.get('WORLD_SIZE', 1)) > 1:
+        import torch, torch.distributed as dist
+        if not dist.is_initialized(): dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+# %% ../nbs/01_core.ipynb #cf52b448
+def roc_auc(y, s) -> float:
+    "Area under the ROC curve of scores `s` for binary labels `y` (Mann-Whitney, ties count 1/2)."
+    from scipy.stats import rankdata
+    y, s = np.asarray(y, bool), np.asarray(s, float)
+    n1, n0 = y.sum(), (~y).sum()
+    if n1 == 0 or n0 == 0: return float('nan')
+    r = rankdata(s)
+    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))

@@ -12,14 +12,15 @@ from .core import DataError, rng, write_csv
 from .paths import EyePACSLayout, MessidorLayout, IDRiDLayout, APTOSLayout, LESIONS, MESSIDOR_EXTS
 
 # %% auto #0
-__all__ = ['GRADE_NAMES', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'ROLES', 'DATASETS', 'FRACTIONS',
-           'referable_grades', 'referable', 'referable_score', 'Record', 'records_frame', 'frame_records', 'SkipLog',
-           'read_labels', 'parse_grade', 'FileIndex', 'read_eyepacs', 'read_exam_pairs', 'read_messidor2',
+__all__ = ['GRADE_NAMES', 'PRED_COLUMNS', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS', 'EYEPACS_EXTS', 'ROLES', 'DATASETS',
+           'FRACTIONS', 'referable_grades', 'referable', 'referable_score', 'Record', 'records_frame', 'frame_records',
+           'SkipLog', 'read_labels', 'parse_grade', 'FileIndex', 'read_eyepacs', 'read_exam_pairs', 'read_messidor2',
            'read_idrid_segmentation', 'mask_report', 'read_idrid_grading', 'Dataset', 'register_dataset', 'datasets',
            'read_eyepacs_splits', 'read_aptos', 'patient_split', 'label_fractions', 'fraction_subset']
 
 # %% ../nbs/02_data.ipynb #16c1f214
 GRADE_NAMES = ('no DR', 'mild', 'moderate', 'severe', 'proliferative')
+PRED_COLUMNS = ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']  # a predictions table
 REFERABLE = {'paper': (3, 4), 'clinical': (2, 3, 4)}  # name -> referable grades
 
 def referable_grades(definition:str='paper') -> tuple:

@@ -6,21 +6,14 @@
 from __future__ import annotations
 import numpy as np, pandas as pd
 from scipy.stats import rankdata
-from .data import referable, referable_score
+from .core import DataError, roc_auc
+from .paths import RunLayout
+from .data import PRED_COLUMNS, referable, referable_score
 
 # %% auto #0
-__all__ = ['PRED_COLUMNS', 'PUBLISHED_AUC', 'roc_auc', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'patient_codes',
-           'weighted_auc', 'HierarchicalBootstrap', 'SensAtSpec', 'quadratic_kappa', 'metrics_table',
+__all__ = ['PUBLISHED_AUC', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'patient_codes', 'weighted_auc',
+           'HierarchicalBootstrap', 'SensAtSpec', 'quadratic_kappa', 'read_predictions', 'metrics_table',
            'final_models_summary', 'figure2']
-
-# %% ../nbs/13_evaluate.ipynb #d6a61157
-def roc_auc(y, s) -> float:
-    "Area under the ROC curve of scores `s` for binary labels `y` (Mann-Whitney, ties count 1/2)."
-    y, s = np.asarray(y, bool), np.asarray(s, float)
-    n1, n0 = y.sum(), (~y).sum()
-    if n1 == 0 or n0 == 0: return float('nan')
-    r = rankdata(s)
-    return float((r[y].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
 
 # %% ../nbs/13_evaluate.ipynb #0d963e86
 def _group_index(groups, n:int) -> np.ndarray:
@@ -212,9 +205,16 @@ def quadratic_kappa(a, # (N,) grades 0..k-1
     w = (np.arange(k)[:, None] - np.arange(k)[None]) ** 2
     return float(1 - (w * o).sum() / (w * e).sum())
 
-# %% ../nbs/13_evaluate.ipynb #d26a7531
-PRED_COLUMNS = ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
+# %% ../nbs/13_evaluate.ipynb #274eaba8
+def read_predictions(run) -> pd.DataFrame:
+    "The run's predictions table (`PRED_COLUMNS`), checked to have every column."
+    run = run if isinstance(run, RunLayout) else RunLayout.at(run)
+    pred = run.read('predictions')
+    missing = [c for c in PRED_COLUMNS if c not in pred.columns]
+    if missing: raise DataError(run.table('predictions'), f'missing column(s) {missing}: not a predictions table of dr_study')
+    return pred[PRED_COLUMNS]
 
+# %% ../nbs/13_evaluate.ipynb #d26a7531
 def metrics_table(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
                   definition:str='paper', # referable-DR definition ('paper': grades 3-4; 'clinical': 2-4)
                   n_boot:int=1000, # bootstrap resamples (0: no interval)
@@ -260,9 +260,10 @@ def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
     import altair as alt
     from dr_study.data import DATASETS
     from dr_study.report import method_color
+    from dr_study.models import method_colors
     data = mt.rename(columns={'lo': 'auc_lo', 'hi': 'auc_hi'})[['method', 'fraction', 'dataset', 'seed', 'auc', 'auc_lo', 'auc_hi']]
     agg = data.groupby(['method', 'fraction', 'dataset'], as_index=False, sort=False)[['auc', 'auc_lo', 'auc_hi']].mean()
-    color = method_color(data.method, legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))  # the lines' colours, not the pale bands'
+    color = method_color(method_colors(data.method), legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))  # the lines' colours, not the pale bands'
     x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'))
     layers = [alt.Chart(agg).mark_area(opacity=0.15).encode(x=x, y=alt.Y('auc_lo:Q', title='AUC, referable DR', scale=alt.Scale(zero=False)), y2='auc_hi:Q',
                                                             color=color),

@@ -10,21 +10,28 @@ from torch import nn
 from .core import DataError, atomic_path
 
 # %% auto #0
-__all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'DINO_PREFIXES', 'LAYOUTS',
-           'method_pairs', 'ssl_methods', 'make_model', 'backbone_state', 'resolve_device', 'normalize',
-           'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone', 'moco_backbone',
+__all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'DINO_PREFIXES',
+           'LAYOUTS', 'method_pairs', 'ssl_methods', 'make_model', 'backbone_state', 'method_colors', 'resolve_device',
+           'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone', 'moco_backbone',
            'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #9a1e7a5d
 SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}  # beyond the paper: further self-supervised recipes, each with a method in both arms
 SSL_WEIGHTS = {'simclr': 'weights', 'dino': 'dino'}  # recipe -> layout of its published ImageNet ResNet-50 weights (`LAYOUTS`); BYOL's are JAX only
 
-METHODS = {  # name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, and whether it is one of the paper's four
-    'IWNE-FS': dict(init=None, long=True, arm='IWNE', learns='FS', paper=True),
-    'IWNE-CL': dict(init='moco_dr', long=True, arm='IWNE', learns='CL', paper=True),
-    'IFI-FS': dict(init='supervised_external', long=False, arm='IFI', learns='FS', paper=True),
-    'IFI-CL': dict(init='moco_external', long=False, arm='IFI', learns='CL', paper=True),
-    **{f'{arm}-{title}': dict(init=f"{recipe}_{'dr' if arm == 'IWNE' else 'external'}", long=arm == 'IWNE', arm=arm, learns='CL', paper=False)
+HUES = {  # recipe -> (IWNE colour, IFI colour): one Okabe-Ito hue per recipe, the IWNE arm a lighter tint of it
+    'scratch': ('#000000', None), 'supervised': (None, '#E69F00'), 'moco': ('#56B4E9', '#0072B2'),
+    'simclr': ('#7FCEB3', '#009E73'), 'byol': ('#E5BBD3', '#CC79A7'), 'dino': ('#EFAE80', '#D55E00')}
+
+def _method(init, arm:str, learns:str, paper:bool) -> dict:
+    recipe = init.rsplit('_', 1)[0] if init else 'scratch'
+    return dict(init=init, long=arm == 'IWNE', arm=arm, learns=learns, paper=paper, color=HUES[recipe][arm == 'IFI'])
+
+# name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, one of the paper's four?, colour
+METHODS = {
+    'IWNE-FS': _method(None, 'IWNE', 'FS', True), 'IWNE-CL': _method('moco_dr', 'IWNE', 'CL', True),
+    'IFI-FS': _method('supervised_external', 'IFI', 'FS', True), 'IFI-CL': _method('moco_external', 'IFI', 'CL', True),
+    **{f'{arm}-{title}': _method(f"{recipe}_{'dr' if arm == 'IWNE' else 'external'}", arm, 'CL', False)
        for recipe, title in SSL_RECIPES.items() for arm in ('IWNE', 'IFI')},  # beyond the paper
 }
 PAPER_METHODS = [m for m, s in METHODS.items() if s['paper']]
@@ -48,6 +55,12 @@ def make_model(arch:str='resnet18', num_classes:int=5) -> nn.Module:
 def backbone_state(model:nn.Module) -> dict:
     "The model's weights without the classification head."
     return {k: v for k, v in model.state_dict().items() if not k.startswith('fc.')}
+
+def method_colors(methods) -> dict:
+    "{method: colour} of `methods` in registry order (the paper's four first); a name not registered is an error."
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown: raise KeyError(f'no colour for {unknown}: register the method in dr_study.models.METHODS')
+    return {m: METHODS[m]['color'] for m in METHODS if m in set(methods)}
 
 # %% ../nbs/10_models.ipynb #3dd5981c
 def resolve_device(device:str='auto') -> str:

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PKG', 'PROFILES', 'STUDY', 'MESSIDOR_EXTS', 'LESIONS', 'IDRID_SPLITS', 'IDRID_GRADE_CSV', 'RUNS', 'EyePACSLayout',
-           'MessidorLayout', 'APTOSLayout', 'IDRiDLayout', 'SynthLayout', 'RunLayout', 'default_cache_root']
+__all__ = ['PKG', 'PROFILES', 'STUDY', 'MESSIDOR_EXTS', 'LESIONS', 'IDRID_SPLITS', 'IDRID_GRADE_CSV', 'RUNS', 'RESULTS',
+           'EyePACSLayout', 'MessidorLayout', 'APTOSLayout', 'IDRiDLayout', 'SynthLayout', 'RunLayout',
+           'default_cache_root']
 
 # %% ../nbs/00_paths.ipynb #9851c3fc
 PKG = Path(importlib.util.find_spec('dr_study').origin).parent  # the installed `dr_study` package
@@ -116,6 +117,43 @@ class SynthLayout:
 # %% ../nbs/00_paths.ipynb #e24326c3
 RUNS = Path('runs')  # default parent of run folders, relative to the working directory
 
+RESULTS = {  # every table a run writes under results/: name -> what it holds (each figure's numbers are the table of its name)
+    'records': 'every image read: data set, split, grade, patient, label fraction, cache, usable',
+    'skipped': 'every image or row left out, with the file and the reason',
+    'data_summary': 'images, patients, grades and referable prevalence per data set and split',
+    'data_grades': 'share of each ICDR grade per data set and split (figure)',
+    'idrid_masks': 'lesion masks found per IDRiD segmentation image',
+    'pretrain_loss': 'mean loss per pretraining epoch of each starting point (figure)',
+    'training_runs': 'every fine-tuning unit: method, fraction, seed, best epoch, validation AUC, when it was made',
+    'training_curves': 'validation AUC of every fine-tuning run after each epoch (figure)',
+    'predictions': "every final model's class probabilities on every test image",
+    'metrics': 'AUC with its interval, sensitivity at 90%/95% specificity and kappa per method, fraction, seed, test set',
+    'fig2_auc': 'Figure 2: AUC against label fraction per method and test set',
+    'eigenvalues': "eigenvalues of every layer's feature covariance per method and seed",
+    'spectra_boot': 'condition number and power-law exponent on each probe subsample',
+    'fig3a_condition': 'Figure 3a: condition number per layer and method',
+    'fig3b_eigs': "Figure 3b: the first layer's eigenvalue density per method",
+    'table2_pareto': 'Table 2: the power-law fit of the first layer per method',
+    'channel_condition': 'beyond the paper: condition number of the channel correlation per layer (figure)',
+    'corruption_failures': 'image corruptions that failed, left out of their cell',
+    'robustness_scores': 'probability of the true label per model, corruption, severity and image',
+    'fig4_robustness': 'Figure 4: CL minus FS per corruption and severity, with intervals',
+    'fig4_relative': 'beyond the paper: Figure 4 relative to the clean images',
+    'fig4b_auc_drop': 'beyond the paper: AUC minus clean AUC per corruption severity (figure)',
+    'xai_per_image': 'heatmap scores per method, explainer, image and lesion',
+    'xai_outside': 'relevance outside the field of view per method and explainer',
+    'table3_xai': 'Table 3: relevance inside the lesions per method, explainer and lesion',
+    'fig5_heatmaps': 'Figure 5: the heatmaps shown, as numbers',
+    'lesion_areas': 'lesion area per IDRiD image and lesion',
+    'xai_cascade': 'cascading randomization of LRP per stage (figure)',
+    'xai_orientation': 'LRP of flipped and rotated inputs, mapped back',
+    'xai_before_after': 'heatmap scores before and after fine-tuning',
+    'xai_by_grade': 'relevance inside the lesions per grade (figure)',
+    'xai_rank_agreement': 'rank agreement of the explainers per method',
+    'claims': "every claim of the paper's ledger with its estimate, interval and verdict",
+    'claims_ledger': 'verdicts per section of the paper (figure)',
+}
+
 @dataclass(frozen=True)
 class RunLayout:
     "The folders and files of one run."
@@ -133,14 +171,22 @@ class RunLayout:
     def final_model(self, method:str, seed:int|None=None) -> Path:
         "The final model (all labels) of `method` trained with fine-tuning seed `seed`; None: the first seed's, which Figures 3 and 5 show."
         return self.checkpoints/'final'/(f'{method}.safetensors' if seed is None else f'{method}-s{seed}.safetensors')
-    skipped = property(lambda s: s.root/'results'/'skipped.csv')
+    def table(self, name:str) -> Path:
+        "The results table `name` (a key of `RESULTS`): `results/<name>.csv`."
+        if name not in RESULTS: raise KeyError(f'{name!r} is not a results table of dr_study.paths.RESULTS: {", ".join(RESULTS)}')
+        return self.results/f'{name}.csv'
+    def read(self, name:str) -> 'pd.DataFrame':
+        "The results table `name`, its ids (image, patient, id) read as text."
+        import pandas as pd
+        return pd.read_csv(self.table(name), dtype={'image': str, 'patient': str, 'id': str})
+    skipped = property(lambda s: s.table('skipped'))
     @classmethod
     def at(cls, run_dir='.'):
         "The run `run_dir`, or the run whose `notebooks/` folder `run_dir` is (a notebook re-run where the pipeline left it)."
         p = Path(run_dir)
         return cls(p/'..') if not (p/'params.yaml').exists() and p.resolve().name == 'notebooks' and (p/'..'/'params.yaml').exists() else cls(p)
     lock = property(lambda s: s.root/'.lock')  # held by the one process writing to the run
-    def info(self) -> dict:
+    def data_info(self) -> dict:
         "What the data step recorded (`data.json`: caches, parameters, counts), read in one place."
         import json
         p = self.root/'data.json'
@@ -150,7 +196,7 @@ class RunLayout:
         "The run's resolved parameters (`params.yaml`, written by `dr-study reproduce`), else those the data step recorded, else {}."
         import yaml
         if self.params.is_file(): return yaml.safe_load(self.params.read_text()) or {}
-        return self.info()['params'] if (self.root/'data.json').is_file() else {}
+        return self.data_info()['params'] if (self.root/'data.json').is_file() else {}
     predictions = property(lambda s: s.checkpoints/'predictions')  # each final model's class probabilities on each test set
     analyses = property(lambda s: s.checkpoints/'analyses')  # each final model's spectra, corrupted-set scores and heatmap scores
     unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions, s.analyses))  # folders whose subfolders are work units

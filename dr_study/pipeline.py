@@ -9,12 +9,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import yaml
-from .core import atomic_write, file_hash, stable_hash, write_json, source_roots, code_reach, code_changes, unit_problem, UNITS_LOG
+from .core import atomic_write, file_hash, stable_hash, write_json, source_roots, code_reach, code_changes, unit_problem, UNITS_LOG, RUN_SETTINGS
 from .dispatch import QUIET
 from .paths import STUDY, RunLayout
 
 # %% auto #0
-__all__ = ['STEPS', 'HOW', 'KERNEL_ENV', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs',
+__all__ = ['STEPS', 'PAGE_PARAMS', 'KERNEL_ENV', 'Step', 'steps_by_name', 'path_params', 'notebook_params', 'step_inputs',
            'notebook_roots', 'upstream_of', 'step_record', 'step_key', 'why_run', 'outputs_snapshot', 'outputs_digest',
            'plan_step', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock', 'run_step', 'run_pipeline',
            'pipeline_status', 'stale_units', 'clean_run']
@@ -50,11 +50,11 @@ def steps_by_name(steps=None) -> dict:
     return out
 
 # %% ../nbs/08_pipeline.ipynb #5ff4e7f1
-HOW = ('executor', 'cluster', 'checkpoint_minutes')  # parameters that say where or how units run, never what they compute: not part of a step's key
+PAGE_PARAMS = ('run_dir', 'folders')  # what the pipeline gives a page beside the schema's parameters: its run, the data folders
 
 def path_params() -> tuple:
     "Parameters that may be user paths: the data-set folders (one per registered data set's `root`) and the weight files."
-    from dr_study.prepare import folder_params
+    from dr_study.params import folder_params
     return (*folder_params(), 'ifi_fs_weights', 'ifi_cl_weights')
 
 def _resolved(v): return str(Path(v).expanduser().resolve()) if v and not str(v).startswith('torchvision') else v
@@ -70,11 +70,11 @@ def step_inputs(step:Step, # a `pipeline.Step`
                ) -> dict:
     "The values papermill injects into `step`'s notebook."
     declared = notebook_params(Path(study)/step.notebook)
-    unknown = [k for k in declared if k not in params and k not in ('run_dir', 'folders')]
+    unknown = [k for k in declared if k not in params and k not in PAGE_PARAMS]
     if unknown: raise KeyError(f'{step.notebook} declares parameters the profile does not define: {unknown}')
     out = {k: params[k] for k in declared if k in params}
     if 'folders' in declared:  # every data-set folder parameter, as one mapping
-        from dr_study.prepare import folder_params
+        from dr_study.params import folder_params
         out['folders'] = {k: params[k] for k in folder_params()}
     for k in path_params():
         if k in out: out[k] = _resolved(out[k])
@@ -105,7 +105,7 @@ def step_record(step:Step, # a `pipeline.Step`
                ) -> dict:
     "Everything a step's result depends on: injected values, notebook hash, the code of the library definitions it reaches, what its upstream steps wrote."
     nb = Path(study)/step.notebook
-    return dict(inputs={k: v for k, v in inputs.items() if k not in HOW}, notebook=file_hash(nb), code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
+    return dict(inputs={k: v for k, v in inputs.items() if k not in RUN_SETTINGS}, notebook=file_hash(nb), code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
 
 def step_key(record:dict) -> str:
     "The key of a step: the hash of its record."
@@ -179,7 +179,7 @@ def plan_step(step:Step, # a `pipeline.Step`
     why = why_run(step, record, state, run)
     return inputs, record, key, 'key changed' if why is None and state.get('key') != key else why, state
 
-def plan_pipeline(params:dict, # resolved parameters (`prepare.load_params`)
+def plan_pipeline(params:dict, # resolved parameters (`params.load_params`)
                   out, # the run folder
                   steps=None, # names of the steps (None: all)
                   study=STUDY, # folder of the study notebooks
@@ -263,7 +263,7 @@ def run_step(step:Step, # a `pipeline.Step`
     used.unlink(missing_ok=True); root = run.root.resolve()
     return [str(Path(u).relative_to(root)) if Path(u).is_relative_to(root) else u for u in units]
 
-def run_pipeline(params:dict, # resolved parameters (`prepare.load_params`)
+def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
                  out, # the run folder
                  steps=None, # names of the steps (None: all)
                  study=STUDY, # folder of the study notebooks
@@ -293,7 +293,7 @@ def run_pipeline(params:dict, # resolved parameters (`prepare.load_params`)
     return status
 
 # %% ../nbs/08_pipeline.ipynb #51edffa4
-def pipeline_status(params:dict, # resolved parameters (`prepare.load_params`)
+def pipeline_status(params:dict, # resolved parameters (`params.load_params`)
                     out, # the run folder
                     steps=None, # names of the steps (None: all)
                     study=STUDY, # folder of the study notebooks

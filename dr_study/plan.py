@@ -58,7 +58,7 @@ PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99,
 
 def _gib(n_bytes): return n_bytes / 2**30
 
-def compute_plan(params:dict, # resolved parameters (`dr_study.prepare.load_params`)
+def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_params`)
                  sizes:dict|None=None, # images per set; None: `data_sizes(params)`
                  rates:Throughput=ASSUMED, # images per second
                 ) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .models import make_model, init_from, backbone_state, save_weights, resolve_device
 from .models import MEAN, STD, SSL_RECIPES, SSL_WEIGHTS
-from .train import _dist
+from .core import process_group
 from .cache import CachedFundus, CacheArray
 
 # %% auto #0
@@ -228,7 +228,7 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
     from torch.utils.data.distributed import DistributedSampler
     import math
     seed_everything(seed)
-    rank, world = _dist()  # (0, 1) unless WORLD_SIZE > 1 (torchrun)
+    rank, world = process_group()  # (0, 1) unless WORLD_SIZE > 1 (torchrun)
     if batch_size % world: raise ValueError(f'MoCo v2: the batch of {batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
     n, size, per = len(images), images.shape[1], batch_size // world  # `batch_size` is the global batch: each process takes its share
     drop = n >= 2 * batch_size
@@ -427,7 +427,7 @@ def weights_unit(parent, # folder of the units
     u = pretrain_unit(parent, name, config)
     if u.done(log): return u, json.loads((u.dir/'losses.json').read_text()), True
     w, losses = make()
-    if _dist()[0] != 0: return u, losses, False  # under torchrun every process trains; rank 0 alone writes the unit
+    if process_group()[0] != 0: return u, losses, False  # under torchrun every process trains; rank 0 alone writes the unit
     d = u.start()
     save_weights(w, d/'weights.safetensors'); write_json(d/'losses.json', [float(l) for l in losses]); u.finish()
     return u, losses, False
@@ -474,7 +474,7 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     from dr_study.paths import RunLayout
     run = RunLayout(run_dir); out = run.checkpoints/'pretrained'; out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
-    info = run.info(); ds = CachedFundus(run.root/info['caches'][info.get('training', 'eyepacs')])
+    info = run.data_info(); ds = CachedFundus(run.root/info['caches'][info.get('training', 'eyepacs')])
     train = np.flatnonzero(ds.records.split == 'train')
     given, nat = dict(ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights or {}), {}
     def corpus():
@@ -505,7 +505,7 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
         from dr_study.dispatch import job_distributed
         job_distributed(); refuse_processes(recipes[only][0].get('recipe'), int(os.environ.get('WORLD_SIZE', 1)), only)  # a submitit job's tasks, or torchrun's processes
         if int(os.environ.get('WORLD_SIZE', 1)) > 1 and dev == 'cuda':  # one GPU per process, not all of them on cuda:0
-            k = int(os.environ.get('LOCAL_RANK', _dist()[0])) % torch.cuda.device_count(); torch.cuda.set_device(k); dev = f'cuda:{k}'  # the recipes' closures read `dev` when they run
+            k = int(os.environ.get('LOCAL_RANK', process_group()[0])) % torch.cuda.device_count(); torch.cuda.set_device(k); dev = f'cuda:{k}'  # the recipes' closures read `dev` when they run
         return weights_unit(out, only, recipes[only][0], recipes[only][1], log)
     reused = {name: pretrain_unit(out, name, config).done(log) for name, (config, _, _) in recipes.items()}
     if executor != 'local':  # the recipes that train go to the executor's jobs, each making its unit with this function

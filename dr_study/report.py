@@ -12,8 +12,8 @@ from .core import atomic_path, atomic_write, write_csv
 from .paths import RunLayout
 
 # %% auto #0
-__all__ = ['OKABE_ITO', 'setup_altair', 'data_source', 'caption', 'save_figure', 'save_image', 'sig3', 'table_html', 'show_table',
-           'say', 'method_colors', 'method_color']
+__all__ = ['setup_altair', 'data_source', 'caption', 'save_figure', 'save_image', 'sig3', 'table_html', 'show_table', 'say',
+           'method_color']
 
 # %% ../nbs/07_report.ipynb #ba9b6562
 def setup_altair():
@@ -45,7 +45,7 @@ def save_figure(chart, # an Altair chart
     spec = chart.to_dict()
     atomic_write(run.figures/f'{name}.svg', vlc.vegalite_to_svg(spec))
     atomic_write(run.figures/f'{name}.png', vlc.vegalite_to_png(spec, scale=2))
-    write_csv(run.results/f'{name}.csv', data)
+    write_csv(run.table(name), data)
     return chart
 
 def save_image(img, # a matplotlib figure or uint8 image
@@ -86,19 +86,10 @@ def say(text:str):
     display(Markdown(text))
 
 # %% ../nbs/07_report.ipynb #a6c07e1c
-OKABE_ITO = ('#E69F00', '#D55E00', '#56B4E9', '#0072B2', '#009E73', '#CC79A7', '#000000', '#F0E442')  # IWNE-FS, IWNE-CL, IFI-FS, IFI-CL, then the rest
-
-def method_colors(methods) -> dict:
-    "{method: colour} in the order of `models.METHODS` (the paper's four first); each registered method has one fixed colour, a name not registered comes last."
-    from dr_study.models import METHODS
-    fixed = {m: OKABE_ITO[i % len(OKABE_ITO)] for i, m in enumerate(METHODS)}
-    other = [m for m in dict.fromkeys(methods) if m not in fixed]
-    return {**{m: fixed[m] for m in METHODS if m in set(methods)}, **{m: OKABE_ITO[(len(fixed) + k) % len(OKABE_ITO)] for k, m in enumerate(other)}}
-
-def method_color(methods, # the methods drawn
+def method_color(colors:dict, # {method: colour} in legend order (`models.method_colors`)
                  field:str='method', # the column that names them
                  **kw, # more `alt.Color` arguments (title, legend)
                 ) -> alt.Color:
-    "The Altair colour encoding of the procedures: the same colour for a method in every figure, legend in the paper's order."
-    c = method_colors(methods)
-    return alt.Color(f'{field}:N', scale=alt.Scale(domain=list(c), range=list(c.values())), sort=list(c), title=kw.pop('title', 'procedure'), **kw)
+    "The Altair colour encoding of the procedures: fixed colours, the legend in the order of `colors`."
+    return alt.Color(f'{field}:N', scale=alt.Scale(domain=list(colors), range=list(colors.values())), sort=list(colors),
+                     title=kw.pop('title', 'procedure'), **kw)

@@ -11,7 +11,8 @@ from PIL import Image
 import imagecorruptions
 from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json, code_version, WorkUnit
 from .data import referable, referable_score, referable_grades
-from .evaluate import roc_auc, GroupBootstrap
+from .core import roc_auc
+from .evaluate import GroupBootstrap
 from .cache import MemmapStore, progress_bar
 from .models import method_pairs
 

@@ -162,7 +162,7 @@ def api_notebook(path) -> 'nbformat.NotebookNode':
 # %% ../nbs/09_site.ipynb #5814983c
 def ledger_html(run:RunLayout) -> str:
     "The claims ledger (`results/claims.csv`) as the home page's first table: claim, paper, verdict, the numbers, a link to the page."
-    p = run.results/'claims.csv'
+    p = run.table('claims')
     if not p.exists(): return ''
     lg, rows = pd.read_csv(p).fillna(''), []
     stand_in = lambda r: '<span class="dr-stand-in">rests on the IFI stand-in</span>' if str(getattr(r, 'rests_on_stand_in', '')) == 'True' else ''
@@ -209,7 +209,7 @@ def home_page(run:RunLayout, params:dict) -> str:
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
         parts.append(f'<figure class="dr-figure"><img src="{fig.name}" alt="{fig.stem}"><figcaption>{fig.stem} (data: <code>results/{fig.stem}.csv</code>)</figcaption></figure>')
-    summ = run.results/'data_summary.csv'
+    summ = run.table('data_summary')
     if summ.exists():
         s = pd.read_csv(summ)
         parts.append('<h2>Data read</h2>' + table_html(s))

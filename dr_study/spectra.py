@@ -263,11 +263,12 @@ def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, compo
     "Figure 3b: (chart, the eigenvalues drawn) of `layer`: the authors' mirrored density (top) and the spectrum (bottom)."
     import altair as alt
     from dr_study.report import method_color
+    from dr_study.models import method_colors
     fl = eigs[eigs.layer == layer][['method', 'component', 'eigenvalue']].reset_index(drop=True)
     if fl.empty: raise ValueError(f'no eigenvalues of layer {layer!r}; layers: {list(dict.fromkeys(eigs.layer))[:5]}...')
     k = int(fl.component.max()); grid = np.linspace(-k - 1, k + 1, 401)
     dens = pd.concat([pd.DataFrame(dict(method=m, index=grid, density=ev_density(g.eigenvalue.to_numpy(), grid))) for m, g in fl.groupby('method', sort=False)])
-    color = method_color(fl.method)
+    color = method_color(method_colors(fl.method))
     top = alt.Chart(dens).mark_line().encode(x=alt.X('index:Q', title='principal component (mirrored about 0)'), y=alt.Y('density:Q', title='density'), color=color)
     plain = alt.Chart(fl).mark_line(point=alt.OverlayMarkDef(size=12)).encode(x=alt.X('component:Q', title='principal component'),
         y=alt.Y('eigenvalue:Q', scale=alt.Scale(type='log'), title='eigenvalue'), color=color)
@@ -477,11 +478,12 @@ def figure3a(ct:pd.DataFrame, # `condition_table`
     import altair as alt
     from dr_study.models import METHODS
     from dr_study.report import method_color
+    from dr_study.models import method_colors
     arm = lambda m, k, i: METHODS[m][k] if m in METHODS else (m.split('-') + ['', ''])[i]
     d = ct.assign(init=[arm(m, 'arm', 0) for m in ct.method], training=[arm(m, 'learns', 1) for m in ct.method])
     return alt.Chart(d).mark_line(point=True).encode(
         x=alt.X('depth:Q', title='layer (Conv2d, BatchNorm2d, Linear in forward order)'), y=alt.Y('kappa:Q', scale=alt.Scale(type='log'), title='κ = |λ p99.9| / |λ p90|'),
-        color=method_color(d.method), strokeDash=alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training', legend=alt.Legend(symbolType='stroke', symbolStrokeWidth=2)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')]
+        color=method_color(method_colors(d.method)), strokeDash=alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training', legend=alt.Legend(symbolType='stroke', symbolStrokeWidth=2)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')]
     ).properties(width=width, height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(title='Figure 3a: condition number per layer')
 
 # %% ../nbs/14_spectra.ipynb #98111b64

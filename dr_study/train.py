@@ -10,15 +10,14 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from torch.utils.data import DataLoader, Subset
-from .core import atomic_path, write_json, file_hash, stable_hash, code_version, WorkUnit
-from .data import referable, referable_score
-from .evaluate import roc_auc, PRED_COLUMNS
+from .core import atomic_path, write_json, file_hash, stable_hash, code_version, WorkUnit, RUN_SETTINGS, process_group, roc_auc
+from .data import PRED_COLUMNS, referable, referable_score
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['FINETUNE_RECIPES', 'UNKEYED', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'random_resized_crop',
-           'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'predict_job',
-           'prediction_task', 'finetune_job', 'train_grid', 'training_history', 'figure_training']
+__all__ = ['FINETUNE_RECIPES', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'random_resized_crop', 'NonFiniteLoss',
+           'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'predict_job', 'prediction_task',
+           'finetune_job', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #27da9465
 @dataclass
@@ -78,21 +77,13 @@ def _save_state(out:Path, epoch:int, model, opt, sched, best, history, cfg):
     for p in out.glob('last-*.safetensors'):
         if p.name != w.name: p.unlink()
 
-UNKEYED = ('device', 'workers', 'checkpoint_minutes')  # settings of a run that do not change what it computes (not part of its key)
 FINETUNE_CODE = ('train.finetune_job',)  # what a fine-tuning unit runs (from its job on): the code in its key
 
 def _check_config(path, saved:dict, cfg) -> bool:
-    diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in UNKEYED and saved.get(k) != v]
+    diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in RUN_SETTINGS and saved.get(k) != v]
     if diff: raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder (finetune_unit names one per configuration)')
 
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
-
-def _dist():
-    if int(os.environ.get('WORLD_SIZE', 1)) > 1:
-        import torch.distributed as dist
-        if not dist.is_initialized(): dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
 
 # %% ../nbs/12_train.ipynb #c26e3b31
 def _loader(ds, idx, cfg, pin, batch=None):
@@ -131,7 +122,7 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); val_ds = val_ds or ds
     if (out/'metrics.json').exists():
         m = json.loads((out/'metrics.json').read_text()); _check_config(out/'metrics.json', m['config'], cfg); return m
-    rank, world = _dist()
+    rank, world = process_group()
     if cfg.batch_size % world: raise ValueError(f'{out}: the batch of {cfg.batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
     dev = resolve_device(cfg.device)
     if world > 1 and dev == 'cuda': torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
@@ -209,7 +200,7 @@ def unit_config(cfg:TrainConfig, # the `TrainConfig`
                ) -> dict:
     "Everything the result of a fine-tuning run depends on, as the work unit's configuration."
     ids = lambda idx: stable_hash([int(i) for i in idx])
-    return dict(train={k: v for k, v in asdict(cfg).items() if k not in UNKEYED},
+    return dict(train={k: v for k, v in asdict(cfg).items() if k not in RUN_SETTINGS},
                 data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key, val_idx=ids(val_idx)),
                 init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version(*FINETUNE_CODE))
 
@@ -229,7 +220,7 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
     if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
     init = (lambda m: init_from(m, str(init_file))) if init_file else None
     m = finetune(cfg, ds, train_idx, val_idx, u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
-    if m.get('complete') and _dist()[0] == 0:
+    if m.get('complete') and process_group()[0] == 0:
         u.finish(['best.safetensors', 'metrics.json'])
         for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink(missing_ok=True)  # the resume state of a finished run (none after one epoch): no longer needed
     return u, m, False
@@ -312,11 +303,11 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     from dr_study.cache import CachedFundus
     from dr_study.dispatch import Task, dispatch
     from dr_study.paths import RunLayout
-    run = RunLayout(run_dir); info = run.info()
+    run = RunLayout(run_dir); info = run.data_info()
     train_set, external = info.get('training', 'eyepacs'), info.get('external', 'messidor2')  # from the data step (`dr_study.data.DATASETS`)
     ep, ext = (CachedFundus(run.root/info['caches'][k]) for k in (train_set, external))
     r = ep.records
-    rec = pd.read_csv(run.results/'records.csv', dtype={'id': str})
+    rec = pd.read_csv(run.table('records'), dtype={'id': str})
     r['min_fraction'] = r.id.map(rec[rec.dataset == train_set].set_index('id').min_fraction)  # nested label fractions from the data step
     val = np.flatnonzero(r.split == 'val')
     tests = {train_set: (ep, np.flatnonzero(r.split == 'test')), external: (ext, np.arange(len(ext)))}  # internal, then external
@@ -374,7 +365,8 @@ def figure_training(hist, # `training_history`
     "Validation AUC against epoch for every run, one panel per label fraction."
     import altair as alt
     from dr_study.report import method_color
+    from dr_study.models import method_colors
     return alt.Chart(hist).mark_line(point=alt.OverlayMarkDef(size=16), opacity=0.8).encode(
         x=alt.X('epoch:O', title='epoch', axis=alt.Axis(labelAngle=0)), y=alt.Y('val_auc:Q', title='validation AUC, referable DR', scale=alt.Scale(zero=False)),
-        color=method_color(hist.method), detail='seed:N', tooltip=['method', 'fraction', 'seed', 'epoch', alt.Tooltip('val_auc:Q', format='.3f')]
+        color=method_color(method_colors(hist.method)), detail='seed:N', tooltip=['method', 'fraction', 'seed', 'epoch', alt.Tooltip('val_auc:Q', format='.3f')]
     ).properties(width=width, height=170).facet(column=alt.Column('fraction:O', title='fraction of training labels', header=alt.Header(labelExpr="format(datum.value, '.0%')"))).properties(title='Validation AUC during fine-tuning')

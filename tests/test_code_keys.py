@@ -131,7 +131,7 @@ def _rekeyed(pkg) -> dict:
 
 def _paper_units() -> int:
     "How many fine-tuning units the paper profile makes (methods x label fractions x seeds)."
-    from dr_study.prepare import load_params
+    from dr_study.params import load_params
     p = load_params('paper')
     return len(p['methods']) * len(p['fractions']) * len(p['seeds'])
 
