@@ -40,7 +40,7 @@ def ceiling(arch, size, batch, steps, dev, amp, cl):
 def real_loop(ds, idx, arch, batch, workers, dev, amp, cl):
     cfg = TrainConfig(arch=arch, epochs=1, batch_size=batch, device=dev, workers=workers, amp=amp, channels_last=cl)
     with tempfile.TemporaryDirectory() as d:
-        t = time.perf_counter(); m = finetune(cfg, ds, idx, idx[:batch], d, log=lambda *a: None); sync(dev)
+        t = time.perf_counter(); m = finetune(cfg, ds, idx, val_idx=idx[:batch], out_dir=d, log=lambda *a: None); sync(dev)
     return len(idx) / (time.perf_counter() - t)  # includes one validation pass of one batch and the checkpoint
 
 
@@ -80,9 +80,9 @@ def main():
     for w in a.workers:
         v = loader(ds, idx, a.batch, w, a.steps)
         print(f'loader {w:2d} workers {v:8.1f} img/s   RATIO loader/training {v / best:.2f} (target >= 1.5)')
-    from dr_study.pretrain import pretrain_moco
+    from dr_study.pretrain import pretrain_moco, PretrainConfig
     imgs = np.stack([ds.image(int(i)) for i in idx[:a.batch * 4]])
-    t = time.perf_counter(); pretrain_moco(imgs, arch=a.arch, epochs=1, batch_size=a.batch, bank=a.batch * 2, device=dev, log=lambda *x: None); sync(dev)
+    t = time.perf_counter(); pretrain_moco(imgs, None, PretrainConfig(a.arch, 1, a.batch, device=dev, log=lambda *x: None), bank=a.batch * 2); sync(dev)
     print(f'MoCo v2 pretraining {len(imgs) // a.batch * a.batch / (time.perf_counter() - t):8.1f} img/s (one epoch of {len(imgs)} images, start-up included)')
     from dr_study.explain import explain_lrp
     m = make_model(a.arch).to(dev).eval(); x = normalize(torch.from_numpy(imgs[:16]).permute(0, 3, 1, 2).to(dev))

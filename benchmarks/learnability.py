@@ -22,7 +22,7 @@ def run_one(run, epochs, lr, seed, out):
     r = ep.records
     tr, va, te = (np.flatnonzero(r.split == s) for s in ('train', 'val', 'test'))
     t = time.monotonic()
-    res = finetune(TrainConfig(epochs=epochs, lr=lr, seed=seed, device='cpu'), ep, tr, va, out, log=lambda *a: None)
+    res = finetune(TrainConfig(epochs=epochs, lr=lr, seed=seed, device='cpu'), ep, tr, val_idx=va, out_dir=out, log=lambda *a: None)
     model = load_model(Path(out)/'best.safetensors')
     tests = {}
     for name, ds, idx in (('eyepacs', ep, te), ('messidor2', m2, np.arange(len(m2)))):

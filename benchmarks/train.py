@@ -63,7 +63,7 @@ def main():
     sub = idx[:a.batch * a.steps]
     with tempfile.TemporaryDirectory() as d:
         t = time.perf_counter()
-        finetune(TrainConfig(arch=a.arch, epochs=1, batch_size=a.batch, device='cpu', workers=a.workers), ds, sub, sub[:a.batch], d, log=lambda *x: None)
+        finetune(TrainConfig(arch=a.arch, epochs=1, batch_size=a.batch, device='cpu', workers=a.workers), ds, sub, val_idx=sub[:a.batch], out_dir=d, log=lambda *x: None)
         real = len(sub) / (time.perf_counter() - t)
     print(f'{"":64s} {"images/s":>9s}')
     for name, v in rows: print(f'{name:64s} {v:9.1f}')

@@ -6,6 +6,7 @@
 #   bash scripts/dev.sh test [ARGS]       set up, then the whole test suite: notebook tests, then pytest ARGS
 #   bash scripts/dev.sh check             notebooks clean, library and README in sync with the notebooks (CI)
 #   bash scripts/dev.sh readme            regenerate README.md from nbs/index.ipynb
+#   bash scripts/dev.sh docs              the method and API pages with nbdev_docs (needs Quarto), from ./_quarto.yml
 #   bash scripts/dev.sh setup             set up only
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,5 +57,6 @@ case "$cmd" in
         exec "$VENV/bin/python" -m pytest tests "$@" ;;
   check) setup; check ;;
   readme) setup; readme ;;
-  *) sed -n '2,10p' "$0" >&2; exit 2 ;;
+  docs) setup; "$VENV/bin/python" -c 'from dr_study.site import nbdev_quarto_yml; nbdev_quarto_yml()'; exec "$VENV/bin/nbdev_docs" ;;
+  *) sed -n '2,11p' "$0" >&2; exit 2 ;;
 esac

@@ -33,7 +33,7 @@ def _train_worker(rank, world, port, out):
     made, lines, make = [], [], pt.moco_criterion
     pt.moco_criterion = lambda *a, **kw: made.append(make(*a, **kw)) or made[-1]  # keep the queue to look at it afterwards
     x, _ = pt.natural_corpus(512, 16, seed=0)  # small images: the published batch of 256 on a CPU
-    w, losses = pt.pretrain_moco(x, epochs=2, batch_size=256, bank=1280, lr=0.03, augment='fundus', splits=8, log=lines.append)
+    w, losses = pt.pretrain_moco(x, None, pt.PretrainConfig(epochs=2, batch_size=256, log=lines.append), bank=1280, lr=0.03, augment='fundus', splits=8)
     torch.save(dict(w=w, losses=losses, bank=made[0].memory_bank.bank, ptr=int(made[0].memory_bank.bank_ptr), lines=lines), f'{out}/train-{rank}.pt')
     import torch.distributed as dist
     dist.destroy_process_group()
@@ -69,10 +69,10 @@ def test_moco_ddp_trains_one_model(tmp_path):
 
 
 def test_moco_global_batch_does_not_depend_on_processes():
-    from dr_study.pretrain import natural_corpus, pretrain_moco
+    from dr_study.pretrain import natural_corpus, pretrain_moco, PretrainConfig
     lines = []
     x, _ = natural_corpus(512, 16, seed=0)
-    pretrain_moco(x, epochs=1, batch_size=256, bank=1280, augment='fundus', splits=8, log=lines.append)
+    pretrain_moco(x, None, PretrainConfig(epochs=1, batch_size=256, log=lines.append), bank=1280, augment='fundus', splits=8)
     assert lines[0] == 'MoCo v2: 512 images, batch 256 (1 process × 256, 8 BatchNorm groups each), queue of 1280 keys', lines  # the same 256 per step in the same 8 groups of 32
 
 

@@ -192,7 +192,7 @@ def test_site_in_headless_chromium(tiny_run):
         attrs = dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body))
         assert attrs.get('checked') == '1', (page.name, body)  # the page loaded and its script ran
         assert attrs['broken'] == '', (page.name, attrs['broken'])  # no missing figure
-        if page.name.startswith(('study-', 'index')):  # pages for a reader: nothing wider than the window, no unfolded code, no progress or warning text
+        if page.name.startswith(('study-', 'index')):  # pages for a reader: nothing wider than the window, no unfolded code, no progress, warning text or stray reprs
             assert int(attrs['overflow']) <= 0 and attrs['open-code'] == '0' and attrs['bare-code'] == '0' and attrs['noise'] == '0', (page.name, attrs)
             assert attrs['empty-figures'] == '0', (page.name, attrs)  # every chart draws marks
         if page.name.startswith('study-'):  # a results page opens with prose and a figure on the first screen
