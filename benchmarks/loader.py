@@ -43,7 +43,7 @@ def main():
 
     full = rate(lambda: [load_fundus(r.image, Prep(a.size, draft=False)) for r in recs], a.n)
     draft = rate(lambda: [load_fundus(r.image, Prep(a.size)) for r in recs], a.n)
-    t = time.perf_counter(); cd = build_cache(df, d/'cache', 'bench', Prep(a.size), workers=a.workers, progress=False)
+    t = time.perf_counter(); cd = build_cache(df, d/'cache', 'bench', prep=Prep(a.size), workers=a.workers, progress=False)
     build = a.n / (time.perf_counter() - t)
     ds = CachedFundus(cd)
     def epochs(workers):

@@ -118,6 +118,7 @@ def progress_bar(total:int, # number of items
 def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
                 root, # parent folder of caches
                 name:str, # the data set's name: the start of the folder's name
+                *,
                 prep:Prep=Prep(), # preprocessing
                 workers:int=2, # processes; 0 or 1: in this process
                 log:SkipLog|None=None, # receives the excluded images

@@ -82,6 +82,7 @@ class Family:
 def cell(hb:HierarchicalBootstrap, # the bootstrap whose replicates `D` are
          name:str, # the cell's label
          est_s, # (S,) the estimate of each training seed
+         *,
          D, # (S, B) its replicates over patients, per seed
          bound:float=0.0, # what the cell must clear
          sign:float=1.0, # -1: the claim says 'below', so the cell is negated
@@ -120,6 +121,7 @@ def decide(F:Family, # the cells of the claim's primary estimand
 def resolving(F:Family, # a family whose verdict is not resolved
               z, # the one-sided critical value(s) of support
               q:float, # the simultaneous critical value of contradiction
+              *,
               power:float=POWER, # the power wanted
               max_seeds:int=100, # beyond this, 'more than'
              ) -> dict:
@@ -212,6 +214,7 @@ def signed_auc(y, # (N,) bool labels
 def auc_cell(R:Results, # the run's results
              name:str, # the cell's label
              dataset:str, # the test set
+             *,
              terms:list, # [(sign, method, fraction)]: the statistic is the signed sum of their AUCs, per seed
              bound:float=0.0, # what the cell must clear
             ) -> dict|None:
@@ -247,6 +250,7 @@ CLAIMS = {}
 def claim(id:str, # short name
           section:str, # section of the paper
           page:str, # the study notebook whose page shows the evidence
+          *,
           text:str, # what the paper claims
           paper:str, # the paper's value or wording
           estimand:str, # the primary estimand and its bound
@@ -311,11 +315,11 @@ def _auc_family(R, specs):
     if R['predictions'] is None: return None, []
     cells, groups = [], []
     for name, group, ds, terms, bound in specs:
-        c = auc_cell(R, name, ds, terms, bound)
+        c = auc_cell(R, name, ds, terms=terms, bound=bound)
         if c is not None: cells.append(c); groups.append(group)
     return (Family.of(cells) if cells else None), groups
 
-def _delta_specs(R, pairs, fractions=None, group=lambda a, b, ds, f: f'{a} − {b}', bound=lambda a, b: 0.0):
+def _delta_specs(R, pairs, fractions=None, *, group=lambda a, b, ds, f: f'{a} − {b}', bound=lambda a, b: 0.0):
     fr = R.fractions() if fractions is None else fractions(R.fractions())
     return [(f'{a} − {b} {ds} {f:.0%}', group(a, b, ds, f), ds, [(1, a, f), (-1, b, f)], bound(a, b)) for a, b in pairs for ds in R.test_sets() for f in fr]
 
@@ -323,33 +327,33 @@ def _cells_line(F, bound=0.0):
     lo, hi, _ = F.simultaneous()
     return f'{int((lo > F.bounds).sum())} of {len(F)} cells clear their bound, {int((hi < F.bounds).sum())} lie below it (simultaneous over {len(F)})'
 
-@claim('ifi_above_iwne', '4.1', '50_evaluate', 'Models initialized from ImageNet (IFI) reach a higher AUC than those without external data (IWNE), for FS and CL, on both test sets and every label fraction.',
-       'IFI-FS and IFI-CL above IWNE-FS and IWNE-CL throughout Figure 2',
-       'ΔAUC (IFI − IWNE), mean over test sets and label fractions, for FS and for CL: both > 0')
+@claim('ifi_above_iwne', '4.1', '50_evaluate', text='Models initialized from ImageNet (IFI) reach a higher AUC than those without external data (IWNE), for FS and CL, on both test sets and every label fraction.',
+       paper='IFI-FS and IFI-CL above IWNE-FS and IWNE-CL throughout Figure 2',
+       estimand='ΔAUC (IFI − IWNE), mean over test sets and label fractions, for FS and for CL: both > 0')
 def _ifi_above_iwne(R):
     F, g = _auc_family(R, _delta_specs(R, [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')]))
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F.collapse(g), f'mean ΔAUC ({_cells_line(F)} per test set and fraction)', SIMULT)
 
-@claim('ifi_cl_best', '4.1', '50_evaluate', 'IFI-CL is the best-performing procedure at every label fraction, closely followed by IFI-FS.',
-       'IFI-CL best across all training set fractions, on EyePACS and Messidor-2',
-       f'mean ΔAUC over test sets and fractions: IFI-CL − IFI-FS > −{MARGIN_AUC} (not worse within the margin: "closely followed"), IFI-CL − IWNE-CL > 0, IFI-CL − IWNE-FS > 0')
+@claim('ifi_cl_best', '4.1', '50_evaluate', text='IFI-CL is the best-performing procedure at every label fraction, closely followed by IFI-FS.',
+       paper='IFI-CL best across all training set fractions, on EyePACS and Messidor-2',
+       estimand=f'mean ΔAUC over test sets and fractions: IFI-CL − IFI-FS > −{MARGIN_AUC} (not worse within the margin: "closely followed"), IFI-CL − IWNE-CL > 0, IFI-CL − IWNE-FS > 0')
 def _ifi_cl_best(R):
     F, g = _auc_family(R, _delta_specs(R, [('IFI-CL', 'IFI-FS'), ('IFI-CL', 'IWNE-CL'), ('IFI-CL', 'IWNE-FS')], bound=lambda a, b: -MARGIN_AUC if b == 'IFI-FS' else 0.0))
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F.collapse(g), 'mean ΔAUC', SIMULT + f'; non-inferiority margin {MARGIN_AUC}')
 
-@claim('iwne_cl_below_ifi_cl', '4.1', '50_evaluate', 'Self-supervised pretraining on the DR images (IWNE-CL) is weaker than on ImageNet (IFI-CL).',
-       'IWNE-CL weaker than IFI-CL, at every fraction',
-       'ΔAUC (IFI-CL − IWNE-CL) in every cell (test set × label fraction) > 0')
+@claim('iwne_cl_below_ifi_cl', '4.1', '50_evaluate', text='Self-supervised pretraining on the DR images (IWNE-CL) is weaker than on ImageNet (IFI-CL).',
+       paper='IWNE-CL weaker than IFI-CL, at every fraction',
+       estimand='ΔAUC (IFI-CL − IWNE-CL) in every cell (test set × label fraction) > 0')
 def _iwne_cl_below(R):
     F, _ = _auc_family(R, _delta_specs(R, [('IFI-CL', 'IWNE-CL')], group=lambda a, b, ds, f: f'{ds} {f:.0%}'))
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F, 'ΔAUC per cell', SIMULT)
 
-@claim('ifi_gain_low_labels', '4.1', '50_evaluate', 'With fewer labels IWNE models deteriorate while IFI models drop only marginally.',
-       'IFI drop marginal down to 10% of the labels; IWNE deteriorate',
-       f'each model\'s own AUC drop from the largest to the smallest label fraction, mean over test sets: IWNE-FS, IWNE-CL > 0; IFI-FS, IFI-CL < {MARGIN_AUC} ("marginal")')
+@claim('ifi_gain_low_labels', '4.1', '50_evaluate', text='With fewer labels IWNE models deteriorate while IFI models drop only marginally.',
+       paper='IFI drop marginal down to 10% of the labels; IWNE deteriorate',
+       estimand=f'each model\'s own AUC drop from the largest to the smallest label fraction, mean over test sets: IWNE-FS, IWNE-CL > 0; IFI-FS, IFI-CL < {MARGIN_AUC} ("marginal")')
 def _ifi_gain_low(R):
     fr = R.fractions()
     if len(fr) < 2: return outcome(None, '', SIMULT, 'only one label fraction was trained')
@@ -363,8 +367,8 @@ def _ifi_gain_low(R):
     return outcome(F.collapse(g), f'AUC at {hi:.0%} − at {lo:.0%} labels (IFI rows negated: they must stay above −{MARGIN_AUC})', SIMULT)
 
 # %% ../nbs/17_claims.ipynb #d85d910f
-@claim('moco_representative', 'beyond the paper', '50_evaluate', "MoCo v2, the self-supervised recipe of the paper's CL models, is above SimCLR, BYOL and DINO in its arm (all labels).",
-       '— (the paper tests MoCo v2 only)', 'ΔAUC (arm-CL − arm-recipe) at all labels on every test set: all > 0')
+@claim('moco_representative', 'beyond the paper', '50_evaluate', text="MoCo v2, the self-supervised recipe of the paper's CL models, is above SimCLR, BYOL and DINO in its arm (all labels).",
+       paper='— (the paper tests MoCo v2 only)', estimand='ΔAUC (arm-CL − arm-recipe) at all labels on every test set: all > 0')
 def _moco_vs_ssl(R):
     p = R['predictions']
     others = [m for m in ([] if p is None else p.method.unique()) if m in METHODS and not METHODS[m]['paper']]
@@ -390,7 +394,7 @@ def _spectrum_family(R, stat:str, terms:list):
         with np.errstate(invalid='ignore'):
             V = np.array([sum(sg * val(m, s) for sg, m in tm) for s in seeds])  # (S, 1 + B)
         est, D = pseudo_replicates(V, int(b.patients.iloc[0]), int(b.deleted.iloc[0])) if 'patients' in b else (V[:, 0], V[:, 1:])
-        cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, est, D, bound, sign))
+        cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, est, D=D, bound=bound, sign=sign))
     return Family.of(cells) if cells else None
 
 def _spectrum_claim(R, stat, pairs, what):
@@ -399,28 +403,28 @@ def _spectrum_claim(R, stat, pairs, what):
     k = '' if R['spectra_boot'] is None else f" (top {int(R['spectra_boot'].k.min())} eigenvalues per layer)"
     return outcome(F, what + k, SPECTRA_TEST, why)
 
-@claim('kappa_ifi_lower', '4.2', '60_spectra', 'The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
-       'κ(IFI) ≪ κ(IWNE) (Figure 3a)', 'log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS and CL')
+@claim('kappa_ifi_lower', '4.2', '60_spectra', text='The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
+       paper='κ(IFI) ≪ κ(IWNE) (Figure 3a)', estimand='log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS and CL')
 def _kappa_ifi(R): return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
-@claim('kappa_cl_lower', '4.2', '60_spectra', 'In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both initializations.',
-       'κ(CL) < κ(FS) in the initial layers (Figure 3a)', 'log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE and IFI')
+@claim('kappa_cl_lower', '4.2', '60_spectra', text='In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both initializations.',
+       paper='κ(CL) < κ(FS) in the initial layers (Figure 3a)', estimand='log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE and IFI')
 def _kappa_cl(R): return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
-@claim('alpha_iwne_above_116', '4.2', '60_spectra', "The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
-       f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)", "distfit's Pareto shape of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and IWNE-CL")
+@claim('alpha_iwne_above_116', '4.2', '60_spectra', text="The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
+       paper=f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)", estimand="distfit's Pareto shape of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and IWNE-CL")
 def _alpha_iwne(R):
     F = _spectrum_family(R, 'pareto_alpha', [(m, [(1, m)], 1.16, 1.0) for m in ('IWNE-FS', 'IWNE-CL')])
     return outcome(F, 'α against 1.16', SPECTRA_TEST, 'no resampled spectra in this run' if R['spectra_boot'] is None else 'IWNE models were not analysed')
 
-@claim('alpha_ifi_lower', '4.2', '60_spectra', 'Initialization from ImageNet lowers α: a wider range of first-layer features.',
-       f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
-       "distfit's Pareto shape: α(IFI) − α(IWNE) < 0, for FS and CL")
+@claim('alpha_ifi_lower', '4.2', '60_spectra', text='Initialization from ImageNet lowers α: a wider range of first-layer features.',
+       paper=f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
+       estimand="distfit's Pareto shape: α(IFI) − α(IWNE) < 0, for FS and CL")
 def _alpha_ifi(R): return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'Δα (negated: must lie above 0)')
 
-@claim('alpha_cl_lower', '4.2', '60_spectra', 'For both initializations, CL has a lower α than FS.',
-       f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
-       "distfit's Pareto shape: α(CL) − α(FS) < 0, for IWNE and IFI")
+@claim('alpha_cl_lower', '4.2', '60_spectra', text='For both initializations, CL has a lower α than FS.',
+       paper=f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
+       estimand="distfit's Pareto shape: α(CL) − α(FS) < 0, for IWNE and IFI")
 def _alpha_cl(R): return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'Δα (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #3642c161
@@ -447,9 +451,9 @@ def holm(p, alpha:float=0.05) -> np.ndarray:
         rej[i] = True
     return rej
 
-@claim('pareto_best_fit', '4.2', '60_spectra', "The first layer's eigenvalues of all four models are best fitted by a Pareto distribution.",
-       'Pareto for IWNE-FS, IWNE-CL, IFI-FS, IFI-CL (Table 2)',
-       "Vuong's test of Pareto against each of distfit's other candidates, per model: contradicted where an alternative fits significantly better, supported where Pareto fits significantly better than every one")
+@claim('pareto_best_fit', '4.2', '60_spectra', text="The first layer's eigenvalues of all four models are best fitted by a Pareto distribution.",
+       paper='Pareto for IWNE-FS, IWNE-CL, IFI-FS, IFI-CL (Table 2)',
+       estimand="Vuong's test of Pareto against each of distfit's other candidates, per model: contradicted where an alternative fits significantly better, supported where Pareto fits significantly better than every one")
 def _pareto(R):
     e = R['eigenvalues']; t = R['table2_pareto']
     test = "Vuong likelihood-ratio tests (one-sided, Holm over models × seeds × alternatives, 5%)"
@@ -499,7 +503,7 @@ def _robust_cells(R, init, corruptions, measure):
         else:
             x = np.stack([true_label_prob(P(d, cl, sd), first.grade, R.referable) - true_label_prob(P(d, fs, sd), first.grade, R.referable) for sd in seeds])
             est_s, D = R.hb.per_seed_means(x, codes, G, classes=y)
-        cells.append(cell(R.hb, f'{c} {sev}', est_s, D))
+        cells.append(cell(R.hb, f'{c} {sev}', est_s, D=D))
     return Family.of(cells) if cells else None
 
 def _robust_claim(R, init, corruptions, measure):
@@ -512,20 +516,20 @@ def _robust_claim(R, init, corruptions, measure):
         if p['verdict'] != o['verdict']: o['here'] = f"The paper's Figure 4 score says {p['verdict']}, the change from clean says {o['verdict']} (the score rewards confidence, the change does not). " + o['here']
     return o
 
-@claim('robust_iwne_cl', '4.3', '70_robustness', 'Without external data, CL is more robust than FS under every distortion: the CL − FS difference is consistently positive.',
-       'IWNE: CL − FS positive in every cell (Figure 4, top)', 'per corruption × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): every cell > 0')
+@claim('robust_iwne_cl', '4.3', '70_robustness', text='Without external data, CL is more robust than FS under every distortion: the CL − FS difference is consistently positive.',
+       paper='IWNE: CL − FS positive in every cell (Figure 4, top)', estimand='per corruption × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): every cell > 0')
 def _robust_iwne(R): return _robust_claim(R, 'IWNE', None, 'change')
 
-@claim('robust_ifi_cl_noise', '4.3', '70_robustness', 'With ImageNet initialization the difference levels out, but IFI-CL still improves robustness to the noise types and pixelation.',
-       'IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)', 'per noise corruption and pixelation × severity, the paired AUC-drop difference (CL − FS): every cell > 0')
+@claim('robust_ifi_cl_noise', '4.3', '70_robustness', text='With ImageNet initialization the difference levels out, but IFI-CL still improves robustness to the noise types and pixelation.',
+       paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)', estimand='per noise corruption and pixelation × severity, the paired AUC-drop difference (CL − FS): every cell > 0')
 def _robust_ifi(R): return _robust_claim(R, 'IFI', NOISES, 'change')
 
-@claim('robust_iwne_cl_score', '4.3', '70_robustness', "The same claim on the paper's own Figure 4 score (IWNE).", 'IWNE: CL − FS positive in every cell (Figure 4, top)',
-       'per corruption × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
+@claim('robust_iwne_cl_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IWNE).", paper='IWNE: CL − FS positive in every cell (Figure 4, top)',
+       estimand='per corruption × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
 def _robust_iwne_score(R): return _robust_claim(R, 'IWNE', None, 'score')
 
-@claim('robust_ifi_cl_noise_score', '4.3', '70_robustness', "The same claim on the paper's own Figure 4 score (IFI, noises and pixelation).", 'IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)',
-       'per noise corruption and pixelation × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
+@claim('robust_ifi_cl_noise_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IFI, noises and pixelation).", paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)',
+       estimand='per noise corruption and pixelation × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
 def _robust_ifi_score(R): return _robust_claim(R, 'IFI', NOISES, 'score')
 
 # %% ../nbs/17_claims.ipynb #77f95d75
@@ -544,7 +548,7 @@ def _xai(R, lesion):
     if t.empty: return None, f'{lesion} was not scored'
     return t.assign(seed=t.seed if 'seed' in t else 0).set_index(['explainer', 'method', 'seed', 'image']).rma.sort_index(), ''
 
-def _rma_cell(R, lesion, a, b, ea='lrp_a1b0', eb='lrp_a1b0', ratio=False, bound=0.0, sign=1.0):
+def _rma_cell(R, lesion, a, *, b, ea='lrp_a1b0', eb='lrp_a1b0', ratio=False, bound=0.0, sign=1.0):
     "RMA(a) − RMA(b) (or log of the ratio of the means), paired per image and seed; None if not computable."
     t, why = _xai(R, lesion)
     if t is None: return None, why
@@ -558,27 +562,27 @@ def _rma_cell(R, lesion, a, b, ea='lrp_a1b0', eb='lrp_a1b0', ratio=False, bound=
         ea_, Da = R.hb.per_seed_means(XA, codes, G); eb_, Db = R.hb.per_seed_means(XB, codes, G)
         with np.errstate(all='ignore'): est_s, D = np.log(ea_ / eb_), np.log(Da / Db)
     else: est_s, D = R.hb.per_seed_means(XA - XB, codes, G)
-    return cell(R.hb, f'{lesion}: {a if ea == eb else ea} − {b if ea == eb else eb}', est_s, D, bound=bound, sign=sign), ''
+    return cell(R.hb, f'{lesion}: {a if ea == eb else ea} − {b if ea == eb else eb}', est_s, D=D, bound=bound, sign=sign), ''
 
 def _rma_claim(R, comparisons):
     cells, why = [], []
     for lesion, a, b in comparisons:  # claim: RMA(a) > RMA(b) on lesion
-        c, w = _rma_cell(R, lesion, a, b)
+        c, w = _rma_cell(R, lesion, a, b=b)
         (cells.append(c) if c is not None else why.append(w))
     if not cells: return outcome(None, '', SIMULT, '; '.join(dict.fromkeys(why)))
     o = outcome(Family.of(cells), 'paired Δ mean RMA (LRP-α1β0, sum_pos, field of view)', SIMULT)
     if why: o['here'] += ' — not tested: ' + '; '.join(dict.fromkeys(why))
     return o
 
-@claim('iwne_fs_at_control', '4.4', '80_explain', "IWNE-FS's relevance on microaneurysms and haemorrhages is at the level of the random control: it may ignore them.",
-       f"RMA (sum_pos) MA {paper_rma('microaneurysms', 'IWNE-FS'):.4f} vs control {paper_rma('microaneurysms', 'IWNE-FS', 'rma_random'):.4f}; HE {paper_rma('haemorrhages', 'IWNE-FS'):.4f} vs {paper_rma('haemorrhages', 'IWNE-FS', 'rma_random'):.4f}",
-       f'log(mean RMA of LRP / mean RMA of a control), per lesion: below log {MARGIN_RMA} for at least one control (at its level or below); contradicted where above it for every control')
+@claim('iwne_fs_at_control', '4.4', '80_explain', text="IWNE-FS's relevance on microaneurysms and haemorrhages is at the level of the random control: it may ignore them.",
+       paper=f"RMA (sum_pos) MA {paper_rma('microaneurysms', 'IWNE-FS'):.4f} vs control {paper_rma('microaneurysms', 'IWNE-FS', 'rma_random'):.4f}; HE {paper_rma('haemorrhages', 'IWNE-FS'):.4f} vs {paper_rma('haemorrhages', 'IWNE-FS', 'rma_random'):.4f}",
+       estimand=f'log(mean RMA of LRP / mean RMA of a control), per lesion: below log {MARGIN_RMA} for at least one control (at its level or below); contradicted where above it for every control')
 def _iwne_fs_control(R):
     test = SIMULT + f'; non-superiority margin {MARGIN_RMA}× (one-sided: below the control counts as at its level)'
     cells, why = [], []
     for lesion in ('microaneurysms', 'haemorrhages'):
         for e in CONTROL_EXPLAINERS:
-            c, w = _rma_cell(R, lesion, 'IWNE-FS', 'IWNE-FS', 'lrp_a1b0', e, ratio=True, bound=np.log(MARGIN_RMA), sign=-1.0)
+            c, w = _rma_cell(R, lesion, 'IWNE-FS', b='IWNE-FS', ea='lrp_a1b0', eb=e, ratio=True, bound=np.log(MARGIN_RMA), sign=-1.0)
             (cells.append(c) if c is not None else why.append(w))
     if not cells: return outcome(None, '', test, '; '.join(dict.fromkeys(why)))
     F = Family.of(cells); o = outcome(F, '−log(LRP / control) must exceed −log 1.2', test)
@@ -590,19 +594,19 @@ def _iwne_fs_control(R):
     if why: o['here'] += ' — not tested: ' + '; '.join(dict.fromkeys(why))
     return o
 
-@claim('cl_above_fs_small_lesions', '4.4', '80_explain', 'CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
-       f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: {paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}",
-       'paired Δ mean RMA (CL − FS) per lesion and initialization: every cell > 0')
+@claim('cl_above_fs_small_lesions', '4.4', '80_explain', text='CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
+       paper=f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: {paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}",
+       estimand='paired Δ mean RMA (CL − FS) per lesion and initialization: every cell > 0')
 def _cl_small(R): return _rma_claim(R, [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
 
-@claim('fs_above_cl_hard_exudates', '4.4', '80_explain', 'Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both initializations.',
-       f"EX: {paper_rma('hard exudates', 'IWNE-FS'):.4f} > {paper_rma('hard exudates', 'IWNE-CL'):.4f} (IWNE), {paper_rma('hard exudates', 'IFI-FS'):.4f} > {paper_rma('hard exudates', 'IFI-CL'):.4f} (IFI)",
-       'paired Δ mean RMA (FS − CL) on hard exudates per initialization: every cell > 0')
+@claim('fs_above_cl_hard_exudates', '4.4', '80_explain', text='Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both initializations.',
+       paper=f"EX: {paper_rma('hard exudates', 'IWNE-FS'):.4f} > {paper_rma('hard exudates', 'IWNE-CL'):.4f} (IWNE), {paper_rma('hard exudates', 'IFI-FS'):.4f} > {paper_rma('hard exudates', 'IFI-CL'):.4f} (IFI)",
+       estimand='paired Δ mean RMA (FS − CL) on hard exudates per initialization: every cell > 0')
 def _fs_ex(R): return _rma_claim(R, [('hard exudates', f'{i}-FS', f'{i}-CL') for i in ('IWNE', 'IFI')])
 
-@claim('ifi_above_iwne_small_lesions', '4.4', '80_explain', 'IFI models put more relevance than IWNE models on the small lesions.',
-       f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: {paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}",
-       'paired Δ mean RMA (IFI − IWNE) per lesion and training: every cell > 0')
+@claim('ifi_above_iwne_small_lesions', '4.4', '80_explain', text='IFI models put more relevance than IWNE models on the small lesions.',
+       paper=f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: {paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}",
+       estimand='paired Δ mean RMA (IFI − IWNE) per lesion and training: every cell > 0')
 def _ifi_small(R): return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
 
 # %% ../nbs/17_claims.ipynb #85eb1087

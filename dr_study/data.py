@@ -101,7 +101,7 @@ class SkipLog:
         if Path(path).exists(): df = pd.concat([pd.read_csv(path, dtype=str), df]).drop_duplicates(ignore_index=True)
         return write_csv(path, df)
 
-def _log_or_warn(log, dataset, id, file, stage, reason):
+def _log_or_warn(log, dataset, id, *, file, stage, reason):
     if log is None: warnings.warn(f'skipped {dataset}/{id} ({file}): {reason}', stacklevel=3)
     else: log.add(dataset, id, file, stage, reason)
 
@@ -174,8 +174,8 @@ def read_eyepacs(root, # the EyePACS folder
     recs = []
     for id_, g in zip(df.image, df.level):
         grade, img = parse_grade(g), files.find(id_)
-        if grade is None: _log_or_warn(log, 'eyepacs', id_, lay.labels(split), 'read', f'grade {g!r} is not an integer in 0-4')
-        elif img is None: _log_or_warn(log, 'eyepacs', id_, files.folder, 'read', 'image file not found')
+        if grade is None: _log_or_warn(log, 'eyepacs', id_, file=lay.labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+        elif img is None: _log_or_warn(log, 'eyepacs', id_, file=files.folder, stage='read', reason='image file not found')
         else: recs.append(Record('eyepacs', split, id_, id_.split('_')[0], _eye(id_), grade, str(img)))
     return records_frame(recs)
 
@@ -216,11 +216,11 @@ def read_messidor2(root, # the Messidor-2 folder
     files = FileIndex(lay.images, MESSIDOR_EXTS)
     recs = []
     for id_, g, gradable in zip(df.image_id, df.adjudicated_dr_grade, df.adjudicated_gradable):
-        if parse_grade(gradable) == 0: _log_or_warn(log, 'messidor2', id_, lay.labels, 'read', 'ungradable (adjudicated_gradable=0)'); continue
+        if parse_grade(gradable) == 0: _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason='ungradable (adjudicated_gradable=0)'); continue
         grade = parse_grade(g)
-        if grade is None: _log_or_warn(log, 'messidor2', id_, lay.labels, 'read', f'grade {g!r} is not an integer in 0-4'); continue
+        if grade is None: _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4'); continue
         img = files.find(id_)
-        if img is None: _log_or_warn(log, 'messidor2', id_, lay.images, 'read', 'image file not found'); continue
+        if img is None: _log_or_warn(log, 'messidor2', id_, file=lay.images, stage='read', reason='image file not found'); continue
         stem = Path(id_).stem
         recs.append(Record('messidor2', 'test', id_, patient.get(stem, stem), None, grade, str(img)))
     return records_frame(recs)
@@ -249,12 +249,12 @@ def read_idrid_segmentation(root, # the IDRiD folder
             found = {c: p for c, p in found.items() if p is not None}
             if check_sizes and found:
                 isize = _size(img)
-                if isize is None: _log_or_warn(log, 'idrid_seg', id_, img, 'read', 'image unreadable'); continue
+                if isize is None: _log_or_warn(log, 'idrid_seg', id_, file=img, stage='read', reason='image unreadable'); continue
                 for c, p in list(found.items()):
                     msize = _size(p)
                     if msize != isize:
                         why = 'mask unreadable' if msize is None else f'{c} mask size {msize[0]}x{msize[1]} differs from image size {isize[0]}x{isize[1]}'
-                        _log_or_warn(log, 'idrid_seg', f'{id_}_{c}', p, 'read', why); del found[c]
+                        _log_or_warn(log, 'idrid_seg', f'{id_}_{c}', file=p, stage='read', reason=why); del found[c]
             recs.append(Record('idrid_seg', split, id_, id_, None, None, str(img), {c: str(p) for c, p in found.items()}))
     return records_frame(recs)
 
@@ -274,8 +274,8 @@ def read_idrid_grading(root, # the IDRiD folder
         files = FileIndex(lay.grading_images(split), ('.jpg', '.jpeg', '.JPG'))
         for id_, g in zip(df['Image name'], df['Retinopathy grade']):
             grade, img = parse_grade(g), files.find(id_)
-            if grade is None: _log_or_warn(log, 'idrid_grading', id_, lay.grading_labels(split), 'read', f'grade {g!r} is not an integer in 0-4')
-            elif img is None: _log_or_warn(log, 'idrid_grading', id_, files.folder, 'read', 'image file not found')
+            if grade is None: _log_or_warn(log, 'idrid_grading', id_, file=lay.grading_labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+            elif img is None: _log_or_warn(log, 'idrid_grading', id_, file=files.folder, stage='read', reason='image file not found')
             else: recs.append(Record('idrid_grading', split, f'{split}_{id_}', f'{split}_{id_}', None, grade, str(img)))
     return records_frame(recs)
 
@@ -299,6 +299,7 @@ DATASETS = {}
 def register_dataset(name:str, # its name: the `dataset` column of its records and its cache
                      title:str, # as written on the pages
                      role:str, # one of `ROLES`
+                     *,
                      root:str, # the parameter naming its folder
                      probe, # folder -> a file that must exist in it
                      what:str, # what the folder holds
@@ -316,20 +317,20 @@ def datasets(role:str) -> list:
 # %% ../nbs/02_data.ipynb #484a7256
 _IDRID = "the folder holding 'A. Segmentation' and 'B. Disease Grading'"
 
-@register_dataset('eyepacs', 'EyePACS', 'training', 'eyepacs', lambda r: EyePACSLayout(r).labels('train'),
-                  'the folder holding train/, test/, trainLabels.csv and retinopathy_solution.csv', dict(train=35126, test=53576))
+@register_dataset('eyepacs', 'EyePACS', 'training', root='eyepacs', probe=lambda r: EyePACSLayout(r).labels('train'),
+                  what='the folder holding train/, test/, trainLabels.csv and retinopathy_solution.csv', sizes=dict(train=35126, test=53576))
 def read_eyepacs_splits(root, log:SkipLog|None=None) -> pd.DataFrame:
     "Records of both EyePACS splits, training then test."
     return pd.concat([read_eyepacs(root, 'train', log=log), read_eyepacs(root, 'test', log=log)], ignore_index=True)
 
-register_dataset('messidor2', 'Messidor-2', 'external', 'messidor2', lambda r: MessidorLayout(r).labels,
-                 'the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', dict(test=1744))(read_messidor2)  # 1744: the gradable images
-register_dataset('idrid_seg', 'IDRiD segmentation', 'segmentation', 'idrid', lambda r: IDRiDLayout(r).seg_images('train'), _IDRID, dict(train=54, test=27))(read_idrid_segmentation)
-register_dataset('idrid_grading', 'IDRiD grading', 'external', 'idrid', lambda r: IDRiDLayout(r).grading_labels('train'), _IDRID, dict(train=413, test=103))(read_idrid_grading)
+register_dataset('messidor2', 'Messidor-2', 'external', root='messidor2', probe=lambda r: MessidorLayout(r).labels,
+                 what='the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', sizes=dict(test=1744))(read_messidor2)  # 1744: the gradable images
+register_dataset('idrid_seg', 'IDRiD segmentation', 'segmentation', root='idrid', probe=lambda r: IDRiDLayout(r).seg_images('train'), what=_IDRID, sizes=dict(train=54, test=27))(read_idrid_segmentation)
+register_dataset('idrid_grading', 'IDRiD grading', 'external', root='idrid', probe=lambda r: IDRiDLayout(r).grading_labels('train'), what=_IDRID, sizes=dict(train=413, test=103))(read_idrid_grading)
 
 # %% ../nbs/02_data.ipynb #3f1f1928
-@register_dataset('aptos', 'APTOS 2019', 'external', 'aptos', lambda r: APTOSLayout(r).labels,
-                  'the folder holding train.csv and train_images/ (Kaggle APTOS 2019)', dict(train=3662))
+@register_dataset('aptos', 'APTOS 2019', 'external', root='aptos', probe=lambda r: APTOSLayout(r).labels,
+                  what='the folder holding train.csv and train_images/ (Kaggle APTOS 2019)', sizes=dict(train=3662))
 def read_aptos(root, log:SkipLog|None=None) -> pd.DataFrame:
     "Records of the graded APTOS 2019 images (its training part: the test labels are not public)."
     lay = APTOSLayout(root)
@@ -337,8 +338,8 @@ def read_aptos(root, log:SkipLog|None=None) -> pd.DataFrame:
     files, recs = FileIndex(lay.images, ('.png', '.jpg', '.jpeg')), []
     for id_, g in zip(df.id_code, df.diagnosis):
         grade, img = parse_grade(g), files.find(id_)
-        if grade is None: _log_or_warn(log, 'aptos', id_, lay.labels, 'read', f'grade {g!r} is not an integer in 0-4')
-        elif img is None: _log_or_warn(log, 'aptos', id_, lay.images, 'read', 'image file not found')
+        if grade is None: _log_or_warn(log, 'aptos', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+        elif img is None: _log_or_warn(log, 'aptos', id_, file=lay.images, stage='read', reason='image file not found')
         else: recs.append(Record('aptos', 'test', id_, id_, None, grade, str(img)))
     return records_frame(recs)
 

@@ -121,6 +121,7 @@ def _failure(job) -> str|None:
 def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
                  tasks, # the `dispatch.Task`s to run
                  folder, # folder of the job records and logs
+                 *,
                  cluster:dict|None=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
                  log=print, # where progress lines go
                 ) -> dict:
@@ -172,7 +173,7 @@ def run_slurm(tasks, # the `dispatch.Task`s to run
               log=print, # where progress lines go
              ) -> dict:
     "Each unfinished unit as one task of a SLURM job array, through submitit."
-    return run_submitit('slurm', tasks, folder, cluster, log)
+    return run_submitit('slurm', tasks, folder, cluster=cluster, log=log)
 
 @register_executor('submitit_local')
 def run_submitit_local(tasks, # the `dispatch.Task`s to run
@@ -181,12 +182,13 @@ def run_submitit_local(tasks, # the `dispatch.Task`s to run
                        log=print, # where progress lines go
                       ) -> dict:
     "The job path without SLURM: submitit's LocalExecutor runs each unit in a subprocess of this machine."
-    return run_submitit('local', tasks, folder, cluster, log)
+    return run_submitit('local', tasks, folder, cluster=cluster, log=log)
 
 # %% ../nbs/19_dispatch.ipynb #0271373a
 def dispatch(tasks, # `Task`s, each one work unit
              executor:str='local', # a name in `EXECUTORS`
              folder=None, # where jobs write their logs and ids (needed by every executor but `local`)
+             *,
              cluster:dict|None=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
              log=print, # where progress lines go
             ) -> list:
@@ -243,6 +245,7 @@ def unit_job(folder:str, # the unit's folder
 def unit_task(parent, # folder of the units
               prefix:str, # readable start of the unit's name
               config:dict, # everything its result depends on (its key)
+              *,
               make:Callable, # what makes it (see `unit_job`)
               kwargs:dict, # `make`'s arguments
               log=print, # where a damaged unit is reported
@@ -266,7 +269,7 @@ def model_task(kind:str, # what the unit holds, the start of its name: 'spectra'
     "(the unit `<kind>-<method>-<hash>` of one model's analysis, keyed by the weights' digest, the settings and the code; the `Task` that makes it)."
     from dr_study.core import file_hash, code_version
     config = dict(weights=file_hash(weights), arch=arch, **{k: Path(v).name if k == 'cache' else v for k, v in {**spec, **extra}.items()}, code=code_version(*code))
-    return unit_task(parent, f'{kind}-{method}', config, make, dict(spec, **extra, weights=str(weights), arch=arch, device=device), log)
+    return unit_task(parent, f'{kind}-{method}', config, make=make, kwargs=dict(spec, **extra, weights=str(weights), arch=arch, device=device), log=log)
 
 # %% ../nbs/19_dispatch.ipynb #f2411ee0
 QUIET = 'DR_STUDY_QUIET'  # environment variable: set (by `dr-study reproduce --quiet`), `terminal` prints nothing

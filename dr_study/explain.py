@@ -124,6 +124,7 @@ def _check_input(x, name='x'):
 def lrp(model_canon:CanonResNet, # a `canonize`d ResNet
         x:torch.Tensor, # normalized images (B, 3, H, W), see `dr_study.train.normalize`
         target:int=3, # output neuron the relevance starts from (3 = severe DR)
+        *,
         first_rule:str='zb', # rule for conv1: 'zb', 'flat' or 'a1b0' (captum's, for comparison)
         start:str='one', # relevance put at `target`: 'one' (heatmap sums to 1) or 'logit' (sums to the logit)
        ) -> torch.Tensor:
@@ -164,7 +165,7 @@ def explain_lrp(model:nn.Module, # torchvision ResNet (canonized once, cached) o
                 start:str='one', # see `lrp`
                ) -> torch.Tensor:
     "`lrp` on the cached canonized copy of `model`."
-    return lrp(canonized(model), x, target, first_rule, start)
+    return lrp(canonized(model), x, target, first_rule=first_rule, start=start)
 
 def _prep(model, x):
     _check_input(x); model.eval()
@@ -323,7 +324,7 @@ def _ranked(h, r):
     hr = np.where(r, h, -np.inf)
     return hr, -np.sort(-hr, axis=1), r.sum(1)
 
-def _rra(hr, srt, n, m, top):
+def _rra(hr, srt, n, *, m, top):
     s = m.sum(1)
     k = np.maximum(1, np.round(s)).astype(int) if top is None else np.maximum(1, np.round(top * n)).astype(int)
     kth = srt[np.arange(len(hr)), np.clip(k, 1, n) - 1][:, None]  # the k-th highest value inside the region
@@ -404,6 +405,7 @@ def _stack(mk, like, lesion):
 def score_maps(pooled, # pooled maps (B, H, W), non-negative
                masks:dict, # lesion -> (B, H, W) bool or area-fraction array, list of B (H, W) arrays or None, or None
                top:float|None=None, # passed to `relevance_rank_accuracy` for `rra`
+               *,
                percentile:float=RRA_PERCENTILE, # `rra_pct`: the share strictly above this percentile (`relevance_percentile_accuracy`)
                region=None, # bool (H, W) or (B, H, W): score inside it only (e.g. the field of view); None: the whole image
               ) -> pd.DataFrame:
@@ -452,6 +454,7 @@ def random_expectation(mask_fraction:float, # |S| / N, the share of the pixels i
 def cascading_randomization(model:nn.Module, # torchvision ResNet
                             x:torch.Tensor, # normalized images (N, 3, H, W)
                             masks:dict, # as in `score_maps`
+                            *,
                             region=None, # as in `score_maps`
                             target:int=3, # output neuron explained
                             pooling:str='sum_pos', # a key of `POOLINGS`
@@ -498,6 +501,7 @@ REGIONS = ('fov', 'image')  # scored inside the field of view, or over the whole
 def score_explainers(model:nn.Module, # torchvision ResNet
                      images:torch.Tensor, # uint8 images (N, 3, S, S), as the cache stores them
                      fractions:dict, # lesion -> area fractions (N, S, S) in [0, 1]
+                     *,
                      names, # keys of `EXPLAINERS`
                      region, # bool (S, S): the field of view
                      target:int=3, # output neuron explained
@@ -533,6 +537,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
 def orientation_check(model:nn.Module, # torchvision ResNet
                       images:torch.Tensor, # uint8 images (N, 3, S, S)
                       mask, # (N, S, S) total-lesion area fractions
+                      *,
                       region, # bool (S, S): the field of view
                       target:int=3, # output neuron explained
                       batch:int=16, # images per explanation pass
@@ -588,6 +593,7 @@ def explain_inputs(cache:str) -> tuple:
 def explain_job(cache:str, # the lesion-segmentation cache folder
                 weights:str, # the model's weights file
                 arch:str, # its torchvision ResNet
+                *,
                 explainers:list, # names in `EXPLAINERS`
                 target:int=3, # output neuron explained
                 batch:int=16, # images per explanation batch
@@ -605,12 +611,12 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 on GPUs too
     X, fractions, region = explain_inputs(cache)
     model = load_model(weights, arch, device=dev)
-    res = score_explainers(model, X, fractions, explainers, region, target, batch, seed, percentile, dev, flips=flips)
+    res = score_explainers(model, X, fractions, names=explainers, region=region, target=target, batch=batch, seed=seed, percentile=percentile, device=dev, flips=flips)
     out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 'kept.npy': np.asarray(res['kept'], np.float32)}
     if checks and cascade:
-        out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)), {'total': MASK_RULES[mask_rule](fractions['total'])}, region, target, seed=seed, batch=batch, percentile=percentile)
+        out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)), {'total': MASK_RULES[mask_rule](fractions['total'])}, region=region, target=target, seed=seed, batch=batch, percentile=percentile)
     if checks:
-        out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'], region, target, batch, dev)
+        out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'], region=region, target=target, batch=batch, device=dev)
     return out
 
 from .dispatch import model_task

@@ -100,6 +100,7 @@ def upstream_of(step:Step, # a `pipeline.Step`
 def step_record(step:Step, # a `pipeline.Step`
                 inputs:dict, # the values injected into its notebook
                 upstream:dict, # what each upstream step wrote (`outputs_digest`), by name; None where it is about to run
+                *,
                 study=STUDY, # folder of the study notebooks
                 pkg=None, # folder of the package whose code versions key the steps
                ) -> dict:
@@ -154,6 +155,7 @@ def outputs_snapshot(run:RunLayout) -> dict:
 def outputs_digest(run:RunLayout, # the `RunLayout`
                    before:dict, # `outputs_snapshot` taken before the step ran
                    step:Step, # the step that ran
+                   *,
                    units:list, # the work units it used
                    earlier=(), # the files its last run wrote (a copy left unchanged this time is still its output)
                   ) -> tuple:
@@ -166,6 +168,7 @@ def outputs_digest(run:RunLayout, # the `RunLayout`
 def plan_step(step:Step, # a `pipeline.Step`
               params:dict, # resolved parameters
               run:RunLayout, # the `RunLayout`
+              *,
               digests:dict, # what each earlier step wrote (None: it is about to run), by name
               by:dict, # the registry as {name: Step}
               study=STUDY, # folder of the study notebooks
@@ -173,7 +176,7 @@ def plan_step(step:Step, # a `pipeline.Step`
              ) -> tuple:
     "(injected values, record, key, why it must run or None, its last log or None) for one step."
     inputs = step_inputs(step, params, study)
-    record = step_record(step, inputs, {a: digests.get(a) for a in upstream_of(step, by)}, study, pkg); key = step_key(record)
+    record = step_record(step, inputs, {a: digests.get(a) for a in upstream_of(step, by)}, study=study, pkg=pkg); key = step_key(record)
     log = run.logs/f'{step.name}.json'
     state = json.loads(log.read_text()) if log.exists() else None
     why = why_run(step, record, state, run)
@@ -182,13 +185,14 @@ def plan_step(step:Step, # a `pipeline.Step`
 def plan_pipeline(params:dict, # resolved parameters (`params.load_params`)
                   out, # the run folder
                   steps=None, # names of the steps (None: all)
+                  *,
                   study=STUDY, # folder of the study notebooks
                   pkg=None, # folder of the package whose code versions key the steps
                  ) -> list:
     "For each step: (step, injected values, record, key, why it must run or None); a step downstream of one that runs is 'upstream re-runs'."
     run, by, digests, plan = RunLayout(out), steps_by_name(steps), {}, []
     for step in by.values():
-        inputs, record, key, why, state = plan_step(step, params, run, digests, by, study, pkg)
+        inputs, record, key, why, state = plan_step(step, params, run, digests=digests, by=by, study=study, pkg=pkg)
         digests[step.name] = None if why else state['content']
         plan.append((step, inputs, record, key, why))
     return plan
@@ -230,6 +234,7 @@ def run_lock(out, what:str='reproduce'):
 def run_step(step:Step, # a `pipeline.Step`
              inputs:dict, # the values injected into its notebook
              run:RunLayout, # the `RunLayout`
+             *,
              study=STUDY, # folder of the study notebooks
              progress:bool=True, # show a progress bar
             ) -> list:
@@ -266,6 +271,7 @@ def run_step(step:Step, # a `pipeline.Step`
 def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
                  out, # the run folder
                  steps=None, # names of the steps (None: all)
+                 *,
                  study=STUDY, # folder of the study notebooks
                  progress:bool=True, # show a progress bar
                  pkg=None, # folder of the package whose code versions key the steps
@@ -277,15 +283,15 @@ def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
     with run_lock(run.root):
         atomic_write(run.params, yaml.safe_dump(params, sort_keys=False))
         for step in by.values():  # planned one at a time: whether a step runs depends on what the steps before it wrote this time
-            inputs, record, key, why, state = plan_step(step, params, run, digests, by, study, pkg)
+            inputs, record, key, why, state = plan_step(step, params, run, digests=digests, by=by, study=study, pkg=pkg)
             if why is None:
                 status[step.name], digests[step.name] = 'skipped', state['content']; _say(f'{step.name:12s} up to date, skipped'); continue
             _say(f'{step.name:12s} running {step.notebook} ({why}) ...'); t = time.monotonic()
             log = run.logs/f'{step.name}.json'; log.unlink(missing_ok=True)
             before = outputs_snapshot(run)
-            units = run_step(step, inputs, run, study, progress)
+            units = run_step(step, inputs, run, study=study, progress=progress)
             secs = time.monotonic() - t
-            wrote, digests[step.name] = outputs_digest(run, before, step, units, (state or {}).get('wrote', ()))
+            wrote, digests[step.name] = outputs_digest(run, before, step, units=units, earlier=(state or {}).get('wrote', ()))
             write_json(log, dict(step=step.name, key=key, **record, units=units, wrote=wrote, content=digests[step.name], seconds=round(secs, 1),
                                  notebook_file=step.notebook, finished=time.strftime('%Y-%m-%dT%H:%M:%S')))
             status[step.name] = 'ran'; _say(f'{step.name:12s} done in {secs:.1f} s' + ('' if state is None or state.get('content') != digests[step.name] else ', wrote what it wrote last time'))
@@ -296,11 +302,12 @@ def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
 def pipeline_status(params:dict, # resolved parameters (`params.load_params`)
                     out, # the run folder
                     steps=None, # names of the steps (None: all)
+                    *,
                     study=STUDY, # folder of the study notebooks
                     pkg=None, # folder of the package whose code versions key the steps
                    ) -> list:
     "What `run_pipeline` would do, without running anything: [(step, why it would run, or None)]."
-    return [(s.name, why) for s, _, _, _, why in plan_pipeline(params, out, steps, study, pkg)]
+    return [(s.name, why) for s, _, _, _, why in plan_pipeline(params, out, steps, study=study, pkg=pkg)]
 
 def _size(p:Path) -> int: return sum(f.stat().st_size for f in p.rglob('*') if f.is_file())
 

@@ -42,7 +42,7 @@ def data_roots(params:dict, # resolved parameters (`params.load_params`)
     roots = check_folders(params)  # first: a missing folder stops the run before the benchmark is generated
     if not params.get('synthetic'): return roots
     from dr_study.synthetic import synthetic_data
-    synth = synthetic_data(run.data, params['synthetic'], params['seed'], params.get('workers', 2), progress)
+    synth = synthetic_data(run.data, params['synthetic'], params['seed'], workers=params.get('workers', 2), progress=progress)
     return {n: roots[n] if n in roots else getattr(synth, DATASETS[n].root).root for n in needed_datasets(params)}
 
 # %% ../nbs/06_prepare.ipynb #091aac84
@@ -73,7 +73,7 @@ def prepare_data(params:dict, # resolved parameters (`params.load_params`)
     prep = Prep(params['image_size'], params['preprocessing'])
     caches, rows = {}, []
     for name, df in sets.items():
-        folder = build_cache(df, run.cache, name, prep, params.get('workers', 2), log=log, progress=progress)
+        folder = build_cache(df, run.cache, name, prep=prep, workers=params.get('workers', 2), log=log, progress=progress)
         caches[name] = str(folder.relative_to(run.root))  # relative: a run folder can be moved
         rows.append(df.assign(cache=caches[name]))
     records = pd.concat(rows, ignore_index=True)

@@ -402,6 +402,7 @@ def pretrain_unit(parent, # folder of the units
 def weights_unit(parent, # folder of the units
                  name:str, # the starting point
                  config:dict, # what its weights depend on
+                 *,
                  make, # () -> (state dict, losses): makes the weights
                  log=print, # where progress lines go (print-like)
                 ) -> tuple:
@@ -483,12 +484,12 @@ def starting_point_tasks(out:Path, recipes:dict, reused:dict, *, executor:str, c
     return [Task(u.key, starting_points, {**args, 'only': name}, lambda u=u: u.done(log)) for name, u in units.items()]
 
 # %% ../nbs/11_pretrain.ipynb #1fde34da
-def collect_starting_points(out:Path, recipes:dict, reused:dict, image_size:int, arch:str, log=print) -> tuple:
+def collect_starting_points(out:Path, recipes:dict, reused:dict, *, image_size:int, arch:str, log=print) -> tuple:
     "Make (here) whatever is still missing, copy each starting point to `out/<name>.safetensors`: (table, losses)."
     import pandas as pd
     rows, losses = [], []
     for name, (config, make, source) in recipes.items():
-        u, l, _ = weights_unit(out, name, config, make, log)
+        u, l, _ = weights_unit(out, name, config, make=make, log=log)
         shutil.copy2(u.dir/'weights.safetensors', out/f'{name}.safetensors')
         rows.append(dict(starting_point=name, file=f'checkpoints/pretrained/{name}.safetensors', source=source, unit=u.dir.name, reused=reused[name]))
         losses += [dict(recipe=f'{name}: {source.split(":")[0]}', epoch=e, loss=v) for e, v in enumerate(l)]
@@ -540,7 +541,7 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
         from dr_study.dispatch import job_distributed
         job_distributed(); refuse_processes(recipes[only][0].get('recipe'), int(os.environ.get('WORLD_SIZE', 1)), only)
         recipes = build(_job_device(resolve_device(device)))
-        return weights_unit(out, only, recipes[only][0], recipes[only][1], log)
+        return weights_unit(out, only, recipes[only][0], make=recipes[only][1], log=log)
     reused = {name: pretrain_unit(out, name, config).done(log) for name, (config, _, _) in recipes.items()}
     if executor != 'local':  # the recipes that train go to the executor's jobs, each making its unit with this function
         from dr_study.dispatch import dispatch
@@ -549,4 +550,4 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     ifi_ssl_weights=ifi_ssl_weights, seed=seed, device=device, methods=list(methods), recipe_params=recipe_params)
         tasks = starting_point_tasks(out, recipes, reused, executor=executor, cluster=cluster, args=args, log=log)
         dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)
-    return collect_starting_points(out, recipes, reused, ds.size, arch, log)
+    return collect_starting_points(out, recipes, reused, image_size=ds.size, arch=arch, log=log)

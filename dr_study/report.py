@@ -33,6 +33,7 @@ def caption(params:dict, what:str='') -> str:
 def save_figure(chart, # an Altair chart
                 name:str, # file stem under figures/ and results/
                 run_dir, # the run folder
+                *,
                 params:dict, # parameters for the caption
                 data:pd.DataFrame, # the numbers drawn (written as CSV)
                 what:str='', # caption

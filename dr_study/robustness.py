@@ -110,6 +110,7 @@ CORRUPTION_CODE = ('robustness.CorruptedSets',)  # what makes the corrupted sets
 def corruption_key(source_id:str, # the source images' identity (e.g. their cache's key)
                    seed:int, # study seed
                    names, # corruptions
+                   *,
                    severities, # severities
                    size:int, # image side
                   ) -> str:
@@ -306,6 +307,7 @@ def _keep(keep, i): return keep if keep is None or keep.ndim == 2 else keep[i]
 def score_corruptions(models:dict, # method name -> model
                       sets:CorruptedSets, # the `CorruptedSets`, built
                       grades, # (N,) ICDR grade of each image
+                      *,
                       patients=None, # (N,) patient of each image; None = each image its own patient
                       clean:bool=True, # also score the clean images (corruption 'none', severity 0)
                       batch_size:int=64, # images per forward pass
@@ -322,7 +324,7 @@ def score_corruptions(models:dict, # method name -> model
         idx = np.flatnonzero(ok)
         ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i], retina=_keep(sets.keep, i)), np.uint8) for i in idx]))  # the transform once per set, not per model
         for method, model in models.items():
-            p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size, device)
+            p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size=batch_size, device=device)
             frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],
                                             **{f'p{k}': p[:, k] for k in range(5)})))
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
@@ -339,7 +341,7 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
     prep = cached.meta['prep']
     if prep['method'] != 'graham': return cached, None
     recs = pd.read_csv(cached.dir/'records.csv', dtype={'id': str, 'patient': str})
-    src = CachedFundus(build_cache(recs, cache_root, name, Prep(**{**prep, 'method': 'crop'}), workers, progress=False))
+    src = CachedFundus(build_cache(recs, cache_root, name, prep=Prep(**{**prep, 'method': 'crop'}), workers=workers, progress=False))
     if src.records.id.tolist() != cached.records.id.tolist():
         raise DataError(f'{src.dir}: the crop-only cache holds other images than {cached.dir}')
     return src, graham
@@ -348,6 +350,7 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
 def corrupted_sets(folder:str, # where the sets live
                    cache:str, # the cache folder of the images to corrupt
                    idx:list, # its items
+                   *,
                    seed:int=0, # study seed
                    names=None, # corruption names (None: all)
                    severities=(1, 2, 3, 4, 5), # severities
@@ -367,6 +370,7 @@ SCORE_CODE = ('robustness.score_job', 'dispatch.unit_job')  # what a score unit'
 def score_job(spec:dict, # `corrupted_sets`' arguments
               method:str, # the model's name in the table
               weights:str, # its weights file
+              *,
               arch:str, # its torchvision ResNet
               grades:list, # ICDR grade of each image
               patients:list, # patient of each image
@@ -377,11 +381,12 @@ def score_job(spec:dict, # `corrupted_sets`' arguments
     "One model's class probabilities on the clean images and every corrupted set (an executor's job, or here): {'scores.csv': ...}."
     from dr_study.models import load_model, resolve_device
     dev = resolve_device(device)
-    return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec), grades, patients, True, batch_size, dev, transform)}
+    return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec), grades, patients=patients, clean=True, batch_size=batch_size, device=dev, transform=transform)}
 
 def score_task(spec:dict, # `corrupted_sets`' arguments
                method:str, # the model's name
                weights, # its weights file
+               *,
                parent, # folder of the score units (a run's `checkpoints/analyses`)
                arch:str, # its torchvision ResNet
                grades, # ICDR grade of each image
@@ -396,8 +401,8 @@ def score_task(spec:dict, # `corrupted_sets`' arguments
     from dr_study.dispatch import unit_task
     config = dict(weights=file_hash(weights), arch=arch, sets=Path(spec['folder']).name, grades=stable_hash([int(g) for g in grades]), patients=stable_hash([str(p) for p in patients]),
                   transform=getattr(transform, '__name__', None), batch_size=batch_size, code=code_version(*SCORE_CODE))
-    return unit_task(parent, f'robustness-{method}', config, score_job, dict(spec=spec, method=method, weights=str(weights), arch=arch, grades=[int(g) for g in grades],
-                     patients=[str(p) for p in patients], transform=transform, batch_size=batch_size, device=device), log)
+    return unit_task(parent, f'robustness-{method}', config, make=score_job, kwargs=dict(spec=spec, method=method, weights=str(weights), arch=arch, grades=[int(g) for g in grades],
+                     patients=[str(p) for p in patients], transform=transform, batch_size=batch_size, device=device), log=log)
 
 # %% ../nbs/15_robustness.ipynb #bb1f07d2
 PAIRS = tuple(method_pairs())  # (arm, FS method, CL method) of the paper's four methods
@@ -407,6 +412,7 @@ TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delt
 def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCORE_COLUMNS`)
                      pairs=PAIRS, # (arm, FS method, CL method) triples
                      definition:str='paper', # referable-DR definition ('paper': grades 3-4; 'clinical': 2-4)
+                     *,
                      n_boot:int=1000, # bootstrap resamples (0: no interval)
                      seed:int=0, # seed of every random draw
                     ) -> pd.DataFrame:
@@ -448,6 +454,7 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
 def figure4(table:pd.DataFrame, # `robustness_table`
             column:str='delta', # the difference drawn: 'delta' (CL - FS), 'rel_delta' (relative to clean) or 'mean_delta' (plain mean)
             title:str='Figure 4: Δ class-balanced probability of the true label, CL − FS', # the chart's title
+            *,
             legend:str='Δ = CL − FS', # the colour legend's title
             width:int=240, # width of a panel in pixels
            ):

@@ -355,6 +355,7 @@ def _layer(spectra:dict, method, layer):
 def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
                       first:str='conv1', # the layer of Table 2
                       n_boot:int=1000, # bootstrap resamples of the power-law fit
+                      *,
                       seed:int=0, # seed of the bootstrap
                       candidates=DISTRIBUTIONS, # distributions for distfit
                      ) -> pd.DataFrame:
@@ -507,6 +508,7 @@ def spectra_dict(long:pd.DataFrame) -> dict:
 def spectra_job(cache:str, # the cache folder of the probe images
                 probe:list, # its items
                 weights:str, # the model's weights file
+                *,
                 arch:str, # its torchvision ResNet
                 batch_size:int=32, # images per forward pass
                 spectra_boot:int=100, # delete-d subsamples of the probe images

@@ -64,7 +64,7 @@ def vessel_segments(g:np.random.Generator, eye:Eye) -> list:
 # %% ../nbs/05_synthetic.ipynb #9c6e7683
 LESION_KINDS = ('MA', 'HE', 'EX', 'SE', 'NV')
 
-def _place(g, eye, rmin=0.05, rmax=0.88, avoid_disc=True):
+def _place(g, eye, rmin=0.05, *, rmax=0.88, avoid_disc=True):
     dx, dy = _disc_xy(eye)
     for _ in range(100):
         rho, phi = rmax * math.sqrt(g.uniform((rmin / rmax) ** 2, 1)), g.uniform(0, 2 * math.pi)
@@ -99,7 +99,7 @@ def sample_lesions(g:np.random.Generator, # numpy random generator
     return L
 
 # %% ../nbs/05_synthetic.ipynb #6c495d8d
-def _patch(cx, cy, rad, W, H, R, x0, y0):
+def _patch(cx, cy, rad, *, W, H, R, x0, y0):
     "Pixel box and coordinates (in R units) around a lesion at (cx, cy) with extent rad."
     px, py, pr = x0 + cx * R, y0 + cy * R, rad * R + 2
     a, b = max(0, int(px - pr)), min(W, int(px + pr) + 2)
@@ -111,6 +111,7 @@ def _patch(cx, cy, rad, W, H, R, x0, y0):
 def lesion_alpha(kind:str, # a `LESION_KINDS` code
                  p:dict, # its drawn parameters
                  u, # x coordinates (eye radii from the disc centre)
+                 *,
                  v, # y coordinates
                  R:float, # the eye's radius in pixels
                 ) -> np.ndarray:
@@ -145,7 +146,7 @@ def _nv_segments(p):
     return segs
 
 # %% ../nbs/05_synthetic.ipynb #f36f8379
-def _draw_lines(segs, W, H, R, x0, y0, ss=2) -> dict:
+def _draw_lines(segs, W, H, *, R, x0, y0, ss=2) -> dict:
     "Supersampled opacity maps of line segments, per kind."
     canv = {}
     for x_0, y_0, x_1, y_1, w, kind in segs:
@@ -160,6 +161,7 @@ def _draw_lines(segs, W, H, R, x0, y0, ss=2) -> dict:
 def render_eye(eye:Eye, # the `synthetic.Eye` drawn
                W:int, # width in pixels
                H:int, # height in pixels
+               *,
                R:float, # field of view's radius in pixels
                centre=None, # its centre (None: the image centre)
                notch:float|None=None, # the position of the notch (None: none)
@@ -185,7 +187,7 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
     cup = np.exp(-(dd / 0.45) ** 4)
     img += (disc[..., None] * np.array([18.0, 95.0, 62.0]) + cup[..., None] * np.array([8.0, 45.0, 35.0]))
     masks = {'OD': disc > 0.5}
-    ves = _draw_lines(vessel_segments(g, eye), W, H, R, x0, y0)
+    ves = _draw_lines(vessel_segments(g, eye), W, H, R=R, x0=x0, y0=y0)
     for kind in ('vein', 'artery'):
         if kind in ves: img *= 1 - ves[kind][..., None] * VESSEL_K[kind]
     for kind in ('SE', 'EX', 'HE', 'MA'):
@@ -195,7 +197,7 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
             pt = _patch(*p['xy'], ext, W, H, R, x0, y0)
             if pt is None: continue
             sl, pu, pv = pt
-            a = lesion_alpha(kind, p, pu, pv, R)
+            a = lesion_alpha(kind, p, pu, v=pv, R=R)
             if kind in ('MA', 'HE'): img[sl] *= 1 - (a * p['c'])[..., None] * np.array([0.45, 1.0, 0.9])
             elif kind == 'EX': img[sl] += (a * p['c'])[..., None] * (np.array([250.0, 215.0, 95.0]) - img[sl])
             else: img[sl] += (a * p['c'])[..., None] * (np.array([225.0, 190.0, 160.0]) - img[sl])
@@ -206,7 +208,7 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
         masks[kind] = m
     nv = [s for p in eye.lesions.get('NV', []) for s in _nv_segments(p)]
     if nv:
-        a = _draw_lines(nv, W, H, R, x0, y0, ss=3)['nv']; img *= 1 - a[..., None] * np.array([0.25, 0.5, 0.45]); masks['NV'] = a > 0.5
+        a = _draw_lines(nv, W, H, R=R, x0=x0, y0=y0, ss=3)['nv']; img *= 1 - a[..., None] * np.array([0.25, 0.5, 0.45]); masks['NV'] = a > 0.5
     fov = np.clip((1 - np.sqrt(rho2)) * R + 0.5, 0, 1)
     if notch is not None:  # a camera's notch on the rim, at angle `notch`
         nx, ny = math.cos(notch), math.sin(notch)
@@ -296,7 +298,7 @@ def photograph(eye:Eye, # the `synthetic.Eye` drawn
     R = g.uniform(*site.diameter) * H / 2
     centre = (W / 2 + g.normal(0, 0.01 * W), H / 2 + g.normal(0, 0.01 * H))
     notch = g.uniform(0, 2 * math.pi) if g.random() < site.notch_p else None
-    img, masks = render_eye(eye, W, H, R, centre, notch)
+    img, masks = render_eye(eye, W, H, R=R, centre=centre, notch=notch)
     gain = g.uniform(*site.exposure) * np.asarray(site.balance) * np.exp(g.normal(0, site.cast, 3))
     img = img * gain
     sigma = g.uniform(*site.blur) * H / 1000 if g.random() < site.blur_p else 0.0
@@ -484,14 +486,14 @@ def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
     "Real vs synthetic colour and microaneurysm statistics, one row per quantity."
     import skimage.data
     real = fov_colour_stats(skimage.data.retina())
-    syn = [fov_colour_stats(np.clip(render_eye(healthy_eye(seed + i), 1411, 1411, 697)[0], 0, 255).astype(np.uint8)) for i in range(n_eyes)]
+    syn = [fov_colour_stats(np.clip(render_eye(healthy_eye(seed + i), 1411, 1411, R=697)[0], 0, 255).astype(np.uint8)) for i in range(n_eyes)]
     syn = sum(syn) / n_eyes
     rows = [dict(quantity=f'{ch} {s}', real=real.loc[ch, s], synthetic=syn.loc[ch, s]) for s in ('mean', 'sd') for ch in 'RGB']
     rm = ma_stats(skimage.data.microaneurysms())
     R = HRF_FOV_DIAMETER / 2; W = int(2 * R + 40); blobs = []
     for i in range(n_eyes):
         e = healthy_eye(seed + 100 + i); e.lesions = sample_lesions(rng(seed, 'ma', i), e, {'MA': 25})
-        img = np.clip(render_eye(e, W, W, R)[0], 0, 255).astype(np.uint8)
+        img = np.clip(render_eye(e, W, W, R=R)[0], 0, 255).astype(np.uint8)
         for p in e.lesions['MA']:
             x, y = int(W / 2 + p['xy'][0] * R), int(W / 2 + p['xy'][1] * R)
             blobs.append(ma_stats(img[y - 51:y + 51, x - 51:x + 51, 1], at=(51, 51)))  # the MA at the centre, not vessel bits
@@ -504,6 +506,7 @@ def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
 def synthetic_data(parent, # folder that holds the benchmark's work unit (a run's `data/`)
                    cfg:SynthConfig|str='tiny', # a preset name of `SIZES`, or a configuration
                    seed:int=0, # seed of every random draw
+                   *,
                    workers:int=2, # worker processes (0 or 1: in this process)
                    progress:bool=True, # show a progress bar
                    log=print, # where progress lines go (print-like)

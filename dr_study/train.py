@@ -71,7 +71,7 @@ FINETUNE_RECIPES = {  # where the paper is silent: augmentation, learning-rate s
 class NonFiniteLoss(RuntimeError):
     "Training produced a NaN or infinite loss."
 
-def _save_state(out:Path, epoch:int, model, opt, sched, best, history, cfg):
+def _save_state(out:Path, epoch:int, model, *, opt, sched, best, history, cfg):
     w = save_weights(_unwrap(model).state_dict(), out/f'last-{epoch}.safetensors')
     st = dict(epoch=epoch, weights=w.name, best=best, history=history, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
               torch_rng=torch.get_rng_state(), config=asdict(cfg))
@@ -88,13 +88,14 @@ def _check_config(path, saved:dict, cfg) -> bool:
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
 
 # %% ../nbs/12_train.ipynb #c26e3b31
-def _loader(ds, idx, cfg, pin, batch=None):
+def _loader(ds, idx, cfg, *, pin, batch=None):
     return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch or cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                       pin_memory=pin, persistent_workers=False)
 
 def predict(model:nn.Module, # a torchvision ResNet
             ds, # data set of (image, grade, index)
             idx, # item indices
+            *,
             batch_size:int=64, # images per step
             device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
             workers:int=0, # data-loader workers
@@ -127,7 +128,7 @@ def _start(cfg:TrainConfig, init, dev:str, cuda:bool) -> tuple:
     return model, opt, sched, rec
 
 # %% ../nbs/12_train.ipynb #d3894736
-def _resume(out:Path, cfg:TrainConfig, model, opt, sched, log) -> tuple:
+def _resume(out:Path, cfg:TrainConfig, model, *, opt, sched, log) -> tuple:
     "(first epoch, best validation AUC, history): from `out/state.pt` where a run left it, else a fresh start."
     if not (out/'state.pt').exists(): return 0, -1.0, []
     st = torch.load(out/'state.pt', map_location='cpu', weights_only=True); _check_config(out/'state.pt', st['config'], cfg)
@@ -144,7 +145,7 @@ def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict
     order = np.asarray(train_idx)[torch.randperm(len(train_idx), generator=g).numpy()]
     order = order[:len(order) // world * world][rank::world]
     model.train(); losses = []
-    for step, (x, y, _) in enumerate(_loader(ds, order, cfg, cuda, cfg.batch_size // world)):  # the batch is global: each process takes its share
+    for step, (x, y, _) in enumerate(_loader(ds, order, cfg, pin=cuda, batch=cfg.batch_size // world)):  # the batch is global: each process takes its share
         x = normalize(rec['augment'](x, g).to(dev, non_blocking=True)); y = y.to(dev)
         if cuda and cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast('cuda', torch.bfloat16, enabled=cuda and cfg.amp):
@@ -157,7 +158,7 @@ def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict
     return losses
 
 # %% ../nbs/12_train.ipynb #537977cf
-def _finish(out:Path, model, best:float, history:list, cfg:TrainConfig) -> dict:
+def _finish(out:Path, model, best:float, *, history:list, cfg:TrainConfig) -> dict:
     "What a finished run records (`metrics.json`, written by rank 0): best AUC and epoch, history, a digest of the weights."
     import hashlib
     # parameters only: under DDP, BatchNorm running statistics stay per process
@@ -191,25 +192,25 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
     dev = resolve_device(cfg.device)
     if world > 1 and dev == 'cuda': torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
     model, opt, sched, rec = _start(cfg, init, dev, dev.startswith('cuda'))
-    start, best, history = _resume(out, cfg, model, opt, sched, log); saved = time.monotonic()
+    start, best, history = _resume(out, cfg, model, opt=opt, sched=sched, log=log); saved = time.monotonic()
     if world > 1: model = nn.parallel.DistributedDataParallel(model)
     yv = referable(val_ds.records.grade.iloc[list(val_idx)].astype(int), cfg.definition)
     for epoch in range(start, cfg.epochs):
         t0 = time.monotonic()
         losses = _train_epoch(model, opt, ds, train_idx, epoch, cfg, rec, dev=dev, out=out, history=history)
         sched.step()
-        pv = predict(_unwrap(model), val_ds, val_idx, cfg.batch_size * 2, dev)  # this process's own device (cuda:N under DDP)
+        pv = predict(_unwrap(model), val_ds, val_idx, batch_size=cfg.batch_size * 2, device=dev)  # this process's own device (cuda:N under DDP)
         auc = roc_auc(yv, referable_score(pv, cfg.definition)) if len(pv) else float('nan')
         history.append(dict(epoch=epoch, loss=float(np.mean(losses)) if losses else float('nan'), val_auc=auc,
                             seconds=round(time.monotonic() - t0, 2)))
         if rank == 0:
             if auc > best or best < 0: best = auc if not np.isnan(auc) else best; save_weights(_unwrap(model).state_dict(), out/'best.safetensors')
             if epoch + 1 < cfg.epochs and time.monotonic() - saved >= cfg.checkpoint_minutes * 60:  # after the last epoch: metrics.json
-                _save_state(out, epoch, model, opt, sched, best, history, cfg); saved = time.monotonic()
+                _save_state(out, epoch, model, opt=opt, sched=sched, best=best, history=history, cfg=cfg); saved = time.monotonic()
         if world > 1: torch.distributed.barrier()
         log(f'epoch {epoch}: loss {history[-1]["loss"]:.4f} val AUC {auc:.4f} ({history[-1]["seconds"]} s)')
         if stop_after is not None and epoch >= stop_after: return dict(stopped_at=epoch)
-    return _finish(out, model, best, history, cfg)
+    return _finish(out, model, best, history=history, cfg=cfg)
 
 # %% ../nbs/12_train.ipynb #b1382a41
 class ImageArray(torch.utils.data.Dataset):
@@ -224,6 +225,7 @@ class ImageArray(torch.utils.data.Dataset):
 def unit_config(cfg:TrainConfig, # the `TrainConfig`
                 ds, # training data set (its `key`)
                 train_idx, # training item indices
+                *,
                 val_idx, # validation item indices
                 init_file=None, # weights file of the starting point (None: random)
                 val_ds=None, # validation data set (None: `ds`)
@@ -237,6 +239,7 @@ def unit_config(cfg:TrainConfig, # the `TrainConfig`
 def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
                   ds, # data set of (image, grade, index)
                   train_idx, # training item indices
+                  *,
                   val_idx, # validation item indices
                   parent, # folder of the work units (a run's `checkpoints/runs`)
                   prefix:str, # readable start of the unit's name, e.g. 'IWNE-FS-f0.5-s0'
@@ -246,7 +249,7 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
                   epoch_log=None, # where each epoch is reported (default: `log`)
                  ) -> tuple:
     "Fine-tune in its work unit, reusing a finished one and resuming a partial one: (unit, metrics, reused)."
-    u = WorkUnit.keyed(parent, prefix, unit_config(cfg, ds, train_idx, val_idx, init_file, val_ds))
+    u = WorkUnit.keyed(parent, prefix, unit_config(cfg, ds, train_idx, val_idx=val_idx, init_file=init_file, val_ds=val_ds))
     if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
     init = (lambda m: init_from(m, str(init_file))) if init_file else None
     m = finetune(cfg, ds, train_idx, val_idx=val_idx, out_dir=u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
@@ -261,6 +264,7 @@ PREDICT_CODE = ('train.predict_job', 'dispatch.unit_job')  # what a prediction u
 def predict_job(weights:str, # the model's weights file
                 arch:str, # its torchvision ResNet
                 data, # a cache folder, or a data set of (image, grade, index)
+                *,
                 idx:list, # item indices
                 batch_size:int=64, # images per step
                 device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
@@ -269,11 +273,12 @@ def predict_job(weights:str, # the model's weights file
     from dr_study.cache import CachedFundus
     dev = resolve_device(device)
     model = make_model(arch); model.load_state_dict(read_checkpoint(weights)); model.to(dev)
-    return {'probs.npy': predict(model, CachedFundus(data) if isinstance(data, (str, Path)) else data, idx, batch_size, dev)}
+    return {'probs.npy': predict(model, CachedFundus(data) if isinstance(data, (str, Path)) else data, idx, batch_size=batch_size, device=dev)}
 
 def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
                     arch:str, # its torchvision ResNet
                     ds, # data set of (image, grade, index), with a `key` (a `CachedFundus` for a job elsewhere)
+                    *,
                     idx, # item indices
                     name:str, # the test set's name, for the unit's folder name
                     parent, # folder of the prediction units (a run's `checkpoints/predictions`)
@@ -285,13 +290,14 @@ def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safe
     from dr_study.dispatch import unit_task
     w, idx = unit.dir/'best.safetensors', [int(i) for i in idx]
     config = dict(model=unit.dir.name, weights=file_hash(w), arch=arch, data=ds.key, idx=stable_hash(idx), code=code_version(*PREDICT_CODE))
-    return unit_task(parent, f'{unit.dir.name}-{name}', config, predict_job,
-                     dict(weights=str(w), arch=arch, data=str(ds.dir) if hasattr(ds, 'dir') else ds, idx=idx, batch_size=batch_size, device=device), log)
+    return unit_task(parent, f'{unit.dir.name}-{name}', config, make=predict_job,
+                     kwargs=dict(weights=str(w), arch=arch, data=str(ds.dir) if hasattr(ds, 'dir') else ds, idx=idx, batch_size=batch_size, device=device), log=log)
 
 # %% ../nbs/12_train.ipynb #566415a9
 def finetune_job(cache, # folder of the training set's cache
                  train_idx, # training item indices
                  val_idx, # item indices (lists) into that cache
+                 *,
                  cfg:dict, # a `TrainConfig` as a dict
                  parent, # folder of the work units
                  prefix:str, # readable start of the unit's name
@@ -302,7 +308,7 @@ def finetune_job(cache, # folder of the training set's cache
     from dr_study.cache import CachedFundus
     from dr_study.dispatch import job_distributed
     job_distributed()
-    u, _, _ = finetune_unit(TrainConfig(**cfg), CachedFundus(cache), train_idx, val_idx, parent, prefix, init_file, log=log)
+    u, _, _ = finetune_unit(TrainConfig(**cfg), CachedFundus(cache), train_idx, val_idx=val_idx, parent=parent, prefix=prefix, init_file=init_file, log=log)
     return str(u.dir)
 
 # %% ../nbs/12_train.ipynb #03dc347f
@@ -339,7 +345,7 @@ def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str=
         spec, cfg = METHODS[method], config(method, s)
         tr = np.flatnonzero((r.split == 'train') & (r.min_fraction <= frac + 1e-9))
         init = run.checkpoints/'pretrained'/f"{spec['init']}.safetensors" if spec['init'] else None
-        prefix = f'{method}-f{frac:.1f}-s{s}'; u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val, init))
+        prefix = f'{method}-f{frac:.1f}-s{s}'; u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val_idx=val, init_file=init))
         cells.append(GridCell(method, frac, s, tr, cfg, u, u.done(log)))
         kw = dict(cache=str(ep.dir), train_idx=tr.tolist(), val_idx=val.tolist(), cfg=asdict(cfg), parent=str(u.dir.parent), prefix=prefix,
                   init_file=init and str(init))

@@ -66,7 +66,7 @@ def test_unreadable_truncated_and_black_images_are_excluded_at_cache_time(synth_
     lay = SynthLayout(synth_copy); lab = _labels(lay)
     lay.eyepacs.image('train', lab.image[6]).write_text('this is not a JPEG')
     df = read_eyepacs(lay.eyepacs.root, 'train')
-    log = SkipLog(); ds = CachedFundus(build_cache(df, tmp_path/'cache', 'eyepacs', Prep(48), log=log, progress=False))
+    log = SkipLog(); ds = CachedFundus(build_cache(df, tmp_path/'cache', 'eyepacs', prep=Prep(48), log=log, progress=False))
     reasons = log.frame().set_index('id').reason
     # the synthetic set ships one all-black and one truncated image, like the real EyePACS
     assert reasons.str.startswith('all black').sum() == 1

@@ -52,7 +52,7 @@ def traced(tmp_path_factory):
     out['synthetic'] = ex.names
     df = DATASETS['eyepacs'].read(getattr(lay, DATASETS['eyepacs'].root).root, log=SkipLog())
     df = df[df.split == 'train'].reset_index(drop=True)
-    with Executed() as ex: folder = build_cache(df, tmp/'cache', 'eyepacs', Prep(32, 'graham'), workers=0, progress=False)
+    with Executed() as ex: folder = build_cache(df, tmp/'cache', 'eyepacs', prep=Prep(32, 'graham'), workers=0, progress=False)
     out['cache'] = ex.names
     ds = CachedFundus(folder)
     run = tmp/'run'; (run/'checkpoints').mkdir(parents=True)
@@ -67,9 +67,9 @@ def traced(tmp_path_factory):
     val = np.r_[np.flatnonzero(y)[:2], np.flatnonzero(~y)[:2]]
     tr = np.setdiff1d(np.arange(len(ds)), val)
     cfg = asdict(TrainConfig(arch='resnet18', epochs=1, batch_size=4, device='cpu', workers=0))
-    with Executed() as ex: unit = finetune_job(str(folder), tr.tolist(), val.tolist(), cfg, str(tmp/'runs'), 'IWNE-CL-f1.0-s0', str(init), log=lambda *a: None)
+    with Executed() as ex: unit = finetune_job(str(folder), tr.tolist(), val.tolist(), cfg=cfg, parent=str(tmp/'runs'), prefix='IWNE-CL-f1.0-s0', init_file=str(init), log=lambda *a: None)
     out['finetune'] = ex.names
-    _, job = prediction_task(WorkUnit(unit), 'resnet18', ds, val, 'eyepacs', tmp/'predictions', device='cpu')
+    _, job = prediction_task(WorkUnit(unit), 'resnet18', ds, idx=val, name='eyepacs', parent=tmp/'predictions', device='cpu')
     with Executed() as ex: job.fn(**job.kwargs)  # what the unit's job runs, here or on a node
     out['predictions'] = ex.names
     with Executed() as ex: CorruptedSets(tmp/'corrupted', CacheArray(ds, np.arange(3)), seed=0, names=['gaussian_noise', 'motion_blur'], severities=[1, 5], workers=0).build()

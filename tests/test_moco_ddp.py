@@ -80,7 +80,7 @@ def _unit_worker(rank, world, port, out):
     import torch.distributed as dist
     from dr_study.pretrain import weights_unit
     _env(rank, world, port)
-    weights_unit(out, 'moco_dr', dict(recipe='moco_v2', data='test'), lambda: ({'w': torch.full((2,), float(rank))}, [float(rank)]), log=lambda *a: None)
+    weights_unit(out, 'moco_dr', dict(recipe='moco_v2', data='test'), make=lambda: ({'w': torch.full((2,), float(rank))}, [float(rank)]), log=lambda *a: None)
     dist.destroy_process_group()
 
 

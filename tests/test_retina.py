@@ -30,7 +30,7 @@ def clipped(tmp_path_factory):
         img, _, info = photograph(healthy_eye(i), site, 0.15, np.random.default_rng(i))
         Image.fromarray(img).save(d/f'e{i}.png'); recs.append(Record('eyepacs', 'test', f'e{i}', f'p{i}', 'left', 0, str(d/f'e{i}.png')))
         infos.append(dict(info, circle=find_fov(img)))  # the circle the crop is cut around
-    ds = CachedFundus(build_cache(records_frame(recs), d/'cache', 'eyepacs', Prep(S, 'crop'), 0, progress=False))
+    ds = CachedFundus(build_cache(records_frame(recs), d/'cache', 'eyepacs', prep=Prep(S, 'crop'), workers=0, progress=False))
     return ds, infos
 
 
