@@ -15,11 +15,12 @@ from .preprocess import Prep, load_fundus
 __all__ = ['CACHE_CODE', 'cache_key', 'cache_dir', 'MemmapStore', 'cache_store', 'progress_bar', 'build_cache', 'CachedFundus',
            'CacheArray']
 
-# %% ../nbs/04_cache.ipynb #d0d8b7db
+# %% ../nbs/04_cache.ipynb #7a31de77
 def _fingerprint(path) -> list:
     try: st = os.stat(path); return [str(path), st.st_size, st.st_mtime_ns]
     except (OSError, TypeError): return [str(path), None, None]
 
+# %% ../nbs/04_cache.ipynb #8606f75b
 CACHE_CODE = ('cache.build_cache', 'cache.CachedFundus', 'cache.CacheArray')  # what makes a cache and reads it: its code is in the cache's key
 
 def cache_key(df:pd.DataFrame, prep:Prep) -> str:
@@ -28,6 +29,7 @@ def cache_key(df:pd.DataFrame, prep:Prep) -> str:
              for _, r in df.iterrows()]
     return stable_hash(dict(prep=prep.dict(), code=code_version(*CACHE_CODE), files=files, grades=df.grade.astype(str).tolist()))
 
+# %% ../nbs/04_cache.ipynb #5dfe61a1
 def cache_dir(root, # parent folder of caches
               name:str, # the data set's name: the start of the folder's name
               df:pd.DataFrame, # records (`data.COLUMNS`)
@@ -84,9 +86,10 @@ class MemmapStore:
         if not self._size_ok(p): raise DataError(p, 'missing: the store was never built')
         return np.memmap(p, np.uint8, 'r', shape=(self.n, *self.arrays[p]))
 
-# %% ../nbs/04_cache.ipynb #d23b2035
+# %% ../nbs/04_cache.ipynb #a09f67f4
 def _lesions(df): return [c[5:] for c in MASK_COLUMNS if df[c].notna().any()]
 
+# %% ../nbs/04_cache.ipynb #7b3f0e59
 def _work(args):
     i, image, masks, prep = args
     try:
@@ -96,6 +99,7 @@ def _work(args):
     except DataError as e:
         return i, None, None, None, (str(e.path), e.problem)
 
+# %% ../nbs/04_cache.ipynb #eaa987f8
 def cache_store(folder, # the cache folder
                 n:int, # number of records
                 size:int, # image side in pixels

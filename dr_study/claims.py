@@ -91,7 +91,7 @@ def cell(hb:HierarchicalBootstrap, # the bootstrap whose replicates `D` are
     est, boot = hb.over_seeds(est_s, D)
     return dict(name=name, est=sign * est, boot=sign * boot, pat=sign * np.atleast_2d(D).mean(0), seed_est=sign * np.asarray(est_s, float), bound=sign * bound)
 
-# %% ../nbs/17_claims.ipynb #05ab5f88
+# %% ../nbs/17_claims.ipynb #b99bb9ac
 def satterthwaite(F:Family) -> np.ndarray:
     "(K,) degrees of freedom of each cell's variance: its seed part, var(seed estimates) / S, has S - 1; the patients' part many (Satterthwaite)."
     S = np.array([len(s) for s in F.seed_est], float)
@@ -100,6 +100,7 @@ def satterthwaite(F:Family) -> np.ndarray:
         df = np.maximum(v, v_seed) ** 2 / (v_seed ** 2 / np.maximum(S - 1, 1))
     return np.where(np.isfinite(df), np.clip(df, 1, 1e6), 1e6)
 
+# %% ../nbs/17_claims.ipynb #244b37f8
 def decide(F:Family, # the cells of the claim's primary estimand
            alpha:float=ALPHA, # error rate of each verdict
            min_seeds:int=2, # fewer training seeds: not resolved, whatever the intervals say
@@ -194,7 +195,7 @@ class Results:
         ifi = 'files given' if p.get('ifi_fs_weights') and p.get('ifi_cl_weights') else 'stand-in (natural-image crops)' if p else ''
         return dict(data=(f"synthetic ({p['synthetic']})" if p.get('synthetic') else 'real') if p else '', ifi_weights=ifi, image_size=p.get('image_size', ''))
 
-# %% ../nbs/17_claims.ipynb #5d6cb1e8
+# %% ../nbs/17_claims.ipynb #465c15e2
 def _scores(R, dataset):
     "Per (method, fraction, seed) on `dataset`: the referable-DR scores in image order, with labels and patient codes."
     if ('scores', dataset) not in R._memo:
@@ -205,12 +206,14 @@ def _scores(R, dataset):
                                codes=patient_codes(pat.to_numpy())[0], G=pat.nunique(), runs=s)
     return R._memo['scores', dataset]
 
+# %% ../nbs/17_claims.ipynb #d337357a
 def signed_auc(y, # (N,) bool labels
                terms:list, # [(sign, scores (N,))]
               ):
     "The statistic `stat(s, W)` of `HierarchicalBootstrap.per_seed` for per-seed terms: the signed sum of their AUCs, under resample weights W."
     return lambda s, W: sum(sg * (roc_auc(y, x) if W is None else weighted_auc(y, x, W)) for sg, x in terms[s])
 
+# %% ../nbs/17_claims.ipynb #780c6e57
 def auc_cell(R:Results, # the run's results
              name:str, # the cell's label
              dataset:str, # the test set
@@ -233,7 +236,7 @@ def auc_cell(R:Results, # the run's results
         S.append(row)
     return cell(R.hb, name, *R.hb.per_seed(signed_auc(d['y'], S), len(seeds), d['codes'], d['G']), bound=bound)
 
-# %% ../nbs/17_claims.ipynb #60c9ed7e
+# %% ../nbs/17_claims.ipynb #b30fc9d7
 @dataclass(frozen=True)
 class Claim:
     "One finding of the paper, its primary estimand and the check that tests it on a run's results."
@@ -245,6 +248,7 @@ class Claim:
     estimand: str  # the one quantity the verdict is taken on, and the bound it must clear (with the margin's reason)
     check: object  # Results -> `outcome` dict
 
+# %% ../nbs/17_claims.ipynb #407514e9
 CLAIMS = {}
 
 def claim(id:str, # short name
@@ -259,6 +263,7 @@ def claim(id:str, # short name
     def deco(f): CLAIMS[id] = Claim(id, section, page, text, paper, estimand, f); return f
     return deco
 
+# %% ../nbs/17_claims.ipynb #9ebfb6db
 MARGIN_AUC = 0.02  # AUC: 'closely followed', 'marginal': a difference below 0.02, the usual non-inferiority margin of DR-screening AUC studies
 SIMULT = (f'supported: every cell\'s one-sided {1 - ALPHA:.0%} lower bound clears its bound (intersection-union test); contradicted: one cell\'s '
           f'simultaneous (max-t) {1 - ALPHA:.0%} upper bound lies below it; training seeds and patients resampled (hierarchical bootstrap)')
@@ -309,7 +314,7 @@ def paper_rma(lesion:str, # 'microaneurysms', 'haemorrhages', 'hard exudates' or
     "Table 3's mean RMA (sum_pos pooling) of `method` on `lesion`; `column='rma_random'`: its random control."
     return float(PAPER_TABLE3.set_index(['lesion', 'method', 'pooling']).loc[(lesion, method, 'sum_pos'), column])
 
-# %% ../nbs/17_claims.ipynb #e4ec5b8e
+# %% ../nbs/17_claims.ipynb #def5a53c
 def _auc_family(R, specs):
     "Cells `(name, group, dataset, terms, bound)` of AUC combinations; None if none could be computed."
     if R['predictions'] is None: return None, []
@@ -319,14 +324,17 @@ def _auc_family(R, specs):
         if c is not None: cells.append(c); groups.append(group)
     return (Family.of(cells) if cells else None), groups
 
+# %% ../nbs/17_claims.ipynb #0d01d311
 def _delta_specs(R, pairs, fractions=None, *, group=lambda a, b, ds, f: f'{a} − {b}', bound=lambda a, b: 0.0):
     fr = R.fractions() if fractions is None else fractions(R.fractions())
     return [(f'{a} − {b} {ds} {f:.0%}', group(a, b, ds, f), ds, [(1, a, f), (-1, b, f)], bound(a, b)) for a, b in pairs for ds in R.test_sets() for f in fr]
 
+# %% ../nbs/17_claims.ipynb #12c9ae89
 def _cells_line(F, bound=0.0):
     lo, hi, _ = F.simultaneous()
     return f'{int((lo > F.bounds).sum())} of {len(F)} cells clear their bound, {int((hi < F.bounds).sum())} lie below it (simultaneous over {len(F)})'
 
+# %% ../nbs/17_claims.ipynb #d1e42e87
 @claim('ifi_above_iwne', '4.1', '50_evaluate', text='Models initialized from ImageNet (IFI) reach a higher AUC than those without external data (IWNE), for FS and CL, on both test sets and every label fraction.',
        paper='IFI-FS and IFI-CL above IWNE-FS and IWNE-CL throughout Figure 2',
        estimand='ΔAUC (IFI − IWNE), mean over test sets and label fractions, for FS and for CL: both > 0')
@@ -335,6 +343,7 @@ def _ifi_above_iwne(R):
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F.collapse(g), f'mean ΔAUC ({_cells_line(F)} per test set and fraction)', SIMULT)
 
+# %% ../nbs/17_claims.ipynb #31380194
 @claim('ifi_cl_best', '4.1', '50_evaluate', text='IFI-CL is the best-performing procedure at every label fraction, closely followed by IFI-FS.',
        paper='IFI-CL best across all training set fractions, on EyePACS and Messidor-2',
        estimand=f'mean ΔAUC over test sets and fractions: IFI-CL − IFI-FS > −{MARGIN_AUC} (not worse within the margin: "closely followed"), IFI-CL − IWNE-CL > 0, IFI-CL − IWNE-FS > 0')
@@ -343,6 +352,7 @@ def _ifi_cl_best(R):
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F.collapse(g), 'mean ΔAUC', SIMULT + f'; non-inferiority margin {MARGIN_AUC}')
 
+# %% ../nbs/17_claims.ipynb #046f933c
 @claim('iwne_cl_below_ifi_cl', '4.1', '50_evaluate', text='Self-supervised pretraining on the DR images (IWNE-CL) is weaker than on ImageNet (IFI-CL).',
        paper='IWNE-CL weaker than IFI-CL, at every fraction',
        estimand='ΔAUC (IFI-CL − IWNE-CL) in every cell (test set × label fraction) > 0')
@@ -351,6 +361,7 @@ def _iwne_cl_below(R):
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F, 'ΔAUC per cell', SIMULT)
 
+# %% ../nbs/17_claims.ipynb #c996d864
 @claim('ifi_gain_low_labels', '4.1', '50_evaluate', text='With fewer labels IWNE models deteriorate while IFI models drop only marginally.',
        paper='IFI drop marginal down to 10% of the labels; IWNE deteriorate',
        estimand=f'each model\'s own AUC drop from the largest to the smallest label fraction, mean over test sets: IWNE-FS, IWNE-CL > 0; IFI-FS, IFI-CL < {MARGIN_AUC} ("marginal")')
@@ -377,7 +388,7 @@ def _moco_vs_ssl(R):
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F, 'ΔAUC', SIMULT)
 
-# %% ../nbs/17_claims.ipynb #c4ac6579
+# %% ../nbs/17_claims.ipynb #055d85d6
 SPECTRA_TEST = 'paired per seed and probe-image subsample; intervals over probe images (delete-d jackknife by patient) and seeds; one-sided IUT, contradicted by max-t'
 
 def _spectrum_family(R, stat:str, terms:list):
@@ -397,37 +408,43 @@ def _spectrum_family(R, stat:str, terms:list):
         cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, est, D=D, bound=bound, sign=sign))
     return Family.of(cells) if cells else None
 
+# %% ../nbs/17_claims.ipynb #bd3f0306
 def _spectrum_claim(R, stat, pairs, what):
     F = _spectrum_family(R, stat, [(f'{a} − {c}', [(1, a), (-1, c)], 0.0, -1.0) for a, c in pairs])
     why = 'no resampled spectra in this run' if R['spectra_boot'] is None else 'the methods compared were not analysed'
     k = '' if R['spectra_boot'] is None else f" (top {int(R['spectra_boot'].k.min())} eigenvalues per layer)"
     return outcome(F, what + k, SPECTRA_TEST, why)
 
+# %% ../nbs/17_claims.ipynb #19245137
 @claim('kappa_ifi_lower', '4.2', '60_spectra', text='The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
        paper='κ(IFI) ≪ κ(IWNE) (Figure 3a)', estimand='log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS and CL')
 def _kappa_ifi(R): return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
+# %% ../nbs/17_claims.ipynb #24ea38e3
 @claim('kappa_cl_lower', '4.2', '60_spectra', text='In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both initializations.',
        paper='κ(CL) < κ(FS) in the initial layers (Figure 3a)', estimand='log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE and IFI')
 def _kappa_cl(R): return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
+# %% ../nbs/17_claims.ipynb #f544f9f8
 @claim('alpha_iwne_above_116', '4.2', '60_spectra', text="The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
        paper=f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)", estimand="distfit's Pareto shape of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and IWNE-CL")
 def _alpha_iwne(R):
     F = _spectrum_family(R, 'pareto_alpha', [(m, [(1, m)], 1.16, 1.0) for m in ('IWNE-FS', 'IWNE-CL')])
     return outcome(F, 'α against 1.16', SPECTRA_TEST, 'no resampled spectra in this run' if R['spectra_boot'] is None else 'IWNE models were not analysed')
 
+# %% ../nbs/17_claims.ipynb #cc7a7b16
 @claim('alpha_ifi_lower', '4.2', '60_spectra', text='Initialization from ImageNet lowers α: a wider range of first-layer features.',
        paper=f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
        estimand="distfit's Pareto shape: α(IFI) − α(IWNE) < 0, for FS and CL")
 def _alpha_ifi(R): return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'Δα (negated: must lie above 0)')
 
+# %% ../nbs/17_claims.ipynb #05fb33ba
 @claim('alpha_cl_lower', '4.2', '60_spectra', text='For both initializations, CL has a lower α than FS.',
        paper=f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
        estimand="distfit's Pareto shape: α(CL) − α(FS) < 0, for IWNE and IFI")
 def _alpha_cl(R): return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'Δα (negated: must lie above 0)')
 
-# %% ../nbs/17_claims.ipynb #3642c161
+# %% ../nbs/17_claims.ipynb #b99920e4
 ALTERNATIVES = ('lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme')  # distfit's other candidates (spectra.DISTRIBUTIONS)
 
 def vuong(x, # positive values
@@ -443,6 +460,7 @@ def vuong(x, # positive values
     if not np.isfinite(sd) or sd == 0: return 0.0, 1.0
     z = float(np.sqrt(len(x)) * l.mean() / sd); return z, float(2 * stats.norm.sf(abs(z)))
 
+# %% ../nbs/17_claims.ipynb #b2b335a3
 def holm(p, alpha:float=0.05) -> np.ndarray:
     "Which of the p-values Holm's step-down procedure rejects at family-wise level `alpha`."
     p = np.asarray(p, float); o = np.argsort(p); rej = np.zeros(len(p), bool)
@@ -451,6 +469,7 @@ def holm(p, alpha:float=0.05) -> np.ndarray:
         rej[i] = True
     return rej
 
+# %% ../nbs/17_claims.ipynb #bdb22a8e
 @claim('pareto_best_fit', '4.2', '60_spectra', text="The first layer's eigenvalues of all four models are best fitted by a Pareto distribution.",
        paper='Pareto for IWNE-FS, IWNE-CL, IFI-FS, IFI-CL (Table 2)',
        estimand="Vuong's test of Pareto against each of distfit's other candidates, per model: contradicted where an alternative fits significantly better, supported where Pareto fits significantly better than every one")
@@ -469,7 +488,7 @@ def _pareto(R):
     return dict(verdict=verdict, here=here + ' (z > 0 favours Pareto)' + (f"; distfit's RSS ranking puts first: " + ', '.join(f'{k} {b}' for k, b in best.items()) if best else ''),
                 test=test, family=len(v), seeds=v.seed.nunique(), resolve='', names=list(v.method.unique()))
 
-# %% ../nbs/17_claims.ipynb #1ee4d1b6
+# %% ../nbs/17_claims.ipynb #4956e415
 NOISES = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'pixelate')  # the corruptions §4.3 names for IFI-CL
 
 def _robust_family(R, init, corruptions=None, measure='change'):
@@ -478,6 +497,7 @@ def _robust_family(R, init, corruptions=None, measure='change'):
     if key not in R._memo: R._memo[key] = _robust_cells(R, init, corruptions, measure)
     return R._memo[key]
 
+# %% ../nbs/17_claims.ipynb #e81a6743
 def _robust_cells(R, init, corruptions, measure):
     from dr_study.robustness import PAIRS, true_label_prob
     s = R['robustness_scores']
@@ -506,6 +526,7 @@ def _robust_cells(R, init, corruptions, measure):
         cells.append(cell(R.hb, f'{c} {sev}', est_s, D=D))
     return Family.of(cells) if cells else None
 
+# %% ../nbs/17_claims.ipynb #5a371ade
 def _robust_claim(R, init, corruptions, measure):
     F = _robust_family(R, init, corruptions, measure)
     what = dict(change='(AUC_CL,c − AUC_CL,clean) − (AUC_FS,c − AUC_FS,clean)', score="Δ class-balanced true-label probability, CL − FS (the paper's Figure 4 score)")[measure]
@@ -516,23 +537,27 @@ def _robust_claim(R, init, corruptions, measure):
         if p['verdict'] != o['verdict']: o['here'] = f"The paper's Figure 4 score says {p['verdict']}, the change from clean says {o['verdict']} (the score rewards confidence, the change does not). " + o['here']
     return o
 
+# %% ../nbs/17_claims.ipynb #66acc68e
 @claim('robust_iwne_cl', '4.3', '70_robustness', text='Without external data, CL is more robust than FS under every distortion: the CL − FS difference is consistently positive.',
        paper='IWNE: CL − FS positive in every cell (Figure 4, top)', estimand='per corruption × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): every cell > 0')
 def _robust_iwne(R): return _robust_claim(R, 'IWNE', None, 'change')
 
+# %% ../nbs/17_claims.ipynb #31c31b13
 @claim('robust_ifi_cl_noise', '4.3', '70_robustness', text='With ImageNet initialization the difference levels out, but IFI-CL still improves robustness to the noise types and pixelation.',
        paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)', estimand='per noise corruption and pixelation × severity, the paired AUC-drop difference (CL − FS): every cell > 0')
 def _robust_ifi(R): return _robust_claim(R, 'IFI', NOISES, 'change')
 
+# %% ../nbs/17_claims.ipynb #3615d23c
 @claim('robust_iwne_cl_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IWNE).", paper='IWNE: CL − FS positive in every cell (Figure 4, top)',
        estimand='per corruption × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
 def _robust_iwne_score(R): return _robust_claim(R, 'IWNE', None, 'score')
 
+# %% ../nbs/17_claims.ipynb #78552632
 @claim('robust_ifi_cl_noise_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IFI, noises and pixelation).", paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)',
        estimand='per noise corruption and pixelation × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
 def _robust_ifi_score(R): return _robust_claim(R, 'IFI', NOISES, 'score')
 
-# %% ../nbs/17_claims.ipynb #77f95d75
+# %% ../nbs/17_claims.ipynb #1d19c880
 CONTROL_EXPLAINERS = ('random', 'lrp_randomized')  # Gaussian noise and LRP of randomized weights: a model 'uses' a lesion only above both
 MARGIN_RMA = 1.2  # 'at the level of a control': LRP's mean RMA at most 1.2× the control's. The paper calls 1.04–1.07× 'at the level' (IWNE-FS) and reads 1.26× (IWNE-CL, MA) as more
 
@@ -548,6 +573,7 @@ def _xai(R, lesion):
     if t.empty: return None, f'{lesion} was not scored'
     return t.assign(seed=t.seed if 'seed' in t else 0).set_index(['explainer', 'method', 'seed', 'image']).rma.sort_index(), ''
 
+# %% ../nbs/17_claims.ipynb #4d4f328a
 def _rma_cell(R, lesion, a, *, b, ea='lrp_a1b0', eb='lrp_a1b0', ratio=False, bound=0.0, sign=1.0):
     "RMA(a) − RMA(b) (or log of the ratio of the means), paired per image and seed; None if not computable."
     t, why = _xai(R, lesion)
@@ -564,6 +590,7 @@ def _rma_cell(R, lesion, a, *, b, ea='lrp_a1b0', eb='lrp_a1b0', ratio=False, bou
     else: est_s, D = R.hb.per_seed_means(XA - XB, codes, G)
     return cell(R.hb, f'{lesion}: {a if ea == eb else ea} − {b if ea == eb else eb}', est_s, D=D, bound=bound, sign=sign), ''
 
+# %% ../nbs/17_claims.ipynb #958a4c94
 def _rma_claim(R, comparisons):
     cells, why = [], []
     for lesion, a, b in comparisons:  # claim: RMA(a) > RMA(b) on lesion
@@ -574,6 +601,7 @@ def _rma_claim(R, comparisons):
     if why: o['here'] += ' — not tested: ' + '; '.join(dict.fromkeys(why))
     return o
 
+# %% ../nbs/17_claims.ipynb #c48a7dcc
 @claim('iwne_fs_at_control', '4.4', '80_explain', text="IWNE-FS's relevance on microaneurysms and haemorrhages is at the level of the random control: it may ignore them.",
        paper=f"RMA (sum_pos) MA {paper_rma('microaneurysms', 'IWNE-FS'):.4f} vs control {paper_rma('microaneurysms', 'IWNE-FS', 'rma_random'):.4f}; HE {paper_rma('haemorrhages', 'IWNE-FS'):.4f} vs {paper_rma('haemorrhages', 'IWNE-FS', 'rma_random'):.4f}",
        estimand=f'log(mean RMA of LRP / mean RMA of a control), per lesion: below log {MARGIN_RMA} for at least one control (at its level or below); contradicted where above it for every control')
@@ -594,22 +622,25 @@ def _iwne_fs_control(R):
     if why: o['here'] += ' — not tested: ' + '; '.join(dict.fromkeys(why))
     return o
 
+# %% ../nbs/17_claims.ipynb #89c9bf68
 @claim('cl_above_fs_small_lesions', '4.4', '80_explain', text='CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
        paper=f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: {paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}",
        estimand='paired Δ mean RMA (CL − FS) per lesion and initialization: every cell > 0')
 def _cl_small(R): return _rma_claim(R, [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
 
+# %% ../nbs/17_claims.ipynb #15ed9a74
 @claim('fs_above_cl_hard_exudates', '4.4', '80_explain', text='Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both initializations.',
        paper=f"EX: {paper_rma('hard exudates', 'IWNE-FS'):.4f} > {paper_rma('hard exudates', 'IWNE-CL'):.4f} (IWNE), {paper_rma('hard exudates', 'IFI-FS'):.4f} > {paper_rma('hard exudates', 'IFI-CL'):.4f} (IFI)",
        estimand='paired Δ mean RMA (FS − CL) on hard exudates per initialization: every cell > 0')
 def _fs_ex(R): return _rma_claim(R, [('hard exudates', f'{i}-FS', f'{i}-CL') for i in ('IWNE', 'IFI')])
 
+# %% ../nbs/17_claims.ipynb #07f7077b
 @claim('ifi_above_iwne_small_lesions', '4.4', '80_explain', text='IFI models put more relevance than IWNE models on the small lesions.',
        paper=f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: {paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}",
        estimand='paired Δ mean RMA (IFI − IWNE) per lesion and training: every cell > 0')
 def _ifi_small(R): return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
 
-# %% ../nbs/17_claims.ipynb #85eb1087
+# %% ../nbs/17_claims.ipynb #4c5a0bdd
 LEDGER_COLUMNS = ['id', 'section', 'claim', 'paper', 'here', 'verdict', 'page', 'estimand', 'test', 'family', 'seeds', 'resolve',
                   'resolve_seeds', 'resolve_patients_x', 'data', 'ifi_weights', 'image_size', 'rests_on_stand_in']
 
@@ -618,6 +649,7 @@ def price_command(R:Results, seeds:float) -> str:
     if not np.isfinite(seeds) or seeds <= len(R.params.get('seeds', [0])): return ''
     return f"dr-study plan --profile {R.params.get('profile', 'paper')} --set 'seeds=[{', '.join(map(str, range(int(seeds))))}]'" 
 
+# %% ../nbs/17_claims.ipynb #43a67f92
 def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
     "Every claim checked on `R`: its verdict, numbers, estimand, test, family size, seeds, what would resolve it and what it rests on."
     rows, prov = [], R.provenance()
@@ -632,7 +664,7 @@ def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
                          rests_on_stand_in=bool(ifi and prov['ifi_weights'].startswith('stand-in'))))
     return pd.DataFrame(rows, columns=LEDGER_COLUMNS)
 
-# %% ../nbs/17_claims.ipynb #e76680c6
+# %% ../nbs/17_claims.ipynb #efccaaa1
 def claims_markdown(lg:pd.DataFrame, # `ledger` rows
                     long:int=200, # a result longer than this many characters is folded
                    ) -> str:
@@ -652,6 +684,7 @@ def claims_markdown(lg:pd.DataFrame, # `ledger` rows
         return s
     return '\n'.join([head, '', *map(row, lg.itertuples())])
 
+# %% ../nbs/17_claims.ipynb #78f2c87f
 def page_claims(R:Results, # the run's results
                 page:str, # a study notebook's stem, e.g. '50_evaluate'
                 long:int=200, # a result longer than this many characters is folded

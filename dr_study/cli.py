@@ -14,17 +14,19 @@ from .paths import RUNS, RunLayout
 __all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_status', 'cmd_clean', 'cmd_params', 'cmd_plan', 'pd_options',
            'cmd_site', 'parser', 'main']
 
-# %% ../nbs/99_cli.ipynb #aaea2a93
+# %% ../nbs/99_cli.ipynb #6fae508d
 def _step(name, f, *a, **kw):
     t = time.monotonic(); print(f'[dr-study] {name} ...', flush=True)
     out = f(*a, **kw); print(f'[dr-study] {name} done in {time.monotonic() - t:.1f} s', flush=True)
     return out
 
+# %% ../nbs/99_cli.ipynb #7586b36d
 def cmd_synth(a):
     from dr_study.synthetic import make_synthetic
     lay = _step(f'synthetic benchmark ({a.size}, seed {a.seed}) -> {a.out}', make_synthetic, a.out, a.size, a.seed, a.workers, not a.quiet)
     print(lay.root)
 
+# %% ../nbs/99_cli.ipynb #6849446e
 _CLUSTER_FLAGS = {'slurm_partition': 'partition', 'gpus_per_job': 'gpus_per_job', 'time': 'hours'}  # reproduce's flags for keys of the cluster block
 
 def _cluster_sets(a) -> list:
@@ -32,6 +34,7 @@ def _cluster_sets(a) -> list:
     sets = [f'executor={a.executor}'] if getattr(a, 'executor', None) else []
     return sets + [f'cluster.{key}={getattr(a, flag)}' for flag, key in _CLUSTER_FLAGS.items() if getattr(a, flag, None) is not None]
 
+# %% ../nbs/99_cli.ipynb #96e3661d
 def _checked(a) -> tuple:
     "The checked parameters of a command and its run folder; real inputs are checked to exist."
     from dr_study.params import load_params, ParamError
@@ -44,6 +47,7 @@ def _checked(a) -> tuple:
     if not params.get('synthetic'): check_weights(params)
     return params, run
 
+# %% ../nbs/99_cli.ipynb #91ab5b71
 def cmd_prepare(a):
     from dr_study.prepare import prepare_data
     from dr_study.pipeline import run_lock
@@ -54,6 +58,7 @@ def cmd_prepare(a):
     print(f"[dr-study] {info['n_skipped']} image(s) excluded, reasons in {run.skipped}")
     return run
 
+# %% ../nbs/99_cli.ipynb #316a3200
 def _steps(until):
     from dr_study.pipeline import STEPS
     names = [s.name for s in STEPS]
@@ -61,18 +66,21 @@ def _steps(until):
     if until not in names: raise ValueError(f'--until {until!r}: not a step; steps: {", ".join(names)}')
     return STEPS[:names.index(until) + 1]
 
+# %% ../nbs/99_cli.ipynb #7e897c61
 def cmd_reproduce(a):
     from dr_study.pipeline import run_pipeline
     params, run = _checked(a)
     run_pipeline(params, run.root, _steps(a.until), progress=not a.quiet)
     if a.until is None: cmd_site(argparse.Namespace(run=run.root))
 
+# %% ../nbs/99_cli.ipynb #f7418ea4
 def _run_params(a) -> dict:
     from dr_study.params import load_params
     run = RunLayout(a.run)
     if not run.params.exists(): raise DataError(run.params, 'not found: is this a run folder? (dr-study reproduce --out RUN makes one)')
     return load_params(str(run.params), a.set)
 
+# %% ../nbs/99_cli.ipynb #afb669ee
 def cmd_status(a):
     from dr_study.pipeline import pipeline_status, stale_units, RunBusy, run_lock
     for name, why in pipeline_status(_run_params(a), a.run):
@@ -84,15 +92,18 @@ def cmd_status(a):
     except ValueError as e: print(f'[dr-study] {e}'); return
     if stale: print(f'[dr-study] {len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB: dr-study clean {a.run} lists them')
 
+# %% ../nbs/99_cli.ipynb #51fc5445
 def cmd_clean(a):
     from dr_study.pipeline import clean_run
     _run_params(a)
     clean_run(a.run, delete=a.yes)
 
+# %% ../nbs/99_cli.ipynb #a614d38a
 def cmd_params(a):
     from dr_study.params import load_params, describe_params
     with pd_options(): print(describe_params(load_params(a.profile, a.set)).to_string(index=False))
 
+# %% ../nbs/99_cli.ipynb #989b4ffc
 def cmd_plan(a):
     from dr_study.params import load_params
     from dr_study.plan import ASSUMED, Throughput, compute_plan, data_sizes, plan_summary
@@ -108,16 +119,19 @@ def cmd_plan(a):
         if a.units: print(plan.to_string(index=False, formatters=dict(gpu_hours='{:.3f}'.format, disk_gib='{:.2f}'.format)))
         print(plan_summary(plan).to_string(index=False, formatters=dict(images='{:,}'.format, gpu_hours='{:.2f}'.format, disk_gib='{:.2f}'.format)))
 
+# %% ../nbs/99_cli.ipynb #8a2d8d05
 @contextlib.contextmanager
 def pd_options():
     import pandas as pd
     with pd.option_context('display.max_colwidth', 90, 'display.width', 200): yield
 
+# %% ../nbs/99_cli.ipynb #a51ac109
 def cmd_site(a):
     from dr_study.site import build_site
     home = _step('site', build_site, a.run)
     print(f'[dr-study] site: {home}')
 
+# %% ../nbs/99_cli.ipynb #37e75763
 def parser() -> argparse.ArgumentParser:
     "The `dr-study` argument parser."
     p = argparse.ArgumentParser(prog='dr-study', description='Pretraining and self-supervision for diabetic retinopathy: a re-executable study.')
@@ -155,6 +169,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('run', type=Path); s.set_defaults(f=cmd_site)
     return p
 
+# %% ../nbs/99_cli.ipynb #40c32cbb
 def main(argv=None):
     "Entry point of the `dr-study` command."
     a = parser().parse_args(argv)

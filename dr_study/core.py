@@ -22,7 +22,7 @@ class DataError(ValueError):
         self.path, self.problem = Path(path), problem
         super().__init__(f'{self.path}: {problem}')
 
-# %% ../nbs/01_core.ipynb #10527e59
+# %% ../nbs/01_core.ipynb #88111154
 @contextmanager
 def atomic_path(path, suffix:str=''):
     "Yield a temporary path beside `path`; move it onto `path` only if the block succeeds."
@@ -36,28 +36,32 @@ def atomic_path(path, suffix:str=''):
         if os.path.exists(tmp): os.unlink(tmp)
         raise
 
+# %% ../nbs/01_core.ipynb #c57da500
 def atomic_write(path, data) -> Path:
     "Write `data` (str or bytes) to `path` atomically."
     with atomic_path(path) as tmp:
         Path(tmp).write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
 
+# %% ../nbs/01_core.ipynb #e3f25c18
 def write_json(path, obj) -> Path:
     "Write `obj` as indented, key-sorted JSON, atomically."
     return atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, default=str) + '\n')
 
+# %% ../nbs/01_core.ipynb #7cdde24d
 def write_csv(path, df, **kw) -> Path:
     "Write a DataFrame to CSV atomically (no index unless asked)."
     kw.setdefault('index', False)
     with atomic_path(path) as tmp: df.to_csv(tmp, **kw)
     return Path(path)
 
-# %% ../nbs/01_core.ipynb #c2fb5035
+# %% ../nbs/01_core.ipynb #3c2fe024
 def stable_hash(obj, n:int=12) -> str:
     "Hex digest (first `n` chars) of the canonical JSON of `obj`."
     s = json.dumps(obj, sort_keys=True, default=str, separators=(',', ':'))
     return hashlib.sha256(s.encode()).hexdigest()[:n]
 
+# %% ../nbs/01_core.ipynb #f056103e
 def file_hash(path, # the file
               n:int=16, # hex digits kept
               chunk:int=1<<20, # bytes read at a time
@@ -68,12 +72,13 @@ def file_hash(path, # the file
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()[:n]
 
-# %% ../nbs/01_core.ipynb #2bc9d80a
+# %% ../nbs/01_core.ipynb #87767004
 def rng(seed:int, *keys) -> np.random.Generator:
     "A numpy Generator determined by `seed` and any hashable `keys` (strings or ints)."
     words = [int(stable_hash(k, 8), 16) if not isinstance(k, int) else k for k in keys]
     return np.random.default_rng(np.random.SeedSequence([int(seed), *words]))
 
+# %% ../nbs/01_core.ipynb #43cc1d2f
 def seed_everything(seed:int):
     "Seed Python's, numpy's and (if imported) torch's global generators."
     random.seed(seed); np.random.seed(seed % 2**32)
@@ -82,7 +87,7 @@ def seed_everything(seed:int):
         torch.manual_seed(seed)
     except ImportError: pass
 
-# %% ../nbs/01_core.ipynb #9b4d134b
+# %% ../nbs/01_core.ipynb #b1af9f97
 def _without_docstrings(tree):
     for node in ast.walk(tree):
         body = getattr(node, 'body', None)
@@ -91,13 +96,14 @@ def _without_docstrings(tree):
             node.body = body[1:] or [ast.Pass()]
     return tree
 
+# %% ../nbs/01_core.ipynb #343aff27
 def source_digest(source:str, n:int=16) -> str:
     "Hash of Python `source` as code: its syntax tree without comments and docstrings (the raw bytes if it does not parse)."
     try: tree = ast.parse(source)
     except SyntaxError: return hashlib.sha256(source.encode()).hexdigest()[:n]
     return hashlib.sha256(ast.dump(_without_docstrings(tree)).encode()).hexdigest()[:n]
 
-# %% ../nbs/01_core.ipynb #8b7467ce
+# %% ../nbs/01_core.ipynb #2740fc44
 def _bound(stmt) -> list:
     "The names a top-level statement defines (a def, a class, an assignment to plain names)."
     if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)): return [stmt.name]
@@ -107,6 +113,7 @@ def _bound(stmt) -> list:
             return [n.id for t in ts for n in ast.walk(t) if isinstance(n, ast.Name) and n.id != '__all__']
     return []
 
+# %% ../nbs/01_core.ipynb #95dcc81d
 def _aliases(stmts, modules:set, package:str) -> tuple:
     "What the imports among `stmts` bind: ({alias: 'module.name'}, {alias: 'module'}, {alias: 'external.name'})."
     names, mods, ext = {}, {}, {}
@@ -125,6 +132,7 @@ def _aliases(stmts, modules:set, package:str) -> tuple:
                 elif a.name.split('.')[0] != package: ext[a.asname or a.name.split('.')[0]] = a.name
     return names, mods, ext
 
+# %% ../nbs/01_core.ipynb #b755d64c
 def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
     "The definitions of module `m` ({'m.name': (digest, names it reads, its decorators, globals it files entries in)}) and the package names it imports."
     top = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
@@ -154,6 +162,7 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
         out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos, set(filter(None, map(ref, filed.values()))))
     return out, _aliases(top, modules, package)[0]
 
+# %% ../nbs/01_core.ipynb #15f6f393
 @functools.lru_cache(maxsize=16)
 def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
     files = {p.stem: p for p in sorted(Path(pkg).glob('*.py')) if not p.stem.startswith('_')}
@@ -173,6 +182,7 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
         return f'{m}.<top>' if m in files else None
     return {n: (dg, frozenset(filter(None, map(resolve, refs))), frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
 
+# %% ../nbs/01_core.ipynb #5bfb7702
 def code_graph(pkg=None, # folder of the package (default: this one)
                package:str='dr_study', # its import name
               ) -> dict:
@@ -181,7 +191,7 @@ def code_graph(pkg=None, # folder of the package (default: this one)
     stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(pkg.glob('*.py')))
     return _code_graph(str(pkg), stamp, package)
 
-# %% ../nbs/01_core.ipynb #5cee4884
+# %% ../nbs/01_core.ipynb #c757d8e6
 def code_reach(roots, # 'module.name' definitions (or 'module': all of its definitions) that a unit runs
                pkg=None, # folder of the package (default: this one)
                entries:dict|None=None, # {registry: names of the entries the unit uses}; other registries: every entry
@@ -204,10 +214,12 @@ def code_reach(roots, # 'module.name' definitions (or 'module': all of its defin
         seen[n] = g[n][0]; todo += [*g[n][1], *(g[n][2] & only[n] if n in only else g[n][2])]
     return dict(sorted(seen.items()))
 
+# %% ../nbs/01_core.ipynb #cd8515b8
 def code_version(*roots, pkg=None, entries:dict|None=None) -> str:
     "One hash of the code that `roots` reach (`code_reach`)."
     return stable_hash(code_reach(roots, pkg, entries))
 
+# %% ../nbs/01_core.ipynb #18b1ad86
 def code_changes(old:dict, new:dict) -> list:
     "The definitions whose code differs between two `code_reach` results (added, removed or edited), as 'dr_study.module.name'."
     return [f'dr_study.{n}' for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
@@ -234,7 +246,7 @@ def source_roots(source:str, package:str='dr_study') -> set:
             if base in mods: out.add(f'{mods[base]}.{n.attr}'); used.add(base)
     return out | {m for a, m in mods.items() if a not in used}  # a module imported but never used as `module.name`: all of it
 
-# %% ../nbs/01_core.ipynb #43e0b303
+# %% ../nbs/01_core.ipynb #20202729
 UNITS_LOG = 'DR_STUDY_UNITS_LOG'  # environment variable: a file to which every work unit used is appended (the pipeline sets it per step)
 
 def unit_problem(folder) -> str|None:
@@ -250,6 +262,7 @@ def unit_problem(folder) -> str|None:
         if digest and file_hash(p) != digest: return f'{p} changed since it was made (sha256 {file_hash(p)}, was {digest})'
     return None
 
+# %% ../nbs/01_core.ipynb #cb2e1015
 def _note_use(folder):
     if os.environ.get(UNITS_LOG):
         with open(os.environ[UNITS_LOG], 'a') as f: f.write(f'{Path(folder).resolve()}\n')

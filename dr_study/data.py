@@ -18,7 +18,7 @@ __all__ = ['GRADE_NAMES', 'PRED_COLUMNS', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS'
            'read_idrid_segmentation', 'mask_report', 'read_idrid_grading', 'Dataset', 'register_dataset', 'datasets',
            'read_eyepacs_splits', 'read_aptos', 'patient_split', 'label_fractions', 'fraction_subset']
 
-# %% ../nbs/02_data.ipynb #16c1f214
+# %% ../nbs/02_data.ipynb #110a1305
 GRADE_NAMES = ('no DR', 'mild', 'moderate', 'severe', 'proliferative')
 PRED_COLUMNS = ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']  # a predictions table
 REFERABLE = {'paper': (3, 4), 'clinical': (2, 3, 4)}  # name -> referable grades
@@ -28,17 +28,19 @@ def referable_grades(definition:str='paper') -> tuple:
     if definition not in REFERABLE: raise ValueError(f'unknown referable-DR definition {definition!r}; choose one of {sorted(REFERABLE)}')
     return REFERABLE[definition]
 
+# %% ../nbs/02_data.ipynb #fe40903e
 def referable(grades, definition:str='paper') -> np.ndarray:
     "Boolean array: is each grade referable under `definition`?"
     return np.isin(np.asarray(grades), referable_grades(definition))
 
+# %% ../nbs/02_data.ipynb #85ff80e0
 def referable_score(probs, definition:str='paper') -> np.ndarray:
     "Referable-DR score of 5-class probabilities (N, 5): the summed probability of the referable grades."
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != 5: raise ValueError(f'expected probabilities of shape (N, 5), got {probs.shape}')
     return probs[:, list(referable_grades(definition))].sum(1)
 
-# %% ../nbs/02_data.ipynb #24942046
+# %% ../nbs/02_data.ipynb #6ddfc7d4
 @dataclass(frozen=True)
 class Record:
     "One fundus image of any data set."
@@ -51,6 +53,7 @@ class Record:
     image: str  # path of the image file
     masks: dict = field(default_factory=dict)  # lesion code (see `LESIONS`) -> mask path
 
+# %% ../nbs/02_data.ipynb #a2b7ce6c
 MASK_COLUMNS = [f'mask_{c}' for c in LESIONS]
 COLUMNS = ['dataset', 'split', 'id', 'patient', 'eye', 'grade', 'image'] + MASK_COLUMNS
 
@@ -64,6 +67,7 @@ def records_frame(records) -> pd.DataFrame:
     df['grade'] = df['grade'].astype('Int64')
     return df
 
+# %% ../nbs/02_data.ipynb #a28aeacd
 def frame_records(df:pd.DataFrame) -> list:
     "The `Record`s of a records DataFrame."
     out = []
@@ -75,7 +79,7 @@ def frame_records(df:pd.DataFrame) -> list:
         out.append(Record(**d, masks={c: m for c, m in masks.items() if isinstance(m, str)}))
     return out
 
-# %% ../nbs/02_data.ipynb #56b4cca9
+# %% ../nbs/02_data.ipynb #3fc402ce
 class SkipLog:
     "Exclusions with their reasons, written to `skipped.csv`."
     columns = ['dataset', 'id', 'file', 'stage', 'reason']
@@ -101,11 +105,12 @@ class SkipLog:
         if Path(path).exists(): df = pd.concat([pd.read_csv(path, dtype=str), df]).drop_duplicates(ignore_index=True)
         return write_csv(path, df)
 
+# %% ../nbs/02_data.ipynb #542af85b
 def _log_or_warn(log, dataset, id, *, file, stage, reason):
     if log is None: warnings.warn(f'skipped {dataset}/{id} ({file}): {reason}', stacklevel=3)
     else: log.add(dataset, id, file, stage, reason)
 
-# %% ../nbs/02_data.ipynb #4de95c37
+# %% ../nbs/02_data.ipynb #807c4979
 def read_labels(path, # the CSV file
                 required:list, # column names that must be there
                 id_col:str, # the column of image ids (must be unique)
@@ -124,6 +129,7 @@ def read_labels(path, # the CSV file
     if len(dup): raise DataError(path, f'duplicate ids in {id_col!r}: {", ".join(dup[:5])}' + (f' and {len(dup)-5} more' if len(dup) > 5 else ''))
     return df
 
+# %% ../nbs/02_data.ipynb #b483050d
 def parse_grade(value) -> int|None:
     "The integer grade 0-4 in `value`, or None if it is not one."
     try: g = float(value)
@@ -151,13 +157,14 @@ class FileIndex:
                 if hit: return self.folder/hit
         return None
 
-# %% ../nbs/02_data.ipynb #c69c4e73
+# %% ../nbs/02_data.ipynb #0fd63fce
 EYEPACS_EXTS = ('.jpeg', '.jpg', '.png')
 
 def _eye(name:str) -> str|None:
     m = re.search(r'_(left|right)$', name, re.I)
     return m.group(1).lower() if m else None
 
+# %% ../nbs/02_data.ipynb #a82a32be
 def read_eyepacs(root, # the EyePACS folder
                  split:str='train', # 'train' or 'test'
                  usage:str|None=None, # test split only: keep rows of this `Usage` ('Public' | 'Private'; None: all)
@@ -225,13 +232,14 @@ def read_messidor2(root, # the Messidor-2 folder
         recs.append(Record('messidor2', 'test', id_, patient.get(stem, stem), None, grade, str(img)))
     return records_frame(recs)
 
-# %% ../nbs/02_data.ipynb #0a819686
+# %% ../nbs/02_data.ipynb #0d6cc7d1
 def _size(path):
     from PIL import Image, UnidentifiedImageError
     try:
         with Image.open(path) as im: return im.size
     except (OSError, UnidentifiedImageError): return None
 
+# %% ../nbs/02_data.ipynb #3839c4dc
 def read_idrid_segmentation(root, # the IDRiD folder
                             splits=('train', 'test'), # splits to read ('train', 'test')
                             check_sizes:bool=True, # drop masks whose size differs from their image (reads headers only)
@@ -258,11 +266,13 @@ def read_idrid_segmentation(root, # the IDRiD folder
             recs.append(Record('idrid_seg', split, id_, id_, None, None, str(img), {c: str(p) for c, p in found.items()}))
     return records_frame(recs)
 
+# %% ../nbs/02_data.ipynb #f7e8dd64
 def mask_report(df:pd.DataFrame) -> pd.DataFrame:
     "How many images of each split have each lesion mask."
     return (df.groupby('split')[MASK_COLUMNS].agg(lambda s: s.notna().sum())
               .rename(columns=lambda c: c[5:]).assign(images=df.groupby('split').size()))
 
+# %% ../nbs/02_data.ipynb #a7f0c373
 def read_idrid_grading(root, # the IDRiD folder
                        splits=('train', 'test'), # splits to read ('train', 'test')
                        log:SkipLog|None=None, # receives each image left out, with its reason (None: a warning)
@@ -279,7 +289,7 @@ def read_idrid_grading(root, # the IDRiD folder
             else: recs.append(Record('idrid_grading', split, f'{split}_{id_}', f'{split}_{id_}', None, grade, str(img)))
     return records_frame(recs)
 
-# %% ../nbs/02_data.ipynb #9710f9f9
+# %% ../nbs/02_data.ipynb #4dc6ff05
 ROLES = ('training', 'external', 'segmentation')
 
 @dataclass(frozen=True)
@@ -294,6 +304,7 @@ class Dataset:
     sizes: dict  # split -> images as distributed
     read: object  # (folder, log=None) -> records frame
 
+# %% ../nbs/02_data.ipynb #fda535e5
 DATASETS = {}
 
 def register_dataset(name:str, # its name: the `dataset` column of its records and its cache
@@ -310,6 +321,7 @@ def register_dataset(name:str, # its name: the `dataset` column of its records a
     def deco(read): DATASETS[name] = Dataset(name, title, role, root, probe, what, dict(sizes), read); return read
     return deco
 
+# %% ../nbs/02_data.ipynb #deb8a81b
 def datasets(role:str) -> list:
     "Names of the registered data sets with `role`."
     return [n for n, d in DATASETS.items() if d.role == role]
@@ -343,7 +355,7 @@ def read_aptos(root, log:SkipLog|None=None) -> pd.DataFrame:
         else: recs.append(Record('aptos', 'test', id_, id_, None, grade, str(img)))
     return records_frame(recs)
 
-# %% ../nbs/02_data.ipynb #c6799754
+# %% ../nbs/02_data.ipynb #bc2f225e
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 
 def _patient_quantiles(df:pd.DataFrame, seed:int, key:str) -> pd.Series:
@@ -355,6 +367,7 @@ def _patient_quantiles(df:pd.DataFrame, seed:int, key:str) -> pd.Series:
         q[order] = (np.arange(len(order)) + 0.5) / len(order)
     return q
 
+# %% ../nbs/02_data.ipynb #7b082464
 def patient_split(df:pd.DataFrame, # training records
                   val_frac:float=0.15, # share of patients held out for validation
                   seed:int=0, # seed of the split
@@ -364,6 +377,7 @@ def patient_split(df:pd.DataFrame, # training records
     q = _patient_quantiles(df, seed, 'val')
     return df.assign(split=np.where(df.patient.map(q) <= val_frac, 'val', 'train'))
 
+# %% ../nbs/02_data.ipynb #7158b9a2
 def label_fractions(df:pd.DataFrame, # training records (after `patient_split`)
                     fractions=FRACTIONS, # the nested label fractions
                     seed:int=0, # seed of the draw
@@ -374,6 +388,7 @@ def label_fractions(df:pd.DataFrame, # training records (after `patient_split`)
     q = df.patient.map(_patient_quantiles(df, seed, 'fraction')).to_numpy()
     return pd.Series(fr[np.searchsorted(fr, q - 1e-12)], index=df.index, name='min_fraction')
 
+# %% ../nbs/02_data.ipynb #1eabcaef
 def fraction_subset(df:pd.DataFrame, # training records
                     fraction:float, # one of `fractions`
                     seed:int=0, # seed of the draw

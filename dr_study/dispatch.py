@@ -15,7 +15,7 @@ __all__ = ['EXECUTORS', 'CLUSTER', 'QUIET', 'Task', 'UnitsFailed', 'register_exe
            'slurm_parameters', 'queued', 'run_submitit', 'run_slurm', 'run_submitit_local', 'dispatch',
            'executor_problem', 'job_distributed', 'unit_job', 'unit_task', 'model_task', 'terminal']
 
-# %% ../nbs/19_dispatch.ipynb #962bff1f
+# %% ../nbs/19_dispatch.ipynb #b0fc65b7
 @dataclass
 class Task:
     "One work unit to make: `fn(**kwargs)`, here or in a job; `done()` says whether the unit is finished and intact."
@@ -24,10 +24,11 @@ class Task:
     kwargs: dict  # its arguments (picklable)
     done: Callable  # () -> bool
 
+# %% ../nbs/19_dispatch.ipynb #da72eccd
 class UnitsFailed(RuntimeError):
     "Work units that did not finish; the message names each one with its log."
 
-# %% ../nbs/19_dispatch.ipynb #7e64d675
+# %% ../nbs/19_dispatch.ipynb #261c5e7b
 EXECUTORS = {}
 
 def register_executor(name:str):
@@ -35,6 +36,7 @@ def register_executor(name:str):
     def deco(f): EXECUTORS[name] = f; return f
     return deco
 
+# %% ../nbs/19_dispatch.ipynb #eacd7a06
 @register_executor('local')
 def run_here(tasks, # the `dispatch.Task`s to run
              folder=None, # folder of the job records and logs
@@ -90,9 +92,10 @@ def queued(job_ids) -> dict:
 
 _LIVE = ('PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'RESIZING', 'SUSPENDED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'SIGNALING', 'STAGE_OUT')
 
-# %% ../nbs/19_dispatch.ipynb #38b92bd9
+# %% ../nbs/19_dispatch.ipynb #59487e7b
 def _job_record(folder, name): return Path(folder)/f'{name}.job.json'
 
+# %% ../nbs/19_dispatch.ipynb #89d66222
 def _reattach(kind, folder, name, log):
     "The job of an earlier call that is still queued or running for unit `name`, or None."
     import submitit
@@ -103,12 +106,14 @@ def _reattach(kind, folder, name, log):
         log(f'{name}: re-attached to job {job_id}, still in the queue'); return submitit.SlurmJob(folder=Path(folder)/'%j', job_id=job_id)
     return None
 
+# %% ../nbs/19_dispatch.ipynb #dcb4e6df
 def _sacct_or_squeue():
     "Where `sacct` has no accounting database, stop submitit calling it (each call prints an error); `squeue` gives the states."
     import shutil, submitit
     if shutil.which('sacct') and subprocess.run(['sacct', '-n', '-X', '-j', '1'], capture_output=True).returncode:
         submitit.SlurmJob.watcher._make_command = lambda: None
 
+# %% ../nbs/19_dispatch.ipynb #8951dc83
 def _failure(job) -> str|None:
     "What went wrong in a finished submitit job, or None."
     try: e = job.exception()
@@ -117,7 +122,7 @@ def _failure(job) -> str|None:
     errors = [l.strip() for l in str(e).splitlines() if re.match(r'\s*[\w.]+(Error|Exception|Interrupt|Exit)\b', l)]  # the traceback's last line
     return f'{errors[-1] if errors else type(e).__name__}; log: {job.paths.stderr}'
 
-# %% ../nbs/19_dispatch.ipynb #2c363f79
+# %% ../nbs/19_dispatch.ipynb #01200a1f
 def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
                  tasks, # the `dispatch.Task`s to run
                  folder, # folder of the job records and logs
@@ -142,6 +147,7 @@ def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
         log(f'{kind}: submitted {len(new)} job(s) ({subs[0].job_id.split("_")[0]}{"" if len(new) == 1 else f"_[0-{len(new) - 1}]"}), logs in {folder}')
     return _wait(kind, jobs, c['poll_s'], log)
 
+# %% ../nbs/19_dispatch.ipynb #40301163
 def _wait(kind, jobs, poll_s, log) -> dict:
     problems, said, gone = {}, None, {}
     try:
@@ -166,6 +172,7 @@ def _wait(kind, jobs, poll_s, log) -> dict:
         if n not in problems and (p := _failure(j)): problems[n] = p
     return problems
 
+# %% ../nbs/19_dispatch.ipynb #1b124651
 @register_executor('slurm')
 def run_slurm(tasks, # the `dispatch.Task`s to run
               folder, # folder of the job records and logs
@@ -175,6 +182,7 @@ def run_slurm(tasks, # the `dispatch.Task`s to run
     "Each unfinished unit as one task of a SLURM job array, through submitit."
     return run_submitit('slurm', tasks, folder, cluster=cluster, log=log)
 
+# %% ../nbs/19_dispatch.ipynb #983703a9
 @register_executor('submitit_local')
 def run_submitit_local(tasks, # the `dispatch.Task`s to run
                        folder, # folder of the job records and logs
@@ -225,7 +233,7 @@ def job_distributed() -> tuple:
     if env.num_tasks > 1: submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     return env.global_rank, env.num_tasks
 
-# %% ../nbs/19_dispatch.ipynb #211eced5
+# %% ../nbs/19_dispatch.ipynb #bbe2ad25
 def unit_job(folder:str, # the unit's folder
              config:dict, # its configuration (written as `config.json`)
              make:Callable, # make(**kwargs) -> {file name: DataFrame (CSV) or ndarray (.npy)}
@@ -242,6 +250,7 @@ def unit_job(folder:str, # the unit's folder
         else: write_csv(d/name, v)
     u.finish(); return folder
 
+# %% ../nbs/19_dispatch.ipynb #8b54d732
 def unit_task(parent, # folder of the units
               prefix:str, # readable start of the unit's name
               config:dict, # everything its result depends on (its key)
@@ -254,6 +263,7 @@ def unit_task(parent, # folder of the units
     u = WorkUnit.keyed(parent, prefix, config)
     return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs), lambda: u.done(log))  # not `fn`: submitit's own argument name
 
+# %% ../nbs/19_dispatch.ipynb #c30065a7
 def model_task(kind:str, # what the unit holds, the start of its name: 'spectra', 'explain', ...
                make:Callable, # make(**spec, **extra, weights=, arch=, device=) -> the unit's files (see `unit_job`)
                code:tuple, # the code roots of its key

@@ -15,7 +15,7 @@ __all__ = ['PUBLISHED_AUC', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'pati
            'HierarchicalBootstrap', 'SensAtSpec', 'quadratic_kappa', 'read_predictions', 'metrics_table',
            'final_models_summary', 'figure2']
 
-# %% ../nbs/13_evaluate.ipynb #0d963e86
+# %% ../nbs/13_evaluate.ipynb #1cedb80f
 def _group_index(groups, n:int) -> np.ndarray:
     "Group number 0..G-1 of each of `n` items (`groups` None: each item its own group)."
     if groups is None: return np.arange(n)
@@ -23,6 +23,7 @@ def _group_index(groups, n:int) -> np.ndarray:
     if g.shape != (n,): raise ValueError(f'groups must have shape ({n},), got {g.shape}')
     return np.unique(g, return_inverse=True)[1].ravel()
 
+# %% ../nbs/13_evaluate.ipynb #e72d8f28
 class GroupBootstrap:
     "Percentile bootstrap drawing whole groups (patients) with replacement: the one resampling under every interval of the study."
     def __init__(self, n_boot:int=1000, # resamples; 0: no interval
@@ -70,7 +71,7 @@ class GroupBootstrap:
             boots = np.concatenate([(sums[ii].sum(1) / counts[ii].sum(1)).mean(1) for ii in self.draws(G)])
         return (est, *self.interval(boots))
 
-# %% ../nbs/13_evaluate.ipynb #2b5a0f41
+# %% ../nbs/13_evaluate.ipynb #763ba2ec
 class AUC(GroupBootstrap):
     "Referable-DR AUC with a bootstrap confidence interval over patients."
     def __call__(self,
@@ -84,6 +85,7 @@ class AUC(GroupBootstrap):
         lo, hi = self.interval([roc_auc(y[i], s[i]) for i in self.resamples(groups, len(y))])
         return dict(auc=auc, lo=lo, hi=hi)
 
+# %% ../nbs/13_evaluate.ipynb #e8b7d031
 class AUCDelta(GroupBootstrap):
     "Paired difference AUC(a) - AUC(b) of two models' scores on the same images, with a bootstrap interval over patients."
     def __call__(self,
@@ -183,7 +185,7 @@ class HierarchicalBootstrap(GroupBootstrap):
             c = np.sqrt(S / (S - 1) * max(0.0, 1 - noise / v_between)) if v_between > 0 else 0.0  # adjusted residuals of the training variance alone
         return float(est.mean()), P + c * (self.seed_counts(S) @ (est - est.mean())) / S
 
-# %% ../nbs/13_evaluate.ipynb #785df338
+# %% ../nbs/13_evaluate.ipynb #a3be9770
 class SensAtSpec:
     "Sensitivity at the most lenient threshold whose specificity is at least `spec`."
     def __init__(self, spec:float=0.9): self.spec = spec
@@ -194,6 +196,7 @@ class SensAtSpec:
         thr = neg[k - 1] if k > 0 else -np.inf
         return float((s[y] > thr).mean())
 
+# %% ../nbs/13_evaluate.ipynb #9438fbbd
 def quadratic_kappa(a, # (N,) grades 0..k-1
                     b, # (N,) grades 0..k-1
                     k:int=5, # number of grades

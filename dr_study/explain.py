@@ -27,7 +27,7 @@ __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXP
            'random_expectation', 'cascading_randomization', 'flip_averaged', 'quadrant_shares', 'score_explainers',
            'orientation_check', 'table3', 'explain_inputs', 'explain_job', 'figure5_image', 'figure5']
 
-# %% ../nbs/16_explain.ipynb #d27b1202
+# %% ../nbs/16_explain.ipynb #0abb28d9
 class CanonBlock(nn.Module):
     "A ResNet block with BatchNorm fused into the convolutions, one module per ReLU and the residual sum as an `Addition_Module`."
     def __init__(self, block:BasicBlock|Bottleneck):
@@ -44,6 +44,7 @@ class CanonBlock(nn.Module):
         for conv, relu in zip(self.convs, self.relus): out = relu(conv(out))
         return self.relu_out(self.add(self.convs[-1](out), x if self.downsample is None else self.downsample(x)))
 
+# %% ../nbs/16_explain.ipynb #607c445e
 class CanonResNet(nn.Module):
     "A torchvision ResNet rewritten for LRP: same logits, no BatchNorm, additions as modules."
     def __init__(self, m:ResNet):
@@ -57,6 +58,7 @@ class CanonResNet(nn.Module):
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
+# %% ../nbs/16_explain.ipynb #ae0daeeb
 def canonize(model:nn.Module, # a torchvision ResNet (BasicBlock or Bottleneck blocks); not modified
             ) -> CanonResNet:
     "A frozen eval-mode copy of a torchvision ResNet with BatchNorm fused and residual sums as captum `Addition_Module`s."
@@ -69,13 +71,14 @@ def canonize(model:nn.Module, # a torchvision ResNet (BasicBlock or Bottleneck b
     for p in c.parameters(): p.requires_grad_(False)
     return c
 
-# %% ../nbs/16_explain.ipynb #eb1565a2
+# %% ../nbs/16_explain.ipynb #3108d4d1
 LOW = tuple(-m / s for m, s in zip(MEAN, STD))  # normalized value of a 0 pixel, per channel
 HIGH = tuple((1 - m) / s for m, s in zip(MEAN, STD))  # normalized value of a 255 pixel, per channel
 FIRST_RULES = ('zb', 'flat', 'a1b0')
 
 def _conv_kw(m): return dict(stride=m.stride, padding=m.padding, dilation=m.dilation, groups=m.groups)
 
+# %% ../nbs/16_explain.ipynb #1167e607
 class FirstLayerRule(PropagationRule):
     "Captum propagation rule for the pixel-input convolution: z^B with per-channel bounds `low`, `high`, or flat."
     def __init__(self,
@@ -116,11 +119,13 @@ class FirstLayerRule(PropagationRule):
         self._handle_output_hook = outputs.register_hook(out_hook)
         return outputs.clone()
 
+# %% ../nbs/16_explain.ipynb #a6305984
 def _check_input(x, name='x'):
     if not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != 3 or not x.is_floating_point():
         raise ValueError(f'{name}: expected a normalized float tensor (B, 3, H, W), got '
                          f'{tuple(x.shape) if torch.is_tensor(x) else type(x).__name__}')
 
+# %% ../nbs/16_explain.ipynb #8c54fbbf
 def lrp(model_canon:CanonResNet, # a `canonize`d ResNet
         x:torch.Tensor, # normalized images (B, 3, H, W), see `dr_study.train.normalize`
         target:int=3, # output neuron the relevance starts from (3 = severe DR)
@@ -143,13 +148,14 @@ def lrp(model_canon:CanonResNet, # a `canonize`d ResNet
     r = engine.attribute(x.detach().clone().requires_grad_(True), target=int(target))
     return (kept[0][0] if start == 'one' else r).detach()
 
-# %% ../nbs/16_explain.ipynb #c9dbda59
+# %% ../nbs/16_explain.ipynb #754cfd89
 IG_STEPS = 32  # integration steps of integrated gradients
 _CANON = weakref.WeakKeyDictionary()  # model -> (fingerprint, canonized copy)
 
 def _fingerprint(model):
     return tuple((t.data_ptr(), t._version, str(t.device)) for t in list(model.parameters()) + list(model.buffers()))
 
+# %% ../nbs/16_explain.ipynb #49d05aca
 def canonized(model:nn.Module, # a torchvision ResNet, or an already canonized one
              ) -> CanonResNet:
     "The cached canonized copy of `model` (rebuilt if its weights changed); a canonized model is returned as is."
@@ -158,6 +164,7 @@ def canonized(model:nn.Module, # a torchvision ResNet, or an already canonized o
     if hit is None or hit[0] != fp: hit = _CANON[model] = (fp, canonize(model))
     return hit[1]
 
+# %% ../nbs/16_explain.ipynb #7a3d4963
 def explain_lrp(model:nn.Module, # torchvision ResNet (canonized once, cached) or a canonized one
                 x:torch.Tensor, # normalized images (B, 3, H, W)
                 target:int=3, # output neuron explained
@@ -167,10 +174,12 @@ def explain_lrp(model:nn.Module, # torchvision ResNet (canonized once, cached) o
     "`lrp` on the cached canonized copy of `model`."
     return lrp(canonized(model), x, target, first_rule=first_rule, start=start)
 
+# %% ../nbs/16_explain.ipynb #2c4ef792
 def _prep(model, x):
     _check_input(x); model.eval()
     return x.detach().clone().requires_grad_(True)
 
+# %% ../nbs/16_explain.ipynb #561f278b
 def integrated_gradients(model:nn.Module, # torchvision ResNet
                          x:torch.Tensor, # normalized images (B, 3, H, W)
                          target:int=3, # output neuron explained
@@ -181,6 +190,7 @@ def integrated_gradients(model:nn.Module, # torchvision ResNet
     base = normalize(torch.zeros(1, 3, 1, 1, dtype=torch.uint8, device=x.device)).expand_as(x).to(x.dtype)
     return IntegratedGradients(model).attribute(xg, base, target=int(target), n_steps=n_steps, internal_batch_size=n_steps).detach()
 
+# %% ../nbs/16_explain.ipynb #c445d1aa
 def grad_x_input(model:nn.Module, # torchvision ResNet
                  x:torch.Tensor, # normalized images (B, 3, H, W)
                  target:int=3, # output neuron explained
@@ -188,6 +198,7 @@ def grad_x_input(model:nn.Module, # torchvision ResNet
     "Gradient of the target logit times the (normalized) input."
     return InputXGradient(model).attribute(_prep(model, x), target=int(target)).detach()
 
+# %% ../nbs/16_explain.ipynb #294904b7
 def gradcam(model:nn.Module, # torchvision ResNet (anything with a `layer4`)
             x:torch.Tensor, # normalized images (B, 3, H, W)
             target:int=3, # output neuron explained
@@ -196,6 +207,7 @@ def gradcam(model:nn.Module, # torchvision ResNet (anything with a `layer4`)
     cam = LayerGradCam(model, model.layer4).attribute(_prep(model, x), target=int(target), relu_attributions=True)
     return LayerAttribution.interpolate(cam.detach(), tuple(x.shape[-2:]), interpolate_mode='bilinear')
 
+# %% ../nbs/16_explain.ipynb #55282931
 def random_map(model:nn.Module|None, # ignored
                x:torch.Tensor, # images whose shape the noise takes
                target:int=3, # ignored
@@ -206,8 +218,7 @@ def random_map(model:nn.Module|None, # ignored
     g = torch.Generator().manual_seed(int(seed))
     return torch.randn(x.shape, generator=g, dtype=torch.float64).abs().to(x.dtype).to(x.device)
 
-
-# %% ../nbs/16_explain.ipynb #6110b3dc
+# %% ../nbs/16_explain.ipynb #4e7fb63b
 RANDOMIZATION_ORDER = ('fc', 'layer4', 'layer3', 'layer2', 'layer1', 'stem')  # top layer first: the cascade of Adebayo et al. (2018)
 
 def _reinit(mod:nn.Module, g:torch.Generator):
@@ -221,6 +232,7 @@ def _reinit(mod:nn.Module, g:torch.Generator):
         nn.init.kaiming_uniform_(mod.weight, a=5 ** 0.5, generator=g)
         if mod.bias is not None: b = mod.in_features ** -0.5; nn.init.uniform_(mod.bias, -b, b, generator=g)
 
+# %% ../nbs/16_explain.ipynb #1d80075e
 def randomize_weights(model:nn.Module, # a torchvision ResNet; not modified
                       stages:int|None=None, # re-initialize the first `stages` of `RANDOMIZATION_ORDER` (top down); None: all
                       seed:int=0, # seed of the new weights
@@ -237,6 +249,7 @@ def randomize_weights(model:nn.Module, # a torchvision ResNet; not modified
     for p in m.parameters(): p.requires_grad_(False)
     return m
 
+# %% ../nbs/16_explain.ipynb #09f41dba
 _RANDOMIZED = weakref.WeakKeyDictionary()  # model -> {(stages, seed): (fingerprint, randomized copy)}
 
 def randomized(model:nn.Module, # the trained model (left unchanged)
@@ -249,6 +262,7 @@ def randomized(model:nn.Module, # the trained model (left unchanged)
     if hit is None or hit[0] != fp: hit = hits[stages, seed] = (fp, randomize_weights(model, stages, seed))
     return hit[1]
 
+# %% ../nbs/16_explain.ipynb #21256be8
 def lrp_randomized(model:nn.Module, # torchvision ResNet
                    x:torch.Tensor, # normalized images (B, 3, H, W)
                    target:int=3, # output neuron explained
@@ -257,6 +271,7 @@ def lrp_randomized(model:nn.Module, # torchvision ResNet
     "Control: `explain_lrp` of the same architecture with all weights re-initialized (`randomized(model, None, seed)`)."
     return explain_lrp(randomized(model, None, seed), x, target)
 
+# %% ../nbs/16_explain.ipynb #00f02920
 EXPLAINERS = {
     'lrp_a1b0': explain_lrp,
     'integrated_gradients': integrated_gradients,
@@ -267,25 +282,29 @@ EXPLAINERS = {
 }
 CONTROLS = {'random': 'Gaussian noise', 'lrp_randomized': 'LRP of randomized weights'}  # the explainers that are controls, and their labels
 
-# %% ../nbs/16_explain.ipynb #a19db955
+# %% ../nbs/16_explain.ipynb #e8945778
 def _as_np(a, name='heatmap'):
     a = a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
     if a.ndim not in (3, 4): raise ValueError(f'{name}: expected (C, H, W) or (B, C, H, W), got shape {a.shape}')
     return a
 
+# %% ../nbs/16_explain.ipynb #2a9a3ef8
 def sum_pos(r) -> np.ndarray:
     "max(0, sum over channels): (B, C, H, W) -> (B, H, W) or (C, H, W) -> (H, W)."
     return np.maximum(_as_np(r).sum(-3), 0.0)
 
+# %% ../nbs/16_explain.ipynb #7f137be9
 def l2_norm_sq(r) -> np.ndarray:
     "Sum over channels of the squared relevance: (B, C, H, W) -> (B, H, W) or (C, H, W) -> (H, W)."
     return (_as_np(r) ** 2).sum(-3)
 
+# %% ../nbs/16_explain.ipynb #4c53ac5e
 POOLINGS = {'sum_pos': sum_pos, 'l2_norm_sq': l2_norm_sq}
 
-# %% ../nbs/16_explain.ipynb #b697c0be
+# %% ../nbs/16_explain.ipynb #cb861df0
 def _arr(a): return a.detach().cpu().double().numpy() if torch.is_tensor(a) else np.asarray(a, dtype=np.float64)
 
+# %% ../nbs/16_explain.ipynb #a1090f21
 def _maps_masks(heatmaps, masks, ndim, region=None):
     "Flattened (B, P) maps, mask weights in [0, 1] and region of pooled maps and their masks, checked."
     h, m = _arr(heatmaps), masks.detach().cpu().numpy() if torch.is_tensor(masks) else np.asarray(masks)
@@ -299,6 +318,7 @@ def _maps_masks(heatmaps, masks, ndim, region=None):
     r = np.ones((b, h.shape[-2] * h.shape[-1]), bool) if region is None else _region(region, h.shape[-2:], b)
     return h.reshape(b, -1), m.reshape(b, -1) * r, r
 
+# %% ../nbs/16_explain.ipynb #59dd8cd4
 def _region(region, hw, b):
     r = region.detach().cpu().numpy() if torch.is_tensor(region) else np.asarray(region)
     if r.dtype != bool: raise ValueError(f'region: expected a boolean array, got {r.dtype}')
@@ -306,6 +326,7 @@ def _region(region, hw, b):
     if not r.any(): raise ValueError('region: selects no pixel')
     return np.broadcast_to(r.reshape(-1, hw[0] * hw[1]), (b, hw[0] * hw[1]))
 
+# %% ../nbs/16_explain.ipynb #4de32a1e
 def relevance_mass_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
                             masks, # boolean masks or area fractions (B, H, W)
                             region=None, # bool (H, W) or (B, H, W): only these pixels count (e.g. the field of view); None: all
@@ -319,11 +340,13 @@ def relevance_mass_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
     out[(m.sum(1) == 0) | (tot == 0)] = np.nan
     return out
 
+# %% ../nbs/16_explain.ipynb #ad5eeb18
 def _ranked(h, r):
     "Maps with the pixels outside the region at -inf, sorted descending, and the region's size per map."
     hr = np.where(r, h, -np.inf)
     return hr, -np.sort(-hr, axis=1), r.sum(1)
 
+# %% ../nbs/16_explain.ipynb #eb76a14f
 def _rra(hr, srt, n, *, m, top):
     s = m.sum(1)
     k = np.maximum(1, np.round(s)).astype(int) if top is None else np.maximum(1, np.round(top * n)).astype(int)
@@ -335,6 +358,7 @@ def _rra(hr, srt, n, *, m, top):
     out[s == 0] = np.nan
     return out
 
+# %% ../nbs/16_explain.ipynb #52568d07
 def relevance_rank_accuracy(heatmaps, # pooled maps (B, H, W)
                             masks, # boolean masks or area fractions (B, H, W)
                             top:float|None=None, # None: k = |S| (Osman et al.); else k = round(top * N), N the pixels of `region`
@@ -345,11 +369,13 @@ def relevance_rank_accuracy(heatmaps, # pooled maps (B, H, W)
     h, m, r = _maps_masks(heatmaps, masks, 3, region)
     return _rra(*_ranked(h, r), m, top)
 
+# %% ../nbs/16_explain.ipynb #503750df
 def _single(heatmap, mask):
     if np.ndim(heatmap) != 2: raise ValueError(f'heatmap: expected a pooled map (H, W), got shape {tuple(np.shape(heatmap))}')
     if np.ndim(mask) != 2: raise ValueError(f'mask: expected an (H, W) mask, got shape {tuple(np.shape(mask))}')
     return heatmap[None], mask[None]
 
+# %% ../nbs/16_explain.ipynb #2c407ba6
 class RelevanceMassAccuracy:
     "Share of a pooled (H, W) map's relevance inside the mask (Osman et al.); NaN for an empty mask or zero total."
     def __init__(self, region=None): # bool (H, W): only these pixels count; None: all
@@ -357,6 +383,7 @@ class RelevanceMassAccuracy:
     def __call__(self, heatmap, mask) -> float:
         return float(relevance_mass_accuracy(*_single(heatmap, mask), region=self.region)[0])
 
+# %% ../nbs/16_explain.ipynb #5a80a975
 class RelevanceRankAccuracy:
     "Share of the mask among the |S| (or `top` fraction) highest-relevance pixels of an (H, W) map; ties shared fractionally."
     def __init__(self, top:float|None=None, # None: k = |S| (Osman et al.); else the top fraction of the region's pixels
@@ -365,7 +392,7 @@ class RelevanceRankAccuracy:
     def __call__(self, heatmap, mask) -> float:
         return float(relevance_rank_accuracy(*_single(heatmap, mask), top=self.top, region=self.region)[0])
 
-# %% ../nbs/16_explain.ipynb #afdd5201
+# %% ../nbs/16_explain.ipynb #d8a64ef8
 RRA_PERCENTILE = 1.0  # the paper's RRA variant (formula 3): the lesion's share strictly above this percentile of relevance
 
 def relevance_percentile_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
@@ -382,6 +409,7 @@ def relevance_percentile_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
     out[s == 0] = np.nan
     return out
 
+# %% ../nbs/16_explain.ipynb #998e330c
 class RelevancePercentileAccuracy:
     "The paper's RRA variant on one (H, W) map: the mask's share strictly above the map's `percentile`-th percentile of relevance."
     def __init__(self, percentile:float=RRA_PERCENTILE, # the threshold percentile
@@ -390,7 +418,7 @@ class RelevancePercentileAccuracy:
     def __call__(self, heatmap, mask) -> float:
         return float(relevance_percentile_accuracy(*_single(heatmap, mask), percentile=self.percentile, region=self.region)[0])
 
-# %% ../nbs/16_explain.ipynb #91ccc886
+# %% ../nbs/16_explain.ipynb #280566ef
 SCORE_COLUMNS = ['image_index', 'lesion', 'rma', 'rra', 'rra_pct', 'mask_pixels', 'mask_area']
 
 def _stack(mk, like, lesion):
@@ -402,6 +430,7 @@ def _stack(mk, like, lesion):
     if mk.shape != like.shape: raise ValueError(f'masks[{lesion!r}]: shape {mk.shape} differs from the maps {like.shape}')
     return mk
 
+# %% ../nbs/16_explain.ipynb #10c23ced
 def score_maps(pooled, # pooled maps (B, H, W), non-negative
                masks:dict, # lesion -> (B, H, W) bool or area-fraction array, list of B (H, W) arrays or None, or None
                top:float|None=None, # passed to `relevance_rank_accuracy` for `rra`
@@ -472,7 +501,7 @@ def cascading_randomization(model:nn.Module, # torchvision ResNet
                     .assign(stages=k, randomized='none' if k == 0 else RANDOMIZATION_ORDER[k - 1]))
     return pd.concat(rows, ignore_index=True)
 
-# %% ../nbs/16_explain.ipynb #4144ed44
+# %% ../nbs/16_explain.ipynb #bbf82019
 FLIPS = ((), (-1,), (-2,), (-2, -1))  # identity, horizontal flip, vertical flip, 180° rotation: a group
 FLIP_EXPLAINERS = ('lrp_a1b0', 'lrp_randomized')  # what Table 3 and Figure 5 score: flip-averaged at 4 passes each (integrated gradients would cost 4 x 32)
 
@@ -483,6 +512,7 @@ def flip_averaged(fn, # an explainer fn(model, x, target) -> (B, C, H, W)
         return sum(torch.flip(fn(model, torch.flip(x, d), target), d) if d else fn(model, x, target) for d in FLIPS) / len(FLIPS)
     return averaged
 
+# %% ../nbs/16_explain.ipynb #cb969a3f
 QUADRANTS = ('top-left', 'top-right', 'bottom-left', 'bottom-right')
 
 def quadrant_shares(pooled, # non-negative pooled maps (B, H, W)
@@ -577,7 +607,7 @@ def table3(per_image:pd.DataFrame, # `score_explainers` scores of every method, 
     t['table3'] = (t.region == 'fov') & (t['mask'] == mask_rule)  # the rows Table 3 and the claims ledger read
     return t
 
-# %% ../nbs/16_explain.ipynb #6de66b92
+# %% ../nbs/16_explain.ipynb #3c447b63
 TABLE3_LESIONS = {'MA': 'microaneurysms', 'HE': 'haemorrhages', 'EX': 'hard exudates'}  # the paper's three; soft exudates and the optic disc are left out, as in the paper
 EXPLAIN_CODE = ('explain.explain_job', 'dispatch.unit_job')  # what an explanation unit's job runs: the code in its key
 
@@ -590,6 +620,7 @@ def explain_inputs(cache:str) -> tuple:
     fractions['total'] = np.minimum(1, sum(fractions.values()))
     return X, fractions, seg.retinas()
 
+# %% ../nbs/16_explain.ipynb #c8ac2150
 def explain_job(cache:str, # the lesion-segmentation cache folder
                 weights:str, # the model's weights file
                 arch:str, # its torchvision ResNet
@@ -619,10 +650,11 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
         out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'], region=region, target=target, batch=batch, device=dev)
     return out
 
+# %% ../nbs/16_explain.ipynb #c710deb4
 from .dispatch import model_task
 explain_task = partial(model_task, 'explain', explain_job, EXPLAIN_CODE)  # (spec, method, weights, parent, arch, device=, log=, checks=) -> (unit, Task)
 
-# %% ../nbs/16_explain.ipynb #584a1beb
+# %% ../nbs/16_explain.ipynb #e5b77b5f
 def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions}
                   ids:list, # the N image ids
                   lesions, # the lesion names that must all be present
@@ -635,6 +667,7 @@ def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions
     every = [i for i in range(len(ids)) if all(fractions[l][i].any() for l in lesions)] or list(range(len(ids)))
     return max(every, key=lambda i: fractions['total'][i].sum())
 
+# %% ../nbs/16_explain.ipynb #553a58ca
 def figure5(image:np.ndarray, # (H, W, 3) uint8 input
             masks:dict, # {lesion: (H, W) mask}
             maps:dict, # {method: (H, W) relevance}

@@ -15,7 +15,7 @@ __all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'ME
            'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone',
            'moco_backbone', 'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
-# %% ../nbs/10_models.ipynb #9a1e7a5d
+# %% ../nbs/10_models.ipynb #8663bc91
 SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}  # beyond the paper: further self-supervised recipes, each with a method in both arms
 SSL_WEIGHTS = {'simclr': 'weights', 'dino': 'dino'}  # recipe -> layout of its published ImageNet ResNet-50 weights (`CHECKPOINT_FORMATS`); BYOL's are JAX only
 
@@ -27,6 +27,7 @@ def _method(init, arm:str, learns:str, paper:bool) -> dict:
     recipe = init.rsplit('_', 1)[0] if init else 'scratch'
     return dict(init=init, long=arm == 'IWNE', arm=arm, learns=learns, paper=paper, color=HUES[recipe][arm == 'IFI'])
 
+# %% ../nbs/10_models.ipynb #688ba947
 # name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, one of the paper's four?, colour
 METHODS = {
     'IWNE-FS': _method(None, 'IWNE', 'FS', True), 'IWNE-CL': _method('moco_dr', 'IWNE', 'CL', True),
@@ -42,20 +43,24 @@ def method_pairs(methods=PAPER_METHODS) -> list:
             for fs in methods if METHODS[fs]['arm'] == arm and METHODS[fs]['learns'] == 'FS'
             for cl in methods if METHODS[cl]['arm'] == arm and METHODS[cl]['learns'] == 'CL' and METHODS[cl]['paper']]
 
+# %% ../nbs/10_models.ipynb #400bcdcf
 def ssl_methods(recipes) -> list:
     "The beyond-the-paper methods (both arms) that start from the self-supervised `recipes`, e.g. ['simclr'] -> ['IWNE-SimCLR', 'IFI-SimCLR']."
     return [m for m, s in METHODS.items() if not s['paper'] and s['init'].rsplit('_', 1)[0] in recipes]
 
+# %% ../nbs/10_models.ipynb #7bb5434d
 def make_model(arch:str='resnet18', num_classes:int=5) -> nn.Module:
     "A torchvision ResNet (`arch` by name) with random weights and a `num_classes`-way head."
     if not arch.startswith('resnet') or arch not in torchvision.models.list_models(torchvision.models):
         raise ValueError(f'unknown architecture {arch!r}; use a torchvision ResNet such as resnet18 or resnet50')
     return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
 
+# %% ../nbs/10_models.ipynb #59402da3
 def backbone_state(model:nn.Module) -> dict:
     "The model's weights without the classification head."
     return {k: v for k, v in model.state_dict().items() if not k.startswith('fc.')}
 
+# %% ../nbs/10_models.ipynb #cb9e64db
 def method_colors(methods) -> dict:
     "{method: colour} of `methods` in registry order (the paper's four first); a name not registered is an error."
     unknown = [m for m in methods if m not in METHODS]
@@ -75,10 +80,11 @@ def normalize(x:torch.Tensor) -> torch.Tensor:
     m, s = torch.tensor(MEAN, device=x.device).view(1, 3, 1, 1), torch.tensor(STD, device=x.device).view(1, 3, 1, 1)
     return (x.float() / 255 - m) / s
 
-# %% ../nbs/10_models.ipynb #b8368d46
+# %% ../nbs/10_models.ipynb #15baca62
 class CheckpointError(DataError):
     "A checkpoint does not fit the model it is loaded into."
 
+# %% ../nbs/10_models.ipynb #8da6148f
 def read_checkpoint(path) -> dict:
     "Tensors of a checkpoint file: safetensors, or a torch file read with weights_only=True."
     path = Path(path)
@@ -89,14 +95,17 @@ def read_checkpoint(path) -> dict:
     try: return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: raise CheckpointError(path, f'cannot be read with weights_only=True ({type(e).__name__}: {str(e)[:200]})') from e
 
+# %% ../nbs/10_models.ipynb #0529cb59
 def save_weights(state:dict, path) -> Path:
     "Write tensors to a safetensors file atomically."
     from safetensors.torch import save_file
     with atomic_path(path) as t: save_file({k: v.detach().contiguous().cpu() for k, v in state.items()}, str(t))
     return Path(path)
 
+# %% ../nbs/10_models.ipynb #a8bae36c
 def _few(keys, n=6): keys = sorted(keys); return ', '.join(keys[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
 
+# %% ../nbs/10_models.ipynb #db34c7b1
 def _mismatch(own:dict, state:dict) -> str:
     "What keeps `state` from loading into a model whose state is `own` ('' when it fits)."
     missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
@@ -104,6 +113,7 @@ def _mismatch(own:dict, state:dict) -> str:
     return '; '.join(p for p in [f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
                                  f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p)
 
+# %% ../nbs/10_models.ipynb #cf93e33e
 def load_backbone(model:nn.Module, # the model to load into
                   state:dict, # backbone state dict (no `fc`)
                   source='<state dict>', # named in errors
@@ -114,7 +124,7 @@ def load_backbone(model:nn.Module, # the model to load into
     model.load_state_dict({**model.state_dict(), **state})
     return model
 
-# %% ../nbs/10_models.ipynb #e804ea62
+# %% ../nbs/10_models.ipynb #d12c00ad
 MOCO_PREFIX = 'module.encoder_q.'
 
 def moco_backbone(ckpt:dict, source='<checkpoint>') -> dict:
@@ -124,6 +134,7 @@ def moco_backbone(ckpt:dict, source='<checkpoint>') -> dict:
     if not out: raise CheckpointError(source, f"no keys under {MOCO_PREFIX!r}: not a MoCo v2 checkpoint? keys start with {_few({k.split('.')[0] + '.' for k in sd}, 4)}")
     return out
 
+# %% ../nbs/10_models.ipynb #0b615f1e
 def torchvision_weights(source:str='torchvision', arch:str='resnet50'):
     "The torchvision weights enum `source` names: 'torchvision' = IMAGENET1K_V1 (the only ImageNet weights of 2021), or 'torchvision:<name>'."
     name = source.split(':', 1)[1] if ':' in source else 'IMAGENET1K_V1'
@@ -131,6 +142,7 @@ def torchvision_weights(source:str='torchvision', arch:str='resnet50'):
     if name not in enum.__members__: raise ValueError(f'{source!r}: {arch} has no torchvision weights {name!r}; it has {", ".join(enum.__members__)}')
     return enum[name]
 
+# %% ../nbs/10_models.ipynb #a71cdb4d
 DINO_PREFIXES = ('module.backbone.', 'backbone.')
 
 def dino_backbone(ckpt:dict, source='<checkpoint>') -> dict:
@@ -140,6 +152,7 @@ def dino_backbone(ckpt:dict, source='<checkpoint>') -> dict:
         if any(k.startswith(p) for k in sd): return {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
     return {k: v for k, v in sd.items() if not k.startswith('head.')}
 
+# %% ../nbs/10_models.ipynb #6f741941
 CHECKPOINT_FORMATS = {  # checkpoint layout -> (checkpoint, source) -> backbone state dict; each then goes through the strict key check of `load_backbone`
     'weights': lambda ck, source: ck.get('state_dict', ck),  # a state dict (torchvision; SimCLR v1 converted to PyTorch: under `state_dict`)
     'moco': moco_backbone,  # MoCo v1/v2
@@ -162,6 +175,7 @@ def init_from(model:nn.Module, # the model to initialize
         return load_backbone(model, state, f'torchvision {w}')
     return load_backbone(model, CHECKPOINT_FORMATS[kind](read_checkpoint(source), source), source)
 
+# %% ../nbs/10_models.ipynb #fbdfb9f7
 def _arch_of(model):
     n = sum(p.numel() for p in model.parameters() if p.ndim == 4)
     for arch in ('resnet18', 'resnet34', 'resnet50', 'resnet101', 'resnet152'):

@@ -16,12 +16,14 @@ from .data import DATASETS, datasets
 __all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Keys', 'Role', 'Param',
            'folder_params', 'check_params', 'describe_params', 'load_params']
 
-# %% ../nbs/20_params.ipynb #cd9aa101
+# %% ../nbs/20_params.ipynb #9cdd4e16
 class ParamError(ValueError):
     "A parameter has a value the study cannot use; the message names the parameter, the value and what is allowed."
 
+# %% ../nbs/20_params.ipynb #8b54b90b
 def _fmt(v): return repr(v) if not isinstance(v, str) else f"'{v}'"
 
+# %% ../nbs/20_params.ipynb #76767254
 def Int(lo:int|None=None, # smallest allowed (None: no bound)
         hi:int|None=None, # largest allowed (None: no bound)
         null:bool=False, # also allow None
@@ -33,6 +35,7 @@ def Int(lo:int|None=None, # smallest allowed (None: no bound)
         if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi): return f'expected {allowed}'
     return check
 
+# %% ../nbs/20_params.ipynb #a086fdf1
 def Float(lo:float|None=None, # lower bound (None: none)
           hi:float|None=None, # upper bound (None: none)
           lo_open:bool=False, # exclude `lo` itself
@@ -44,11 +47,13 @@ def Float(lo:float|None=None, # lower bound (None: none)
         if lo is not None and (v < lo or (lo_open and v == lo)) or hi is not None and v > hi: return f'expected {allowed}'
     return check
 
+# %% ../nbs/20_params.ipynb #1ef952a9
 def OneOf(*values):
     "One of `values` (None among them allows null)."
     def check(v): return None if v in values else f'expected one of {", ".join(map(_fmt, values))}'
     return check
 
+# %% ../nbs/20_params.ipynb #310f9080
 def Names(module:str, # a `dr_study` module
           registry:str, # the registry in it
           null:bool=False, # also allow None
@@ -59,6 +64,7 @@ def Names(module:str, # a `dr_study` module
         return None if v in known or (null and v is None) else f'expected one of {", ".join(map(_fmt, known))}' + (' or null' if null else '') + f' (dr_study.{module}.{registry})'
     return check
 
+# %% ../nbs/20_params.ipynb #704890a7
 def ListOf(item, # check of each element
            nonempty:bool=True, # refuse an empty list
            unique:bool=True, # refuse repeated elements
@@ -74,6 +80,7 @@ def ListOf(item, # check of each element
         return also(v) if also else None
     return check
 
+# %% ../nbs/20_params.ipynb #1d1ca39f
 def Either(*checks):
     "A value that passes any of `checks`."
     def check(v):
@@ -81,6 +88,7 @@ def Either(*checks):
         return None if any(p is None for p in problems) else ' or '.join(p.removeprefix('expected ') for p in problems).join(['expected ', ''])
     return check
 
+# %% ../nbs/20_params.ipynb #a7b8c4ee
 def Text(pattern:str='.+', # regular expression the whole string must match
          what:str='a non-empty string', # what is expected, for the message
          null:bool=False, # also allow None
@@ -91,6 +99,7 @@ def Text(pattern:str='.+', # regular expression the whole string must match
         return None if isinstance(v, str) and re.fullmatch(pattern, v) else f'expected {what}' + (' or null' if null else '')
     return check
 
+# %% ../nbs/20_params.ipynb #d895f7b3
 def Keys(module:str, registry:str):
     "A mapping whose keys are names in the registry `registry` of `dr_study.<module>` (null: empty)."
     def check(v):
@@ -101,6 +110,7 @@ def Keys(module:str, registry:str):
         return f'unknown key(s) {", ".join(map(_fmt, bad))}; known: {", ".join(known)} (dr_study.{module}.{registry})' if bad else None
     return check
 
+# %% ../nbs/20_params.ipynb #943bc562
 def Role(role:str):
     "The name of a registered data set (`dr_study.data.DATASETS`) with `role` (looked up when checked)."
     def check(v):
@@ -108,7 +118,7 @@ def Role(role:str):
         return None if v in known else f'expected one of {", ".join(map(_fmt, known))} (data sets of role {role!r} in dr_study.data.DATASETS)'
     return check
 
-# %% ../nbs/20_params.ipynb #47f17ad3
+# %% ../nbs/20_params.ipynb #88445af9
 @dataclass(frozen=True)
 class Param:
     "One parameter of the study."
@@ -116,22 +126,29 @@ class Param:
     doc: str  # what it means
     check: object = None  # value -> problem (str) or None
 
+# %% ../nbs/20_params.ipynb #5288abbb
 def _largest_is_one(v): return None if max(v) == 1.0 else f'the largest label fraction must be 1.0 (the full training set), got {max(v)}'
+
+# %% ../nbs/20_params.ipynb #a036e398
 def _needs(*names):
     def check(v):
         missing = [n for n in names if n not in v]
         return f'must include {", ".join(map(_fmt, missing))}' if missing else None
     return check
+
+# %% ../nbs/20_params.ipynb #107ed889
 _PATH = Text(what='a folder path', null=True)
 
 def folder_params() -> list:
     "The parameters naming data-set folders: one per `root` of the registered data sets, in registry order."
     return list(dict.fromkeys(d.root for d in DATASETS.values()))
 
+# %% ../nbs/20_params.ipynb #cf5b11a0
 def _folder_param(root:str) -> Param:
     ds = [d for d in DATASETS.values() if d.root == root]
     return Param(None, f"real-data folder of {' and '.join(d.title for d in ds)}: {ds[0].what}", _PATH)
 
+# %% ../nbs/20_params.ipynb #9edf6777
 SCHEMA = {
     'profile': Param('tiny', 'name of the profile the run started from', Text()),
     'seed': Param(0, 'master seed: data generation, splits, training', Int(0)),
@@ -166,6 +183,10 @@ SCHEMA = {
     'finetune_recipe': Param('authors', "fine-tuning where the paper is silent: authors (their main_lincls.py: random resized crops, learning rate ×0.1 at epochs 60 and 80, head from N(0, 0.01)) | ours (beyond the paper: flips and quarter turns, cosine decay)", Names('train', 'FINETUNE_RECIPES')),
     'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
     'checkpoint_minutes': Param(10.0, 'fine-tuning: resume state written at most every this many minutes (0: after every epoch); never changes a result', Float(0)),
+}
+
+# %% ../nbs/20_params.ipynb #d6a3e6a1
+SCHEMA.update({  # the analyses, resampling, and where the work runs
     'probe_images': Param(32, 'spectra: EyePACS test images in the probe set', Int(2)),
     'spectra_boot': Param(100, "spectra: subsamples of the probe images (delete-d jackknife by patient) behind the intervals of κ and α; each recomputes the initial layers' spectra", Int(10)),
     'layer_set': Param('blocks_bn', 'spectra, channel correlation (beyond the paper): which layers (a name in dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
@@ -187,7 +208,7 @@ SCHEMA = {
     'device': Param('auto', 'auto (CUDA if available) | cpu | cuda | cuda:N', Text('auto|cpu|cuda(:[0-9]+)?', "'auto', 'cpu', 'cuda' or 'cuda:N'")),
     'executor': Param('local', 'where the fine-tuning units run: local (here, one after the other) | slurm (a submitit job array) | submitit_local (the job path as local subprocesses)', Names('dispatch', 'EXECUTORS')),
     'cluster': Param({}, 'slurm: resources per job, keys of dr_study.dispatch.CLUSTER (partition, gpus_per_job, hours, ...); override one with --set cluster.KEY=VALUE', Keys('dispatch', 'CLUSTER')),
-}
+})
 
 def check_params(params:dict, where:str='parameters') -> dict:
     "`params` if every value passes its check, else a `ParamError` naming the parameter, the value and what is allowed."
@@ -197,11 +218,12 @@ def check_params(params:dict, where:str='parameters') -> dict:
         if SCHEMA[k].check and (p := SCHEMA[k].check(v)) is not None: raise ParamError(f'parameter {k}={_fmt(v)}: {p}')
     return params
 
+# %% ../nbs/20_params.ipynb #59bdbdc9
 def describe_params(params:dict|None=None) -> 'pd.DataFrame':
     "The schema as a table: parameter, default (or the value in `params`), meaning."
     return pd.DataFrame([dict(parameter=k, value=(params or {}).get(k, p.default), meaning=p.doc) for k, p in SCHEMA.items()])
 
-# %% ../nbs/20_params.ipynb #aee5059f
+# %% ../nbs/20_params.ipynb #11ebcb39
 def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
     "The checked parameters: `SCHEMA`'s defaults, then `profile` (a name in `PROFILES` or a YAML path), then `overrides`."
     p = Path(profile) if str(profile).endswith(('.yaml', '.yml')) else PROFILES/f'{profile}.yaml'
@@ -223,6 +245,7 @@ def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
     params['methods'] = params['methods'] + [m for m in ssl_methods(params['ssl']) if m not in params['methods']]  # the comparison's methods, once
     return params
 
+# %% ../nbs/20_params.ipynb #7e96726a
 def _kv(s:str):
     if '=' not in s: raise ParamError(f'expected key=value, got {s!r}')
     k, v = s.split('=', 1)

@@ -18,7 +18,7 @@ PKG = Path(importlib.util.find_spec('dr_study').origin).parent  # the installed 
 PROFILES = PKG/'profiles'  # YAML parameter files: tiny, smoke, paper
 STUDY = PKG/'study'  # the parameterized study notebooks executed by papermill
 
-# %% ../nbs/00_paths.ipynb #63490141
+# %% ../nbs/00_paths.ipynb #fc49e503
 @dataclass(frozen=True)
 class EyePACSLayout:
     "Where the Kaggle EyePACS files live under `root`."
@@ -35,6 +35,7 @@ class EyePACSLayout:
         "Path of image `name` (no extension) in `split`."
         return self.images(split)/f'{name}{self.ext}'
 
+# %% ../nbs/00_paths.ipynb #56f3bf20
 def _check_split(split):
     if split not in ('train', 'test'): raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     return split
@@ -114,7 +115,7 @@ class SynthLayout:
     @property
     def truth(self) -> Path: return self.root/'truth.csv'  # per-image lesion counts and true grades
 
-# %% ../nbs/00_paths.ipynb #e24326c3
+# %% ../nbs/00_paths.ipynb #0887841c
 RUNS = Path('runs')  # default parent of run folders, relative to the working directory
 
 RESULTS = {  # every table a run writes under results/: name -> what it holds (each figure's numbers are the table of its name)
@@ -154,6 +155,7 @@ RESULTS = {  # every table a run writes under results/: name -> what it holds (e
     'claims_ledger': 'verdicts per section of the paper (figure)',
 }
 
+# %% ../nbs/00_paths.ipynb #dbaf9043
 @dataclass(frozen=True)
 class RunLayout:
     "The folders and files of one run."
@@ -201,6 +203,7 @@ class RunLayout:
     analyses = property(lambda s: s.checkpoints/'analyses')  # each final model's spectra, corrupted-set scores and heatmap scores
     unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions, s.analyses))  # folders whose subfolders are work units
 
+# %% ../nbs/00_paths.ipynb #5ce2ba95
 def default_cache_root() -> Path:
     "Cache parent: `$DR_STUDY_CACHE` if set, else `runs/cache` under the working directory."
     return Path(os.environ.get('DR_STUDY_CACHE', RUNS/'cache'))

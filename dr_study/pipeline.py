@@ -19,7 +19,7 @@ __all__ = ['STEPS', 'PAGE_PARAMS', 'KERNEL_ENV', 'Step', 'steps_by_name', 'path_
            'plan_step', 'plan_pipeline', 'disk_note', 'StepFailed', 'RunBusy', 'run_lock', 'run_step', 'run_pipeline',
            'pipeline_status', 'stale_units', 'clean_run']
 
-# %% ../nbs/08_pipeline.ipynb #f984636c
+# %% ../nbs/08_pipeline.ipynb #1bef2ee8
 @dataclass(frozen=True)
 class Step:
     "One study notebook of the pipeline."
@@ -28,6 +28,7 @@ class Step:
     after: tuple = ()  # names of the steps whose outputs it reads
     outputs: tuple = ()  # files (relative to the run folder) it must write
 
+# %% ../nbs/08_pipeline.ipynb #79d2ad99
 STEPS = [
     Step('synthetic', '10_synthetic.ipynb', (), ('data/synthetic.json',)),
     Step('data', '20_data.ipynb', ('synthetic',), ('data.json', 'results/data_summary.csv', 'results/skipped.csv')),
@@ -49,7 +50,7 @@ def steps_by_name(steps=None) -> dict:
         out[s.name] = s
     return out
 
-# %% ../nbs/08_pipeline.ipynb #5ff4e7f1
+# %% ../nbs/08_pipeline.ipynb #70d08c71
 PAGE_PARAMS = ('run_dir', 'folders')  # what the pipeline gives a page beside the schema's parameters: its run, the data folders
 
 def path_params() -> tuple:
@@ -57,13 +58,16 @@ def path_params() -> tuple:
     from dr_study.params import folder_params
     return (*folder_params(), 'ifi_fs_weights', 'ifi_cl_weights')
 
+# %% ../nbs/08_pipeline.ipynb #fcc101c4
 def _resolved(v): return str(Path(v).expanduser().resolve()) if v and not str(v).startswith('torchvision') else v
 
+# %% ../nbs/08_pipeline.ipynb #a2efed1f
 def notebook_params(nb_path) -> dict:
     "The parameters (name -> default) declared in a notebook's `parameters` cell."
     import papermill as pm
     return {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
 
+# %% ../nbs/08_pipeline.ipynb #d9a7a118
 def step_inputs(step:Step, # a `pipeline.Step`
                 params:dict, # resolved parameters
                 study=STUDY, # folder of the study notebooks
@@ -82,11 +86,13 @@ def step_inputs(step:Step, # a `pipeline.Step`
         if out.get(k): out[k] = {n: _resolved(v) for n, v in out[k].items()}
     return out
 
+# %% ../nbs/08_pipeline.ipynb #41013218
 def notebook_roots(nb_path) -> set:
     "The `dr_study` definitions that a notebook's code cells name (`core.source_roots`)."
     import nbformat
     return set().union(*[source_roots(c.source) for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code'])
 
+# %% ../nbs/08_pipeline.ipynb #3fa195de
 def upstream_of(step:Step, # a `pipeline.Step`
                 by:dict, # the registry as {name: Step}
                ) -> list:
@@ -97,6 +103,7 @@ def upstream_of(step:Step, # a `pipeline.Step`
         if a not in seen: seen.add(a); todo += by[a].after
     return [n for n in by if n in seen]
 
+# %% ../nbs/08_pipeline.ipynb #f310df9e
 def step_record(step:Step, # a `pipeline.Step`
                 inputs:dict, # the values injected into its notebook
                 upstream:dict, # what each upstream step wrote (`outputs_digest`), by name; None where it is about to run
@@ -108,13 +115,15 @@ def step_record(step:Step, # a `pipeline.Step`
     nb = Path(study)/step.notebook
     return dict(inputs={k: v for k, v in inputs.items() if k not in RUN_SETTINGS}, notebook=file_hash(nb), code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
 
+# %% ../nbs/08_pipeline.ipynb #400c40b4
 def step_key(record:dict) -> str:
     "The key of a step: the hash of its record."
     return stable_hash(record)
 
-# %% ../nbs/08_pipeline.ipynb #06b1c389
+# %% ../nbs/08_pipeline.ipynb #97610dc7
 def _short(v, n=40): s = json.dumps(v, default=str); return s if len(s) <= n else s[:n - 1] + '…'
 
+# %% ../nbs/08_pipeline.ipynb #739673b0
 def why_run(step:Step, # a `pipeline.Step`
             record:dict, # the step's record now
             state:dict|None, # its record from the last run (None: never ran)
@@ -139,7 +148,7 @@ def why_run(step:Step, # a `pipeline.Step`
         if (p := unit_problem(run.root/u)) is not None: return f'work unit damaged: {u}: {p}'
     return None
 
-# %% ../nbs/08_pipeline.ipynb #926022ee
+# %% ../nbs/08_pipeline.ipynb #e2f32992
 def outputs_snapshot(run:RunLayout) -> dict:
     "{path relative to the run: (size, mtime, inode)} of the run's files a step may write: all but notebooks, logs, the lock and the insides of work units."
     root, units, skip = run.root, {Path(p) for p in run.unit_parents}, {run.notebooks, run.logs}
@@ -152,6 +161,7 @@ def outputs_snapshot(run:RunLayout) -> dict:
             st = (d/f).stat(); out[str((d/f).relative_to(root))] = (st.st_size, st.st_mtime_ns, st.st_ino)
     return out
 
+# %% ../nbs/08_pipeline.ipynb #d8200166
 def outputs_digest(run:RunLayout, # the `RunLayout`
                    before:dict, # `outputs_snapshot` taken before the step ran
                    step:Step, # the step that ran
@@ -165,6 +175,7 @@ def outputs_digest(run:RunLayout, # the `RunLayout`
     files = {f: file_hash(run.root/f) for f in wrote if (run.root/f).exists()}
     return files, stable_hash(dict(files=files, units=sorted(units)))
 
+# %% ../nbs/08_pipeline.ipynb #bb05f3d1
 def plan_step(step:Step, # a `pipeline.Step`
               params:dict, # resolved parameters
               run:RunLayout, # the `RunLayout`
@@ -182,6 +193,7 @@ def plan_step(step:Step, # a `pipeline.Step`
     why = why_run(step, record, state, run)
     return inputs, record, key, 'key changed' if why is None and state.get('key') != key else why, state
 
+# %% ../nbs/08_pipeline.ipynb #a46fdf7c
 def plan_pipeline(params:dict, # resolved parameters (`params.load_params`)
                   out, # the run folder
                   steps=None, # names of the steps (None: all)
@@ -197,24 +209,26 @@ def plan_pipeline(params:dict, # resolved parameters (`params.load_params`)
         plan.append((step, inputs, record, key, why))
     return plan
 
-
 # %% ../nbs/08_pipeline.ipynb #1663d7d9
 def disk_note(path, low:int=2**30) -> str:
     "A line saying how little room is left on the disk holding `path`, or '' if at least `low` bytes are free."
     free = shutil.disk_usage(Path(path)).free
     return f'\n  only {free/2**20:.0f} MiB free on the disk holding {path}: a full disk is the likely cause' if free < low else ''
 
-# %% ../nbs/08_pipeline.ipynb #8b9cda50
+# %% ../nbs/08_pipeline.ipynb #b5fe5070
 class StepFailed(RuntimeError):
     "A study notebook failed."
 
+# %% ../nbs/08_pipeline.ipynb #b4be153f
 class RunBusy(RuntimeError):
     "Another process is writing to the run folder."
 
+# %% ../nbs/08_pipeline.ipynb #4acf520b
 KERNEL_ENV = {'MALLOC_MMAP_THRESHOLD_': str(1 << 30), 'MALLOC_TRIM_THRESHOLD_': str(1 << 30)}  # glibc: keep freed activation buffers instead of unmapping them after every batch (smoke: 85 million page faults; CPU inference 1.1x)
 
 def _say(msg): print(f'[dr-study] {msg}', flush=True)
 
+# %% ../nbs/08_pipeline.ipynb #df134ea2
 @contextmanager
 def run_lock(out, what:str='reproduce'):
     "Hold the run folder's lock for this process; refuse at once if another process holds it."
@@ -231,6 +245,7 @@ def run_lock(out, what:str='reproduce'):
     try: yield
     finally: f.truncate(0); f.close()
 
+# %% ../nbs/08_pipeline.ipynb #7325272c
 def run_step(step:Step, # a `pipeline.Step`
              inputs:dict, # the values injected into its notebook
              run:RunLayout, # the `RunLayout`
@@ -268,6 +283,7 @@ def run_step(step:Step, # a `pipeline.Step`
     used.unlink(missing_ok=True); root = run.root.resolve()
     return [str(Path(u).relative_to(root)) if Path(u).is_relative_to(root) else u for u in units]
 
+# %% ../nbs/08_pipeline.ipynb #b677830a
 def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
                  out, # the run folder
                  steps=None, # names of the steps (None: all)
@@ -298,7 +314,7 @@ def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
     _say(f'all steps finished in {time.monotonic() - t0:.1f} s: {run.root}')
     return status
 
-# %% ../nbs/08_pipeline.ipynb #51edffa4
+# %% ../nbs/08_pipeline.ipynb #93c4a530
 def pipeline_status(params:dict, # resolved parameters (`params.load_params`)
                     out, # the run folder
                     steps=None, # names of the steps (None: all)
@@ -309,8 +325,10 @@ def pipeline_status(params:dict, # resolved parameters (`params.load_params`)
     "What `run_pipeline` would do, without running anything: [(step, why it would run, or None)]."
     return [(s.name, why) for s, _, _, _, why in plan_pipeline(params, out, steps, study=study, pkg=pkg)]
 
+# %% ../nbs/08_pipeline.ipynb #1fb2e208
 def _size(p:Path) -> int: return sum(f.stat().st_size for f in p.rglob('*') if f.is_file())
 
+# %% ../nbs/08_pipeline.ipynb #c14fccf8
 def stale_units(out, steps=None) -> list:
     "The work-unit folders of the run `out` that no step's log lists, with their sizes: [(path, bytes)]."
     run, keep, old = RunLayout(out), set(), []
@@ -324,6 +342,7 @@ def stale_units(out, steps=None) -> list:
                              'run dr-study reproduce first; nothing was deleted')
     return [(p, _size(p)) for parent in run.unit_parents if parent.is_dir() for p in sorted(parent.iterdir()) if p.is_dir() and p.resolve() not in keep]
 
+# %% ../nbs/08_pipeline.ipynb #283d2579
 def clean_run(out, # the run folder
               delete:bool=False, # delete (False: only say what would go)
               steps=None, # names of the steps (None: all)

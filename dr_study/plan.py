@@ -51,13 +51,14 @@ def data_sizes(params:dict) -> tuple[dict, str]:
                     segmentation=c.idrid_seg), f"synthetic preset '{params['synthetic']}'"
     return published, f"the published sizes of {', '.join(DATASETS[n].title for n in (train, ext, seg))} (no data read)"
 
-# %% ../nbs/18_plan.ipynb #dca21f45
+# %% ../nbs/18_plan.ipynb #81cc6469
 WEIGHT_COUNTS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6, 'resnet152': 60.19e6}  # torchvision, 1000 classes
 PLAN_COLUMNS = ['step', 'unit', 'images', 'gpu_hours', 'disk_gib']
 PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99, 'resnet152': 99}  # spectra.paper_layers: Conv2d, BatchNorm2d, Linear (the first 99)
 
 def _gib(n_bytes): return n_bytes / 2**30
 
+# %% ../nbs/18_plan.ipynb #517bedfc
 def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_params`)
                  sizes:dict|None=None, # images per set; None: `data_sizes(params)`
                  rates:Throughput=ASSUMED, # images per second

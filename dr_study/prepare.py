@@ -15,13 +15,14 @@ from .cache import build_cache
 # %% auto #0
 __all__ = ['needed_datasets', 'check_folders', 'data_roots', 'check_weights', 'prepare_data', 'summarize']
 
-# %% ../nbs/06_prepare.ipynb #ca2058f0
+# %% ../nbs/06_prepare.ipynb #1f365d28
 def needed_datasets(params:dict) -> list:
     "The data sets a run reads: the training set, the external test set `params['external']`, the segmentation set."
     train, seg = datasets('training'), datasets('segmentation')
     if len(train) != 1 or len(seg) != 1: raise ValueError(f'dr_study.data.DATASETS must hold one training and one segmentation set, has {train} and {seg}')
     return [train[0], params['external'], seg[0]]
 
+# %% ../nbs/06_prepare.ipynb #7bbbd57d
 def check_folders(params:dict) -> dict:
     "The real folders ({name: folder}) of the needed data sets that the synthetic benchmark does not make (all of them for real data), checked to exist."
     roots, synth = {}, params.get('synthetic')
@@ -34,6 +35,7 @@ def check_folders(params:dict) -> dict:
         roots[name] = Path(root)
     return roots
 
+# %% ../nbs/06_prepare.ipynb #b8651ed9
 def data_roots(params:dict, # resolved parameters (`params.load_params`)
                run:RunLayout, # the `RunLayout`
                progress:bool=True, # show a progress bar
@@ -56,7 +58,7 @@ def check_weights(params:dict):
     for recipe, v in (params.get('ifi_ssl_weights') or {}).items():  # beyond the paper: published SSL weights, where given
         if not Path(v).is_file(): raise DataError(v, f'ifi_ssl_weights.{recipe}: file not found')
 
-# %% ../nbs/06_prepare.ipynb #5778446a
+# %% ../nbs/06_prepare.ipynb #8e32c743
 def prepare_data(params:dict, # resolved parameters (`params.load_params`)
                  out, # the run folder
                  progress:bool=True, # show progress bars
@@ -87,6 +89,7 @@ def prepare_data(params:dict, # resolved parameters (`params.load_params`)
     write_json(run.root/'data.json', info)
     return info
 
+# %% ../nbs/06_prepare.ipynb #26bd04fb
 def summarize(records:pd.DataFrame, definition:str='paper') -> pd.DataFrame:
     "Images, patients, grade counts and referable prevalence per data set and split."
     out = []

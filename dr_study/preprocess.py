@@ -16,7 +16,7 @@ from .core import DataError
 __all__ = ['MIN_CONTRAST', 'Circle', 'fov_mask', 'find_fov', 'field_of_view', 'retina_mask', 'crop_to_fov', 'mask_fraction',
            'crop_mask', 'graham', 'Prep', 'open_rgb', 'load_fundus']
 
-# %% ../nbs/03_preprocess.ipynb #8bfaf835
+# %% ../nbs/03_preprocess.ipynb #990edbcd
 @dataclass(frozen=True)
 class Circle:
     "A field of view: centre and radius in pixels of the image it was found in."
@@ -25,6 +25,7 @@ class Circle:
     r: float  # radius (pixels)
     def scale(self, s:float) -> 'Circle': return Circle(self.cx*s, self.cy*s, self.r*s)
 
+# %% ../nbs/03_preprocess.ipynb #12014310
 MIN_CONTRAST = 12  # fundus vs surround brightness (0-255) below which an image counts as all black
 
 def fov_mask(img:np.ndarray) -> np.ndarray:
@@ -39,6 +40,7 @@ def fov_mask(img:np.ndarray) -> np.ndarray:
     big = np.argmax(np.bincount(lab.ravel())[1:]) + 1
     return ndi.binary_fill_holes(lab == big)
 
+# %% ../nbs/03_preprocess.ipynb #a7510009
 def find_fov(img:np.ndarray, # uint8 (H, W, 3) photograph
              max_side:int=512, # longest side of the copy the circle is fitted on
              seed:int=0, # seed of the robust fit
@@ -62,7 +64,7 @@ def find_fov(img:np.ndarray, # uint8 (H, W, 3) photograph
         c = Circle(float(fit.center[0]), float(fit.center[1]), float(fit.radius) + 0.5)
     return c.scale(1 / s)
 
-# %% ../nbs/03_preprocess.ipynb #753e3413
+# %% ../nbs/03_preprocess.ipynb #7ad189c8
 def field_of_view(size:int, # side of a square field-of-view crop
                   frac:float=1.0, # radius as a fraction of the inscribed circle's
                  ) -> np.ndarray:
@@ -70,6 +72,7 @@ def field_of_view(size:int, # side of a square field-of-view crop
     yy, xx = np.mgrid[:size, :size]
     return np.hypot(xx + 0.5 - size / 2, yy + 0.5 - size / 2) <= frac * size / 2
 
+# %% ../nbs/03_preprocess.ipynb #1912b36e
 def retina_mask(crop:np.ndarray, # uint8 (S, S, 3) `crop_to_fov` image, before Graham
                 threshold:float=MIN_CONTRAST / 2, # brightness (0-255) of the smoothed brightest channel above which a pixel is not surround
                ) -> np.ndarray:
@@ -77,6 +80,7 @@ def retina_mask(crop:np.ndarray, # uint8 (S, S, 3) `crop_to_fov` image, before G
     v = ndi.uniform_filter(np.asarray(crop).max(axis=2).astype(np.float32), 3)
     return ndi.binary_fill_holes(v > threshold) & field_of_view(len(crop))
 
+# %% ../nbs/03_preprocess.ipynb #bedae56f
 def crop_to_fov(img, # uint8 (H, W, 3) photograph
                 circle:Circle, # its field of view
                 size:int, # output side in pixels
@@ -91,6 +95,7 @@ def crop_to_fov(img, # uint8 (H, W, 3) photograph
     out[~field_of_view(size)] = 0
     return out
 
+# %% ../nbs/03_preprocess.ipynb #fce964b8
 def mask_fraction(mask, # (H, W) lesion mask, any dtype (non-zero: lesion)
                   circle:Circle, # field of view of its photograph
                   size:int, # output side in pixels
@@ -101,6 +106,7 @@ def mask_fraction(mask, # (H, W) lesion mask, any dtype (non-zero: lesion)
     a = np.clip(np.asarray(m.crop(box).resize((size, size), Image.BOX), np.float32), 0, 1)
     return np.where(field_of_view(size), a, np.float32(0))
 
+# %% ../nbs/03_preprocess.ipynb #68b036f7
 def crop_mask(mask, # (H, W) lesion mask (non-zero: lesion)
               circle:Circle, # field of view of its photograph
               size:int, # output side in pixels
@@ -109,6 +115,7 @@ def crop_mask(mask, # (H, W) lesion mask (non-zero: lesion)
     "`mask_fraction` > `coverage`: with 0, a pixel is lesion where any part of it is."
     return mask_fraction(mask, circle, size) > coverage
 
+# %% ../nbs/03_preprocess.ipynb #0cae508d
 def graham(img:np.ndarray, # uint8 (S, S, 3) cropped image
            sigma_frac:float=1/30, # Gaussian sigma as a share of the side
            rim:float=0.95, # share of the field of view's radius kept
@@ -124,7 +131,7 @@ def graham(img:np.ndarray, # uint8 (S, S, 3) cropped image
     out[~keep] = 128
     return out
 
-# %% ../nbs/03_preprocess.ipynb #7366dccb
+# %% ../nbs/03_preprocess.ipynb #7b2d1ee1
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated JPEG is an error, never silently grey
 
 @dataclass(frozen=True)
@@ -138,6 +145,7 @@ class Prep:
         if self.method not in ('crop', 'graham'): raise ValueError(f"method must be 'crop' or 'graham', got {self.method!r}")
     def dict(self): return asdict(self)
 
+# %% ../nbs/03_preprocess.ipynb #ed225052
 def open_rgb(path, min_side:int|None=None) -> tuple:
     "Decode `path` to RGB (at reduced size >= `min_side` for JPEGs); return (image, scale to full size, full size)."
     try:
@@ -152,6 +160,7 @@ def open_rgb(path, min_side:int|None=None) -> tuple:
         raise DataError(path, f'unreadable or truncated image ({e})') from e
     return im, full[0] / im.size[0], full
 
+# %% ../nbs/03_preprocess.ipynb #a7e1f345
 def load_fundus(path, # the photograph
                 prep:Prep=Prep(), # preprocessing
                 masks:dict|None=None, # {lesion: mask path} (None: none)

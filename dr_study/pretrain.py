@@ -24,7 +24,7 @@ __all__ = ['NATURAL', 'PRETRAINERS', 'STARTING_POINTS', 'natural_corpus', 'view_
            'pretrain_unit', 'weights_unit', 'refuse_processes', 'starting_point_recipes', 'starting_point_tasks',
            'collect_starting_points', 'starting_points']
 
-# %% ../nbs/11_pretrain.ipynb #9d841ac3
+# %% ../nbs/11_pretrain.ipynb #66a4a6f6
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
            'moon', 'grass', 'gravel', 'brick', 'stereo_motorcycle')
 
@@ -33,6 +33,7 @@ def _photo(name):
     a = getattr(skimage.data, name)(); a = a[0] if isinstance(a, tuple) else a
     return np.repeat(a[..., None], 3, 2) if a.ndim == 2 else a[..., :3]
 
+# %% ../nbs/11_pretrain.ipynb #22fb37e2
 def natural_corpus(n:int=512, # number of crops
                    size:int=64, # crop side in pixels
                    seed:int=0, # seed of the crops
@@ -48,7 +49,7 @@ def natural_corpus(n:int=512, # number of crops
         x[i], y[i] = np.asarray(c.transpose(Image.FLIP_LEFT_RIGHT) if g.random() < 0.5 else c), k
     return x, y
 
-# %% ../nbs/11_pretrain.ipynb #fadb5aba
+# %% ../nbs/11_pretrain.ipynb #e0df49b5
 def view_transform(kind:str, size:int):
     "A callable uint8 (3, S, S) tensor -> normalized float view, for MoCo: 'imagenet' (MoCo v2) or 'fundus'."
     import torchvision.transforms.v2 as T
@@ -66,6 +67,7 @@ def view_transform(kind:str, size:int):
         return T.Compose([T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True), T.RandomHorizontalFlip(), *norm])
     raise ValueError(f"unknown augmentation {kind!r}: use 'imagenet' or 'fundus'")
 
+# %% ../nbs/11_pretrain.ipynb #dfc5cfd9
 class Views(Dataset):
     "Two augmented views (or one view and a label) of each image of a uint8 (N, S, S, 3) array."
     def __init__(self, images, # uint8 (N, S, S, 3) array-like
@@ -77,7 +79,7 @@ class Views(Dataset):
         x = torch.from_numpy(np.ascontiguousarray(self.x[i])).permute(2, 0, 1)
         return (self.t(x), int(self.y[i])) if self.y is not None else (self.t(x), self.t(x))
 
-# %% ../nbs/11_pretrain.ipynb #cef1a1a4
+# %% ../nbs/11_pretrain.ipynb #77257056
 PRETRAINERS = {}
 
 def register_pretrainer(name:str, # its key in `PRETRAINERS`
@@ -90,6 +92,7 @@ def register_pretrainer(name:str, # its key in `PRETRAINERS`
         f.recipe, f.title, f.needs_labels, f.distributed = name, title, labels, distributed; PRETRAINERS[name] = f; return f
     return deco
 
+# %% ../nbs/11_pretrain.ipynb #126bbbe7
 @dataclass(frozen=True)
 class PretrainConfig:
     "What the study gives every pretraining recipe; a recipe's own hyperparameters are its keyword-only arguments."
@@ -101,16 +104,18 @@ class PretrainConfig:
     log: object = print  # where progress lines go (print-like)
     workers: int = 0  # worker processes (0 or 1: in this process)
 
+# %% ../nbs/11_pretrain.ipynb #651c9a45
 def recipe_defaults(name:str) -> dict:
     "The hyperparameters of recipe `name` (its keyword-only arguments: learning rate, augmentation, its own) with their defaults."
     import inspect
     return {k: p.default for k, p in inspect.signature(PRETRAINERS[name]).parameters.items() if p.kind is p.KEYWORD_ONLY}
 
+# %% ../nbs/11_pretrain.ipynb #843daa5c
 def headless(arch:str) -> tuple:
     "A `make_model(arch)` backbone whose classification head is the identity, and its feature width."
     b = make_model(arch); feat = b.fc.in_features; b.fc = nn.Identity(); return b, feat
 
-# %% ../nbs/11_pretrain.ipynb #8add65b0
+# %% ../nbs/11_pretrain.ipynb #a1b54d0f
 def on_device(x, # a module or a tensor
               device:str, # 'cpu', 'cuda' or 'cuda:N'
              ):
@@ -118,6 +123,7 @@ def on_device(x, # a module or a tensor
     fmt = torch.channels_last if str(device).startswith('cuda') else torch.preserve_format
     return x.to(device, memory_format=fmt) if isinstance(x, nn.Module) or x.dim() == 4 else x.to(device)
 
+# %% ../nbs/11_pretrain.ipynb #82be781b
 def mixed_precision(device:str):
     "bfloat16 autocast on CUDA (as fine-tuning's `amp`), nothing elsewhere: the context every pretraining step runs in."
     return torch.autocast('cuda', torch.bfloat16, enabled=str(device).startswith('cuda'))
@@ -156,7 +162,7 @@ def two_view_epochs(name:str, # recipe title, for the log
         losses.append(float(np.mean(ls))); cfg.log(f'{name} epoch {e}: loss {losses[-1]:.4f} ({time.monotonic() - t0:.1f} s)')
     return losses
 
-# %% ../nbs/11_pretrain.ipynb #669eea32
+# %% ../nbs/11_pretrain.ipynb #bb193c8a
 def split_batchnorm(module:nn.Module, splits:int) -> nn.Module:
     "Replace every BatchNorm2d of `module` (in place) by lightly's SplitBatchNorm with `splits` groups."
     from lightly.models.batchnorm import SplitBatchNorm
@@ -165,6 +171,7 @@ def split_batchnorm(module:nn.Module, splits:int) -> nn.Module:
         else: split_batchnorm(child, splits)
     return module
 
+# %% ../nbs/11_pretrain.ipynb #f084b6fd
 def merge_batchnorm(module:nn.Module) -> nn.Module:
     "Replace every SplitBatchNorm of `module` (in place) by a BatchNorm2d with the same affine weights and the groups' mean running statistics."
     from lightly.models.batchnorm import SplitBatchNorm
@@ -179,7 +186,7 @@ def merge_batchnorm(module:nn.Module) -> nn.Module:
         else: merge_batchnorm(child)
     return module
 
-# %% ../nbs/11_pretrain.ipynb #80f61a67
+# %% ../nbs/11_pretrain.ipynb #878cff78
 class MoCo(nn.Module):
     "MoCo v2 model: query encoder and its momentum (key) encoder, BatchNorm split into `splits` groups (Shuffle-BN on one device)."
     def __init__(self,
@@ -204,6 +211,7 @@ class MoCo(nn.Module):
         xs, order = shuffle(x)
         return unshuffle(self.head_m(self.backbone_m(xs)), order)
 
+# %% ../nbs/11_pretrain.ipynb #8dc4cf9f
 def moco_criterion(temperature:float=0.2, # InfoNCE temperature
                    bank:int=65536, # keys in the queue (MoCo v2: 65,536)
                    distributed:bool=False, # gather every process's keys into the queue (MoCo's concat_all_gather)
@@ -385,12 +393,13 @@ def needed_starting_points(methods) -> list:
     need = {METHODS[m]['init'] for m in methods} - {None}
     return [n for n in STARTING_POINTS if n in need]
 
-# %% ../nbs/11_pretrain.ipynb #7d8a6264
+# %% ../nbs/11_pretrain.ipynb #4736efda
 def recipe_code(recipe:str|None) -> tuple:
     "What a starting point made by `recipe` runs, for its key: (roots, {registry: entries}); a recipe not in `PRETRAINERS` (weights loaded): none of them."
     f = PRETRAINERS.get(recipe)
     return ('pretrain.starting_points', 'pretrain.weights_unit'), {'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []}
 
+# %% ../nbs/11_pretrain.ipynb #4e7ca361
 def pretrain_unit(parent, # folder of the units
                   name:str, # the starting point
                   config:dict, # what its weights depend on
@@ -399,6 +408,7 @@ def pretrain_unit(parent, # folder of the units
     roots, entries = recipe_code(config.get('recipe'))
     return WorkUnit.keyed(parent, name, {**config, 'code': code_version(*roots, entries=entries)})
 
+# %% ../nbs/11_pretrain.ipynb #ba618351
 def weights_unit(parent, # folder of the units
                  name:str, # the starting point
                  config:dict, # what its weights depend on
@@ -415,6 +425,7 @@ def weights_unit(parent, # folder of the units
     save_weights(w, d/'weights.safetensors'); write_json(d/'losses.json', [float(l) for l in losses]); u.finish()
     return u, losses, False
 
+# %% ../nbs/11_pretrain.ipynb #5f4feb3b
 def _loaded(source, kind='weights') -> dict:
     return dict(recipe='load', kind=kind, source=source if str(source).startswith('torchvision') else Path(source).name,
                 sha256=None if str(source).startswith('torchvision') else file_hash(source))

@@ -15,21 +15,23 @@ from .paths import RunLayout
 __all__ = ['setup_altair', 'data_source', 'caption', 'save_figure', 'save_image', 'sig3', 'table_html', 'show_table', 'say',
            'method_color']
 
-# %% ../nbs/07_report.ipynb #ba9b6562
+# %% ../nbs/07_report.ipynb #9ffc5f52
 def setup_altair():
     "Render altair charts as static SVG; allow data above 5000 rows."
     alt.renderers.enable('svg'); alt.data_transformers.disable_max_rows()
 
+# %% ../nbs/07_report.ipynb #53d9c008
 def data_source(params:dict) -> str:
     "Which data produced a result, for captions: says plainly when it is synthetic."
     if params.get('synthetic'): return f"synthetic fundus benchmark ({params['synthetic']}, seed {params.get('seed', 0)}): not patients"
     return 'real data: EyePACS, Messidor-2, IDRiD'
 
+# %% ../nbs/07_report.ipynb #187a4a03
 def caption(params:dict, what:str='') -> str:
     "Caption line: what the figure shows, the profile and the data source."
     return (f'{what} ' if what else '') + f"[profile {params.get('profile', '?')}; {data_source(params)}]"
 
-# %% ../nbs/07_report.ipynb #03d89fcb
+# %% ../nbs/07_report.ipynb #392fc846
 def save_figure(chart, # an Altair chart
                 name:str, # file stem under figures/ and results/
                 run_dir, # the run folder
@@ -49,6 +51,7 @@ def save_figure(chart, # an Altair chart
     write_csv(run.table(name), data)
     return chart
 
+# %% ../nbs/07_report.ipynb #2ab42a43
 def save_image(img, # a matplotlib figure or uint8 image
                name:str, # file stem under figures/
                run_dir, # the run folder
@@ -58,10 +61,12 @@ def save_image(img, # a matplotlib figure or uint8 image
     with atomic_path(p) as t: img.save(t, format='PNG')
     return p
 
+# %% ../nbs/07_report.ipynb #7592c0af
 def sig3(x:float) -> str:
     "A float with 3 significant digits (whole numbers from 1000 up, never an exponent there)."
     return f'{x:.0f}' if abs(x) >= 1000 else f'{x:.3g}'
 
+# %% ../nbs/07_report.ipynb #7e17d27e
 def table_html(df:pd.DataFrame, # the table
                floatfmt:str|None=None, # format of floats, e.g. '{:.2f}' (None: 3 significant digits)
               ) -> str:
@@ -75,6 +80,7 @@ def table_html(df:pd.DataFrame, # the table
     rows = ''.join('<tr>' + ''.join(f'<td style="text-align:{align(n)}">{cell(v)}</td>' for v, n in zip(r, num)) + '</tr>' for r in df.itertuples(index=False))
     return f'<table class="dr-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
+# %% ../nbs/07_report.ipynb #aad9848b
 def show_table(df:pd.DataFrame, # the table
                caption_text:str='', # its caption
                floatfmt:str|None=None, # format of floats, e.g. '{:.2f}' (None: 3 significant digits)
@@ -82,6 +88,7 @@ def show_table(df:pd.DataFrame, # the table
     "Display `df` as an HTML table with a caption."
     display(HTML((f'<p class="dr-caption">{caption_text}</p>' if caption_text else '') + table_html(df, floatfmt)))
 
+# %% ../nbs/07_report.ipynb #b5182855
 def say(text:str):
     "Display prose (Markdown) whose numbers come from results, never typed by hand."
     display(Markdown(text))

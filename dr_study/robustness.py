@@ -6,6 +6,7 @@
 from __future__ import annotations
 import hashlib, importlib.metadata, inspect, json, multiprocessing as mp
 from pathlib import Path
+from fastcore.basics import patch
 import numpy as np, pandas as pd
 from PIL import Image
 import imagecorruptions
@@ -22,7 +23,7 @@ __all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'COR
            'CorruptedSets', 'true_label_prob', 'PairedDelta', 'score_corruptions', 'corruption_source',
            'corrupted_sets', 'corrupt_job', 'score_job', 'score_task', 'robustness_table', 'figure4']
 
-# %% ../nbs/15_robustness.ipynb #9d27d2b2
+# %% ../nbs/15_robustness.ipynb #71b04eec
 CORRUPTION_NAMES = tuple(imagecorruptions.get_corruption_names('all'))  # the 15 of ImageNet-C, then its 4 held-out ones
 PACKAGE = 'imagecorruptions-imaug'
 
@@ -33,22 +34,26 @@ def package_version() -> str:
         except importlib.metadata.PackageNotFoundError: pass
     return 'imagecorruptions unknown'
 
+# %% ../nbs/15_robustness.ipynb #91b3ce6b
 def _check_image(image, what:str='image') -> np.ndarray:
     a = np.asarray(image)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] != 3 or min(a.shape[:2]) < 32:
         raise ValueError(f'{what}: expected a uint8 (H, W, 3) array with H, W >= 32, got {a.dtype} {a.shape}')
     return a
 
+# %% ../nbs/15_robustness.ipynb #c759ee16
 def _check_severity(severity) -> int:
     if isinstance(severity, (bool, np.bool_)) or not isinstance(severity, (int, np.integer)) or not 1 <= severity <= 5:
         raise ValueError(f'severity must be an integer from 1 to 5, got {severity!r}')
     return int(severity)
 
+# %% ../nbs/15_robustness.ipynb #a8dd33d5
 def _check_seed(seed) -> int:
     if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f'seed must be an integer in [0, 2**32), got {seed!r}')
     return int(seed)
 
+# %% ../nbs/15_robustness.ipynb #3f0cb4af
 def _fit(a:np.ndarray, hw:tuple) -> np.ndarray:
     "Centre-crop or edge-pad `a` (H', W', C) to height and width `hw`."
     for ax, n in enumerate(hw):
@@ -57,7 +62,7 @@ def _fit(a:np.ndarray, hw:tuple) -> np.ndarray:
         elif d < 0: a = np.pad(a, [(-d // 2, -d - (-d // 2)) if k == ax else (0, 0) for k in range(a.ndim)], mode='edge')
     return a
 
-# %% ../nbs/15_robustness.ipynb #9a6ba19d
+# %% ../nbs/15_robustness.ipynb #e393374e
 class Corruption:
     "One corruption of `imagecorruptions` as a deterministic `(image, severity, seed) -> uint8 image` of the input's shape."
     def __init__(self, name:str): # one of `CORRUPTION_NAMES`
@@ -83,6 +88,7 @@ class Corruption:
             out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as imagecorruptions.corrupt and ImageNet-C
         return out
 
+# %% ../nbs/15_robustness.ipynb #b02c5113
 CORRUPTIONS = {name: Corruption(name) for name in CORRUPTION_NAMES}
 
 def corrupt(image, # uint8 (S, S, 3)
@@ -94,6 +100,7 @@ def corrupt(image, # uint8 (S, S, 3)
     if name not in CORRUPTIONS: raise ValueError(f'unknown corruption {name!r}; known: {", ".join(CORRUPTIONS)}')
     return CORRUPTIONS[name](image, severity, seed)
 
+# %% ../nbs/15_robustness.ipynb #b55c1d7e
 def image_seed(seed:int, # the study seed
                name:str, # corruption
                severity:int, # 1 to 5
@@ -102,10 +109,11 @@ def image_seed(seed:int, # the study seed
     "The seed in [0, 2**32) of image `index` of set (`name`, `severity`) in a study seeded with `seed`."
     return int(rng(int(seed), 'corruption', str(name), int(severity), int(index)).integers(0, 2**32))
 
-# %% ../nbs/15_robustness.ipynb #dfcfd0d3
+# %% ../nbs/15_robustness.ipynb #230a0fda
 FAILURE_COLUMNS = ['corruption', 'severity', 'index', 'error']
 
-CORRUPTION_CODE = ('robustness.CorruptedSets',)  # what makes the corrupted sets: the code in their key
+CORRUPTION_CODE = ('robustness.CorruptedSets', 'robustness._check_folder', 'robustness._write_manifest', 'robustness.failures',
+                   'robustness.build', 'robustness.get')  # what makes the corrupted sets: the code in their key
 
 def corruption_key(source_id:str, # the source images' identity (e.g. their cache's key)
                    seed:int, # study seed
@@ -118,14 +126,17 @@ def corruption_key(source_id:str, # the source images' identity (e.g. their cach
     return stable_hash(dict(source=str(source_id), seed=int(seed), names=[str(n) for n in names], severities=[int(s) for s in severities],
                             size=int(size), package=package_version(), code=code_version(*CORRUPTION_CODE)))
 
+# %% ../nbs/15_robustness.ipynb #4758cbe0
 _CTX = None  # (images, registry, seed, size) of a worker process, set at fork
 
 def _init_worker(ctx):
     global _CTX
     _CTX = ctx
 
+# %% ../nbs/15_robustness.ipynb #2d849112
 def _chunk_task(task): return _corrupt_chunk(_CTX, *task)
 
+# %% ../nbs/15_robustness.ipynb #8fe38be0
 def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
     "Corrupt images `idx`; return them with the (position, error) of every image that raised."
     images, registry, seed, s, keep = ctx
@@ -140,7 +151,7 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
         except Exception as e: errs.append((j, f'{type(e).__name__}: {e}'))
     return name, severity, idx, out, errs
 
-# %% ../nbs/15_robustness.ipynb #c5fb4c81
+# %% ../nbs/15_robustness.ipynb #47a8c452
 class CorruptedSets:
     "Corrupted copies of `images`, one memory-mapped file per (corruption, severity), each made once, resumable."
     def __init__(self,
@@ -194,76 +205,86 @@ class CorruptedSets:
         return all((self.state(*k) != 0).all() for k in self.sets)
     def __repr__(self): return f'CorruptedSets({str(self.folder)!r}, {len(self.sets)} sets of {self.n} images of {self.size} px)'
 
-    def _check_folder(self):
-        man = self.folder/'manifest.json'
-        if not man.exists(): return
-        old = json.loads(man.read_text())
-        diff = [f'{k}: {old.get(k)!r} there, {v!r} here' for k, v in self.meta.items() if old.get(k) != v]
-        if diff: raise DataError(man, f'holds sets made from other inputs ({"; ".join(diff)}); use another folder, e.g. named with corruption_key')
+# %% ../nbs/15_robustness.ipynb #063f6a90
+@patch
+def _check_folder(self:CorruptedSets):
+    man = self.folder/'manifest.json'
+    if not man.exists(): return
+    old = json.loads(man.read_text())
+    diff = [f'{k}: {old.get(k)!r} there, {v!r} here' for k, v in self.meta.items() if old.get(k) != v]
+    if diff: raise DataError(man, f'holds sets made from other inputs ({"; ".join(diff)}); use another folder, e.g. named with corruption_key')
 
-    def _write_manifest(self):
-        man = self.folder/'manifest.json'
-        sets = json.loads(man.read_text()).get('sets', {}) if man.exists() else {}
-        for n, s in self.sets:
-            st = self.state(n, s)
-            sets[f'{n}-s{s}'] = dict(done=int((st == 1).sum()), failed=int((st == 2).sum()), pending=int((st == 0).sum()))
-        write_json(man, dict(self.meta, names=self.names, severities=self.severities, complete=self.complete, sets=sets))
+# %% ../nbs/15_robustness.ipynb #d12d542e
+@patch
+def _write_manifest(self:CorruptedSets):
+    man = self.folder/'manifest.json'
+    sets = json.loads(man.read_text()).get('sets', {}) if man.exists() else {}
+    for n, s in self.sets:
+        st = self.state(n, s)
+        sets[f'{n}-s{s}'] = dict(done=int((st == 1).sum()), failed=int((st == 2).sum()), pending=int((st == 0).sum()))
+    write_json(man, dict(self.meta, names=self.names, severities=self.severities, complete=self.complete, sets=sets))
 
-    def failures(self) -> pd.DataFrame:
-        "The images of these sets whose corruption raised (state 2): columns corruption, severity, index, error."
-        p = self.folder/'failures.csv'
-        if not p.exists(): return pd.DataFrame(columns=FAILURE_COLUMNS)
-        df, states = pd.read_csv(p, dtype={'corruption': str, 'error': str}), {k: self.state(*k) for k in self.sets}
-        keep = [(c, s) in states and states[c, s][i] == 2 for c, s, i in zip(df.corruption, df.severity, df['index'])]
-        return df[np.asarray(keep, bool)].reset_index(drop=True)
+# %% ../nbs/15_robustness.ipynb #5e575cb7
+@patch
+def failures(self:CorruptedSets) -> pd.DataFrame:
+    "The images of these sets whose corruption raised (state 2): columns corruption, severity, index, error."
+    p = self.folder/'failures.csv'
+    if not p.exists(): return pd.DataFrame(columns=FAILURE_COLUMNS)
+    df, states = pd.read_csv(p, dtype={'corruption': str, 'error': str}), {k: self.state(*k) for k in self.sets}
+    keep = [(c, s) in states and states[c, s][i] == 2 for c, s, i in zip(df.corruption, df.severity, df['index'])]
+    return df[np.asarray(keep, bool)].reset_index(drop=True)
 
-    def build(self, progress:bool=False) -> pd.DataFrame:
-        "Make every image not yet made (resuming an interrupted build); return the failures of these sets."
-        if self.folder.exists(): self._check_folder()
-        unit = WorkUnit(self.folder)
-        if self.complete and unit.done(): return self.failures()
-        unit.start()
-        fpath, stores, tasks = self.folder/'failures.csv', {}, []
-        fails = pd.read_csv(fpath, dtype={'corruption': str, 'error': str}).to_dict('records') if fpath.exists() else []
-        for name, sev in self.sets:
-            st = self.store(name, sev); todo = st.todo()
-            if len(todo) == 0: continue
-            stores[name, sev] = st
-            tasks += [(name, sev, todo[k:k + self.chunk]) for k in range(0, len(todo), self.chunk)]
-        if tasks:
-            self._write_manifest()  # claims the folder for these inputs
-            for st in stores.values(): st.writable()  # sizes checked, files created
-            ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
-            if self.workers > 1:
-                for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
-                    try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
-                    except Exception: pass
-                pool = mp.get_context('fork').Pool(self.workers, _init_worker, (ctx,))
-            bar = progress_bar(sum(len(t[2]) for t in tasks), f'corrupting {self.n} images', progress)
-            try:
-                results = pool.imap(_chunk_task, tasks) if pool else (_corrupt_chunk(ctx, *t) for t in tasks)
-                for name, sev, idx, out, errs in results:
-                    st = stores[name, sev]
-                    st.writable()[self.path(name, sev)][idx] = out; st.state[idx] = 1
-                    for j, e in errs:
-                        st.state[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
-                    side = lambda: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
-                    st.save(side if errs else None)  # the states last: images count as made once they are on disk
-                    bar.update(len(idx))
-            finally:
-                if pool: pool.terminate()
-            bar.close()
-        self._write_manifest()
-        if self.complete: unit.finish(digest=False)  # sizes only: sets can be many GB
-        return self.failures()
+# %% ../nbs/15_robustness.ipynb #b78c05e9
+@patch
+def build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
+    "Make every image not yet made (resuming an interrupted build); return the failures of these sets."
+    if self.folder.exists(): self._check_folder()
+    unit = WorkUnit(self.folder)
+    if self.complete and unit.done(): return self.failures()
+    unit.start()
+    fpath, stores, tasks = self.folder/'failures.csv', {}, []
+    fails = pd.read_csv(fpath, dtype={'corruption': str, 'error': str}).to_dict('records') if fpath.exists() else []
+    for name, sev in self.sets:
+        st = self.store(name, sev); todo = st.todo()
+        if len(todo) == 0: continue
+        stores[name, sev] = st
+        tasks += [(name, sev, todo[k:k + self.chunk]) for k in range(0, len(todo), self.chunk)]
+    if tasks:
+        self._write_manifest()  # claims the folder for these inputs
+        for st in stores.values(): st.writable()  # sizes checked, files created
+        ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
+        if self.workers > 1:
+            for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
+                try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
+                except Exception: pass
+            pool = mp.get_context('fork').Pool(self.workers, _init_worker, (ctx,))
+        bar = progress_bar(sum(len(t[2]) for t in tasks), f'corrupting {self.n} images', progress)
+        try:
+            results = pool.imap(_chunk_task, tasks) if pool else (_corrupt_chunk(ctx, *t) for t in tasks)
+            for name, sev, idx, out, errs in results:
+                st = stores[name, sev]
+                st.writable()[self.path(name, sev)][idx] = out; st.state[idx] = 1
+                for j, e in errs:
+                    st.state[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
+                side = lambda: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
+                st.save(side if errs else None)  # the states last: images count as made once they are on disk
+                bar.update(len(idx))
+        finally:
+            if pool: pool.terminate()
+        bar.close()
+    self._write_manifest()
+    if self.complete: unit.finish(digest=False)  # sizes only: sets can be many GB
+    return self.failures()
 
-    def get(self, name:str, severity:int) -> tuple:
-        "Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that succeeded."
-        if (name, severity) not in self.sets: raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
-        self._check_folder()
-        st = self.state(name, severity)
-        if (st == 0).any(): raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
-        return self.store(name, severity).read(self.path(name, severity)), st == 1
+# %% ../nbs/15_robustness.ipynb #f047672b
+@patch
+def get(self:CorruptedSets, name:str, severity:int) -> tuple:
+    "Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that succeeded."
+    if (name, severity) not in self.sets: raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
+    self._check_folder()
+    st = self.state(name, severity)
+    if (st == 0).any(): raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
+    return self.store(name, severity).read(self.path(name, severity)), st == 1
 
 # %% ../nbs/15_robustness.ipynb #5623a342
 def true_label_prob(probs, # (N, 5) class probabilities
@@ -296,7 +317,7 @@ class PairedDelta(GroupBootstrap):
         d, lo, hi = self.mean(a - b, groups, classes)
         return dict(delta=d, lo=lo, hi=hi)
 
-# %% ../nbs/15_robustness.ipynb #a192781c
+# %% ../nbs/15_robustness.ipynb #6aa953b6
 import torch
 from .train import predict, ImageArray
 
@@ -304,6 +325,7 @@ SCORE_COLUMNS = ['method', 'corruption', 'severity', 'image', 'patient', 'grade'
 
 def _keep(keep, i): return keep if keep is None or keep.ndim == 2 else keep[i]
 
+# %% ../nbs/15_robustness.ipynb #3d504b64
 def score_corruptions(models:dict, # method name -> model
                       sets:CorruptedSets, # the `CorruptedSets`, built
                       grades, # (N,) ICDR grade of each image
@@ -346,7 +368,7 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
         raise DataError(f'{src.dir}: the crop-only cache holds other images than {cached.dir}')
     return src, graham
 
-# %% ../nbs/15_robustness.ipynb #1d49e4eb
+# %% ../nbs/15_robustness.ipynb #2471b62b
 def corrupted_sets(folder:str, # where the sets live
                    cache:str, # the cache folder of the images to corrupt
                    idx:list, # its items
@@ -361,10 +383,12 @@ def corrupted_sets(folder:str, # where the sets live
     src = CachedFundus(cache)
     return CorruptedSets(folder, CacheArray(src, idx), seed=seed, names=names, severities=severities, workers=workers, keep=src.retinas(idx))
 
+# %% ../nbs/15_robustness.ipynb #298e1291
 def corrupt_job(**spec) -> str:
     "Make the corrupted sets of `spec` (`corrupted_sets`' arguments) in this process: an executor's job, or here."
     corrupted_sets(**spec).build(); return spec['folder']
 
+# %% ../nbs/15_robustness.ipynb #5e7644b1
 SCORE_CODE = ('robustness.score_job', 'dispatch.unit_job')  # what a score unit's job runs: the code in its key
 
 def score_job(spec:dict, # `corrupted_sets`' arguments
@@ -383,6 +407,7 @@ def score_job(spec:dict, # `corrupted_sets`' arguments
     dev = resolve_device(device)
     return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec), grades, patients=patients, clean=True, batch_size=batch_size, device=dev, transform=transform)}
 
+# %% ../nbs/15_robustness.ipynb #79c73709
 def score_task(spec:dict, # `corrupted_sets`' arguments
                method:str, # the model's name
                weights, # its weights file

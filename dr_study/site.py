@@ -17,7 +17,7 @@ __all__ = ['HOME_FIGURES', 'QUARTO_YML', 'CSS', 'CHECK_JS', 'HIDDEN_TAGS', 'quar
            'method_notebooks', 'site_pages', 'page_notebook', 'page_body', 'api_notebook', 'nbdev_quarto_yml',
            'ledger_html', 'home_page', 'build_offline', 'site_key', 'quarto_project', 'build_site']
 
-# %% ../nbs/09_site.ipynb #73b31bd9
+# %% ../nbs/09_site.ipynb #e3a913c8
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
 QUARTO_YML = PKG.parent/'_quarto.yml'  # the repository's Quarto project (a checkout; an installed package has none)
 
@@ -25,16 +25,19 @@ def quarto_settings() -> dict:
     "The repository's `_quarto.yml`, or {} where the package is installed without its checkout."
     return yaml.safe_load(QUARTO_YML.read_text()) if QUARTO_YML.is_file() else {}
 
+# %% ../nbs/09_site.ipynb #b0aa73ce
 def method_sections() -> list:
     "(section, [notebook paths]) of the library notebooks, as the sidebar of `_quarto.yml` lists them."
     items = quarto_settings().get('website', {}).get('sidebar', {}).get('contents', [])
     root = QUARTO_YML.parent
     return [(it['section'], [root/p for p in it['contents'] if (root/p).is_file()]) for it in items if isinstance(it, dict)]
 
+# %% ../nbs/09_site.ipynb #3d6c903d
 def method_notebooks() -> list:
     "The library notebooks (method and API pages) in sidebar order, if this is a checkout."
     return [p for _, ps in method_sections() for p in ps]
 
+# %% ../nbs/09_site.ipynb #7af457a9
 def _title(nb) -> str:
     for c in nb.cells:
         if c.cell_type == 'markdown':
@@ -42,6 +45,7 @@ def _title(nb) -> str:
             if m: return m.group(1).strip()
     return 'Untitled'
 
+# %% ../nbs/09_site.ipynb #2489fe24
 def site_pages(run:RunLayout) -> list:
     "(section, title, slug, notebook path) of every page but the home page, in sidebar order."
     import nbformat
@@ -53,7 +57,7 @@ def site_pages(run:RunLayout) -> list:
         pages += [(section, _title(nbformat.read(p, 4)), f'method-{p.stem}', p) for p in paths]
     return pages
 
-# %% ../nbs/09_site.ipynb #d52e6faa
+# %% ../nbs/09_site.ipynb #081cc29e
 CSS = """body{margin:0;font:15px/1.5 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;color:#222;display:flex}
 nav{width:250px;min-height:100vh;background:#f6f7f9;border-right:1px solid #ddd;padding:16px;box-sizing:border-box;flex:none}
 nav h2{font-size:17px;margin:0 0 10px} nav h3{font-size:12px;text-transform:uppercase;color:#777;margin:16px 0 4px}
@@ -80,6 +84,7 @@ def _layout(title:str, body:str, nav:str) -> str:
     return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
             f'<title>{html.escape(title)} · dr_study</title><style>{CSS}</style></head><body>{nav}<main>{body}</main>{CHECK_JS}</body></html>')
 
+# %% ../nbs/09_site.ipynb #2deb0cd1
 def _nav(pages, here:str) -> str:
     out, sec = ['<nav><h2><a href="index.html">dr_study</a></h2>', f'<a href="index.html" class="{"here" if here == "index" else ""}">Home</a>'], None
     for section, title, slug, _ in pages:
@@ -87,13 +92,14 @@ def _nav(pages, here:str) -> str:
         out.append(f'<a href="{slug}.html" class="{"here" if here == slug else ""}">{html.escape(title)}</a>')
     return ''.join(out) + '</nav>'
 
+# %% ../nbs/09_site.ipynb #1b207f19
 def _notebook_body(nb) -> str:
     "A notebook (node) as nbconvert's basic HTML."
     from nbconvert import HTMLExporter
     body, _ = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
     return body
 
-# %% ../nbs/09_site.ipynb #17e92b45
+# %% ../nbs/09_site.ipynb #1558aecb
 HIDDEN_TAGS = ('parameters', 'injected-parameters', 'remove-cell')  # cells that never show on a page
 
 def _assigned(src:str) -> dict:
@@ -104,6 +110,7 @@ def _assigned(src:str) -> dict:
         if m: out[m.group(1)] = m.group(2)
     return out
 
+# %% ../nbs/09_site.ipynb #53a3b9ea
 def page_notebook(nb):
     "A copy of an executed study notebook as a page: the parameters cells as one 'parameters of this run' table at the end, no stderr."
     import copy, nbformat
@@ -122,7 +129,7 @@ def page_notebook(nb):
     nb.cells = cells + ([nbformat.v4.new_markdown_cell(table)] if shown else [])  # last: the findings come first
     return nb
 
-# %% ../nbs/09_site.ipynb #50c2057a
+# %% ../nbs/09_site.ipynb #6e483953
 def _output_html(o) -> str:
     "One output of a code cell as HTML (stderr never reaches here)."
     from nbconvert.filters import markdown2html
@@ -136,6 +143,7 @@ def _output_html(o) -> str:
     if 'text/plain' in d: return f'<pre class="dr-out">{html.escape(d["text/plain"])}</pre>'
     return ''
 
+# %% ../nbs/09_site.ipynb #543b046a
 def page_body(nb) -> str:
     "A page notebook (`page_notebook`) as HTML: markdown, code folded in closed <details>, outputs in the flow."
     from nbconvert.filters import markdown2html
@@ -181,7 +189,7 @@ def nbdev_quarto_yml(out:Path|None=None) -> Path:
     atomic_write(out, '# Written by dr_study.site.nbdev_quarto_yml from ../_quarto.yml: edit that one.\n' + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return out
 
-# %% ../nbs/09_site.ipynb #5814983c
+# %% ../nbs/09_site.ipynb #f9f12e20
 def ledger_html(run:RunLayout) -> str:
     "The claims ledger (`results/claims.csv`) as the home page's first table: claim, paper, verdict, the numbers, a link to the page."
     p = run.table('claims')
@@ -204,6 +212,7 @@ def ledger_html(run:RunLayout) -> str:
             '<table class="dr-table dr-ledger"><tr><th></th><th>the paper claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>'
             '<p>The ledger with every number: <code>results/claims.csv</code>.</p>')
 
+# %% ../nbs/09_site.ipynb #1abef6ea
 def home_page(run:RunLayout, params:dict) -> str:
     "HTML body of the home page."
     fig = next((run.figures/f'{n}.svg' for n in HOME_FIGURES if (run.figures/f'{n}.svg').exists()), None)
@@ -254,6 +263,7 @@ def home_page(run:RunLayout, params:dict) -> str:
                  '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; every table and figure as CSV: <code>results/</code>.</p>')
     return ''.join(parts)
 
+# %% ../nbs/09_site.ipynb #0d88b442
 def build_offline(run:RunLayout, params:dict) -> Path:
     "Write the site with nbconvert, no Quarto and no network; return the home page."
     run.site.mkdir(parents=True, exist_ok=True)
@@ -273,7 +283,7 @@ def site_key(run:RunLayout, # the `RunLayout`
     files = [p for *_, p in site_pages(run)] + [run.params, run.root/'data.json'] + [p for d in (run.results, run.figures) if d.is_dir() for p in sorted(d.rglob('*'))]
     return stable_hash(dict(files={str(p): file_hash(p) for p in files if p.is_file()}, code=code_version('site.build_site'), quarto=quarto))
 
-# %% ../nbs/09_site.ipynb #cd769b74
+# %% ../nbs/09_site.ipynb #5d61451f
 def quarto_project(run:RunLayout, # the `RunLayout`
                    params:dict, # its parameters
                    stage:Path, # folder the project is written to
@@ -301,6 +311,7 @@ def quarto_project(run:RunLayout, # the `RunLayout`
     atomic_write(stage/'_quarto.yml', yaml.safe_dump(cfg, sort_keys=False))
     return stage
 
+# %% ../nbs/09_site.ipynb #03e34d49
 def build_site(run_dir, quarto:bool|None=None) -> Path:
     "Build the site of a run folder (Quarto if available and `quarto` is not False), unless nothing it is made from changed; return the home page."
     run = RunLayout(run_dir)
@@ -310,6 +321,7 @@ def build_site(run_dir, quarto:bool|None=None) -> Path:
     home = _build(run, params, use)
     atomic_write(stamp, key); return home
 
+# %% ../nbs/09_site.ipynb #84f6f8cf
 def _build(run, params, use):
     if use:
         stage = quarto_project(run, params, run.root/'.quarto-stage')

@@ -18,21 +18,25 @@ __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'SPECTRA_CODE', '
            'resampled_eigenvalues', 'delete_d_weights', 'pseudo_replicates', 'SpectrumStatistics', 'spectrum_intervals',
            'figure3a', 'spectra_long', 'spectra_dict', 'spectra_job']
 
-# %% ../nbs/14_spectra.ipynb #9b7a6a45
+# %% ../nbs/14_spectra.ipynb #5df8b1fd
 def _blocks(model:nn.Module) -> list:
     return [('conv1', model.conv1)] + [(n, m) for n, m in model.named_modules() if re.fullmatch(r'layer\d+\.\d+', n)]
 
+# %% ../nbs/14_spectra.ipynb #2432435f
 def _convs(model:nn.Module) -> list:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
+# %% ../nbs/14_spectra.ipynb #a996008e
 def _blocks_bn(model:nn.Module) -> list:
     return [('bn1', model.bn1)] + _blocks(model)[1:]
 
+# %% ../nbs/14_spectra.ipynb #a5658cca
 LAYER_SETS = {'blocks': _blocks, 'blocks_bn': _blocks_bn, 'convs': _convs}
 
 def _check_layer_set(which):
     if which not in LAYER_SETS: raise ValueError(f'unknown layer set {which!r}; known layer sets: {", ".join(LAYER_SETS)}')
 
+# %% ../nbs/14_spectra.ipynb #0554ba62
 def layer_modules(model:nn.Module, # a torchvision ResNet
                   which:str='blocks', # a key of `LAYER_SETS`
                  ) -> list[tuple[str, nn.Module]]:
@@ -85,11 +89,12 @@ class StreamingCovariance:
         "Eigenvalues of the covariance (or the correlation matrix), ascending (float64)."
         return np.linalg.eigvalsh(self.corr(ddof) if correlation else self.cov(ddof))
 
-# %% ../nbs/14_spectra.ipynb #176d9b22
+# %% ../nbs/14_spectra.ipynb #22adc289
 def _rows(t:torch.Tensor) -> torch.Tensor:
     "(B, C, ...) -> (B*..., C): samples are images x positions, variables are channels."
     return t.movedim(1, -1).reshape(-1, t.shape[1]) if t.ndim > 2 else t
 
+# %% ../nbs/14_spectra.ipynb #1831c220
 class ActivationSpectra:
     "Eigenvalues of the channel covariance of each hooked layer's activations over a stream of batches."
     def __init__(self, layers:str='blocks', # a key of `LAYER_SETS`
@@ -137,13 +142,14 @@ class ActivationSpectra:
         if few: warnings.warn('rank-deficient covariance, fewer rows than channels: ' + ', '.join(few))
         return {n: c.eigenvalues(correlation=self.correlation) for n, c in covs.items()}
 
-# %% ../nbs/14_spectra.ipynb #86c6a485
+# %% ../nbs/14_spectra.ipynb #1938b938
 def _vector(x, what:str) -> np.ndarray:
     x = np.asarray(x, float)
     if x.ndim != 1 or x.size == 0: raise ValueError(f'{what} must be a non-empty 1-D array, got shape {x.shape}')
     if not np.isfinite(x).all(): raise ValueError(f'{what} contains non-finite values')
     return x
 
+# %% ../nbs/14_spectra.ipynb #49befa89
 def condition_number(eigs, # eigenvalues of one layer
                      hi:float=99.9, # percentile in the numerator
                      lo:float=90.0, # percentile in the denominator
@@ -154,17 +160,19 @@ def condition_number(eigs, # eigenvalues of one layer
     if b == 0: return float('inf') if a > 0 else float('nan')
     return float(a / b)
 
+# %% ../nbs/14_spectra.ipynb #a2ad7e46
 def symmetrize(eigs) -> np.ndarray:
     "The eigenvalues followed by their negatives (Figure 3b's spectrum made symmetrical around 0)."
     e = _vector(eigs, 'eigs'); return np.concatenate([e, -e])
 
-# %% ../nbs/14_spectra.ipynb #c4591f1e
+# %% ../nbs/14_spectra.ipynb #368aca8d
 PAPER_LAYER_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)  # the module types the authors hook
 
 def paper_layers(model:nn.Module, max_layers:int=99) -> list:
     "Every Conv2d, BatchNorm2d and Linear module of `model` in `named_modules()` order, the first `max_layers` (the authors' `tools/pca.py`)."
     return [(n, m) for n, m in model.named_modules() if type(m) in PAPER_LAYER_TYPES][:max_layers]
 
+# %% ../nbs/14_spectra.ipynb #dafbc982
 def standardized_gram(X, # (N samples, F features), e.g. N images' flattened activations
                       chunk_bytes:int=1 << 28, # float64 bytes per slice of features
                       device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
@@ -180,6 +188,7 @@ def standardized_gram(X, # (N samples, F features), e.g. N images' flattened act
         G += (Z := Z / torch.where(sd > 0, sd, torch.ones_like(sd))) @ Z.T
     return G
 
+# %% ../nbs/14_spectra.ipynb #5f2465c4
 def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flattened activations
                              n_components:int=100, # how many of the largest eigenvalues
                              chunk_bytes:int=1 << 28, # float64 bytes per slice of features
@@ -237,7 +246,7 @@ class FeatureSpectra:
             return {n: out[n] for n, _ in layers}
         finally: model.train(training)
 
-# %% ../nbs/14_spectra.ipynb #13e42f2b
+# %% ../nbs/14_spectra.ipynb #81c0de0f
 def ev_density_samples(eigs, # eigenvalues, largest first (component 0 first)
                        per:float=5.0, # the authors' divisor: index i is repeated int(eig_i / per) times
                       ) -> np.ndarray:
@@ -245,6 +254,7 @@ def ev_density_samples(eigs, # eigenvalues, largest first (component 0 first)
     e = _vector(eigs, 'eigs'); reps = np.floor(np.maximum(e, 0) / per).astype(int); i = np.arange(len(e))
     return np.concatenate([np.repeat(i, reps), np.repeat(-i[1:], reps[1:])]).astype(float)
 
+# %% ../nbs/14_spectra.ipynb #088832ae
 def ev_density(eigs, # eigenvalues
                grid, # points the density is evaluated at
                per:float=5.0, # one density per layer?
@@ -274,7 +284,7 @@ def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, compo
         y=alt.Y('eigenvalue:Q', scale=alt.Scale(type='log'), title='eigenvalue'), color=color)
     return alt.vconcat(top.properties(width=width, height=170), plain.properties(width=width, height=150), title=f'Figure 3b: eigenvalues of the first layer ({layer})'), fl
 
-# %% ../nbs/14_spectra.ipynb #452ccfe5
+# %% ../nbs/14_spectra.ipynb #0e6d7b96
 DISTRIBUTIONS = ['pareto', 'lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme']
 
 def _positive(x, what:str='values') -> np.ndarray:
@@ -282,6 +292,7 @@ def _positive(x, what:str='values') -> np.ndarray:
     if x.ndim != 1 or not np.isfinite(x).all(): raise ValueError(f'{what} must be a 1-D array of finite numbers, got shape {x.shape}')
     return x[x > 0]
 
+# %% ../nbs/14_spectra.ipynb #43e241d6
 def fit_distributions(eigs, # eigenvalues (only the positive ones are used)
                       candidates=DISTRIBUTIONS, # scipy.stats distribution names
                       bins='auto', # numpy's bin rule or a number of bins
@@ -301,7 +312,7 @@ def fit_distributions(eigs, # eigenvalues (only the positive ones are used)
                              loc=s['loc'].astype(float), scale=s['scale'].astype(float),
                              pareto_alpha=[p[0] if n == 'pareto' else np.nan for n, p in zip(s['name'], s['params'])]))
 
-# %% ../nbs/14_spectra.ipynb #ca187af0
+# %% ../nbs/14_spectra.ipynb #d504fd40
 def _scan(x:np.ndarray, min_tail:int):
     "Best (ks, exponent, xmin, n_tail) over candidate xmin for sorted positive `x`; None if no candidate."
     N, L = len(x), np.log(x)
@@ -324,6 +335,7 @@ def _scan(x:np.ndarray, min_tail:int):
     b = int(np.argmin(D))
     return float(D[b]), float(a[b]), float(x[first[b]]), int(ntail[b])
 
+# %% ../nbs/14_spectra.ipynb #e98a7e65
 class PowerLawFit:
     "Continuous power-law tail fit (Clauset et al. 2009): MLE exponent, KS-chosen xmin, bootstrap interval of the Pareto shape."
     def __init__(self, n_boot:int=1000, # bootstrap resamples (0: no interval)
@@ -347,11 +359,12 @@ class PowerLawFit:
         lo, hi = np.quantile(boots, [q, 1 - q]) if boots else (np.nan, np.nan)
         return dict(exponent=a, alpha=a - 1, xmin=xmin, n_tail=nt, ks=ks, alpha_lo=float(lo), alpha_hi=float(hi))
 
-# %% ../nbs/14_spectra.ipynb #2ec9ddd3
+# %% ../nbs/14_spectra.ipynb #50b12aef
 def _layer(spectra:dict, method, layer):
     if layer not in spectra[method]: raise ValueError(f'method {method!r} has no layer {layer!r}; it has: {", ".join(spectra[method])}')
     return spectra[method][layer]
 
+# %% ../nbs/14_spectra.ipynb #8834ead2
 def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
                       first:str='conv1', # the layer of Table 2
                       n_boot:int=1000, # bootstrap resamples of the power-law fit
@@ -370,6 +383,7 @@ def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
                          exponent=pl['exponent'], xmin=pl['xmin'], n_tail=pl['n_tail'], ks=pl['ks'], n_eigs=len(e)))
     return pd.DataFrame(rows)
 
+# %% ../nbs/14_spectra.ipynb #0862fc25
 def condition_table(spectra:dict, # {method: {layer: eigenvalues}}
                     hi:float=99.9, # percentile in the numerator of Eq. (1)
                     lo:float=90.0, # percentile in the denominator of Eq. (1)
@@ -380,11 +394,12 @@ def condition_table(spectra:dict, # {method: {layer: eigenvalues}}
                          for method, layers in spectra.items() for d, (layer, e) in enumerate(layers.items())],
                         columns=['method', 'layer', 'depth', 'kappa'])
 
-# %% ../nbs/14_spectra.ipynb #1f23773c
+# %% ../nbs/14_spectra.ipynb #8e4bdfcc
 def early_layers(n_layers:int) -> int:
     "How many of a model's first layers the claims call its initial layers: the first third, at least three."
     return min(int(n_layers), max(3, int(np.ceil(n_layers / 3))))
 
+# %% ../nbs/14_spectra.ipynb #5a1570c9
 def resampled_eigenvalues(G, # (N, N) Gram matrix of the standardized features (`standardized_gram`)
                           W, # (B, N) weight of each image in each resample (how often it is drawn)
                           n_components:int=100, # the largest this many eigenvalues
@@ -400,7 +415,7 @@ def resampled_eigenvalues(G, # (N, N) Gram matrix of the standardized features (
         out.append(torch.linalg.eigvalsh(K).flip(-1)[:, :n_components].clamp_min(0))
     return torch.cat(out).cpu().numpy()
 
-# %% ../nbs/14_spectra.ipynb #9290009f
+# %% ../nbs/14_spectra.ipynb #3dd689d0
 def delete_d_weights(patients, # (N,) patient of each probe image
                      n_sub:int, # number of subsamples
                      frac:float=0.25, # share of the patients each subsample leaves out
@@ -414,6 +429,7 @@ def delete_d_weights(patients, # (N,) patient of each probe image
     for b in range(n_sub): out[b, np.isin(codes, g.choice(n, d, replace=False))] = 0.0
     return out, n, d
 
+# %% ../nbs/14_spectra.ipynb #07913312
 def pseudo_replicates(V, # (S, 1 + B): per seed, the estimate on the probe set, then its B subsamples' values
                       n:int, # patients in the probe set
                       d:int, # patients each subsample left out
@@ -492,7 +508,7 @@ def figure3a(ct:pd.DataFrame, # `condition_table`
     return lines.properties(width=width, height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(
         title='Figure 3a: condition number per layer')
 
-# %% ../nbs/14_spectra.ipynb #98111b64
+# %% ../nbs/14_spectra.ipynb #c6029928
 SPECTRA_CODE = ('spectra.spectra_job', 'dispatch.unit_job')  # what a spectra unit's job runs: the code in its key
 
 def spectra_long(spectra:dict, # {layer: eigenvalues}, in depth order
@@ -501,10 +517,12 @@ def spectra_long(spectra:dict, # {layer: eigenvalues}, in depth order
     "One row per (layer, component): `tag`, layer, depth, component, eigenvalue."
     return pd.DataFrame([dict(**tag, layer=l, depth=d, component=c, eigenvalue=float(v)) for d, (l, e) in enumerate(spectra.items()) for c, v in enumerate(e)])
 
+# %% ../nbs/14_spectra.ipynb #19cdd4f2
 def spectra_dict(long:pd.DataFrame) -> dict:
     "`spectra_long` back to {layer: eigenvalues}, in depth order."
     return {l: g.eigenvalue.to_numpy() for l, g in long.sort_values(['depth', 'component']).groupby('layer', sort=False)}
 
+# %% ../nbs/14_spectra.ipynb #c9d7c9a2
 def spectra_job(cache:str, # the cache folder of the probe images
                 probe:list, # its items
                 weights:str, # the model's weights file
@@ -536,6 +554,7 @@ def spectra_job(cache:str, # the cache folder of the probe images
             out['channel.csv'] = pd.concat([spectra_long(ActivationSpectra(device=dev, **kw)(model, batches), recipe=r) for r, kw in recipes.items()], ignore_index=True)
     return out
 
+# %% ../nbs/14_spectra.ipynb #0dcede19
 from functools import partial
 from .dispatch import model_task
 spectra_task = partial(model_task, 'spectra', spectra_job, SPECTRA_CODE)  # (spec, method, weights, parent, arch, device=, log=, channel=) -> (unit, Task)

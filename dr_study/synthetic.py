@@ -19,7 +19,7 @@ __all__ = ['BASE_RGB', 'FALLOFF', 'VESSEL_K', 'LESION_KINDS', 'EYEPACS_MIX', 'ME
            'lesion_counts', 'grade_pool', 'patient_grades', 'noisy_grade', 'Site', 'photograph', 'SynthConfig',
            'make_synthetic', 'fov_colour_stats', 'ma_stats', 'healthy_eye', 'calibration', 'synthetic_data']
 
-# %% ../nbs/05_synthetic.ipynb #76ce9a88
+# %% ../nbs/05_synthetic.ipynb #49930cfe
 BASE_RGB = np.array([232.0, 96.0, 68.0], np.float32)  # fundus colour at the centre of a healthy eye (calibrated)
 FALLOFF = 0.24  # illumination loss at the rim, fraction of the centre
 VESSEL_K = {'vein': np.array([0.30, 0.55, 0.50]), 'artery': np.array([0.16, 0.34, 0.30])}  # darkening per channel
@@ -34,6 +34,7 @@ class Eye:
     lesions: dict = field(default_factory=dict)  # kind -> list of lesion parameter dicts
     seed: int = 0  # seed of the rendering noise
 
+# %% ../nbs/05_synthetic.ipynb #71f2972c
 def _disc_xy(eye): return (eye.disc[0] * (1 if eye.side == 'right' else -1), eye.disc[1])
 
 # %% ../nbs/05_synthetic.ipynb #7291c880
@@ -61,7 +62,7 @@ def vessel_segments(g:np.random.Generator, eye:Eye) -> list:
         grow(dx, dy + 0.02, down + t * (0.5 + off[3]), w0 * 0.7, t * 0.01, kind, 1, 25)  # inferior nasal
     return segs
 
-# %% ../nbs/05_synthetic.ipynb #9c6e7683
+# %% ../nbs/05_synthetic.ipynb #ae8bfdf3
 LESION_KINDS = ('MA', 'HE', 'EX', 'SE', 'NV')
 
 def _place(g, eye, rmin=0.05, *, rmax=0.88, avoid_disc=True):
@@ -72,6 +73,7 @@ def _place(g, eye, rmin=0.05, *, rmax=0.88, avoid_disc=True):
         if not avoid_disc or (x - dx) ** 2 + (y - dy) ** 2 > (eye.disc_r * 1.3) ** 2: return x, y
     return x, y
 
+# %% ../nbs/05_synthetic.ipynb #69e0aea0
 def sample_lesions(g:np.random.Generator, # numpy random generator
                    eye:Eye, # the `synthetic.Eye` drawn
                    counts:dict, # {lesion kind: number}
@@ -98,7 +100,7 @@ def sample_lesions(g:np.random.Generator, # numpy random generator
         L['NV'].append(dict(xy=xy, r=g.uniform(0.05, 0.1), n=int(g.integers(8, 16)), seed=int(g.integers(1 << 30))))
     return L
 
-# %% ../nbs/05_synthetic.ipynb #6c495d8d
+# %% ../nbs/05_synthetic.ipynb #5fd06f99
 def _patch(cx, cy, rad, *, W, H, R, x0, y0):
     "Pixel box and coordinates (in R units) around a lesion at (cx, cy) with extent rad."
     px, py, pr = x0 + cx * R, y0 + cy * R, rad * R + 2
@@ -108,6 +110,7 @@ def _patch(cx, cy, rad, *, W, H, R, x0, y0):
     yy, xx = np.mgrid[c:d, a:b].astype(np.float32)
     return (slice(c, d), slice(a, b)), (xx + 0.5 - x0) / R, (yy + 0.5 - y0) / R
 
+# %% ../nbs/05_synthetic.ipynb #6eda07be
 def lesion_alpha(kind:str, # a `LESION_KINDS` code
                  p:dict, # its drawn parameters
                  u, # x coordinates (eye radii from the disc centre)
@@ -136,6 +139,7 @@ def lesion_alpha(kind:str, # a `LESION_KINDS` code
         return np.exp(-0.5 * ((du / p['r']) ** 2 + (dv / (p['r'] * p['e'])) ** 2) * 4)
     raise ValueError(kind)
 
+# %% ../nbs/05_synthetic.ipynb #c050dacc
 def _nv_segments(p):
     g = np.random.default_rng(p['seed']); segs = []
     for _ in range(p['n']):
@@ -217,7 +221,7 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
     inside = fov > 0.5
     return img, {k: m & inside for k, m in masks.items()}
 
-# %% ../nbs/05_synthetic.ipynb #868ea711
+# %% ../nbs/05_synthetic.ipynb #4044452b
 EYEPACS_MIX = (25810, 2443, 5292, 873, 708)  # EyePACS train grade counts (FIELD_NOTES)
 MESSIDOR_MIX = (1017, 270, 347, 75, 35)  # Messidor-2 gradable grade counts
 
@@ -232,6 +236,7 @@ def lesion_counts(g:np.random.Generator, grade:int) -> dict:
     base = severe if g.random() < 0.5 else lesion_counts(g, 2)
     return {**base, 'NV': 1 + int(g.poisson(0.8))}
 
+# %% ../nbs/05_synthetic.ipynb #6b8ad121
 def grade_pool(g:np.random.Generator, # numpy random generator
                n:int, # number of grades
                mix, # counts per grade to draw in proportion to
@@ -241,6 +246,7 @@ def grade_pool(g:np.random.Generator, # numpy random generator
     k[np.argsort(-(p * n - k), kind='stable')[:n - k.sum()]] += 1
     return g.permutation(np.repeat(np.arange(5), k))
 
+# %% ../nbs/05_synthetic.ipynb #da06ef96
 def patient_grades(g:np.random.Generator, # numpy random generator
                    mix=EYEPACS_MIX, # grade mix of the data set
                    p_differ:float=0.25, # chance the second eye has another grade
@@ -252,6 +258,7 @@ def patient_grades(g:np.random.Generator, # numpy random generator
     if g.random() < p_differ: other = max(0, pg - 1) if g.random() < 0.8 else pg
     return (pg, other) if g.random() < 0.5 else (other, pg)
 
+# %% ../nbs/05_synthetic.ipynb #ae8197e5
 def noisy_grade(g:np.random.Generator, # numpy random generator
                 grade:int, # the true grade
                 noise:float, # chance of a grader error of one step
@@ -260,7 +267,7 @@ def noisy_grade(g:np.random.Generator, # numpy random generator
     if g.random() >= noise: return grade
     return int(np.clip(grade + g.choice([-1, 1]), 0, 4))
 
-# %% ../nbs/05_synthetic.ipynb #47ec93b7
+# %% ../nbs/05_synthetic.ipynb #7070e071
 @dataclass(frozen=True)
 class Site:
     "How one camera and protocol photograph an eye."
@@ -279,6 +286,7 @@ class Site:
     flip_p: float = 0.0  # probability that the image is stored upside down
     png_p: float = 0.0  # probability of writing PNG instead of JPEG
 
+# %% ../nbs/05_synthetic.ipynb #b488fa80
 SITES = {
     'eyepacs': Site('eyepacs', sizes=((4752, 3168), (3888, 2592), (2592, 1944), (3456, 2304), (2048, 1536)), diameter=(0.95, 1.12),
                     exposure=(0.5, 1.3), cast=0.08, blur_p=0.3, blur=(0.8, 3.5), noise=3.0, jpeg=(60, 95), notch_p=0.15, flip_p=0.02),
@@ -339,7 +347,7 @@ SIZES = {  # presets for `dr-study synth --size`; the small ones enrich referabl
     'large': SynthConfig(eyepacs_train=3000, eyepacs_test=1000, messidor2=1748, idrid_seg=81, idrid_grading=516, scale=0.5, ungradable=4),
 }
 
-# %% ../nbs/05_synthetic.ipynb #cc7ed109
+# %% ../nbs/05_synthetic.ipynb #3831a552
 def _jobs(cfg:SynthConfig, seed:int, lay:SynthLayout) -> list:
     g = rng(seed, 'plan'); jobs = []
     ids = g.choice(np.arange(10, 10 * (cfg.eyepacs_train + cfg.eyepacs_test) + 10), cfg.eyepacs_train + cfg.eyepacs_test, replace=False)
@@ -371,6 +379,7 @@ def _jobs(cfg:SynthConfig, seed:int, lay:SynthLayout) -> list:
         if len(tr) >= 4: tr[1]['defect'], tr[2]['defect'] = 'black', 'truncated'
     return jobs
 
+# %% ../nbs/05_synthetic.ipynb #bf692ef8
 def _save(img, path, info):
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as t:
@@ -378,6 +387,7 @@ def _save(img, path, info):
         if path.suffix.lower() == '.png': im.save(t, format='PNG', compress_level=6)
         else: im.save(t, format='JPEG', quality=info['jpeg'])
 
+# %% ../nbs/05_synthetic.ipynb #85623fbc
 def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
     lay = SynthLayout(root); g = np.random.default_rng(job['seed'])
     site = SITES['idrid' if job['dataset'].startswith('idrid') else job['dataset']]
@@ -404,9 +414,10 @@ def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
     return {**{k: job.get(k) for k in keep}, **{f'n_{k}': len(eye.lesions.get(k, [])) for k in LESION_KINDS},
             **{f'px_{k}': int(m.sum()) for k, m in masks.items() if k != 'OD'}, **info}
 
+# %% ../nbs/05_synthetic.ipynb #41fe43de
 def _run(args): return _render_job(*args)
 
-# %% ../nbs/05_synthetic.ipynb #b9616643
+# %% ../nbs/05_synthetic.ipynb #79a3b58d
 def make_synthetic(out, # folder to write
                    cfg:SynthConfig|str='tiny', # a preset name in `SIZES` or a `SynthConfig`
                    seed:int=0, # seed of every random draw
@@ -428,11 +439,13 @@ def make_synthetic(out, # folder to write
                                   note='synthetic fundus benchmark: not real patients'))
     return lay
 
+# %% ../nbs/05_synthetic.ipynb #7fd3facd
 class _Serial:
     def __enter__(self): return self
     def __exit__(self, *a): pass
     def imap(self, f, it, chunksize=1): return map(f, it)
 
+# %% ../nbs/05_synthetic.ipynb #aec5e1a7
 def _write_labels(lay:SynthLayout, t:pd.DataFrame):
     ep = t[t.dataset == 'eyepacs']
     tr, te = ep[ep.split == 'train'], ep[ep.split == 'test']
@@ -449,7 +462,7 @@ def _write_labels(lay:SynthLayout, t:pd.DataFrame):
         p = lay.idrid.grading_labels(split); p.parent.mkdir(parents=True, exist_ok=True)
         write_csv(p, pd.DataFrame({'Image name': gdf.id, 'Retinopathy grade': gdf.recorded, 'Risk of macular edema ': 0}))
 
-# %% ../nbs/05_synthetic.ipynb #b1d1c3ae
+# %% ../nbs/05_synthetic.ipynb #bba6604e
 HRF_FOV_DIAMETER = 2400  # px; approximate FOV diameter of the HRF photographs `microaneurysms()` was cut from
 
 def fov_colour_stats(img:np.ndarray, frac:float=0.95) -> pd.DataFrame:
@@ -460,6 +473,7 @@ def fov_colour_stats(img:np.ndarray, frac:float=0.95) -> pd.DataFrame:
     px = img[inner].astype(float)
     return pd.DataFrame({'mean': px.mean(0), 'sd': px.std(0)}, index=['R', 'G', 'B'])
 
+# %% ../nbs/05_synthetic.ipynb #fc33ccd0
 def ma_stats(green:np.ndarray, # green channel, float
              min_depth:float=0.2, # darkest-below-surround depth counted
              at=None, # (x, y) centres to measure
@@ -477,11 +491,13 @@ def ma_stats(green:np.ndarray, # green channel, float
             rows.append(dict(diameter=2 * math.sqrt(a / math.pi), depth=float(rel[sl][blob].max())))
     return pd.DataFrame(rows, columns=['diameter', 'depth'])
 
+# %% ../nbs/05_synthetic.ipynb #ed4ed82e
 def healthy_eye(seed:int, side:str='left') -> Eye:
     "A grade-0 eye without lesions."
     g = rng(seed, 'healthy')
     return Eye(side=side, seed=seed, disc=(g.uniform(0.34, 0.42), g.normal(0, 0.03)), disc_r=g.uniform(0.11, 0.14))
 
+# %% ../nbs/05_synthetic.ipynb #fc2de94b
 def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
     "Real vs synthetic colour and microaneurysm statistics, one row per quantity."
     import skimage.data

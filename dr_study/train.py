@@ -21,7 +21,7 @@ __all__ = ['FINETUNE_RECIPES', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', '
            'finetune_job', 'GridCell', 'grid_tasks', 'grid_predictions', 'grid_tables', 'keep_final_models',
            'train_grid', 'training_history', 'figure_training']
 
-# %% ../nbs/12_train.ipynb #27da9465
+# %% ../nbs/12_train.ipynb #d743018d
 @dataclass
 class TrainConfig:
     "Hyperparameters of one fine-tuning run."
@@ -40,6 +40,7 @@ class TrainConfig:
     recipe: str = 'authors'  # where the paper is silent: a name in `FINETUNE_RECIPES`
     checkpoint_minutes: float = 10.0  # resume state written at most this often (0: after every epoch), never after the last epoch
 
+# %% ../nbs/12_train.ipynb #b35e5332
 def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
     "Random flips and quarter turns (a fundus has no preferred orientation), drawn from `g`."
     b = len(x); fh, fv, k = torch.rand(b, generator=g) < 0.5, torch.rand(b, generator=g) < 0.5, torch.randint(0, 4, (b,), generator=g)
@@ -67,10 +68,11 @@ FINETUNE_RECIPES = {  # where the paper is silent: augmentation, learning-rate s
     'ours': dict(title='our recipe (beyond the paper)', augment=augment, milestones=None, head_std=None),  # milestones None: cosine decay
 }
 
-# %% ../nbs/12_train.ipynb #87f134cf
+# %% ../nbs/12_train.ipynb #96e9d0a0
 class NonFiniteLoss(RuntimeError):
     "Training produced a NaN or infinite loss."
 
+# %% ../nbs/12_train.ipynb #c49254de
 def _save_state(out:Path, epoch:int, model, *, opt, sched, best, history, cfg):
     w = save_weights(_unwrap(model).state_dict(), out/f'last-{epoch}.safetensors')
     st = dict(epoch=epoch, weights=w.name, best=best, history=history, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
@@ -79,19 +81,22 @@ def _save_state(out:Path, epoch:int, model, *, opt, sched, best, history, cfg):
     for p in out.glob('last-*.safetensors'):
         if p.name != w.name: p.unlink()
 
+# %% ../nbs/12_train.ipynb #bd28b020
 FINETUNE_CODE = ('train.finetune_job',)  # what a fine-tuning unit runs (from its job on): the code in its key
 
 def _check_config(path, saved:dict, cfg) -> bool:
     diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in RUN_SETTINGS and saved.get(k) != v]
     if diff: raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder (finetune_unit names one per configuration)')
 
+# %% ../nbs/12_train.ipynb #04f2c178
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
 
-# %% ../nbs/12_train.ipynb #c26e3b31
+# %% ../nbs/12_train.ipynb #0a643357
 def _loader(ds, idx, cfg, *, pin, batch=None):
     return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch or cfg.batch_size, shuffle=False, num_workers=cfg.workers,
                       pin_memory=pin, persistent_workers=False)
 
+# %% ../nbs/12_train.ipynb #769f73ca
 def predict(model:nn.Module, # a torchvision ResNet
             ds, # data set of (image, grade, index)
             idx, # item indices
@@ -221,7 +226,7 @@ class ImageArray(torch.utils.data.Dataset):
         x = np.array(self.images[i]) if self.transform is None else np.asarray(self.transform(self.images[i]), np.uint8)  # a copy: memory maps are read-only
         return torch.from_numpy(x).permute(2, 0, 1), -1, i
 
-# %% ../nbs/12_train.ipynb #bd1bd1c5
+# %% ../nbs/12_train.ipynb #3c0a11e6
 def unit_config(cfg:TrainConfig, # the `TrainConfig`
                 ds, # training data set (its `key`)
                 train_idx, # training item indices
@@ -236,6 +241,7 @@ def unit_config(cfg:TrainConfig, # the `TrainConfig`
                 data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key, val_idx=ids(val_idx)),
                 init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version(*FINETUNE_CODE))
 
+# %% ../nbs/12_train.ipynb #91ac0e0e
 def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
                   ds, # data set of (image, grade, index)
                   train_idx, # training item indices
@@ -258,7 +264,7 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
         for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink(missing_ok=True)  # the resume state of a finished run (none after one epoch): no longer needed
     return u, m, False
 
-# %% ../nbs/12_train.ipynb #d7b9c08a
+# %% ../nbs/12_train.ipynb #9c481a24
 PREDICT_CODE = ('train.predict_job', 'dispatch.unit_job')  # what a prediction unit's job runs: the code in its key
 
 def predict_job(weights:str, # the model's weights file
@@ -275,6 +281,7 @@ def predict_job(weights:str, # the model's weights file
     model = make_model(arch); model.load_state_dict(read_checkpoint(weights)); model.to(dev)
     return {'probs.npy': predict(model, CachedFundus(data) if isinstance(data, (str, Path)) else data, idx, batch_size=batch_size, device=dev)}
 
+# %% ../nbs/12_train.ipynb #250010e6
 def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
                     arch:str, # its torchvision ResNet
                     ds, # data set of (image, grade, index), with a `key` (a `CachedFundus` for a job elsewhere)
@@ -427,7 +434,7 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     keep_final_models(run, cells, seeds)
     return grid_tables(cells, tests, made)
 
-# %% ../nbs/12_train.ipynb #4e817b53
+# %% ../nbs/12_train.ipynb #0411e85a
 def training_history(run_dir, # the run folder
                      runs, # `train_grid`'s table of runs (its `unit` column)
                     ):
@@ -441,6 +448,7 @@ def training_history(run_dir, # the run folder
         rows += [dict(method=r.method, fraction=r.fraction, seed=r.seed, **h) for h in json.loads(p.read_text())['history']]
     return pd.DataFrame(rows, columns=['method', 'fraction', 'seed', 'epoch', 'loss', 'val_auc', 'seconds'])
 
+# %% ../nbs/12_train.ipynb #2cfc6615
 def figure_training(hist, # `training_history`
                     width:int=200, # width of a panel in pixels
                    ):
