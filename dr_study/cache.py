@@ -21,7 +21,8 @@ def _fingerprint(path) -> list:
     except (OSError, TypeError): return [str(path), None, None]
 
 # %% ../nbs/04_cache.ipynb #8606f75b
-CACHE_CODE = ('cache.build_cache', 'cache.CachedFundus', 'cache.CacheArray')  # what makes a cache and reads it: its code is in the cache's key
+# what makes a cache and reads it: its code is in the cache's key
+CACHE_CODE = ('cache.build_cache', 'cache.CachedFundus', 'cache.CacheArray')
 
 def cache_key(df:pd.DataFrame, prep:Prep) -> str:
     "Hash of everything a cache's content depends on."
@@ -40,7 +41,8 @@ def cache_dir(root, # parent folder of caches
 
 # %% ../nbs/04_cache.ipynb #85231c1f
 class MemmapStore:
-    "N items of fixed-shape uint8 arrays in memory-mapped files, and each item's state (0 to do, 1 done, 2 failed), saved last."
+    ("N items of fixed-shape uint8 arrays in memory-mapped files, and each item's state (0 to do, 1 done, 2 failed), "
+     "saved last.")
     def __init__(self, arrays:dict, # file path -> shape of one item
                  n:int, # number of items
                  state_path): # where the states are saved (.npy)
@@ -48,13 +50,15 @@ class MemmapStore:
         self.state = np.zeros(self.n, np.int8)
         if self.state_path.exists() and all(p.exists() for p in self.arrays):
             self.state = np.load(self.state_path)
-            if self.state.shape != (self.n,): raise DataError(self.state_path, f'holds {self.state.shape} states, expected ({self.n},)')
+            if self.state.shape != (self.n,):
+                raise DataError(self.state_path, f'holds {self.state.shape} states, expected ({self.n},)')
 
     def _size_ok(self, p:Path) -> bool:
         "Does array `p` exist (False: not yet), with the size of N items (else DataError)?"
         if not p.exists(): return False
         shape = (self.n, *self.arrays[p]); got, want = p.stat().st_size, int(np.prod(shape))
-        if got != want: raise DataError(p, f'holds {got} bytes, {want} expected for {shape}: damaged; remove it (or its folder) to rebuild')
+        if got != want:
+            raise DataError(p, f'holds {got} bytes, {want} expected for {shape}: damaged; remove it (or its folder) to rebuild')
         return True
 
     def todo(self) -> np.ndarray:
@@ -70,7 +74,8 @@ class MemmapStore:
         return self._maps
 
     def save(self, before=None):
-        "Flush the arrays, call `before` (side files), then write the states: an item counts as made once its data is on disk."
+        ("Flush the arrays, call `before` (side files), then write the states: an item counts as made once its data is "
+         "on disk.")
         for m in self._maps.values(): m.flush()
         if before is not None: before()
         with atomic_path(self.state_path) as t: np.save(t, self.state)
@@ -94,7 +99,8 @@ def _work(args):
     i, image, masks, prep = args
     try:
         img, mk, info = load_fundus(image, prep, masks, fractions=True)
-        mk = {l: np.where(f > 0, np.clip(np.round(f * 255), 1, 255), 0).astype(np.uint8) for l, f in mk.items()}  # 255ths; any lesion stays > 0
+        # 255ths; any lesion stays > 0
+        mk = {l: np.where(f > 0, np.clip(np.round(f * 255), 1, 255), 0).astype(np.uint8) for l, f in mk.items()}
         return i, img, mk, np.packbits(info['retina']), None
     except DataError as e:
         return i, None, None, None, (str(e.path), e.problem)
@@ -105,7 +111,8 @@ def cache_store(folder, # the cache folder
                 size:int, # image side in pixels
                 lesions:list, # lesion codes with masks (none: no mask array)
                ) -> MemmapStore:
-    "The arrays of a cache folder: images (N, S, S, 3), their retina masks (N, S·S bits) and, with lesions, masks (N, L, S, S)."
+    ("The arrays of a cache folder: images (N, S, S, 3), their retina masks (N, S·S bits) and, with lesions, masks (N, "
+     "L, S, S).")
     d = Path(folder)
     return MemmapStore({d/'images.u8': (size, size, 3), d/'retina.u8': ((size * size + 7) // 8,), **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
 
@@ -164,7 +171,8 @@ def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
                         if l in mk: msks[i, j] = mk[l]; has[i, j] = True
                     state[i] = 1
                 else:
-                    skipped.append(dict(dataset=df.dataset[i], id=df.id[i], file=err[0], stage='cache', reason=err[1])); state[i] = 2
+                    skipped.append(dict(dataset=df.dataset[i], id=df.id[i], file=err[0], stage='cache', reason=err[1]))
+                    state[i] = 2
                 bar.update(1)
                 if time.monotonic() - last > flush_every: save(); last = time.monotonic()
         finally:
@@ -173,9 +181,11 @@ def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
         if (state != 0).all():
             meta['complete'] = True; meta['n_ok'] = int((state == 1).sum()); meta['n_skipped'] = int((state == 2).sum())
             write_json(man, meta)
-    if meta['complete'] and not (d/'unit.json').exists(): unit.finish(digest=False)  # sizes only: a cache can be many GB
+    if meta['complete'] and not (d/'unit.json').exists():
+        unit.finish(digest=False)  # sizes only: a cache can be many GB
     if log is not None and (d/'skipped.csv').exists():
-        for r in pd.read_csv(d/'skipped.csv', dtype=str).itertuples(): log.add(r.dataset, r.id, r.file, r.stage, r.reason)
+        for r in pd.read_csv(d/'skipped.csv', dtype=str).itertuples():
+            log.add(r.dataset, r.id, r.file, r.stage, r.reason)
     return d
 
 # %% ../nbs/04_cache.ipynb #f45eb18d
@@ -187,9 +197,11 @@ class CachedFundus(Dataset):
     def __init__(self, folder, transform=None):
         self.dir = Path(folder); self.key = self.dir.name  # the folder name: prefix + hash of the cache's inputs
         self.meta = json.loads((self.dir/'manifest.json').read_text())
-        if not self.meta.get('complete'): raise DataError(self.dir, 'cache build is not complete; run build_cache again to resume it')
+        if not self.meta.get('complete'):
+            raise DataError(self.dir, 'cache build is not complete; run build_cache again to resume it')
         self.n, self.size, self.lesions = self.meta['n'], self.meta['prep']['size'], self.meta['lesions']
-        store = cache_store(self.dir, self.n, self.size, self.lesions); store.check()  # a damaged cache is named here, not in a data-loader worker
+        store = cache_store(self.dir, self.n, self.size, self.lesions)
+        store.check()  # a damaged cache is named here, not in a data-loader worker
         self.state = store.state
         self.rows = np.flatnonzero(self.state == 1)
         self.records = pd.read_csv(self.dir/'records.csv', dtype={'id': str, 'patient': str}).iloc[self.rows].reset_index(drop=True)
@@ -207,16 +219,19 @@ class CachedFundus(Dataset):
         self._open(); return np.array(self._imgs[self.rows[i]])  # a copy: the memory map is read-only
     def retina(self, i:int) -> np.ndarray:
         "The retina of image `i` (`preprocess.retina_mask`: its field of view without clipped caps), bool (S, S)."
-        self._open(); return np.unpackbits(self._rets[self.rows[i]], count=self.size * self.size).reshape(self.size, self.size).astype(bool)
+        self._open()
+        return np.unpackbits(self._rets[self.rows[i]], count=self.size * self.size).reshape(self.size, self.size).astype(bool)
     def retinas(self, idx=None) -> np.ndarray:
         "The retinas of images `idx` (default: all), bool (N, S, S)."
         return np.stack([self.retina(int(i)) for i in (range(len(self)) if idx is None else idx)])
     def mask_fractions(self, i:int) -> dict:
-        "The existing lesion masks of image `i` as the share of each pixel that is lesion, {lesion: float32 (S, S)} (to 1/510)."
+        ("The existing lesion masks of image `i` as the share of each pixel that is lesion, {lesion: float32 (S, S)} "
+         "(to 1/510).")
         self._open()
         return {l: self._msks[self.rows[i], j].astype(np.float32) / 255 for j, l in enumerate(self.lesions) if self.has_mask[i, j]}
     def masks(self, i:int, coverage:float|None=None) -> dict:
-        "The existing lesion masks of image `i`, {lesion: bool (S, S)}: more than `coverage` (default: the cache's `Prep.coverage`) of a pixel is lesion."
+        ("The existing lesion masks of image `i`, {lesion: bool (S, S)}: more than `coverage` (default: the cache's "
+         "`Prep.coverage`) of a pixel is lesion.")
         c = self.meta['prep'].get('coverage', 0.0) if coverage is None else coverage
         return {l: f > c for l, f in self.mask_fractions(i).items()}
     def __getitem__(self, i):

@@ -25,14 +25,16 @@ __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'FAILED', 'VER
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED, FAILED = 'supported', 'contradicted', 'not resolved', 'not tested here', 'check failed'
 VERDICTS = (SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED, FAILED)
-ALPHA = 0.05  # the error rate of a verdict: 'supported' when the claim is false, 'contradicted' when it is true (family-wise)
+# the error rate of a verdict: 'supported' when the claim is false, 'contradicted' when it is true (family-wise)
+ALPHA = 0.05
 LEVEL = 0.95  # coverage of the two-sided simultaneous intervals that summarise a family
 POWER = 0.80  # the power at which "what it would take" is computed
 
 # %% ../nbs/17_claims.ipynb #2d185eb9
 @dataclass
 class Family:
-    "K cells oriented so that the claim says 'cell > bound', their estimates and joint bootstrap replicates over seeds and patients."
+    ("K cells oriented so that the claim says 'cell > bound', their estimates and joint bootstrap replicates over "
+     "seeds and patients.")
     names: list  # one label per cell
     est: np.ndarray  # (K,) estimates: the mean over training seeds
     boot: np.ndarray  # (B, K) replicates, seeds and patients resampled, the same resamples in every cell
@@ -61,20 +63,23 @@ class Family:
                       np.array([self.bounds[ix].mean() for ix in cols]))
 
     def studentized(self) -> tuple:
-        "(se (K,), t (B, K)): each cell's bootstrap sd (0 where it has none) and how far each replicate falls below its estimate, in that sd."
+        ("(se (K,), t (B, K)): each cell's bootstrap sd (0 where it has none) and how far each replicate falls below "
+         "its estimate, in that sd.")
         se = np.nanstd(self.boot, 0, ddof=1) if len(self.boot) > 1 else np.full(len(self), np.nan)
         with np.errstate(invalid='ignore', divide='ignore'):
             t = (self.est - self.boot) / np.where(se > 0, se, np.nan)
         return np.where(se > 0, se, 0.0), t
 
     def max_t(self, level:float, two_sided:bool=True) -> float:
-        "The `level` quantile over resamples of the largest (absolute, if `two_sided`) studentized deviation of any cell: a simultaneous critical value."
+        ("The `level` quantile over resamples of the largest (absolute, if `two_sided`) studentized deviation of any "
+         "cell: a simultaneous critical value.")
         t = self.studentized()[1]; t = np.abs(t) if two_sided else t
         m = np.nanmax(np.where(np.isfinite(t), t, -np.inf), 1); m = m[np.isfinite(m)]
         return float(np.quantile(m, level)) if len(m) else np.nan
 
     def simultaneous(self, level:float=LEVEL) -> tuple:
-        "(lo, hi, q): intervals covering all K cells together with probability `level` (max-|t| over the bootstrap, studentized by each cell's sd)."
+        ("(lo, hi, q): intervals covering all K cells together with probability `level` (max-|t| over the bootstrap, "
+         "studentized by each cell's sd).")
         se0, q = self.studentized()[0], self.max_t(level)
         return self.est - q * se0, self.est + q * se0, q
 
@@ -93,9 +98,11 @@ def cell(hb:HierarchicalBootstrap, # the bootstrap whose replicates `D` are
 
 # %% ../nbs/17_claims.ipynb #b99bb9ac
 def satterthwaite(F:Family) -> np.ndarray:
-    "(K,) degrees of freedom of each cell's variance: its seed part, var(seed estimates) / S, has S - 1; the patients' part many (Satterthwaite)."
+    ("(K,) degrees of freedom of each cell's variance: its seed part, var(seed estimates) / S, has S - 1; the "
+     "patients' part many (Satterthwaite).")
     S = np.array([len(s) for s in F.seed_est], float)
-    v_seed = np.array([np.var(s, ddof=1) / len(s) if len(s) > 1 else 0.0 for s in F.seed_est]); v = np.nanvar(F.boot, 0, ddof=1)
+    v_seed = np.array([np.var(s, ddof=1) / len(s) if len(s) > 1 else 0.0 for s in F.seed_est])
+    v = np.nanvar(F.boot, 0, ddof=1)
     with np.errstate(invalid='ignore', divide='ignore'):
         df = np.maximum(v, v_seed) ** 2 / (v_seed ** 2 / np.maximum(S - 1, 1))
     return np.where(np.isfinite(df), np.clip(df, 1, 1e6), 1e6)
@@ -105,9 +112,11 @@ def decide(F:Family, # the cells of the claim's primary estimand
            alpha:float=ALPHA, # error rate of each verdict
            min_seeds:int=2, # fewer training seeds: not resolved, whatever the intervals say
           ) -> dict:
-    "Supported if every cell's one-sided lower bound clears its bound; contradicted if one cell's simultaneous upper bound lies below it."
+    ("Supported if every cell's one-sided lower bound clears its bound; contradicted if one cell's simultaneous upper "
+     "bound lies below it.")
     se0, q = F.studentized()[0], F.max_t(1 - alpha, two_sided=False)  # simultaneous one-sided critical value (max-t)
-    df = satterthwaite(F); z = stats.t.ppf(1 - alpha, df)  # few seeds: their variance is itself uncertain (Student's t, Satterthwaite's df)
+    df = satterthwaite(F)
+    z = stats.t.ppf(1 - alpha, df)  # few seeds: their variance is itself uncertain (Student's t, Satterthwaite's df)
     q = q * float(np.max(z)) / stats.norm.ppf(1 - alpha); lo, hi = F.est - z * se0, F.est + q * se0
     out = dict(lo=lo, hi=hi, q=q, z=z, df=df, family=len(F), seeds=F.seeds, reason='')
     if not np.isfinite(F.est).all() or not np.isfinite(q):
@@ -135,9 +144,13 @@ def resolving(F:Family, # a family whose verdict is not resolved
         seeds = np.where(np.isfinite(v_seed), np.maximum(np.ceil(2 * v_seed / need), [len(s) for s in F.seed_est]), np.nan)
         left = np.where(np.isfinite(seeds), need - v_seed / seeds, need / 2)
         mult = np.maximum(1.0, v_pat / left)
-    if not (d != 0).any(): return dict(seeds=np.nan, patients_x=np.inf, text='no effect was observed: no sample size resolves it')
-    if (d > 0).all(): s, m = (np.nanmax(seeds) if np.isfinite(seeds).any() else np.nan), float(mult.max())  # toward support: every cell must clear
-    else: k = np.flatnonzero(d < 0)[np.argmin(mult[d < 0])]; s, m = seeds[k], float(mult[k])  # toward contradiction: one cell suffices
+    if not (d != 0).any():
+        return dict(seeds=np.nan, patients_x=np.inf, text='no effect was observed: no sample size resolves it')
+    if (d > 0).all():
+        # toward support: every cell must clear
+        s, m = (np.nanmax(seeds) if np.isfinite(seeds).any() else np.nan), float(mult.max())
+    # toward contradiction: one cell suffices
+    else: k = np.flatnonzero(d < 0)[np.argmin(mult[d < 0])]; s, m = seeds[k], float(mult[k])
     s_txt = 'at least 2 seeds (training variance unknown with one)' if not np.isfinite(s) else f'more than {max_seeds} seeds' if s > max_seeds else f'{int(s)} seeds'
     return dict(seeds=s if np.isfinite(s) and s <= max_seeds else np.nan, patients_x=float(m),
                 text=f'would resolve at {power:.0%} power with {s_txt} and ' + (f'{m:.1f}×' if m <= 1000 else 'more than 1000×') + ' the test patients')
@@ -150,16 +163,19 @@ def outcome(F:Family|None, # the primary estimand's cells (None: not tested)
             **decide_kw,
            ) -> dict:
     "What a check returns: verdict, the numbers, the test and family size, seeds and what it would take to resolve."
-    if F is None or not len(F): return dict(verdict=UNTESTED, here=why_untested or here, test=test, family=0, seeds=0, resolve='', names=[], resolve_seeds=np.nan, resolve_patients_x=np.nan)
+    if F is None or not len(F):
+        return dict(verdict=UNTESTED, here=why_untested or here, test=test, family=0, seeds=0, resolve='', names=[], resolve_seeds=np.nan, resolve_patients_x=np.nan)
     d = decide(F, **decide_kw)
     res = resolving(F, d['z'], d['q']) if d['verdict'] == UNRESOLVED and np.isfinite(d['q']) else dict(text='', seeds=np.nan, patients_x=np.nan)
-    ci = '; '.join(f'{n} {e:+.3g} [{l:+.3g}, {h:+.3g}]' for n, e, l, h in zip(F.names, F.est, d['lo'], d['hi']))  # [one-sided lower, simultaneous upper]
+    # [one-sided lower, simultaneous upper]
+    ci = '; '.join(f'{n} {e:+.3g} [{l:+.3g}, {h:+.3g}]' for n, e, l, h in zip(F.names, F.est, d['lo'], d['hi']))
     return dict(verdict=d['verdict'], here=f"{here}: {ci}" + (f" — {d['reason']}" if d['reason'] else ''), test=test, family=len(F), seeds=F.seeds,
                 resolve=res['text'], names=list(F.names), resolve_seeds=res['seeds'], resolve_patients_x=res['patients_x'])
 
 # %% ../nbs/17_claims.ipynb #e7e9b19b
 class Results:
-    "The CSV tables of a run's `results/` folder by name (None if absent), its parameters, and the paired bootstrap the claims share."
+    ("The CSV tables of a run's `results/` folder by name (None if absent), its parameters, and the paired bootstrap "
+     "the claims share.")
     def __init__(self,
                  run=None, # the run (a `RunLayout` or its folder; None: only `tables`)
                  referable:str='paper', # referable-DR definition
@@ -171,7 +187,8 @@ class Results:
         self.run = None if run is None else run if isinstance(run, RunLayout) else RunLayout(run)
         self.referable, self.n_boot, self.seed, self._t = referable, n_boot, seed, dict(tables or {})
         if params is None and self.run is not None: params = self.run.resolved_params()
-        self.params, self.hb, self._memo = dict(params or {}), HierarchicalBootstrap(n_boot, seed=seed), {}  # _memo: what several claims compute alike
+        # _memo: what several claims compute alike
+        self.params, self.hb, self._memo = dict(params or {}), HierarchicalBootstrap(n_boot, seed=seed), {}
 
     def __getitem__(self, name:str):
         if name not in self._t:
@@ -190,7 +207,8 @@ class Results:
         return [] if p is None else sorted(p.fraction.unique())
 
     def provenance(self) -> dict:
-        "What the numbers rest on: the data (real or synthetic), the IFI starting points (files or the offline stand-in), the input size."
+        ("What the numbers rest on: the data (real or synthetic), the IFI starting points (files or the offline "
+         "stand-in), the input size.")
         p = self.params
         ifi = 'files given' if p.get('ifi_fs_weights') and p.get('ifi_cl_weights') else 'stand-in (natural-image crops)' if p else ''
         return dict(data=(f"synthetic ({p['synthetic']})" if p.get('synthetic') else 'real') if p else '', ifi_weights=ifi, image_size=p.get('image_size', ''))
@@ -210,7 +228,8 @@ def _scores(R, dataset):
 def signed_auc(y, # (N,) bool labels
                terms:list, # [(sign, scores (N,))]
               ):
-    "The statistic `stat(s, W)` of `HierarchicalBootstrap.per_seed` for per-seed terms: the signed sum of their AUCs, under resample weights W."
+    ("The statistic `stat(s, W)` of `HierarchicalBootstrap.per_seed` for per-seed terms: the signed sum of their AUCs, "
+     "under resample weights W.")
     return lambda s, W: sum(sg * (roc_auc(y, x) if W is None else weighted_auc(y, x, W)) for sg, x in terms[s])
 
 # %% ../nbs/17_claims.ipynb #780c6e57
@@ -221,7 +240,8 @@ def auc_cell(R:Results, # the run's results
              terms:list, # [(sign, method, fraction)]: the statistic is the signed sum of their AUCs, per seed
              bound:float=0.0, # what the cell must clear
             ) -> dict|None:
-    "A `cell` of a linear combination of AUCs on one test set, paired within the seeds every term has (None if a term was not trained)."
+    ("A `cell` of a linear combination of AUCs on one test set, paired within the seeds every term has (None if a term "
+     "was not trained).")
     d = _scores(R, dataset); runs = d['runs']
     have = [{k[2] for k in runs if k[0] == m and np.isclose(k[1], f)} for _, m, f in terms]
     seeds = sorted(set.intersection(*have)) if all(have) else []
@@ -231,7 +251,8 @@ def auc_cell(R:Results, # the run's results
         row = []
         for sign, m, f in terms:
             r = runs[next(k for k in runs if k[0] == m and np.isclose(k[1], f) and k[2] == sd)]
-            if r.image.tolist() != d['images'].tolist(): raise ValueError(f'{m} (fraction {f}, seed {sd}) was not scored on the same {dataset} images as the others')
+            if r.image.tolist() != d['images'].tolist():
+                raise ValueError(f'{m} (fraction {f}, seed {sd}) was not scored on the same {dataset} images as the others')
             row.append((sign, referable_score(r[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), R.referable)))
         S.append(row)
     return cell(R.hb, name, *R.hb.per_seed(signed_auc(d['y'], S), len(seeds), d['codes'], d['G']), bound=bound)
@@ -264,12 +285,14 @@ def claim(id:str, # short name
     return deco
 
 # %% ../nbs/17_claims.ipynb #9ebfb6db
-MARGIN_AUC = 0.02  # AUC: 'closely followed', 'marginal': a difference below 0.02, the usual non-inferiority margin of DR-screening AUC studies
+# AUC: 'closely followed', 'marginal': a difference below 0.02, the usual non-inferiority margin of DR-screening AUC studies
+MARGIN_AUC = 0.02
 SIMULT = (f'supported: every cell\'s one-sided {1 - ALPHA:.0%} lower bound clears its bound (intersection-union test); contradicted: one cell\'s '
           f'simultaneous (max-t) {1 - ALPHA:.0%} upper bound lies below it; training seeds and patients resampled (hierarchical bootstrap)')
 
 # %% ../nbs/17_claims.ipynb #b43a61be
-PAPER_TABLE2 = {'IWNE-FS': 1.45, 'IWNE-CL': 1.28, 'IFI-FS': 0.87, 'IFI-CL': 0.73}  # Table 2: Pareto shape α of the first layer's eigenvalues (distfit)
+# Table 2: Pareto shape α of the first layer's eigenvalues (distfit)
+PAPER_TABLE2 = {'IWNE-FS': 1.45, 'IWNE-CL': 1.28, 'IFI-FS': 0.87, 'IFI-CL': 0.73}
 
 _TABLE3 = """microaneurysms IWNE-FS sum_pos 0.0073 0.0076 0.9885 0.3447
 microaneurysms IWNE-FS l2_norm_sq 0.0074 0.0041 0.9894 0.4888
@@ -305,7 +328,8 @@ total IFI-CL sum_pos 0.0711 0.1671 0.9893 0.5847
 total IFI-CL l2_norm_sq 0.0713 0.3625 0.9895 0.6428"""
 PAPER_TABLE3 = pd.DataFrame([[f[0].replace('_', ' '), *f[1:]] for f in (l.split() for l in _TABLE3.splitlines())],
                             columns=['lesion', 'method', 'pooling', 'rma_random', 'rma', 'rra_random', 'rra']).astype(
-                            {'rma_random': float, 'rma': float, 'rra_random': float, 'rra': float})  # Table 3: means of RMA and RRA, random control and LRP-α1β0
+                            # Table 3: means of RMA and RRA, random control and LRP-α1β0
+                            {'rma_random': float, 'rma': float, 'rra_random': float, 'rra': float})
 
 def paper_rma(lesion:str, # 'microaneurysms', 'haemorrhages', 'hard exudates' or 'total'
               method:str, # one of the paper's four procedures
@@ -383,7 +407,8 @@ def _ifi_gain_low(R):
 def _moco_vs_ssl(R):
     p = R['predictions']
     others = [m for m in ([] if p is None else p.method.unique()) if m in METHODS and not METHODS[m]['paper']]
-    if not others: return outcome(None, '', SIMULT, 'the SSL comparison is off in this run (--set ssl=[simclr,byol,dino] turns it on)')
+    if not others:
+        return outcome(None, '', SIMULT, 'the SSL comparison is off in this run (--set ssl=[simclr,byol,dino] turns it on)')
     F, _ = _auc_family(R, _delta_specs(R, [(f"{METHODS[m]['arm']}-CL", m) for m in others], fractions=lambda fr: fr[-1:]))
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F, 'ΔAUC', SIMULT)
@@ -392,7 +417,8 @@ def _moco_vs_ssl(R):
 SPECTRA_TEST = 'paired per seed and probe-image subsample; intervals over probe images (delete-d jackknife by patient) and seeds; one-sided IUT, contradicted by max-t'
 
 def _spectrum_family(R, stat:str, terms:list):
-    "A Family from `spectra_boot.csv`: per (name, [(sign, method)], bound, claim sign) the signed sum of `stat` (log κ for kappa_early), per seed and subsample."
+    ("A Family from `spectra_boot.csv`: per (name, [(sign, method)], bound, claim sign) the signed sum of `stat` (log "
+     "κ for kappa_early), per seed and subsample.")
     b = R['spectra_boot']
     if b is None: return None
     f = (lambda v: np.log(v)) if stat == 'kappa_early' else (lambda v: v)  # κ: a ratio, compared on the log scale
@@ -401,7 +427,8 @@ def _spectrum_family(R, stat:str, terms:list):
         ms = [m for _, m in tm]
         if not set(ms) <= set(b.method): continue
         seeds = sorted(set.intersection(*(set(b.seed[b.method == m]) for m in ms)))
-        val = lambda m, s: f(b[(b.method == m) & (b.seed == s)].sort_values('replicate')[stat].to_numpy(float))  # replicate -1: the probe set as drawn
+        # replicate -1: the probe set as drawn
+        val = lambda m, s: f(b[(b.method == m) & (b.seed == s)].sort_values('replicate')[stat].to_numpy(float))
         with np.errstate(invalid='ignore'):
             V = np.array([sum(sg * val(m, s) for sg, m in tm) for s in seeds])  # (S, 1 + B)
         est, D = pseudo_replicates(V, int(b.patients.iloc[0]), int(b.deleted.iloc[0])) if 'patients' in b else (V[:, 0], V[:, 1:])
@@ -418,12 +445,14 @@ def _spectrum_claim(R, stat, pairs, what):
 # %% ../nbs/17_claims.ipynb #19245137
 @claim('kappa_ifi_lower', '4.2', '60_spectra', text='The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
        paper='κ(IFI) ≪ κ(IWNE) (Figure 3a)', estimand='log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS and CL')
-def _kappa_ifi(R): return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'log κ ratio, initial layers (negated: must lie above 0)')
+def _kappa_ifi(R):
+    return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #24ea38e3
 @claim('kappa_cl_lower', '4.2', '60_spectra', text='In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both initializations.',
        paper='κ(CL) < κ(FS) in the initial layers (Figure 3a)', estimand='log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE and IFI')
-def _kappa_cl(R): return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'log κ ratio, initial layers (negated: must lie above 0)')
+def _kappa_cl(R):
+    return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'log κ ratio, initial layers (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #f544f9f8
 @claim('alpha_iwne_above_116', '4.2', '60_spectra', text="The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
@@ -436,26 +465,31 @@ def _alpha_iwne(R):
 @claim('alpha_ifi_lower', '4.2', '60_spectra', text='Initialization from ImageNet lowers α: a wider range of first-layer features.',
        paper=f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
        estimand="distfit's Pareto shape: α(IFI) − α(IWNE) < 0, for FS and CL")
-def _alpha_ifi(R): return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'Δα (negated: must lie above 0)')
+def _alpha_ifi(R):
+    return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'Δα (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #05fb33ba
 @claim('alpha_cl_lower', '4.2', '60_spectra', text='For both initializations, CL has a lower α than FS.',
        paper=f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
        estimand="distfit's Pareto shape: α(CL) − α(FS) < 0, for IWNE and IFI")
-def _alpha_cl(R): return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'Δα (negated: must lie above 0)')
+def _alpha_cl(R):
+    return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'Δα (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #b99920e4
-ALTERNATIVES = ('lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme')  # distfit's other candidates (spectra.DISTRIBUTIONS)
+# distfit's other candidates (spectra.DISTRIBUTIONS)
+ALTERNATIVES = ('lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme')
 
 def vuong(x, # positive values
           a:str='pareto', # scipy.stats distribution A
           b:str='lognorm', # scipy.stats distribution B
          ) -> tuple:
-    "(z, p): Vuong's likelihood-ratio test of A against B, both fitted by maximum likelihood with loc free; z > 0 favours A; p two-sided."
+    ("(z, p): Vuong's likelihood-ratio test of A against B, both fitted by maximum likelihood with loc free; z > 0 "
+     "favours A; p two-sided.")
     x = np.asarray(x, float)
     with np.errstate(all='ignore'):
         la, lb = (getattr(stats, d).logpdf(x, *getattr(stats, d).fit(x)) for d in (a, b))
-        l = np.clip(np.nan_to_num(la, nan=-1e6, neginf=-1e6), -1e6, None) - np.clip(np.nan_to_num(lb, nan=-1e6, neginf=-1e6), -1e6, None)  # outside a support: -1e6
+        # outside a support: -1e6
+        l = np.clip(np.nan_to_num(la, nan=-1e6, neginf=-1e6), -1e6, None) - np.clip(np.nan_to_num(lb, nan=-1e6, neginf=-1e6), -1e6, None)
         sd = l.std(ddof=1)
     if not np.isfinite(sd) or sd == 0: return 0.0, 1.0
     z = float(np.sqrt(len(x)) * l.mean() / sd); return z, float(2 * stats.norm.sf(abs(z)))
@@ -481,7 +515,8 @@ def _pareto(R):
     for (m, sd), d in first.groupby(['method', 'seed'], sort=False):  # each trained model: every seed's
         x = d.eigenvalue.to_numpy(float); x = x[x > 0]
         rows += [dict(method=m, seed=sd, alt=b, z=vuong(x, 'pareto', b)[0]) for b in ALTERNATIVES]
-    v = pd.DataFrame(rows); worse, better = holm(stats.norm.cdf(v.z)), holm(stats.norm.sf(v.z))  # alternative better; Pareto better
+    v = pd.DataFrame(rows)
+    worse, better = holm(stats.norm.cdf(v.z)), holm(stats.norm.sf(v.z))  # alternative better; Pareto better
     verdict = CONTRADICTED if worse.any() else SUPPORTED if better.all() else UNRESOLVED
     here = '; '.join(f"{m}{f' (seed {sd})' if v.seed.nunique() > 1 else ''}: " + ', '.join(f"{r.alt} z={r.z:+.1f}" for r in d.itertuples()) for (m, sd), d in v.groupby(['method', 'seed'], sort=False))
     best = dict(zip(t.method, t.best_distribution)) if 'best_distribution' in t else {}
@@ -489,10 +524,12 @@ def _pareto(R):
                 test=test, family=len(v), seeds=v.seed.nunique(), resolve='', names=list(v.method.unique()))
 
 # %% ../nbs/17_claims.ipynb #4956e415
-NOISES = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'pixelate')  # the corruptions §4.3 names for IFI-CL
+# the corruptions §4.3 names for IFI-CL
+NOISES = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'speckle_noise', 'pixelate')
 
 def _robust_family(R, init, corruptions=None, measure='change'):
-    "Cells per corruption × severity of CL − FS: 'change' = paired AUC drop difference from clean; 'score' = the paper's class-balanced true-label probability."
+    ("Cells per corruption × severity of CL − FS: 'change' = paired AUC drop difference from clean; 'score' = the "
+     "paper's class-balanced true-label probability.")
     key = ('robust', init, None if corruptions is None else tuple(corruptions), measure)
     if key not in R._memo: R._memo[key] = _robust_cells(R, init, corruptions, measure)
     return R._memo[key]
@@ -512,7 +549,8 @@ def _robust_cells(R, init, corruptions, measure):
     c0 = key(clean)
     for (c, sev), d in s[(s.corruption != 'none')].groupby(['corruption', 'severity'], sort=False):
         if corruptions is not None and c not in corruptions: continue
-        d = key(d); img = sorted(set.intersection(*[set(d.loc[(m, sd)].index) & set(c0.loc[(m, sd)].index) for m in (fs, cl) for sd in seeds]))
+        d = key(d)
+        img = sorted(set.intersection(*[set(d.loc[(m, sd)].index) & set(c0.loc[(m, sd)].index) for m in (fs, cl) for sd in seeds]))
         if not img: continue
         first = d.loc[(fs, seeds[0])].loc[img]; y = referable(first.grade.to_numpy(int), R.referable)
         codes, G = patient_codes(first.patient.astype(str).to_numpy(), universe)
@@ -534,7 +572,8 @@ def _robust_claim(R, init, corruptions, measure):
     o = outcome(F, f'{what}, {_cells_line(F)}', SIMULT + ' over every cell')
     if measure == 'change':  # where the paper's own score decides otherwise, say so
         p = outcome(_robust_family(R, init, corruptions, 'score'), '', SIMULT)
-        if p['verdict'] != o['verdict']: o['here'] = f"The paper's Figure 4 score says {p['verdict']}, the change from clean says {o['verdict']} (the score rewards confidence, the change does not). " + o['here']
+        if p['verdict'] != o['verdict']:
+            o['here'] = f"The paper's Figure 4 score says {p['verdict']}, the change from clean says {o['verdict']} (the score rewards confidence, the change does not). " + o['here']
     return o
 
 # %% ../nbs/17_claims.ipynb #66acc68e
@@ -558,17 +597,21 @@ def _robust_iwne_score(R): return _robust_claim(R, 'IWNE', None, 'score')
 def _robust_ifi_score(R): return _robust_claim(R, 'IFI', NOISES, 'score')
 
 # %% ../nbs/17_claims.ipynb #1d19c880
-CONTROL_EXPLAINERS = ('random', 'lrp_randomized')  # Gaussian noise and LRP of randomized weights: a model 'uses' a lesion only above both
-MARGIN_RMA = 1.2  # 'at the level of a control': LRP's mean RMA at most 1.2× the control's. The paper calls 1.04–1.07× 'at the level' (IWNE-FS) and reads 1.26× (IWNE-CL, MA) as more
+# Gaussian noise and LRP of randomized weights: a model 'uses' a lesion only above both
+CONTROL_EXPLAINERS = ('random', 'lrp_randomized')
+# 'at the level of a control': LRP's mean RMA at most 1.2× the control's. The paper calls 1.04–1.07× 'at the level' (IWNE-FS) and reads 1.26× (IWNE-CL, MA) as more
+MARGIN_RMA = 1.2
 
 def _xai(R, lesion):
-    "Per-image RMA (sum_pos, the rows of Table 3) on `lesion`, indexed by (explainer, method, seed, image); None with the reason if not scorable."
+    ("Per-image RMA (sum_pos, the rows of Table 3) on `lesion`, indexed by (explainer, method, seed, image); None with "
+     "the reason if not scorable.")
     t = R['xai_per_image']
     if t is None: return None, 'no explanation scores in this run'
     a = R['lesion_areas']
     if a is not None and lesion in set(a.lesion):
         px = float(a.set_index('lesion').area_px[lesion])
-        if px < 1: return None, f'{lesion} cover {px:.2f} px per image at this input size: under one pixel, relevance on them cannot be scored'
+        if px < 1:
+            return None, f'{lesion} cover {px:.2f} px per image at this input size: under one pixel, relevance on them cannot be scored'
     t = t[(t.lesion == lesion) & (t.pooling == 'sum_pos') & (t.region == 'fov') & (t['mask'] == R.params.get('mask_rule', 'area'))]
     if t.empty: return None, f'{lesion} was not scored'
     return t.assign(seed=t.seed if 'seed' in t else 0).set_index(['explainer', 'method', 'seed', 'image']).rma.sort_index(), ''
@@ -617,7 +660,8 @@ def _iwne_fs_control(R):
     lo, hi, _ = F.simultaneous(); les = [n.split(':')[0] for n in F.names]
     at = {l: any(lo[i] > F.bounds[i] for i in range(len(F)) if les[i] == l) for l in dict.fromkeys(les)}
     above = {l: all(hi[i] < F.bounds[i] for i in range(len(F)) if les[i] == l) for l in at}
-    if F.seeds >= 2 and np.isfinite(F.est).all():  # per lesion: at the level of one control suffices; above every control contradicts
+    # per lesion: at the level of one control suffices; above every control contradicts
+    if F.seeds >= 2 and np.isfinite(F.est).all():
         o['verdict'] = CONTRADICTED if any(above.values()) else SUPPORTED if all(at.values()) else UNRESOLVED
     if why: o['here'] += ' — not tested: ' + '; '.join(dict.fromkeys(why))
     return o
@@ -626,7 +670,8 @@ def _iwne_fs_control(R):
 @claim('cl_above_fs_small_lesions', '4.4', '80_explain', text='CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
        paper=f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: {paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}",
        estimand='paired Δ mean RMA (CL − FS) per lesion and initialization: every cell > 0')
-def _cl_small(R): return _rma_claim(R, [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
+def _cl_small(R):
+    return _rma_claim(R, [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
 
 # %% ../nbs/17_claims.ipynb #15ed9a74
 @claim('fs_above_cl_hard_exudates', '4.4', '80_explain', text='Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both initializations.',
@@ -638,7 +683,8 @@ def _fs_ex(R): return _rma_claim(R, [('hard exudates', f'{i}-FS', f'{i}-CL') for
 @claim('ifi_above_iwne_small_lesions', '4.4', '80_explain', text='IFI models put more relevance than IWNE models on the small lesions.',
        paper=f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: {paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}",
        estimand='paired Δ mean RMA (IFI − IWNE) per lesion and training: every cell > 0')
-def _ifi_small(R): return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
+def _ifi_small(R):
+    return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
 
 # %% ../nbs/17_claims.ipynb #4c5a0bdd
 LEDGER_COLUMNS = ['id', 'section', 'claim', 'paper', 'here', 'verdict', 'page', 'estimand', 'test', 'family', 'seeds', 'resolve',
@@ -651,7 +697,8 @@ def price_command(R:Results, seeds:float) -> str:
 
 # %% ../nbs/17_claims.ipynb #43a67f92
 def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
-    "Every claim checked on `R`: its verdict, numbers, estimand, test, family size, seeds, what would resolve it and what it rests on."
+    ("Every claim checked on `R`: its verdict, numbers, estimand, test, family size, seeds, what would resolve it and "
+     "what it rests on.")
     rows, prov = [], R.provenance()
     for c in (CLAIMS if claims is None else claims).values():
         try: o = c.check(R)
@@ -668,17 +715,20 @@ def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
 def claims_markdown(lg:pd.DataFrame, # `ledger` rows
                     long:int=200, # a result longer than this many characters is folded
                    ) -> str:
-    "Markdown: a count of the verdicts, then one line per claim with the paper's value, this run's numbers, the test and the verdict."
+    ("Markdown: a count of the verdicts, then one line per claim with the paper's value, this run's numbers, the test "
+     "and the verdict.")
     import html
     if lg.empty: return ''
     n = lg.verdict.value_counts()
     head = f"**The paper's claims, checked on this run** ({', '.join(f'{n[v]} {v}' for v in VERDICTS if v in n)}):"
     sec = lambda s: f'§{s}' if str(s)[:1].isdigit() else str(s)
-    fold = lambda h, what='the numbers': h if len(h) <= long else f'<details><summary>{what}</summary>{html.escape(h)}</details>'  # long lists stay folded
+    # long lists stay folded
+    fold = lambda h, what='the numbers': h if len(h) <= long else f'<details><summary>{what}</summary>{html.escape(h)}</details>'
     get = lambda r, k, d='': getattr(r, k, d) if isinstance(getattr(r, k, d), str) or not pd.isna(getattr(r, k, d)) else d
     def row(r):
         s = f'- **{r.verdict}** ({sec(r.section)}). {r.claim} *Paper:* {r.paper}. *Here:* {fold(r.here)}'
-        if get(r, 'estimand'): s += f" *Estimand:* {get(r, 'estimand')}; {int(get(r, 'family', 0) or 0)} cell(s), {int(get(r, 'seeds', 0) or 0)} seed(s)."
+        if get(r, 'estimand'):
+            s += f" *Estimand:* {get(r, 'estimand')}; {int(get(r, 'family', 0) or 0)} cell(s), {int(get(r, 'seeds', 0) or 0)} seed(s)."
         if get(r, 'resolve'): s += f" *To resolve:* {get(r, 'resolve')}."
         if get(r, 'rests_on_stand_in', False) is True: s += ' *Rests on the offline IFI stand-in, not ImageNet.*'
         return s

@@ -27,7 +27,8 @@ def cmd_synth(a):
     print(lay.root)
 
 # %% ../nbs/99_cli.ipynb #6849446e
-_CLUSTER_FLAGS = {'slurm_partition': 'partition', 'gpus_per_job': 'gpus_per_job', 'time': 'hours'}  # reproduce's flags for keys of the cluster block
+# reproduce's flags for keys of the cluster block
+_CLUSTER_FLAGS = {'slurm_partition': 'partition', 'gpus_per_job': 'gpus_per_job', 'time': 'hours'}
 
 def _cluster_sets(a) -> list:
     "The --executor and cluster flags of `a` as --set overrides."
@@ -77,7 +78,8 @@ def cmd_reproduce(a):
 def _run_params(a) -> dict:
     from dr_study.params import load_params
     run = RunLayout(a.run)
-    if not run.params.exists(): raise DataError(run.params, 'not found: is this a run folder? (dr-study reproduce --out RUN makes one)')
+    if not run.params.exists():
+        raise DataError(run.params, 'not found: is this a run folder? (dr-study reproduce --out RUN makes one)')
     return load_params(str(run.params), a.set)
 
 # %% ../nbs/99_cli.ipynb #afb669ee
@@ -90,7 +92,8 @@ def cmd_status(a):
     except RunBusy as e: print(f'[dr-study] {e}')
     try: stale = stale_units(a.run)
     except ValueError as e: print(f'[dr-study] {e}'); return
-    if stale: print(f'[dr-study] {len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB: dr-study clean {a.run} lists them')
+    if stale:
+        print(f'[dr-study] {len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB: dr-study clean {a.run} lists them')
 
 # %% ../nbs/99_cli.ipynb #51fc5445
 def cmd_clean(a):
@@ -116,7 +119,8 @@ def cmd_plan(a):
     print(f"[dr-study] plan of profile {p['profile']}: {p['arch']} at {p['image_size']} px; data sizes from {src}: " + ', '.join(f'{k} {v:,}' for k, v in sizes.items()))
     print(f"[dr-study] throughput (ResNet-50, 224 px): train {rates.train:g}, infer {rates.infer:g}, pretrain {rates.pretrain:g} images/s, {rates.source}")
     with pd_options():
-        if a.units: print(plan.to_string(index=False, formatters=dict(gpu_hours='{:.3f}'.format, disk_gib='{:.2f}'.format)))
+        if a.units:
+            print(plan.to_string(index=False, formatters=dict(gpu_hours='{:.3f}'.format, disk_gib='{:.2f}'.format)))
         print(plan_summary(plan).to_string(index=False, formatters=dict(images='{:,}'.format, gpu_hours='{:.2f}'.format, disk_gib='{:.2f}'.format)))
 
 # %% ../nbs/99_cli.ipynb #8a2d8d05
@@ -138,7 +142,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest='cmd', required=True)
     s = sub.add_parser('synth', help='write the synthetic fundus benchmark in the real data sets\' layouts')
     s.add_argument('out', type=Path); s.add_argument('--size', default='tiny', choices=['tiny', 'smoke', 'large'])
-    s.add_argument('--seed', type=int, default=0); s.add_argument('--workers', type=int, default=2); s.add_argument('--quiet', action='store_true')
+    s.add_argument('--seed', type=int, default=0)
+    s.add_argument('--workers', type=int, default=2); s.add_argument('--quiet', action='store_true')
     s.set_defaults(f=cmd_synth)
     sets = dict(action='append', default=[], metavar='KEY=VALUE', help='override a parameter (value read as YAML)')
     for name, f, default, hlp in (('prepare', cmd_prepare, 'tiny', 'the data step only: read, split and cache the data sets'),
@@ -149,7 +154,8 @@ def parser() -> argparse.ArgumentParser:
         r.add_argument('--profile', default=default, help='tiny, smoke, paper, or a YAML file (default: %(default)s)')
         r.add_argument('--set', **sets)
         if name == 'plan':
-            for k in ('train', 'infer', 'pretrain'): r.add_argument(f'--rate-{k}', type=float, default=None, metavar='IMG_PER_S', help=f'measured {k} images/s of ResNet-50 at 224 px (benchmarks/gpu.py)')
+            for k in ('train', 'infer', 'pretrain'):
+                r.add_argument(f'--rate-{k}', type=float, default=None, metavar='IMG_PER_S', help=f'measured {k} images/s of ResNet-50 at 224 px (benchmarks/gpu.py)')
             r.add_argument('--units', action='store_true', help='list every work unit, not only the totals per step')
         if name not in ('params', 'plan'):
             r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/<profile>)')
@@ -164,7 +170,8 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser('status', help='what reproduce would run in a run folder, and why, without running anything')
     s.add_argument('run', type=Path); s.add_argument('--set', **sets); s.set_defaults(f=cmd_status)
     s = sub.add_parser('clean', help='list (and with --yes delete) the work units no current step uses')
-    s.add_argument('run', type=Path); s.add_argument('--yes', action='store_true', help='delete them'); s.set_defaults(f=cmd_clean, set=[])
+    s.add_argument('run', type=Path)
+    s.add_argument('--yes', action='store_true', help='delete them'); s.set_defaults(f=cmd_clean, set=[])
     s = sub.add_parser('site', help='build the website of a run folder (Quarto if installed, else offline HTML)')
     s.add_argument('run', type=Path); s.set_defaults(f=cmd_site)
     return p

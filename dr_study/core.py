@@ -98,7 +98,8 @@ def _without_docstrings(tree):
 
 # %% ../nbs/01_core.ipynb #343aff27
 def source_digest(source:str, n:int=16) -> str:
-    "Hash of Python `source` as code: its syntax tree without comments and docstrings (the raw bytes if it does not parse)."
+    ("Hash of Python `source` as code: its syntax tree without comments and docstrings (the raw bytes if it does not "
+     "parse).")
     try: tree = ast.parse(source)
     except SyntaxError: return hashlib.sha256(source.encode()).hexdigest()[:n]
     return hashlib.sha256(ast.dump(_without_docstrings(tree)).encode()).hexdigest()[:n]
@@ -134,14 +135,16 @@ def _aliases(stmts, modules:set, package:str) -> tuple:
 
 # %% ../nbs/01_core.ipynb #b755d64c
 def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
-    "The definitions of module `m` ({'m.name': (digest, names it reads, its decorators, globals it files entries in)}) and the package names it imports."
+    ("The definitions of module `m` ({'m.name': (digest, names it reads, its decorators, globals it files entries "
+     "in)}) and the package names it imports.")
     top = [s for s in tree.body if isinstance(s, (ast.Import, ast.ImportFrom))]
     groups = {}
     for s in tree.body:
         for b in _bound(s): groups.setdefault(f'{m}.{b}', []).append(s)
         if not _bound(s) and not isinstance(s, (ast.Import, ast.ImportFrom)) \
            and not (isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) and t.id == '__all__' for t in s.targets)):
-            groups.setdefault(f'{m}.<top>', []).append(s)  # registrations by call, settings: with every definition of the module
+            # registrations by call, settings: with every definition of the module
+            groups.setdefault(f'{m}.<top>', []).append(s)
     groups.setdefault(f'{m}.<top>', [])
     out = {}
     for name, stmts in groups.items():
@@ -155,7 +158,8 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
             if isinstance(n, ast.Name):
                 if ref(n.id): refs.add(ref(n.id))
                 elif n.id in ext: used.add(f'{n.id}={ext[n.id]}')
-            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in mods: refs.add(f'{mods[n.value.id]}.{n.attr}')
+            elif isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in mods:
+                refs.add(f'{mods[n.value.id]}.{n.attr}')
         decos = {ref(d.id) for s in stmts if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                  for e in s.decorator_list for d in ast.walk(e) if isinstance(d, ast.Name) and ref(d.id)}
         dump = '\n'.join(ast.dump(s) for s in stmts) + '\n' + '\n'.join(sorted(used))
@@ -175,7 +179,8 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
     for name, (_, _, decos, _) in nodes.items():
         for d in decos & set(nodes):
             for g in nodes[d][3]: registered.setdefault(g, set()).add(name)
-    def resolve(r, hops=0):  # a name one module imports from another (a re-export): followed; bound otherwise: the module's statements
+    # a name one module imports from another (a re-export): followed; bound otherwise: the module's statements
+    def resolve(r, hops=0):
         m, x = r.split('.', 1)
         if r in nodes: return r
         if x in imported.get(m, {}) and hops < 10: return resolve(imported[m][x], hops + 1)
@@ -186,7 +191,8 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
 def code_graph(pkg=None, # folder of the package (default: this one)
                package:str='dr_study', # its import name
               ) -> dict:
-    "Every top-level definition of the package: {'module.name': (digest of its code, names it references, names registered in it)}."
+    ("Every top-level definition of the package: {'module.name': (digest of its code, names it references, names "
+     "registered in it)}.")
     pkg = Path(pkg or PKG)
     stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(pkg.glob('*.py')))
     return _code_graph(str(pkg), stamp, package)
@@ -221,12 +227,14 @@ def code_version(*roots, pkg=None, entries:dict|None=None) -> str:
 
 # %% ../nbs/01_core.ipynb #18b1ad86
 def code_changes(old:dict, new:dict) -> list:
-    "The definitions whose code differs between two `code_reach` results (added, removed or edited), as 'dr_study.module.name'."
+    ("The definitions whose code differs between two `code_reach` results (added, removed or edited), as "
+     "'dr_study.module.name'.")
     return [f'dr_study.{n}' for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
 
 # %% ../nbs/01_core.ipynb #837198e8
 def source_roots(source:str, package:str='dr_study') -> set:
-    "The package definitions that Python `source` (a notebook's code) names: 'module.name'; 'module' for a `*` import or a module used whole."
+    ("The package definitions that Python `source` (a notebook's code) names: 'module.name'; 'module' for a `*` import "
+     "or a module used whole.")
     try: tree = ast.parse('\n'.join(l for l in source.splitlines() if not l.lstrip().startswith(('%', '!'))))
     except SyntaxError: return set()
     out, mods = set(), {}
@@ -244,10 +252,12 @@ def source_roots(source:str, package:str='dr_study') -> set:
         if isinstance(n, ast.Attribute):
             base = n.value.id if isinstance(n.value, ast.Name) else ast.unparse(n.value) if isinstance(n.value, ast.Attribute) else None
             if base in mods: out.add(f'{mods[base]}.{n.attr}'); used.add(base)
-    return out | {m for a, m in mods.items() if a not in used}  # a module imported but never used as `module.name`: all of it
+    # a module imported but never used as `module.name`: all of it
+    return out | {m for a, m in mods.items() if a not in used}
 
 # %% ../nbs/01_core.ipynb #20202729
-UNITS_LOG = 'DR_STUDY_UNITS_LOG'  # environment variable: a file to which every work unit used is appended (the pipeline sets it per step)
+# environment variable: a file to which every work unit used is appended (the pipeline sets it per step)
+UNITS_LOG = 'DR_STUDY_UNITS_LOG'
 
 def unit_problem(folder) -> str|None:
     "Why the finished work unit in `folder` cannot be reused (a file missing, resized or changed), or None if it can."
@@ -259,7 +269,8 @@ def unit_problem(folder) -> str|None:
         p = Path(folder)/name
         if not p.is_file(): return f'{p} is missing'
         if p.stat().st_size != size: return f'{p} holds {p.stat().st_size} bytes, {size} when it was made'
-        if digest and file_hash(p) != digest: return f'{p} changed since it was made (sha256 {file_hash(p)}, was {digest})'
+        if digest and file_hash(p) != digest:
+            return f'{p} changed since it was made (sha256 {file_hash(p)}, was {digest})'
     return None
 
 # %% ../nbs/01_core.ipynb #cb2e1015
@@ -280,14 +291,17 @@ class WorkUnit:
     def start(self) -> Path:
         "Create the folder (or keep a partial one), with `config.json` beside the result; return the folder."
         self.dir.mkdir(parents=True, exist_ok=True)
-        if self.config is not None and not (self.dir/'config.json').exists(): write_json(self.dir/'config.json', self.config)
+        if self.config is not None and not (self.dir/'config.json').exists():
+            write_json(self.dir/'config.json', self.config)
         _note_use(self.dir); return self.dir
     def finish(self, files=None, digest:bool=True, **info) -> Path:
-        "Mark the unit finished, recording `files` (default: every file in it) with their sizes and, if `digest`, sha256, and where it was made (host, SLURM job)."
+        ("Mark the unit finished, recording `files` (default: every file in it) with their sizes and, if `digest`, "
+         "sha256, and where it was made (host, SLURM job).")
         names = files if files is not None else sorted(str(p.relative_to(self.dir)) for p in self.dir.rglob('*') if p.is_file() and p.name not in ('unit.json', 'config.json'))
         rec = {n: [(self.dir/n).stat().st_size, file_hash(self.dir/n) if digest else None] for n in names}
         _note_use(self.dir)
-        where = dict(host=socket.gethostname(), pid=os.getpid(), slurm_job=os.environ.get('SLURM_JOB_ID'))  # a login node or a job: the cluster test reads it
+        # a login node or a job: the cluster test reads it
+        where = dict(host=socket.gethostname(), pid=os.getpid(), slurm_job=os.environ.get('SLURM_JOB_ID'))
         return write_json(self.dir/'unit.json', dict(files=rec, finished=time.strftime('%Y-%m-%dT%H:%M:%S'), where=where, **info))
     def done(self, log=print) -> bool:
         "Is the unit finished and intact? A damaged one is reported, moved aside and counts as not done."

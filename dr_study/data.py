@@ -20,12 +20,14 @@ __all__ = ['GRADE_NAMES', 'PRED_COLUMNS', 'REFERABLE', 'MASK_COLUMNS', 'COLUMNS'
 
 # %% ../nbs/02_data.ipynb #110a1305
 GRADE_NAMES = ('no DR', 'mild', 'moderate', 'severe', 'proliferative')
-PRED_COLUMNS = ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']  # a predictions table
+# a predictions table
+PRED_COLUMNS = ['method', 'fraction', 'seed', 'dataset', 'image', 'patient', 'grade', 'p0', 'p1', 'p2', 'p3', 'p4']
 REFERABLE = {'paper': (3, 4), 'clinical': (2, 3, 4)}  # name -> referable grades
 
 def referable_grades(definition:str='paper') -> tuple:
     "The grades counted as referable under `definition` ('paper' or 'clinical')."
-    if definition not in REFERABLE: raise ValueError(f'unknown referable-DR definition {definition!r}; choose one of {sorted(REFERABLE)}')
+    if definition not in REFERABLE:
+        raise ValueError(f'unknown referable-DR definition {definition!r}; choose one of {sorted(REFERABLE)}')
     return REFERABLE[definition]
 
 # %% ../nbs/02_data.ipynb #fe40903e
@@ -37,7 +39,8 @@ def referable(grades, definition:str='paper') -> np.ndarray:
 def referable_score(probs, definition:str='paper') -> np.ndarray:
     "Referable-DR score of 5-class probabilities (N, 5): the summed probability of the referable grades."
     probs = np.asarray(probs)
-    if probs.ndim != 2 or probs.shape[1] != 5: raise ValueError(f'expected probabilities of shape (N, 5), got {probs.shape}')
+    if probs.ndim != 2 or probs.shape[1] != 5:
+        raise ValueError(f'expected probabilities of shape (N, 5), got {probs.shape}')
     return probs[:, list(referable_grades(definition))].sum(1)
 
 # %% ../nbs/02_data.ipynb #6ddfc7d4
@@ -126,7 +129,8 @@ def read_labels(path, # the CSV file
     if missing: raise DataError(path, f'missing column(s) {", ".join(map(repr, missing))}; found {list(df.columns)}')
     df[id_col] = df[id_col].str.strip()
     dup = df[id_col][df[id_col].duplicated(keep=False)].unique()
-    if len(dup): raise DataError(path, f'duplicate ids in {id_col!r}: {", ".join(dup[:5])}' + (f' and {len(dup)-5} more' if len(dup) > 5 else ''))
+    if len(dup):
+        raise DataError(path, f'duplicate ids in {id_col!r}: {", ".join(dup[:5])}' + (f' and {len(dup)-5} more' if len(dup) > 5 else ''))
     return df
 
 # %% ../nbs/02_data.ipynb #b483050d
@@ -181,8 +185,10 @@ def read_eyepacs(root, # the EyePACS folder
     recs = []
     for id_, g in zip(df.image, df.level):
         grade, img = parse_grade(g), files.find(id_)
-        if grade is None: _log_or_warn(log, 'eyepacs', id_, file=lay.labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
-        elif img is None: _log_or_warn(log, 'eyepacs', id_, file=files.folder, stage='read', reason='image file not found')
+        if grade is None:
+            _log_or_warn(log, 'eyepacs', id_, file=lay.labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+        elif img is None:
+            _log_or_warn(log, 'eyepacs', id_, file=files.folder, stage='read', reason='image file not found')
         else: recs.append(Record('eyepacs', split, id_, id_.split('_')[0], _eye(id_), grade, str(img)))
     return records_frame(recs)
 
@@ -190,7 +196,8 @@ def read_eyepacs(root, # the EyePACS folder
 _IMAGE_NAME = re.compile(r'.+\.(png|jpe?g|tiff?)$', re.I)
 
 def read_exam_pairs(path) -> dict:
-    "Messidor-2's examination list (`messidor-2.csv`: one exam per line, its two image names, `;` or `,` separated; a header line and an exam-id column are allowed): {image stem: exam}."
+    ("Messidor-2's examination list (`messidor-2.csv`: one exam per line, its two image names, `;` or `,` separated; a "
+     "header line and an exam-id column are allowed): {image stem: exam}.")
     path = Path(path)
     try: text = path.read_text(encoding='utf-8-sig')
     except (OSError, UnicodeDecodeError) as e: raise DataError(path, f'unreadable exam list ({e})') from None
@@ -206,7 +213,8 @@ def read_exam_pairs(path) -> dict:
         exam = other[0] if other else Path(imgs[0]).stem  # an exam id column if given, else the exam's first image
         for img in imgs:
             stem = Path(img).stem
-            if stem in out and out[stem] != exam: raise DataError(path, f'line {k}: image {img} is already in exam {out[stem]}')
+            if stem in out and out[stem] != exam:
+                raise DataError(path, f'line {k}: image {img} is already in exam {out[stem]}')
             out[stem] = exam
     return out
 
@@ -223,11 +231,16 @@ def read_messidor2(root, # the Messidor-2 folder
     files = FileIndex(lay.images, MESSIDOR_EXTS)
     recs = []
     for id_, g, gradable in zip(df.image_id, df.adjudicated_dr_grade, df.adjudicated_gradable):
-        if parse_grade(gradable) == 0: _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason='ungradable (adjudicated_gradable=0)'); continue
+        if parse_grade(gradable) == 0:
+            _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason='ungradable (adjudicated_gradable=0)')
+            continue
         grade = parse_grade(g)
-        if grade is None: _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4'); continue
+        if grade is None:
+            _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+            continue
         img = files.find(id_)
-        if img is None: _log_or_warn(log, 'messidor2', id_, file=lay.images, stage='read', reason='image file not found'); continue
+        if img is None:
+            _log_or_warn(log, 'messidor2', id_, file=lay.images, stage='read', reason='image file not found'); continue
         stem = Path(id_).stem
         recs.append(Record('messidor2', 'test', id_, patient.get(stem, stem), None, grade, str(img)))
     return records_frame(recs)
@@ -257,7 +270,8 @@ def read_idrid_segmentation(root, # the IDRiD folder
             found = {c: p for c, p in found.items() if p is not None}
             if check_sizes and found:
                 isize = _size(img)
-                if isize is None: _log_or_warn(log, 'idrid_seg', id_, file=img, stage='read', reason='image unreadable'); continue
+                if isize is None:
+                    _log_or_warn(log, 'idrid_seg', id_, file=img, stage='read', reason='image unreadable'); continue
                 for c, p in list(found.items()):
                     msize = _size(p)
                     if msize != isize:
@@ -284,8 +298,10 @@ def read_idrid_grading(root, # the IDRiD folder
         files = FileIndex(lay.grading_images(split), ('.jpg', '.jpeg', '.JPG'))
         for id_, g in zip(df['Image name'], df['Retinopathy grade']):
             grade, img = parse_grade(g), files.find(id_)
-            if grade is None: _log_or_warn(log, 'idrid_grading', id_, file=lay.grading_labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
-            elif img is None: _log_or_warn(log, 'idrid_grading', id_, file=files.folder, stage='read', reason='image file not found')
+            if grade is None:
+                _log_or_warn(log, 'idrid_grading', id_, file=lay.grading_labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+            elif img is None:
+                _log_or_warn(log, 'idrid_grading', id_, file=files.folder, stage='read', reason='image file not found')
             else: recs.append(Record('idrid_grading', split, f'{split}_{id_}', f'{split}_{id_}', None, grade, str(img)))
     return records_frame(recs)
 
@@ -336,7 +352,8 @@ def read_eyepacs_splits(root, log:SkipLog|None=None) -> pd.DataFrame:
     return pd.concat([read_eyepacs(root, 'train', log=log), read_eyepacs(root, 'test', log=log)], ignore_index=True)
 
 register_dataset('messidor2', 'Messidor-2', 'external', root='messidor2', probe=lambda r: MessidorLayout(r).labels,
-                 what='the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', sizes=dict(test=1744))(read_messidor2)  # 1744: the gradable images
+                 # 1744: the gradable images
+                 what='the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', sizes=dict(test=1744))(read_messidor2)
 register_dataset('idrid_seg', 'IDRiD segmentation', 'segmentation', root='idrid', probe=lambda r: IDRiDLayout(r).seg_images('train'), what=_IDRID, sizes=dict(train=54, test=27))(read_idrid_segmentation)
 register_dataset('idrid_grading', 'IDRiD grading', 'external', root='idrid', probe=lambda r: IDRiDLayout(r).grading_labels('train'), what=_IDRID, sizes=dict(train=413, test=103))(read_idrid_grading)
 
@@ -350,7 +367,8 @@ def read_aptos(root, log:SkipLog|None=None) -> pd.DataFrame:
     files, recs = FileIndex(lay.images, ('.png', '.jpg', '.jpeg')), []
     for id_, g in zip(df.id_code, df.diagnosis):
         grade, img = parse_grade(g), files.find(id_)
-        if grade is None: _log_or_warn(log, 'aptos', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+        if grade is None:
+            _log_or_warn(log, 'aptos', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4')
         elif img is None: _log_or_warn(log, 'aptos', id_, file=lay.images, stage='read', reason='image file not found')
         else: recs.append(Record('aptos', 'test', id_, id_, None, grade, str(img)))
     return records_frame(recs)

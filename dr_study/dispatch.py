@@ -103,12 +103,14 @@ def _reattach(kind, folder, name, log):
     if kind != 'slurm' or not rec.exists(): return None
     job_id = json.loads(rec.read_text())['job_id']
     if queued([job_id]).get(job_id, '').split(' ')[0] in _LIVE:  # one look at the queue
-        log(f'{name}: re-attached to job {job_id}, still in the queue'); return submitit.SlurmJob(folder=Path(folder)/'%j', job_id=job_id)
+        log(f'{name}: re-attached to job {job_id}, still in the queue')
+        return submitit.SlurmJob(folder=Path(folder)/'%j', job_id=job_id)
     return None
 
 # %% ../nbs/19_dispatch.ipynb #dcb4e6df
 def _sacct_or_squeue():
-    "Where `sacct` has no accounting database, stop submitit calling it (each call prints an error); `squeue` gives the states."
+    ("Where `sacct` has no accounting database, stop submitit calling it (each call prints an error); `squeue` gives "
+     "the states.")
     import shutil, submitit
     if shutil.which('sacct') and subprocess.run(['sacct', '-n', '-X', '-j', '1'], capture_output=True).returncode:
         submitit.SlurmJob.watcher._make_command = lambda: None
@@ -119,7 +121,8 @@ def _failure(job) -> str|None:
     try: e = job.exception()
     except Exception as x: e = x  # no result file: the job was killed
     if e is None: return None
-    errors = [l.strip() for l in str(e).splitlines() if re.match(r'\s*[\w.]+(Error|Exception|Interrupt|Exit)\b', l)]  # the traceback's last line
+    # the traceback's last line
+    errors = [l.strip() for l in str(e).splitlines() if re.match(r'\s*[\w.]+(Error|Exception|Interrupt|Exit)\b', l)]
     return f'{errors[-1] if errors else type(e).__name__}; log: {job.paths.stderr}'
 
 # %% ../nbs/19_dispatch.ipynb #01200a1f
@@ -130,7 +133,8 @@ def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
                  cluster:dict|None=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
                  log=print, # where progress lines go
                 ) -> dict:
-    "Submit the tasks as one submitit job array (`kind`: slurm or local), wait for all, and return {name: problem} for the failed."
+    ("Submit the tasks as one submitit job array (`kind`: slurm or local), wait for all, and return {name: problem} "
+     "for the failed.")
     import logging, submitit
     logging.getLogger('submitit').setLevel(logging.ERROR)  # its sacct warnings: the queue is read with squeue instead
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True); c = cluster_settings(cluster)
@@ -143,7 +147,8 @@ def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
         else: ex.update_parameters(timeout_min=max(1, round(float(c['hours']) * 60)))
         with ex.batch(): subs = [ex.submit(t.fn, **t.kwargs) for t in new]
         for t, j in zip(new, subs):
-            jobs[t.name] = j; write_json(_job_record(folder, t.name), dict(job_id=j.job_id, executor=kind, submitted=time.strftime('%Y-%m-%dT%H:%M:%S')))
+            jobs[t.name] = j
+            write_json(_job_record(folder, t.name), dict(job_id=j.job_id, executor=kind, submitted=time.strftime('%Y-%m-%dT%H:%M:%S')))
         log(f'{kind}: submitted {len(new)} job(s) ({subs[0].job_id.split("_")[0]}{"" if len(new) == 1 else f"_[0-{len(new) - 1}]"}), logs in {folder}')
     return _wait(kind, jobs, c['poll_s'], log)
 
@@ -157,9 +162,12 @@ def _wait(kind, jobs, poll_s, log) -> dict:
             for n, j in jobs.items():
                 state = q.get(j.job_id, '').split()[0] if q.get(j.job_id) else ''
                 if j.done(): done[n] = True
-                elif kind == 'slurm' and state not in _LIVE:  # out of the queue, no result: killed (twice in a row, so a result being written is not missed)
+                # out of the queue, no result: killed (twice in a row, so a result being written is not missed)
+                elif kind == 'slurm' and state not in _LIVE:
                     gone[n] = gone.get(n, 0) + 1
-                    if gone[n] >= 2: done[n] = True; problems[n] = f'job {j.job_id} left the queue ({state or "gone"}) without a result: killed by SLURM (time limit, memory, node)?; log: {j.paths.stderr}'
+                    if gone[n] >= 2:
+                        done[n] = True
+                        problems[n] = f'job {j.job_id} left the queue ({state or "gone"}) without a result: killed by SLURM (time limit, memory, node)?; log: {j.paths.stderr}'
             running = sum(1 for n, j in jobs.items() if n not in done and (kind != 'slurm' or q.get(j.job_id, '').startswith('RUNNING')))
             line = f'{kind}: {len(done)}/{len(jobs)} done, {running} running, {len(jobs) - len(done) - running} waiting'
             if line != said: log(line); said = line
@@ -200,13 +208,16 @@ def dispatch(tasks, # `Task`s, each one work unit
              cluster:dict|None=None, # the profile's cluster block (`dispatch.CLUSTER` keys)
              log=print, # where progress lines go
             ) -> list:
-    "Make the unfinished tasks' units with `executor`: the names of those made; `UnitsFailed` names each that did not finish."
+    ("Make the unfinished tasks' units with `executor`: the names of those made; `UnitsFailed` names each that did not "
+     "finish.")
     if executor not in EXECUTORS: raise KeyError(f'executor {executor!r}: not one of {", ".join(EXECUTORS)}')
     names = [t.name for t in tasks]
-    if len(set(names)) != len(names): raise ValueError(f'two tasks make the same unit: {sorted({n for n in names if names.count(n) > 1})}')
+    if len(set(names)) != len(names):
+        raise ValueError(f'two tasks make the same unit: {sorted({n for n in names if names.count(n) > 1})}')
     todo = [t for t in tasks if not t.done()]
     if not todo: return []
-    if executor != 'local' and folder is None: raise ValueError(f'executor {executor!r} needs a folder for its jobs\' logs')
+    if executor != 'local' and folder is None:
+        raise ValueError(f'executor {executor!r} needs a folder for its jobs\' logs')
     problems = EXECUTORS[executor](todo, folder, cluster, log)
     failed = [t for t in todo if not t.done()]
     if failed:
@@ -221,7 +232,8 @@ def executor_problem(name:str) -> str|None:
     import importlib.util, shutil
     if name not in EXECUTORS: return f'not one of {", ".join(EXECUTORS)}'
     if name != 'local' and importlib.util.find_spec('submitit') is None: return 'needs submitit (pip install submitit)'
-    if name == 'slurm' and shutil.which('sbatch') is None: return "SLURM's sbatch is not on this machine's PATH: run from a login node of the cluster"
+    if name == 'slurm' and shutil.which('sbatch') is None:
+        return "SLURM's sbatch is not on this machine's PATH: run from a login node of the cluster"
     return None
 
 # %% ../nbs/19_dispatch.ipynb #04b4f758
@@ -261,7 +273,8 @@ def unit_task(parent, # folder of the units
              ) -> tuple:
     "(the `WorkUnit` `parent/<prefix>-<hash of config>`, the `Task` that makes it)."
     u = WorkUnit.keyed(parent, prefix, config)
-    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs), lambda: u.done(log))  # not `fn`: submitit's own argument name
+    # not `fn`: submitit's own argument name
+    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs), lambda: u.done(log))
 
 # %% ../nbs/19_dispatch.ipynb #c30065a7
 def model_task(kind:str, # what the unit holds, the start of its name: 'spectra', 'explain', ...
@@ -276,7 +289,8 @@ def model_task(kind:str, # what the unit holds, the start of its name: 'spectra'
                log=print, # where a damaged unit is reported
                **extra, # further settings of `make`, in the key too
               ) -> tuple:
-    "(the unit `<kind>-<method>-<hash>` of one model's analysis, keyed by the weights' digest, the settings and the code; the `Task` that makes it)."
+    ("(the unit `<kind>-<method>-<hash>` of one model's analysis, keyed by the weights' digest, the settings and the "
+     "code; the `Task` that makes it).")
     from dr_study.core import file_hash, code_version
     config = dict(weights=file_hash(weights), arch=arch, **{k: Path(v).name if k == 'cache' else v for k, v in {**spec, **extra}.items()}, code=code_version(*code))
     return unit_task(parent, f'{kind}-{method}', config, make=make, kwargs=dict(spec, **extra, weights=str(weights), arch=arch, device=device), log=log)

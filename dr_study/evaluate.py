@@ -25,16 +25,19 @@ def _group_index(groups, n:int) -> np.ndarray:
 
 # %% ../nbs/13_evaluate.ipynb #e72d8f28
 class GroupBootstrap:
-    "Percentile bootstrap drawing whole groups (patients) with replacement: the one resampling under every interval of the study."
+    ("Percentile bootstrap drawing whole groups (patients) with replacement: the one resampling under every interval "
+     "of the study.")
     def __init__(self, n_boot:int=1000, # resamples; 0: no interval
                  level:float=0.95, # coverage of the interval
                  seed:int=0, # seed of the draws
                 ):
-        if n_boot < 0 or not 0 < level < 1: raise ValueError(f'need n_boot >= 0 and 0 < level < 1, got {n_boot}, {level}')
+        if n_boot < 0 or not 0 < level < 1:
+            raise ValueError(f'need n_boot >= 0 and 0 < level < 1, got {n_boot}, {level}')
         self.n_boot, self.level, self.seed, self._cache = int(n_boot), float(level), int(seed), {}
 
     def draws(self, g:int):
-        "The drawn group indices as (rows, g) blocks of at most 2**22 entries, `n_boot` rows in all, from `seed` (one block: kept for reuse)."
+        ("The drawn group indices as (rows, g) blocks of at most 2**22 entries, `n_boot` rows in all, from `seed` (one "
+         "block: kept for reuse).")
         if g in self._cache: yield self._cache[g]; return
         gen, rows = np.random.default_rng(self.seed), max(1, 2**22 // g)
         if self.n_boot <= rows:
@@ -58,16 +61,19 @@ class GroupBootstrap:
     def mean(self,
              x, # (N,) values
              groups=None, # (N,) group of each value; None: each its own
-             classes=None, # (N,) class of each value: the mean within each class, then averaged over classes; None: one class
+             # (N,) class of each value: the mean within each class, then averaged over classes; None: one class
+             classes=None,
             ) -> tuple:
         "(estimate, lo, hi) of the mean of `x`, or of its class-balanced mean."
-        x = np.asarray(x, float); gi, ci = _group_index(groups, len(x)), np.zeros(len(x), int) if classes is None else _group_index(classes, len(x))
+        x = np.asarray(x, float)
+        gi, ci = _group_index(groups, len(x)), np.zeros(len(x), int) if classes is None else _group_index(classes, len(x))
         G, C = gi.max() + 1, ci.max() + 1
         sums, counts = np.zeros((G, C)), np.zeros((G, C))
         np.add.at(sums, (gi, ci), x); np.add.at(counts, (gi, ci), 1.0)
         est = float((sums.sum(0) / counts.sum(0)).mean())
         if self.n_boot == 0: return est, np.nan, np.nan
-        with np.errstate(invalid='ignore', divide='ignore'):  # one resample = the pooled members of its drawn groups; without one of the classes: NaN
+        # one resample = the pooled members of its drawn groups; without one of the classes: NaN
+        with np.errstate(invalid='ignore', divide='ignore'):
             boots = np.concatenate([(sums[ii].sum(1) / counts[ii].sum(1)).mean(1) for ii in self.draws(G)])
         return (est, *self.interval(boots))
 
@@ -87,7 +93,8 @@ class AUC(GroupBootstrap):
 
 # %% ../nbs/13_evaluate.ipynb #e8b7d031
 class AUCDelta(GroupBootstrap):
-    "Paired difference AUC(a) - AUC(b) of two models' scores on the same images, with a bootstrap interval over patients."
+    ("Paired difference AUC(a) - AUC(b) of two models' scores on the same images, with a bootstrap interval over "
+     "patients.")
     def __call__(self,
                  y, # (N,) bool: referable
                  sa, # (N,) scores of model A
@@ -113,11 +120,13 @@ class MeanCI(GroupBootstrap):
 def patient_codes(patients, # (N,) patient of each item
                   universe=None, # all patients of the data set, in a fixed order (None: the sorted unique `patients`)
                  ) -> tuple:
-    "(codes (N,), G): each item's patient as a number 0..G-1 of `universe`, so that subsets of one data set share their draws."
+    ("(codes (N,), G): each item's patient as a number 0..G-1 of `universe`, so that subsets of one data set share "
+     "their draws.")
     p = np.asarray(patients).astype(str)
     u = np.unique(p) if universe is None else np.asarray(universe).astype(str)
     pos = np.searchsorted(u, p) if universe is None else pd.Index(u).get_indexer(p)
-    if universe is not None and (pos < 0).any(): raise ValueError(f'patient {str(p[pos < 0][0])!r} is not in the universe of {len(u)} patients')
+    if universe is not None and (pos < 0).any():
+        raise ValueError(f'patient {str(p[pos < 0][0])!r} is not in the universe of {len(u)} patients')
     return pos.astype(int), len(u)
 
 # %% ../nbs/13_evaluate.ipynb #65bc8d65
@@ -125,7 +134,8 @@ def weighted_auc(y, # (N,) bool labels
                  s, # (N,) scores
                  W, # (B, N) non-negative weight of each item in each of B resamples (a bootstrap's draw counts)
                 ) -> np.ndarray:
-    "(B,) AUCs of `s` with item weights: the Mann-Whitney AUC of each resample without building it; NaN where a class has no weight."
+    ("(B,) AUCs of `s` with item weights: the Mann-Whitney AUC of each resample without building it; NaN where a class "
+     "has no weight.")
     y, s, W = np.asarray(y, bool), np.asarray(s, float), np.atleast_2d(np.asarray(W, float))
     o = np.argsort(s, kind='stable'); y, s, W = y[o], s[o], W[:, o]
     start = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])  # first item of each run of tied scores
@@ -136,20 +146,25 @@ def weighted_auc(y, # (N,) bool labels
 
 # %% ../nbs/13_evaluate.ipynb #7c72788f
 class HierarchicalBootstrap(GroupBootstrap):
-    "Two-stage bootstrap: training seeds drawn with replacement, then patients; a resample's statistic is the mean over its drawn seeds."
+    ("Two-stage bootstrap: training seeds drawn with replacement, then patients; a resample's statistic is the mean "
+     "over its drawn seeds.")
     def weights(self, codes, G:int):
-        "Blocks (b, N) of item weights, `n_boot` rows in all: how often each item's patient is drawn (the draws of `GroupBootstrap`)."
+        ("Blocks (b, N) of item weights, `n_boot` rows in all: how often each item's patient is drawn (the draws of "
+         "`GroupBootstrap`).")
         codes = np.asarray(codes, int)
         for d in self.draws(G):
-            b = len(d); yield np.bincount((d + G * np.arange(b)[:, None]).ravel(), minlength=b * G).reshape(b, G)[:, codes].astype(float)
+            b = len(d)
+            yield np.bincount((d + G * np.arange(b)[:, None]).ravel(), minlength=b * G).reshape(b, G)[:, codes].astype(float)
 
     def seed_counts(self, S:int) -> np.ndarray:
-        "(n_boot, S): how often each of `S` training seeds is drawn in each resample (a stream apart from the patients')."
+        ("(n_boot, S): how often each of `S` training seeds is drawn in each resample (a stream apart from the "
+         "patients').")
         d = np.random.default_rng([self.seed, 1]).integers(0, S, (self.n_boot, S))
         return np.bincount((d + S * np.arange(self.n_boot)[:, None]).ravel(), minlength=self.n_boot * S).reshape(self.n_boot, S)
 
     def per_seed(self,
-                 stat, # stat(s, W) -> (b,) the statistic of seed s under item weights W (b, N); W None: the data as they are (a float)
+                 # stat(s, W) -> (b,) the statistic of seed s under item weights W (b, N); W None: the data as they are (a float)
+                 stat,
                  S:int, # number of training seeds
                  codes, # (N,) patient code of each item (`patient_codes`)
                  G:int, # number of patients in the universe
@@ -163,7 +178,8 @@ class HierarchicalBootstrap(GroupBootstrap):
                        x, # (S, N) per-item values of each seed (NaN: left out)
                        codes, # (N,) patient code of each item
                        G:int, # number of patients in the universe
-                       classes=None, # (N,) class of each item: the mean within each class, averaged over classes; None: one class
+                       # (N,) class of each item: the mean within each class, averaged over classes; None: one class
+                       classes=None,
                       ) -> tuple:
         "(estimate per seed (S,), replicates (S, n_boot)) of the (class-balanced) mean of `x`."
         x = np.atleast_2d(np.asarray(x, float)); ok = np.isfinite(x); x0 = np.where(ok, x, 0.0)
@@ -176,13 +192,18 @@ class HierarchicalBootstrap(GroupBootstrap):
         return self.per_seed(stat, len(x), codes, G)
 
     def over_seeds(self, est, D) -> tuple:
-        "(estimate, replicates (n_boot,)): the seed mean; each replicate adds its patient draw's deviation and its seed draw's, shrunk to the training variance."
+        ("(estimate, replicates (n_boot,)): the seed mean; each replicate adds its patient draw's deviation and its "
+         "seed draw's, shrunk to the training variance.")
         est, D = np.asarray(est, float), np.atleast_2d(np.asarray(D, float)); S = len(est); P = D.mean(0)
-        if S < 2 or not np.isfinite(est).all(): return float(est.mean()), P + (np.nan if S > 1 else 0.0)  # one seed: the patients' alone; undefined: undefined
+        if S < 2 or not np.isfinite(est).all():
+            # one seed: the patients' alone; undefined: undefined
+            return float(est.mean()), P + (np.nan if S > 1 else 0.0)
         v_between = est.var(ddof=1)  # training variance + each seed's own patient-sampling noise
-        noise = max(0.0, (np.nanvar(D, 1, ddof=1).mean() - np.nanvar(P, ddof=1)) * S / (S - 1))  # that noise: the patient stage already holds it
+        # that noise: the patient stage already holds it
+        noise = max(0.0, (np.nanvar(D, 1, ddof=1).mean() - np.nanvar(P, ddof=1)) * S / (S - 1))
         with np.errstate(invalid='ignore', divide='ignore'):
-            c = np.sqrt(S / (S - 1) * max(0.0, 1 - noise / v_between)) if v_between > 0 else 0.0  # adjusted residuals of the training variance alone
+            # adjusted residuals of the training variance alone
+            c = np.sqrt(S / (S - 1) * max(0.0, 1 - noise / v_between)) if v_between > 0 else 0.0
         return float(est.mean()), P + c * (self.seed_counts(S) @ (est - est.mean())) / S
 
 # %% ../nbs/13_evaluate.ipynb #a3be9770
@@ -214,7 +235,8 @@ def read_predictions(run) -> pd.DataFrame:
     run = run if isinstance(run, RunLayout) else RunLayout.at(run)
     pred = run.read('predictions')
     missing = [c for c in PRED_COLUMNS if c not in pred.columns]
-    if missing: raise DataError(run.table('predictions'), f'missing column(s) {missing}: not a predictions table of dr_study')
+    if missing:
+        raise DataError(run.table('predictions'), f'missing column(s) {missing}: not a predictions table of dr_study')
     return pred[PRED_COLUMNS]
 
 # %% ../nbs/13_evaluate.ipynb #d26a7531
@@ -226,7 +248,8 @@ def metrics_table(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
     "AUC with CI, sensitivity at 90%/95% specificity and quadratic kappa per (method, fraction, seed, dataset)."
     rows, auc = [], AUC(n_boot, seed=seed)
     for key, df in pred.groupby(['method', 'fraction', 'seed', 'dataset'], sort=False):
-        p = df[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(); y = referable(df.grade, definition); s = referable_score(p, definition)
+        p = df[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy()
+        y = referable(df.grade, definition); s = referable_score(p, definition)
         rows.append(dict(zip(['method', 'fraction', 'seed', 'dataset'], key), **auc(y, s, df.patient.to_numpy()),
                          sens_at_spec90=SensAtSpec(0.9)(y, s), sens_at_spec95=SensAtSpec(0.95)(y, s),
                          kappa=quadratic_kappa(df.grade, p.argmax(1)), n=len(df), referable=int(y.sum())))
@@ -245,7 +268,8 @@ def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
     chance, below = mt[(mt.lo <= 0.5) & (mt.hi >= 0.5)], mt[mt.hi < 0.5]
     seeds = f"seed {mt.seed.iloc[0]}" if S == 1 else f"{S} seeds each, in seed order {sorted(int(s) for s in mt.seed.unique())}"
     out = f"The final models analysed here (all labels, {seeds}) have referable-DR AUC on {mt.dataset.iloc[0]}: " + '; '.join(parts) + '. '
-    if len(chance) + len(below) == len(mt): return out + '**None of them is better than chance on any test set, so the differences below describe untrained-like models, not what pretraining does.**'
+    if len(chance) + len(below) == len(mt):
+        return out + '**None of them is better than chance on any test set, so the differences below describe untrained-like models, not what pretraining does.**'
     name = lambda d: ', '.join(f'{r.method}' + (f' seed {r.seed}' if S > 1 else '') + f' ({r.dataset})' for r in d.itertuples())
     return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + (f'Worse than chance: {name(below)}. ' if len(below) else '') \
         + ('Every one is above chance on every test set.' if len(chance) + len(below) == 0 else '')
@@ -253,7 +277,8 @@ def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
 # %% ../nbs/13_evaluate.ipynb #48ae1d92
 PUBLISHED_AUC = pd.DataFrame([dict(dataset='messidor2', fraction=1.0, auc=0.99, who='Gulshan 2016 (grade ≥ 2)'),
                               dict(dataset='eyepacs', fraction=1.0, auc=0.951, who='Voets 2019 (grade ≥ 2)'),
-                              dict(dataset='messidor2', fraction=1.0, auc=0.853, who='Voets 2019 (grade ≥ 2)')])  # published full-data AUCs, drawn with the real data
+                              # published full-data AUCs, drawn with the real data
+                              dict(dataset='messidor2', fraction=1.0, auc=0.853, who='Voets 2019 (grade ≥ 2)')])
 
 def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
             published:bool=False, # draw `PUBLISHED_AUC` (real data only)
@@ -266,7 +291,8 @@ def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
     from dr_study.models import method_colors
     data = mt.rename(columns={'lo': 'auc_lo', 'hi': 'auc_hi'})[['method', 'fraction', 'dataset', 'seed', 'auc', 'auc_lo', 'auc_hi']]
     agg = data.groupby(['method', 'fraction', 'dataset'], as_index=False, sort=False)[['auc', 'auc_lo', 'auc_hi']].mean()
-    color = method_color(method_colors(data.method), legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))  # the lines' colours, not the pale bands'
+    # the lines' colours, not the pale bands'
+    color = method_color(method_colors(data.method), legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))
     x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'))
     layers = [alt.Chart(agg).mark_area(opacity=0.15).encode(x=x, y=alt.Y('auc_lo:Q', title='AUC, referable DR', scale=alt.Scale(zero=False)), y2='auc_hi:Q',
                                                             color=color),

@@ -29,7 +29,8 @@ __all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXP
 
 # %% ../nbs/16_explain.ipynb #0abb28d9
 class CanonBlock(nn.Module):
-    "A ResNet block with BatchNorm fused into the convolutions, one module per ReLU and the residual sum as an `Addition_Module`."
+    ("A ResNet block with BatchNorm fused into the convolutions, one module per ReLU and the residual sum as an "
+     "`Addition_Module`.")
     def __init__(self, block:BasicBlock|Bottleneck):
         super().__init__()
         names = ('conv1', 'conv2') + (('conv3',) if isinstance(block, Bottleneck) else ())
@@ -50,7 +51,8 @@ class CanonResNet(nn.Module):
     def __init__(self, m:ResNet):
         super().__init__()
         self.conv1, self.relu, self.maxpool = fuse_conv_bn_eval(m.conv1, m.bn1), nn.ReLU(), m.maxpool
-        for k in range(1, 5): setattr(self, f'layer{k}', nn.Sequential(*[CanonBlock(b) for b in getattr(m, f'layer{k}')]))
+        for k in range(1, 5):
+            setattr(self, f'layer{k}', nn.Sequential(*[CanonBlock(b) for b in getattr(m, f'layer{k}')]))
         self.avgpool, self.fc = m.avgpool, m.fc
 
     def forward(self, x):
@@ -61,12 +63,14 @@ class CanonResNet(nn.Module):
 # %% ../nbs/16_explain.ipynb #ae0daeeb
 def canonize(model:nn.Module, # a torchvision ResNet (BasicBlock or Bottleneck blocks); not modified
             ) -> CanonResNet:
-    "A frozen eval-mode copy of a torchvision ResNet with BatchNorm fused and residual sums as captum `Addition_Module`s."
+    ("A frozen eval-mode copy of a torchvision ResNet with BatchNorm fused and residual sums as captum "
+     "`Addition_Module`s.")
     if isinstance(model, CanonResNet): return copy.deepcopy(model)
     if not isinstance(model, ResNet):
         raise ValueError(f'canonize: expected a torchvision ResNet, got {type(model).__name__}')
     bad = {type(b).__name__ for k in range(1, 5) for b in getattr(model, f'layer{k}') if not isinstance(b, (BasicBlock, Bottleneck))}
-    if bad: raise ValueError(f'canonize: unsupported ResNet block type(s) {sorted(bad)}; only BasicBlock and Bottleneck')
+    if bad:
+        raise ValueError(f'canonize: unsupported ResNet block type(s) {sorted(bad)}; only BasicBlock and Bottleneck')
     c = CanonResNet(copy.deepcopy(model).eval()).eval()
     for p in c.parameters(): p.requires_grad_(False)
     return c
@@ -134,16 +138,20 @@ def lrp(model_canon:CanonResNet, # a `canonize`d ResNet
         start:str='one', # relevance put at `target`: 'one' (heatmap sums to 1) or 'logit' (sums to the logit)
        ) -> torch.Tensor:
     "LRP-α1β0 heatmaps (B, 3, H, W) of output `target` for normalized images `x`, on a `canonize`d ResNet."
-    if not isinstance(model_canon, CanonResNet): raise ValueError('lrp: the model must be canonized first (canonize(model))')
-    if first_rule not in FIRST_RULES: raise ValueError(f'lrp: first_rule must be one of {FIRST_RULES}, got {first_rule!r}')
+    if not isinstance(model_canon, CanonResNet):
+        raise ValueError('lrp: the model must be canonized first (canonize(model))')
+    if first_rule not in FIRST_RULES:
+        raise ValueError(f'lrp: first_rule must be one of {FIRST_RULES}, got {first_rule!r}')
     if start not in ('one', 'logit'): raise ValueError(f"lrp: start must be 'one' or 'logit', got {start!r}")
     _check_input(x)
-    if not 0 <= target < model_canon.fc.out_features: raise ValueError(f'lrp: target {target} is not an output of the model')
+    if not 0 <= target < model_canon.fc.out_features:
+        raise ValueError(f'lrp: target {target} is not an output of the model')
     for mod in model_canon.modules():
         if isinstance(mod, (nn.Conv2d, nn.Linear)): mod.rule = Alpha1_Beta0_Rule(set_bias_to_zero=True)
     if first_rule != 'a1b0': model_canon.conv1.rule = FirstLayerRule(first_rule)
     engine, kept = LRP(model_canon.eval()), []
-    grad_fn = engine.gradient_func  # captum multiplies its relevance (which sums to 1) by the logit: keep the former too
+    # captum multiplies its relevance (which sums to 1) by the logit: keep the former too
+    grad_fn = engine.gradient_func
     engine.gradient_func = lambda *a, **k: kept.append(grad_fn(*a, **k)) or kept[-1]
     r = engine.attribute(x.detach().clone().requires_grad_(True), target=int(target))
     return (kept[0][0] if start == 'one' else r).detach()
@@ -213,13 +221,15 @@ def random_map(model:nn.Module|None, # ignored
                target:int=3, # ignored
                seed:int=0, # seed of the torch.Generator: same seed, same map
               ) -> torch.Tensor:
-    "Control: i.i.d. |N(0, 1)| noise of `x`'s shape from a generator seeded with `seed` (the model is not used); no pixel is zero after pooling."
+    ("Control: i.i.d. |N(0, 1)| noise of `x`'s shape from a generator seeded with `seed` (the model is not used); no "
+     "pixel is zero after pooling.")
     _check_input(x)
     g = torch.Generator().manual_seed(int(seed))
     return torch.randn(x.shape, generator=g, dtype=torch.float64).abs().to(x.dtype).to(x.device)
 
 # %% ../nbs/16_explain.ipynb #4e7fb63b
-RANDOMIZATION_ORDER = ('fc', 'layer4', 'layer3', 'layer2', 'layer1', 'stem')  # top layer first: the cascade of Adebayo et al. (2018)
+# top layer first: the cascade of Adebayo et al. (2018)
+RANDOMIZATION_ORDER = ('fc', 'layer4', 'layer3', 'layer2', 'layer1', 'stem')
 
 def _reinit(mod:nn.Module, g:torch.Generator):
     "Re-initialize one module as torchvision's ResNet constructor does (BatchNorm: identity, statistics reset)."
@@ -234,13 +244,17 @@ def _reinit(mod:nn.Module, g:torch.Generator):
 
 # %% ../nbs/16_explain.ipynb #1d80075e
 def randomize_weights(model:nn.Module, # a torchvision ResNet; not modified
-                      stages:int|None=None, # re-initialize the first `stages` of `RANDOMIZATION_ORDER` (top down); None: all
+                      # re-initialize the first `stages` of `RANDOMIZATION_ORDER` (top down); None: all
+                      stages:int|None=None,
                       seed:int=0, # seed of the new weights
                      ) -> nn.Module:
-    "An eval-mode copy of `model` with its top `stages` stages re-initialized: the model-randomization control of Adebayo et al."
-    if not isinstance(model, ResNet): raise ValueError(f'randomize_weights: expected a torchvision ResNet, got {type(model).__name__}')
+    ("An eval-mode copy of `model` with its top `stages` stages re-initialized: the model-randomization control of "
+     "Adebayo et al.")
+    if not isinstance(model, ResNet):
+        raise ValueError(f'randomize_weights: expected a torchvision ResNet, got {type(model).__name__}')
     k = len(RANDOMIZATION_ORDER) if stages is None else int(stages)
-    if not 0 <= k <= len(RANDOMIZATION_ORDER): raise ValueError(f'stages must be 0 to {len(RANDOMIZATION_ORDER)} or None, got {stages!r}')
+    if not 0 <= k <= len(RANDOMIZATION_ORDER):
+        raise ValueError(f'stages must be 0 to {len(RANDOMIZATION_ORDER)} or None, got {stages!r}')
     m, g = copy.deepcopy(model).eval(), torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         for name in RANDOMIZATION_ORDER[:k]:
@@ -280,7 +294,8 @@ EXPLAINERS = {
     'random': partial(random_map, seed=0),
     'lrp_randomized': lrp_randomized,
 }
-CONTROLS = {'random': 'Gaussian noise', 'lrp_randomized': 'LRP of randomized weights'}  # the explainers that are controls, and their labels
+# the explainers that are controls, and their labels
+CONTROLS = {'random': 'Gaussian noise', 'lrp_randomized': 'LRP of randomized weights'}
 
 # %% ../nbs/16_explain.ipynb #e8945778
 def _as_np(a, name='heatmap'):
@@ -309,11 +324,13 @@ def _maps_masks(heatmaps, masks, ndim, region=None):
     "Flattened (B, P) maps, mask weights in [0, 1] and region of pooled maps and their masks, checked."
     h, m = _arr(heatmaps), masks.detach().cpu().numpy() if torch.is_tensor(masks) else np.asarray(masks)
     what = '(H, W)' if ndim == 2 else '(B, H, W)'
-    if h.ndim != ndim: raise ValueError(f'heatmap: expected a pooled map {what}, got shape {h.shape} (pool the channels first)')
+    if h.ndim != ndim:
+        raise ValueError(f'heatmap: expected a pooled map {what}, got shape {h.shape} (pool the channels first)')
     if m.shape != h.shape: raise ValueError(f'mask: shape {m.shape} differs from the heatmap shape {h.shape}')
     if not np.isfinite(h).all(): raise ValueError('heatmap: contains NaN or infinite values')
     m = m.astype(np.float64)
-    if not (np.isfinite(m).all() and (m >= 0).all() and (m <= 1).all()): raise ValueError('mask: expected a boolean mask or area fractions in [0, 1]')
+    if not (np.isfinite(m).all() and (m >= 0).all() and (m <= 1).all()):
+        raise ValueError('mask: expected a boolean mask or area fractions in [0, 1]')
     b = len(h) if ndim == 3 else 1
     r = np.ones((b, h.shape[-2] * h.shape[-1]), bool) if region is None else _region(region, h.shape[-2:], b)
     return h.reshape(b, -1), m.reshape(b, -1) * r, r
@@ -322,14 +339,16 @@ def _maps_masks(heatmaps, masks, ndim, region=None):
 def _region(region, hw, b):
     r = region.detach().cpu().numpy() if torch.is_tensor(region) else np.asarray(region)
     if r.dtype != bool: raise ValueError(f'region: expected a boolean array, got {r.dtype}')
-    if r.shape not in (tuple(hw), (b, *hw)): raise ValueError(f'region: expected shape {tuple(hw)} or {(b, *hw)}, got {r.shape}')
+    if r.shape not in (tuple(hw), (b, *hw)):
+        raise ValueError(f'region: expected shape {tuple(hw)} or {(b, *hw)}, got {r.shape}')
     if not r.any(): raise ValueError('region: selects no pixel')
     return np.broadcast_to(r.reshape(-1, hw[0] * hw[1]), (b, hw[0] * hw[1]))
 
 # %% ../nbs/16_explain.ipynb #4de32a1e
 def relevance_mass_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
                             masks, # boolean masks or area fractions (B, H, W)
-                            region=None, # bool (H, W) or (B, H, W): only these pixels count (e.g. the field of view); None: all
+                            # bool (H, W) or (B, H, W): only these pixels count (e.g. the field of view); None: all
+                            region=None,
                            ) -> np.ndarray:
     "RMA of each pooled map (B, H, W) against its mask: NaN for an empty mask or a map without relevance in `region`."
     h, m, r = _maps_masks(heatmaps, masks, 3, region)
@@ -361,7 +380,8 @@ def _rra(hr, srt, n, *, m, top):
 # %% ../nbs/16_explain.ipynb #52568d07
 def relevance_rank_accuracy(heatmaps, # pooled maps (B, H, W)
                             masks, # boolean masks or area fractions (B, H, W)
-                            top:float|None=None, # None: k = |S| (Osman et al.); else k = round(top * N), N the pixels of `region`
+                            # None: k = |S| (Osman et al.); else k = round(top * N), N the pixels of `region`
+                            top:float|None=None,
                             region=None, # bool (H, W) or (B, H, W): only these pixels are ranked; None: all
                            ) -> np.ndarray:
     "RRA of each map (B, H, W): share of the mask among the top |S| (or top fraction) pixels, ties shared fractionally."
@@ -371,7 +391,8 @@ def relevance_rank_accuracy(heatmaps, # pooled maps (B, H, W)
 
 # %% ../nbs/16_explain.ipynb #503750df
 def _single(heatmap, mask):
-    if np.ndim(heatmap) != 2: raise ValueError(f'heatmap: expected a pooled map (H, W), got shape {tuple(np.shape(heatmap))}')
+    if np.ndim(heatmap) != 2:
+        raise ValueError(f'heatmap: expected a pooled map (H, W), got shape {tuple(np.shape(heatmap))}')
     if np.ndim(mask) != 2: raise ValueError(f'mask: expected an (H, W) mask, got shape {tuple(np.shape(mask))}')
     return heatmap[None], mask[None]
 
@@ -385,7 +406,8 @@ class RelevanceMassAccuracy:
 
 # %% ../nbs/16_explain.ipynb #5a80a975
 class RelevanceRankAccuracy:
-    "Share of the mask among the |S| (or `top` fraction) highest-relevance pixels of an (H, W) map; ties shared fractionally."
+    ("Share of the mask among the |S| (or `top` fraction) highest-relevance pixels of an (H, W) map; ties shared "
+     "fractionally.")
     def __init__(self, top:float|None=None, # None: k = |S| (Osman et al.); else the top fraction of the region's pixels
                  region=None): # bool (H, W): only these pixels are ranked; None: all
         self.top, self.region = top, region
@@ -393,14 +415,17 @@ class RelevanceRankAccuracy:
         return float(relevance_rank_accuracy(*_single(heatmap, mask), top=self.top, region=self.region)[0])
 
 # %% ../nbs/16_explain.ipynb #d8a64ef8
-RRA_PERCENTILE = 1.0  # the paper's RRA variant (formula 3): the lesion's share strictly above this percentile of relevance
+# the paper's RRA variant (formula 3): the lesion's share strictly above this percentile of relevance
+RRA_PERCENTILE = 1.0
 
 def relevance_percentile_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
                                   masks, # boolean masks or area fractions (B, H, W)
-                                  percentile:float=RRA_PERCENTILE, # the threshold: this percentile of each map's relevance inside `region`
+                                  # the threshold: this percentile of each map's relevance inside `region`
+                                  percentile:float=RRA_PERCENTILE,
                                   region=None, # bool (H, W) or (B, H, W): only these pixels count; None: all
                                  ) -> np.ndarray:
-    "The paper's RRA variant: each mask's (area-weighted) share of pixels whose relevance is strictly above the map's `percentile`; NaN for an empty mask."
+    ("The paper's RRA variant: each mask's (area-weighted) share of pixels whose relevance is strictly above the map's "
+     "`percentile`; NaN for an empty mask.")
     if not 0 <= percentile < 100: raise ValueError(f'percentile: expected a value in [0, 100), got {percentile}')
     h, m, r = _maps_masks(heatmaps, masks, 3, region)
     thr = np.array([np.percentile(h[b][r[b]], percentile) for b in range(len(h))])[:, None]
@@ -411,7 +436,8 @@ def relevance_percentile_accuracy(heatmaps, # non-negative pooled maps (B, H, W)
 
 # %% ../nbs/16_explain.ipynb #998e330c
 class RelevancePercentileAccuracy:
-    "The paper's RRA variant on one (H, W) map: the mask's share strictly above the map's `percentile`-th percentile of relevance."
+    ("The paper's RRA variant on one (H, W) map: the mask's share strictly above the map's `percentile`-th percentile "
+     "of relevance.")
     def __init__(self, percentile:float=RRA_PERCENTILE, # the threshold percentile
                  region=None): # bool (H, W): only these pixels count; None: all
         self.percentile, self.region = percentile, region
@@ -427,7 +453,8 @@ def _stack(mk, like, lesion):
         if len(mk) != len(like): raise ValueError(f'masks[{lesion!r}]: {len(mk)} masks for {len(like)} maps')
         mk = np.stack([np.zeros(like.shape[1:], bool) if k is None else np.asarray(k) for k in mk])
     mk = mk.detach().cpu().numpy() if torch.is_tensor(mk) else mk
-    if mk.shape != like.shape: raise ValueError(f'masks[{lesion!r}]: shape {mk.shape} differs from the maps {like.shape}')
+    if mk.shape != like.shape:
+        raise ValueError(f'masks[{lesion!r}]: shape {mk.shape} differs from the maps {like.shape}')
     return mk
 
 # %% ../nbs/16_explain.ipynb #10c23ced
@@ -435,12 +462,16 @@ def score_maps(pooled, # pooled maps (B, H, W), non-negative
                masks:dict, # lesion -> (B, H, W) bool or area-fraction array, list of B (H, W) arrays or None, or None
                top:float|None=None, # passed to `relevance_rank_accuracy` for `rra`
                *,
-               percentile:float=RRA_PERCENTILE, # `rra_pct`: the share strictly above this percentile (`relevance_percentile_accuracy`)
-               region=None, # bool (H, W) or (B, H, W): score inside it only (e.g. the field of view); None: the whole image
+               # `rra_pct`: the share strictly above this percentile (`relevance_percentile_accuracy`)
+               percentile:float=RRA_PERCENTILE,
+               # bool (H, W) or (B, H, W): score inside it only (e.g. the field of view); None: the whole image
+               region=None,
               ) -> pd.DataFrame:
-    "RMA, RRA (top |S|) and the paper's percentile RRA of pooled maps (B, H, W) for each lesion's masks: a row per (image, lesion)."
+    ("RMA, RRA (top |S|) and the paper's percentile RRA of pooled maps (B, H, W) for each lesion's masks: a row per "
+     "(image, lesion).")
     h = _arr(pooled)
-    if h.ndim != 3: raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
+    if h.ndim != 3:
+        raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
     rows, ranked = [], None
     for lesion, mk in masks.items():
         mk = _stack(mk, h, lesion)
@@ -457,9 +488,11 @@ OUTSIDE_COLUMNS = ['image_index', 'outside', 'top_left', 'top_right', 'bottom_le
 def relevance_outside(pooled, # non-negative pooled maps (B, H, W)
                       region, # bool (H, W) or (B, H, W), e.g. the field of view
                      ) -> pd.DataFrame:
-    "Share of each map's relevance that falls outside `region`, in all and in each quadrant of the image: a row per map."
+    ("Share of each map's relevance that falls outside `region`, in all and in each quadrant of the image: a row per "
+     "map.")
     h = _arr(pooled)
-    if h.ndim != 3: raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
+    if h.ndim != 3:
+        raise ValueError(f'pooled: expected pooled maps (B, H, W), got shape {h.shape} (pool the channels first)')
     if (h < 0).any(): raise ValueError('pooled: needs non-negative pooled maps (use sum_pos or l2_norm_sq)')
     B, H, W = h.shape
     out = h * ~_region(region, (H, W), B).reshape(B, H, W)
@@ -491,7 +524,8 @@ def cascading_randomization(model:nn.Module, # torchvision ResNet
                             batch:int=16, # images per LRP pass
                             percentile:float=RRA_PERCENTILE, # as in `score_maps`
                            ) -> pd.DataFrame:
-    "`score_maps` of LRP while the stages of `RANDOMIZATION_ORDER` are re-initialized one by one from the top (Adebayo et al.'s cascade); `stages` 0 is the trained model."
+    ("`score_maps` of LRP while the stages of `RANDOMIZATION_ORDER` are re-initialized one by one from the top "
+     "(Adebayo et al.'s cascade); `stages` 0 is the trained model.")
     if pooling not in POOLINGS: raise ValueError(f'unknown pooling {pooling!r}; known: {list(POOLINGS)}')
     rows = []
     for k in range(len(RANDOMIZATION_ORDER) + 1):
@@ -503,11 +537,13 @@ def cascading_randomization(model:nn.Module, # torchvision ResNet
 
 # %% ../nbs/16_explain.ipynb #bbf82019
 FLIPS = ((), (-1,), (-2,), (-2, -1))  # identity, horizontal flip, vertical flip, 180° rotation: a group
-FLIP_EXPLAINERS = ('lrp_a1b0', 'lrp_randomized')  # what Table 3 and Figure 5 score: flip-averaged at 4 passes each (integrated gradients would cost 4 x 32)
+# what Table 3 and Figure 5 score: flip-averaged at 4 passes each (integrated gradients would cost 4 x 32)
+FLIP_EXPLAINERS = ('lrp_a1b0', 'lrp_randomized')
 
 def flip_averaged(fn, # an explainer fn(model, x, target) -> (B, C, H, W)
                  ):
-    "`fn` averaged over the flip group, each map flipped back: equivariant to flips and 180° rotation, so padding's corner bias cancels."
+    ("`fn` averaged over the flip group, each map flipped back: equivariant to flips and 180° rotation, so padding's "
+     "corner bias cancels.")
     def averaged(model, x, target=3):
         return sum(torch.flip(fn(model, torch.flip(x, d), target), d) if d else fn(model, x, target) for d in FLIPS) / len(FLIPS)
     return averaged
@@ -525,7 +561,8 @@ def quadrant_shares(pooled, # non-negative pooled maps (B, H, W)
         return np.stack([(h * q).sum((1, 2)) for q in (t & l, t & ~l, ~t & l, ~t & ~l)], 1) / h.sum((1, 2))[:, None]
 
 # %% ../nbs/16_explain.ipynb #a7967193
-MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}  # from area fractions to the mask scored
+# from area fractions to the mask scored
+MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}
 REGIONS = ('fov', 'image')  # scored inside the field of view, or over the whole image (as the paper)
 
 def score_explainers(model:nn.Module, # torchvision ResNet
@@ -542,10 +579,12 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
                      flips:bool=True, # average the `FLIP_EXPLAINERS` over the flip group (`flip_averaged`)
                     ) -> dict:
-    "Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in every `REGIONS` region; and the relevance outside `region`."
+    ("Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in "
+     "every `REGIONS` region; and the relevance outside `region`.")
     unknown = [n for n in names if n not in EXPLAINERS]
     if unknown: raise ValueError(f'unknown explainer(s) {unknown}; known: {list(EXPLAINERS)}')
-    if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4): raise ValueError('images: expected a uint8 tensor (N, 3, S, S)')
+    if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4):
+        raise ValueError('images: expected a uint8 tensor (N, 3, S, S)')
     scores, outside, kept = [], [], None
     for name in names:
         def fn(k):
@@ -573,11 +612,13 @@ def orientation_check(model:nn.Module, # torchvision ResNet
                       batch:int=16, # images per explanation pass
                       device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      ) -> pd.DataFrame:
-    "Per image, for LRP and flip-averaged LRP: in-field relevance per quadrant, total-lesion RMA, and its relative change under a 180° rotation."
+    ("Per image, for LRP and flip-averaged LRP: in-field relevance per quadrant, total-lesion RMA, and its relative "
+     "change under a 180° rotation.")
     rows = []
     for name, f in (('LRP', explain_lrp), ('LRP, flip-averaged', flip_averaged(explain_lrp))):
         run = lambda x: torch.cat([f(model, normalize(x[k:k + batch].to(device)), target).cpu() for k in range(0, len(x), batch)])
-        pm, pr = sum_pos(run(images)), sum_pos(torch.flip(run(torch.flip(images, (-2, -1))), (-2, -1)))  # rotated, explained, rotated back
+        # rotated, explained, rotated back
+        pm, pr = sum_pos(run(images)), sum_pos(torch.flip(run(torch.flip(images, (-2, -1))), (-2, -1)))
         a, b = relevance_mass_accuracy(pm, mask, region), relevance_mass_accuracy(pr, mask, region)
         with np.errstate(invalid='ignore', divide='ignore'): change = np.abs(b - a) / a
         rows.append(pd.DataFrame(quadrant_shares(pm, region), columns=list(QUADRANTS)).assign(image_index=np.arange(len(images)), variant=name, rma=a, rma_rotated=b, rma_change=change))
@@ -591,14 +632,16 @@ def table3(per_image:pd.DataFrame, # `score_explainers` scores of every method, 
            seed:int=0, # seed of the bootstrap
            mask_rule:str='area', # the `MASK_RULES` rule of the rows Table 3 shows
           ) -> pd.DataFrame:
-    "Table 3: mean (with its interval over images) and median RMA, RRA and RRA_p per lesion, method, pooling, explainer, region and mask rule."
+    ("Table 3: mean (with its interval over images) and median RMA, RRA and RRA_p per lesion, method, pooling, "
+     "explainer, region and mask rule.")
     from dr_study.evaluate import MeanCI
     if mask_rule not in MASK_RULES: raise ValueError(f'mask_rule {mask_rule!r}: expected one of {list(MASK_RULES)}')
     ci = MeanCI(n_boot, seed=seed)
     def summary(d):
         out = {}
         for k in ('rma', 'rra', 'rra_pct'):
-            c = ci(d[k].to_numpy(), d['image'].to_numpy() if 'image' in d else None)  # several seeds: an image's scores are resampled together
+            # several seeds: an image's scores are resampled together
+            c = ci(d[k].to_numpy(), d['image'].to_numpy() if 'image' in d else None)
             out.update({f'{k}_mean': c['mean'], f'{k}_median': d[k].median(), f'{k}_lo': c['lo'], f'{k}_hi': c['hi']})
         return pd.Series(dict(out, n=c['n']))
     t = per_image.groupby(TABLE3_KEYS, sort=False).apply(summary, include_groups=False).reset_index()
@@ -608,11 +651,13 @@ def table3(per_image:pd.DataFrame, # `score_explainers` scores of every method, 
     return t
 
 # %% ../nbs/16_explain.ipynb #3c447b63
-TABLE3_LESIONS = {'MA': 'microaneurysms', 'HE': 'haemorrhages', 'EX': 'hard exudates'}  # the paper's three; soft exudates and the optic disc are left out, as in the paper
+# the paper's three; soft exudates and the optic disc are left out, as in the paper
+TABLE3_LESIONS = {'MA': 'microaneurysms', 'HE': 'haemorrhages', 'EX': 'hard exudates'}
 EXPLAIN_CODE = ('explain.explain_job', 'dispatch.unit_job')  # what an explanation unit's job runs: the code in its key
 
 def explain_inputs(cache:str) -> tuple:
-    "(images uint8 (N, 3, S, S), {lesion name or 'total': (N, S, S) area fractions}, retinas bool (N, S, S)) of a lesion-segmentation cache."
+    ("(images uint8 (N, 3, S, S), {lesion name or 'total': (N, S, S) area fractions}, retinas bool (N, S, S)) of a "
+     "lesion-segmentation cache.")
     from dr_study.cache import CachedFundus
     seg = CachedFundus(cache); S = seg.size
     X = torch.stack([torch.from_numpy(seg.image(i)).permute(2, 0, 1) for i in range(len(seg))])
@@ -636,7 +681,8 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
                 mask_rule:str='area', # lesion masks of the checks (`MASK_RULES`)
                 device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                ) -> dict:
-    "One model's heatmap scores (an executor's job, or here): {'scores.csv', 'outside.csv', 'kept.npy'[, 'cascade.csv', 'orientation.csv']}."
+    ("One model's heatmap scores (an executor's job, or here): {'scores.csv', 'outside.csv', 'kept.npy'[, "
+     "'cascade.csv', 'orientation.csv']}.")
     from dr_study.models import load_model, resolve_device
     dev = resolve_device(device)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 on GPUs too
@@ -652,7 +698,8 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
 
 # %% ../nbs/16_explain.ipynb #c710deb4
 from .dispatch import model_task
-explain_task = partial(model_task, 'explain', explain_job, EXPLAIN_CODE)  # (spec, method, weights, parent, arch, device=, log=, checks=) -> (unit, Task)
+# (spec, method, weights, parent, arch, device=, log=, checks=) -> (unit, Task)
+explain_task = partial(model_task, 'explain', explain_job, EXPLAIN_CODE)
 
 # %% ../nbs/16_explain.ipynb #e5b77b5f
 def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions}
@@ -662,7 +709,8 @@ def figure5_image(fractions:dict, # {lesion or 'total': (N, H, W) mask fractions
                  ) -> int:
     "Index of Figure 5's image: `chosen`, or the largest total lesion area among the images showing every lesion."
     if chosen is not None:
-        if chosen not in ids: raise ValueError(f'fig5_image {chosen!r} is not an image of the IDRiD set; known: {list(ids)[:5]}...')
+        if chosen not in ids:
+            raise ValueError(f'fig5_image {chosen!r} is not an image of the IDRiD set; known: {list(ids)[:5]}...')
         return list(ids).index(chosen)
     every = [i for i in range(len(ids)) if all(fractions[l][i].any() for l in lesions)] or list(range(len(ids)))
     return max(every, key=lambda i: fractions['total'][i].sum())

@@ -16,8 +16,10 @@ __all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'ME
            'moco_backbone', 'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #8663bc91
-SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}  # beyond the paper: further self-supervised recipes, each with a method in both arms
-SSL_WEIGHTS = {'simclr': 'weights', 'dino': 'dino'}  # recipe -> layout of its published ImageNet ResNet-50 weights (`CHECKPOINT_FORMATS`); BYOL's are JAX only
+# beyond the paper: further self-supervised recipes, each with a method in both arms
+SSL_RECIPES = {'simclr': 'SimCLR', 'byol': 'BYOL', 'dino': 'DINO'}
+# recipe -> layout of its published ImageNet ResNet-50 weights (`CHECKPOINT_FORMATS`); BYOL's are JAX only
+SSL_WEIGHTS = {'simclr': 'weights', 'dino': 'dino'}
 
 HUES = {  # recipe -> (IWNE colour, IFI colour): one Okabe-Ito hue per recipe, the IWNE arm a lighter tint of it
     'scratch': ('#000000', None), 'supervised': (None, '#E69F00'), 'moco': ('#56B4E9', '#0072B2'),
@@ -38,14 +40,16 @@ METHODS = {
 PAPER_METHODS = [m for m, s in METHODS.items() if s['paper']]
 
 def method_pairs(methods=PAPER_METHODS) -> list:
-    "(arm, FS method, CL method) of each arm whose paper FS and CL methods are both in `methods`: the pairs of Figures 3 and 4."
+    ("(arm, FS method, CL method) of each arm whose paper FS and CL methods are both in `methods`: the pairs of "
+     "Figures 3 and 4.")
     return [(arm, fs, cl) for arm in dict.fromkeys(s['arm'] for s in METHODS.values())
             for fs in methods if METHODS[fs]['arm'] == arm and METHODS[fs]['learns'] == 'FS'
             for cl in methods if METHODS[cl]['arm'] == arm and METHODS[cl]['learns'] == 'CL' and METHODS[cl]['paper']]
 
 # %% ../nbs/10_models.ipynb #400bcdcf
 def ssl_methods(recipes) -> list:
-    "The beyond-the-paper methods (both arms) that start from the self-supervised `recipes`, e.g. ['simclr'] -> ['IWNE-SimCLR', 'IFI-SimCLR']."
+    ("The beyond-the-paper methods (both arms) that start from the self-supervised `recipes`, e.g. ['simclr'] -> "
+     "['IWNE-SimCLR', 'IFI-SimCLR'].")
     return [m for m, s in METHODS.items() if not s['paper'] and s['init'].rsplit('_', 1)[0] in recipes]
 
 # %% ../nbs/10_models.ipynb #7bb5434d
@@ -103,7 +107,8 @@ def save_weights(state:dict, path) -> Path:
     return Path(path)
 
 # %% ../nbs/10_models.ipynb #a8bae36c
-def _few(keys, n=6): keys = sorted(keys); return ', '.join(keys[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
+def _few(keys, n=6):
+    keys = sorted(keys); return ', '.join(keys[:n]) + (f' ... ({len(keys)} in all)' if len(keys) > n else '')
 
 # %% ../nbs/10_models.ipynb #db34c7b1
 def _mismatch(own:dict, state:dict) -> str:
@@ -131,30 +136,36 @@ def moco_backbone(ckpt:dict, source='<checkpoint>') -> dict:
     "Backbone weights of a MoCo v2 checkpoint (`state_dict` keys under `module.encoder_q.`)."
     sd = ckpt.get('state_dict', ckpt)
     out = {k[len(MOCO_PREFIX):]: v for k, v in sd.items() if k.startswith(MOCO_PREFIX) and not k[len(MOCO_PREFIX):].startswith('fc.')}
-    if not out: raise CheckpointError(source, f"no keys under {MOCO_PREFIX!r}: not a MoCo v2 checkpoint? keys start with {_few({k.split('.')[0] + '.' for k in sd}, 4)}")
+    if not out:
+        raise CheckpointError(source, f"no keys under {MOCO_PREFIX!r}: not a MoCo v2 checkpoint? keys start with {_few({k.split('.')[0] + '.' for k in sd}, 4)}")
     return out
 
 # %% ../nbs/10_models.ipynb #0b615f1e
 def torchvision_weights(source:str='torchvision', arch:str='resnet50'):
-    "The torchvision weights enum `source` names: 'torchvision' = IMAGENET1K_V1 (the only ImageNet weights of 2021), or 'torchvision:<name>'."
+    ("The torchvision weights enum `source` names: 'torchvision' = IMAGENET1K_V1 (the only ImageNet weights of 2021), "
+     "or 'torchvision:<name>'.")
     name = source.split(':', 1)[1] if ':' in source else 'IMAGENET1K_V1'
     enum = torchvision.models.get_model_weights(arch)
-    if name not in enum.__members__: raise ValueError(f'{source!r}: {arch} has no torchvision weights {name!r}; it has {", ".join(enum.__members__)}')
+    if name not in enum.__members__:
+        raise ValueError(f'{source!r}: {arch} has no torchvision weights {name!r}; it has {", ".join(enum.__members__)}')
     return enum[name]
 
 # %% ../nbs/10_models.ipynb #a71cdb4d
 DINO_PREFIXES = ('module.backbone.', 'backbone.')
 
 def dino_backbone(ckpt:dict, source='<checkpoint>') -> dict:
-    "Backbone weights of a DINO ResNet-50 file: the released backbone (`dino_resnet50_pretrain.pth`, torchvision keys) or a training checkpoint (its `teacher`)."
+    ("Backbone weights of a DINO ResNet-50 file: the released backbone (`dino_resnet50_pretrain.pth`, torchvision "
+     "keys) or a training checkpoint (its `teacher`).")
     sd = ckpt.get('teacher', ckpt)
     for p in DINO_PREFIXES:
         if any(k.startswith(p) for k in sd): return {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
     return {k: v for k, v in sd.items() if not k.startswith('head.')}
 
 # %% ../nbs/10_models.ipynb #6f741941
-CHECKPOINT_FORMATS = {  # checkpoint layout -> (checkpoint, source) -> backbone state dict; each then goes through the strict key check of `load_backbone`
-    'weights': lambda ck, source: ck.get('state_dict', ck),  # a state dict (torchvision; SimCLR v1 converted to PyTorch: under `state_dict`)
+# checkpoint layout -> (checkpoint, source) -> backbone state dict; each then goes through the strict key check of `load_backbone`
+CHECKPOINT_FORMATS = {
+    # a state dict (torchvision; SimCLR v1 converted to PyTorch: under `state_dict`)
+    'weights': lambda ck, source: ck.get('state_dict', ck),
     'moco': moco_backbone,  # MoCo v1/v2
     'dino': dino_backbone,  # DINO
 }
@@ -163,9 +174,11 @@ def init_from(model:nn.Module, # the model to initialize
               source:str|None, # 'torchvision[:WEIGHTS]' or a weights file
               kind:str='weights', # the file's layout: a name in `CHECKPOINT_FORMATS`
              ) -> nn.Module:
-    "Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by default), or a checkpoint path in layout `kind`."
+    ("Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by "
+     "default), or a checkpoint path in layout `kind`.")
     if source is None: return model
-    if kind not in CHECKPOINT_FORMATS: raise ValueError(f'unknown checkpoint layout {kind!r}; known: {", ".join(CHECKPOINT_FORMATS)}')
+    if kind not in CHECKPOINT_FORMATS:
+        raise ValueError(f'unknown checkpoint layout {kind!r}; known: {", ".join(CHECKPOINT_FORMATS)}')
     if str(source).startswith('torchvision'):
         w = torchvision_weights(source, _arch_of(model))
         try:
@@ -190,6 +203,7 @@ def load_model(path, # safetensors file of a full model
               ) -> nn.Module:
     "A fine-tuned model read from a weights file (all keys, head included), in eval mode on `device`."
     model = make_model(arch, num_classes); state = read_checkpoint(path)
-    if bad := _mismatch(model.state_dict(), state): raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + bad)
+    if bad := _mismatch(model.state_dict(), state):
+        raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + bad)
     model.load_state_dict(state)
     return model.to(device).eval()

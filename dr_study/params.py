@@ -32,7 +32,8 @@ def Int(lo:int|None=None, # smallest allowed (None: no bound)
     allowed = 'an integer' + (f' from {lo} to {hi}' if lo is not None and hi is not None else f' ≥ {lo}' if lo is not None else '') + (', or null' if null else '')
     def check(v):
         if v is None and null: return None
-        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi): return f'expected {allowed}'
+        if isinstance(v, bool) or not isinstance(v, int) or (lo is not None and v < lo) or (hi is not None and v > hi):
+            return f'expected {allowed}'
     return check
 
 # %% ../nbs/20_params.ipynb #a086fdf1
@@ -44,7 +45,8 @@ def Float(lo:float|None=None, # lower bound (None: none)
     allowed = 'a number' + (f' in {"(" if lo_open else "["}{lo}, {hi}]' if hi is not None else f' {">" if lo_open else "≥"} {lo}' if lo is not None else '')
     def check(v):
         if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v: return f'expected {allowed}'
-        if lo is not None and (v < lo or (lo_open and v == lo)) or hi is not None and v > hi: return f'expected {allowed}'
+        if lo is not None and (v < lo or (lo_open and v == lo)) or hi is not None and v > hi:
+            return f'expected {allowed}'
     return check
 
 # %% ../nbs/20_params.ipynb #1ef952a9
@@ -127,7 +129,8 @@ class Param:
     check: object = None  # value -> problem (str) or None
 
 # %% ../nbs/20_params.ipynb #5288abbb
-def _largest_is_one(v): return None if max(v) == 1.0 else f'the largest label fraction must be 1.0 (the full training set), got {max(v)}'
+def _largest_is_one(v):
+    return None if max(v) == 1.0 else f'the largest label fraction must be 1.0 (the full training set), got {max(v)}'
 
 # %% ../nbs/20_params.ipynb #a036e398
 def _needs(*names):
@@ -210,10 +213,12 @@ SCHEMA.update({  # the analyses, resampling, and where the work runs
     'cluster': Param({}, 'slurm: resources per job, keys of dr_study.dispatch.CLUSTER (partition, gpus_per_job, hours, ...); override one with --set cluster.KEY=VALUE', Keys('dispatch', 'CLUSTER')),
 })
 
+# %% ../nbs/20_params.ipynb #ae7053c8
 def check_params(params:dict, where:str='parameters') -> dict:
     "`params` if every value passes its check, else a `ParamError` naming the parameter, the value and what is allowed."
     unknown = [k for k in params if k not in SCHEMA]
-    if unknown: raise ParamError(f'{where}: unknown parameter(s) {", ".join(map(repr, unknown))}; known: {", ".join(SCHEMA)}')
+    if unknown:
+        raise ParamError(f'{where}: unknown parameter(s) {", ".join(map(repr, unknown))}; known: {", ".join(SCHEMA)}')
     for k, v in params.items():
         if SCHEMA[k].check and (p := SCHEMA[k].check(v)) is not None: raise ParamError(f'parameter {k}={_fmt(v)}: {p}')
     return params
@@ -225,9 +230,11 @@ def describe_params(params:dict|None=None) -> 'pd.DataFrame':
 
 # %% ../nbs/20_params.ipynb #11ebcb39
 def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
-    "The checked parameters: `SCHEMA`'s defaults, then `profile` (a name in `PROFILES` or a YAML path), then `overrides`."
+    ("The checked parameters: `SCHEMA`'s defaults, then `profile` (a name in `PROFILES` or a YAML path), then "
+     "`overrides`.")
     p = Path(profile) if str(profile).endswith(('.yaml', '.yml')) else PROFILES/f'{profile}.yaml'
-    if not p.is_file(): raise DataError(p, f'no such profile; built-in profiles: {sorted(q.stem for q in PROFILES.glob("*.yaml"))}')
+    if not p.is_file():
+        raise DataError(p, f'no such profile; built-in profiles: {sorted(q.stem for q in PROFILES.glob("*.yaml"))}')
     try: given = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e: raise DataError(p, f'not valid YAML: {e}') from None
     if not isinstance(given, dict): raise DataError(p, 'expected a mapping of parameter: value')
@@ -242,7 +249,8 @@ def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
         params[k] = {**params[k], sub: v} if sub else v
     check_params(params)
     from dr_study.models import ssl_methods
-    params['methods'] = params['methods'] + [m for m in ssl_methods(params['ssl']) if m not in params['methods']]  # the comparison's methods, once
+    # the comparison's methods, once
+    params['methods'] = params['methods'] + [m for m in ssl_methods(params['ssl']) if m not in params['methods']]
     return params
 
 # %% ../nbs/20_params.ipynb #7e96726a

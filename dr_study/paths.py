@@ -41,7 +41,8 @@ def _check_split(split):
     return split
 
 # %% ../nbs/00_paths.ipynb #fcd87083
-MESSIDOR_EXTS = ('.png', '.jpg', '.JPG', '.jpeg', '.JPEG', '.tif', '.PNG')  # extensions tried when an id's file is not found as written
+# extensions tried when an id's file is not found as written
+MESSIDOR_EXTS = ('.png', '.jpg', '.JPG', '.jpeg', '.JPEG', '.tif', '.PNG')
 
 @dataclass(frozen=True)
 class MessidorLayout:
@@ -53,7 +54,8 @@ class MessidorLayout:
     @property
     def labels(self) -> Path: return self.root/'messidor_data.csv'
     @property
-    def exams(self) -> Path: return self.root/'messidor-2.csv'  # the examination list of the ADCIS download (left;right image pairs)
+    def exams(self) -> Path:
+        return self.root/'messidor-2.csv'  # the examination list of the ADCIS download (left;right image pairs)
 
 # %% ../nbs/00_paths.ipynb #0fe309cb
 @dataclass(frozen=True)
@@ -118,7 +120,8 @@ class SynthLayout:
 # %% ../nbs/00_paths.ipynb #0887841c
 RUNS = Path('runs')  # default parent of run folders, relative to the working directory
 
-RESULTS = {  # every table a run writes under results/: name -> what it holds (each figure's numbers are the table of its name)
+# every table a run writes under results/: name -> what it holds (each figure's numbers are the table of its name)
+RESULTS = {
     'records': 'every image read: data set, split, grade, patient, label fraction, cache, usable',
     'skipped': 'every image or row left out, with the file and the reason',
     'data_summary': 'images, patients, grades and referable prevalence per data set and split',
@@ -171,11 +174,13 @@ class RunLayout:
     cache = property(lambda s: s.root/'cache')  # preprocessed caches
     checkpoints = property(lambda s: s.root/'checkpoints')
     def final_model(self, method:str, seed:int|None=None) -> Path:
-        "The final model (all labels) of `method` trained with fine-tuning seed `seed`; None: the first seed's, which Figures 3 and 5 show."
+        ("The final model (all labels) of `method` trained with fine-tuning seed `seed`; None: the first seed's, which "
+         "Figures 3 and 5 show.")
         return self.checkpoints/'final'/(f'{method}.safetensors' if seed is None else f'{method}-s{seed}.safetensors')
     def table(self, name:str) -> Path:
         "The results table `name` (a key of `RESULTS`): `results/<name>.csv`."
-        if name not in RESULTS: raise KeyError(f'{name!r} is not a results table of dr_study.paths.RESULTS: {", ".join(RESULTS)}')
+        if name not in RESULTS:
+            raise KeyError(f'{name!r} is not a results table of dr_study.paths.RESULTS: {", ".join(RESULTS)}')
         return self.results/f'{name}.csv'
     def read(self, name:str) -> 'pd.DataFrame':
         "The results table `name`, its ids (image, patient, id) read as text."
@@ -184,7 +189,8 @@ class RunLayout:
     skipped = property(lambda s: s.table('skipped'))
     @classmethod
     def at(cls, run_dir='.'):
-        "The run `run_dir`, or the run whose `notebooks/` folder `run_dir` is (a notebook re-run where the pipeline left it)."
+        ("The run `run_dir`, or the run whose `notebooks/` folder `run_dir` is (a notebook re-run where the pipeline "
+         "left it).")
         p = Path(run_dir)
         return cls(p/'..') if not (p/'params.yaml').exists() and p.resolve().name == 'notebooks' and (p/'..'/'params.yaml').exists() else cls(p)
     lock = property(lambda s: s.root/'.lock')  # held by the one process writing to the run
@@ -192,16 +198,21 @@ class RunLayout:
         "What the data step recorded (`data.json`: caches, parameters, counts), read in one place."
         import json
         p = self.root/'data.json'
-        if not p.is_file(): raise FileNotFoundError(f'{p}: not found; the data step writes it (dr-study reproduce --until data)')
+        if not p.is_file():
+            raise FileNotFoundError(f'{p}: not found; the data step writes it (dr-study reproduce --until data)')
         return json.loads(p.read_text())
     def resolved_params(self) -> dict:
-        "The run's resolved parameters (`params.yaml`, written by `dr-study reproduce`), else those the data step recorded, else {}."
+        ("The run's resolved parameters (`params.yaml`, written by `dr-study reproduce`), else those the data step "
+         "recorded, else {}.")
         import yaml
         if self.params.is_file(): return yaml.safe_load(self.params.read_text()) or {}
         return self.data_info()['params'] if (self.root/'data.json').is_file() else {}
-    predictions = property(lambda s: s.checkpoints/'predictions')  # each final model's class probabilities on each test set
-    analyses = property(lambda s: s.checkpoints/'analyses')  # each final model's spectra, corrupted-set scores and heatmap scores
-    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions, s.analyses))  # folders whose subfolders are work units
+    # each final model's class probabilities on each test set
+    predictions = property(lambda s: s.checkpoints/'predictions')
+    # each final model's spectra, corrupted-set scores and heatmap scores
+    analyses = property(lambda s: s.checkpoints/'analyses')
+    # folders whose subfolders are work units
+    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions, s.analyses))
 
 # %% ../nbs/00_paths.ipynb #5ce2ba95
 def default_cache_root() -> Path:

@@ -32,7 +32,8 @@ class Step:
 STEPS = [
     Step('synthetic', '10_synthetic.ipynb', (), ('data/synthetic.json',)),
     Step('data', '20_data.ipynb', ('synthetic',), ('data.json', 'results/data_summary.csv', 'results/skipped.csv')),
-    Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),  # one weights file per starting point the methods need
+    # one weights file per starting point the methods need
+    Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),
     Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
     Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
     Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv', 'results/spectra_boot.csv')),
@@ -51,10 +52,12 @@ def steps_by_name(steps=None) -> dict:
     return out
 
 # %% ../nbs/08_pipeline.ipynb #70d08c71
-PAGE_PARAMS = ('run_dir', 'folders')  # what the pipeline gives a page beside the schema's parameters: its run, the data folders
+# what the pipeline gives a page beside the schema's parameters: its run, the data folders
+PAGE_PARAMS = ('run_dir', 'folders')
 
 def path_params() -> tuple:
-    "Parameters that may be user paths: the data-set folders (one per registered data set's `root`) and the weight files."
+    ("Parameters that may be user paths: the data-set folders (one per registered data set's `root`) and the weight "
+     "files.")
     from dr_study.params import folder_params
     return (*folder_params(), 'ifi_fs_weights', 'ifi_cl_weights')
 
@@ -106,12 +109,14 @@ def upstream_of(step:Step, # a `pipeline.Step`
 # %% ../nbs/08_pipeline.ipynb #f310df9e
 def step_record(step:Step, # a `pipeline.Step`
                 inputs:dict, # the values injected into its notebook
-                upstream:dict, # what each upstream step wrote (`outputs_digest`), by name; None where it is about to run
+                # what each upstream step wrote (`outputs_digest`), by name; None where it is about to run
+                upstream:dict,
                 *,
                 study=STUDY, # folder of the study notebooks
                 pkg=None, # folder of the package whose code versions key the steps
                ) -> dict:
-    "Everything a step's result depends on: injected values, notebook hash, the code of the library definitions it reaches, what its upstream steps wrote."
+    ("Everything a step's result depends on: injected values, notebook hash, the code of the library definitions it "
+     "reaches, what its upstream steps wrote.")
     nb = Path(study)/step.notebook
     return dict(inputs={k: v for k, v in inputs.items() if k not in RUN_SETTINGS}, notebook=file_hash(nb), code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
 
@@ -129,12 +134,15 @@ def why_run(step:Step, # a `pipeline.Step`
             state:dict|None, # its record from the last run (None: never ran)
             run:RunLayout, # the `RunLayout`
            ) -> str|None:
-    "Why `step` must run (new, parameters, notebook, code, upstream, outputs, a damaged unit), or None if it is up to date."
+    ("Why `step` must run (new, parameters, notebook, code, upstream, outputs, a damaged unit), or None if it is up to "
+     "date.")
     if state is None: return 'new'
-    if 'content' not in state or any(k.endswith('.py') for k in state.get('code', {})): return 'recorded by an earlier version of dr-study'  # code keyed by module; upstream by key
+    if 'content' not in state or any(k.endswith('.py') for k in state.get('code', {})):
+        return 'recorded by an earlier version of dr-study'  # code keyed by module; upstream by key
     old, new = state['inputs'], record['inputs']
     changed = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
-    if changed: return 'parameters changed: ' + ', '.join(f'{k} {_short(old.get(k))} → {_short(new.get(k))}' for k in changed)
+    if changed:
+        return 'parameters changed: ' + ', '.join(f'{k} {_short(old.get(k))} → {_short(new.get(k))}' for k in changed)
     if state.get('notebook') != record['notebook']: return f'notebook changed: {step.notebook}'
     code = code_changes(state.get('code', {}), record['code'])
     if code: return 'code changed: ' + ', '.join(code[:3]) + (f' and {len(code) - 3} more' if len(code) > 3 else '')
@@ -150,12 +158,14 @@ def why_run(step:Step, # a `pipeline.Step`
 
 # %% ../nbs/08_pipeline.ipynb #e2f32992
 def outputs_snapshot(run:RunLayout) -> dict:
-    "{path relative to the run: (size, mtime, inode)} of the run's files a step may write: all but notebooks, logs, the lock and the insides of work units."
+    ("{path relative to the run: (size, mtime, inode)} of the run's files a step may write: all but notebooks, logs, "
+     "the lock and the insides of work units.")
     root, units, skip = run.root, {Path(p) for p in run.unit_parents}, {run.notebooks, run.logs}
     out = {}
     for d, dirs, files in os.walk(root):
         d = Path(d)
-        dirs[:] = [n for n in dirs if d/n not in skip and d not in units]  # a work unit is named by its inputs: its name stands for its content
+        # a work unit is named by its inputs: its name stands for its content
+        dirs[:] = [n for n in dirs if d/n not in skip and d not in units]
         for f in files:
             if d == root and f.startswith('.'): continue
             st = (d/f).stat(); out[str((d/f).relative_to(root))] = (st.st_size, st.st_mtime_ns, st.st_ino)
@@ -169,7 +179,8 @@ def outputs_digest(run:RunLayout, # the `RunLayout`
                    units:list, # the work units it used
                    earlier=(), # the files its last run wrote (a copy left unchanged this time is still its output)
                   ) -> tuple:
-    "What a step wrote, by content: ({file: hash} of its declared outputs and every file it created or replaced, digest of those and its units)."
+    ("What a step wrote, by content: ({file: hash} of its declared outputs and every file it created or replaced, "
+     "digest of those and its units).")
     after = outputs_snapshot(run)
     wrote = sorted({*step.outputs, *earlier, *(f for f, s in after.items() if before.get(f) != s)})
     files = {f: file_hash(run.root/f) for f in wrote if (run.root/f).exists()}
@@ -187,7 +198,8 @@ def plan_step(step:Step, # a `pipeline.Step`
              ) -> tuple:
     "(injected values, record, key, why it must run or None, its last log or None) for one step."
     inputs = step_inputs(step, params, study)
-    record = step_record(step, inputs, {a: digests.get(a) for a in upstream_of(step, by)}, study=study, pkg=pkg); key = step_key(record)
+    record = step_record(step, inputs, {a: digests.get(a) for a in upstream_of(step, by)}, study=study, pkg=pkg)
+    key = step_key(record)
     log = run.logs/f'{step.name}.json'
     state = json.loads(log.read_text()) if log.exists() else None
     why = why_run(step, record, state, run)
@@ -201,7 +213,8 @@ def plan_pipeline(params:dict, # resolved parameters (`params.load_params`)
                   study=STUDY, # folder of the study notebooks
                   pkg=None, # folder of the package whose code versions key the steps
                  ) -> list:
-    "For each step: (step, injected values, record, key, why it must run or None); a step downstream of one that runs is 'upstream re-runs'."
+    ("For each step: (step, injected values, record, key, why it must run or None); a step downstream of one that runs "
+     "is 'upstream re-runs'.")
     run, by, digests, plan = RunLayout(out), steps_by_name(steps), {}, []
     for step in by.values():
         inputs, record, key, why, state = plan_step(step, params, run, digests=digests, by=by, study=study, pkg=pkg)
@@ -224,7 +237,8 @@ class RunBusy(RuntimeError):
     "Another process is writing to the run folder."
 
 # %% ../nbs/08_pipeline.ipynb #4acf520b
-KERNEL_ENV = {'MALLOC_MMAP_THRESHOLD_': str(1 << 30), 'MALLOC_TRIM_THRESHOLD_': str(1 << 30)}  # glibc: keep freed activation buffers instead of unmapping them after every batch (smoke: 85 million page faults; CPU inference 1.1x)
+# glibc: keep freed activation buffers instead of unmapping them after every batch (smoke: 85 million page faults; CPU inference 1.1x)
+KERNEL_ENV = {'MALLOC_MMAP_THRESHOLD_': str(1 << 30), 'MALLOC_TRIM_THRESHOLD_': str(1 << 30)}
 
 def _say(msg): print(f'[dr-study] {msg}', flush=True)
 
@@ -241,7 +255,9 @@ def run_lock(out, what:str='reproduce'):
         raise RunBusy(f'{path.parent}: {holder} is working on this run folder; wait for it to finish, or stop it, then run again') from None
     f.seek(0); stale = f.read().strip()
     if stale: _say(f'taking over the lock of a run that stopped without releasing it ({stale})')
-    f.truncate(0); f.write(f'dr-study {what} (pid {os.getpid()} on {socket.gethostname()}, started {time.strftime("%Y-%m-%d %H:%M:%S")})'); f.flush()
+    f.truncate(0)
+    f.write(f'dr-study {what} (pid {os.getpid()} on {socket.gethostname()}, started {time.strftime("%Y-%m-%d %H:%M:%S")})')
+    f.flush()
     try: yield
     finally: f.truncate(0); f.close()
 
@@ -253,7 +269,8 @@ def run_step(step:Step, # a `pipeline.Step`
              study=STUDY, # folder of the study notebooks
              progress:bool=True, # show a progress bar
             ) -> list:
-    "Execute one step's notebook into the run folder; return the work units it used (relative to the run where inside it)."
+    ("Execute one step's notebook into the run folder; return the work units it used (relative to the run where inside "
+     "it).")
     import papermill as pm
     run.notebooks.mkdir(parents=True, exist_ok=True)
     out, tmp = run.notebooks/step.notebook, run.notebooks/f'.{Path(step.notebook).stem}.partial.ipynb'
@@ -265,7 +282,8 @@ def run_step(step:Step, # a `pipeline.Step`
     try:
         pm.execute_notebook(str(Path(study)/step.notebook), str(tmp), parameters={**inputs, 'run_dir': '.'}, cwd=str(run.root),
                             kernel_name='python3', progress_bar=progress, log_output=False, request_save_on_cell_execute=True,
-                            extra_arguments=['--IPKernelApp.log_level=ERROR'])  # not the kernel's start-up warnings between the progress lines
+                            # not the kernel's start-up warnings between the progress lines
+                            extra_arguments=['--IPKernelApp.log_level=ERROR'])
     except pm.PapermillExecutionError as e:
         os.replace(tmp, failed)
         raise StepFailed(f'step {step.name!r} ({step.notebook}) failed in cell [{e.exec_count}] of the executed copy: {e.ename}: {e.evalue}\n'
@@ -278,7 +296,8 @@ def run_step(step:Step, # a `pipeline.Step`
     os.replace(tmp, out)
     if failed.exists(): failed.unlink()
     missing = [o for o in step.outputs if not (run.root/o).exists()]
-    if missing: raise StepFailed(f'step {step.name!r} ({step.notebook}) finished without writing {missing}; executed copy: {out}')
+    if missing:
+        raise StepFailed(f'step {step.name!r} ({step.notebook}) finished without writing {missing}; executed copy: {out}')
     units = dict.fromkeys(used.read_text().split()) if used.exists() else {}
     used.unlink(missing_ok=True); root = run.root.resolve()
     return [str(Path(u).relative_to(root)) if Path(u).is_relative_to(root) else u for u in units]
@@ -298,10 +317,12 @@ def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
     status, t0, by, digests = {}, time.monotonic(), steps_by_name(steps), {}
     with run_lock(run.root):
         atomic_write(run.params, yaml.safe_dump(params, sort_keys=False))
-        for step in by.values():  # planned one at a time: whether a step runs depends on what the steps before it wrote this time
+        # planned one at a time: whether a step runs depends on what the steps before it wrote this time
+        for step in by.values():
             inputs, record, key, why, state = plan_step(step, params, run, digests=digests, by=by, study=study, pkg=pkg)
             if why is None:
-                status[step.name], digests[step.name] = 'skipped', state['content']; _say(f'{step.name:12s} up to date, skipped'); continue
+                status[step.name], digests[step.name] = 'skipped', state['content']
+                _say(f'{step.name:12s} up to date, skipped'); continue
             _say(f'{step.name:12s} running {step.notebook} ({why}) ...'); t = time.monotonic()
             log = run.logs/f'{step.name}.json'; log.unlink(missing_ok=True)
             before = outputs_snapshot(run)
@@ -310,7 +331,8 @@ def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
             wrote, digests[step.name] = outputs_digest(run, before, step, units=units, earlier=(state or {}).get('wrote', ()))
             write_json(log, dict(step=step.name, key=key, **record, units=units, wrote=wrote, content=digests[step.name], seconds=round(secs, 1),
                                  notebook_file=step.notebook, finished=time.strftime('%Y-%m-%dT%H:%M:%S')))
-            status[step.name] = 'ran'; _say(f'{step.name:12s} done in {secs:.1f} s' + ('' if state is None or state.get('content') != digests[step.name] else ', wrote what it wrote last time'))
+            status[step.name] = 'ran'
+            _say(f'{step.name:12s} done in {secs:.1f} s' + ('' if state is None or state.get('content') != digests[step.name] else ', wrote what it wrote last time'))
     _say(f'all steps finished in {time.monotonic() - t0:.1f} s: {run.root}')
     return status
 
@@ -338,7 +360,8 @@ def stale_units(out, steps=None) -> list:
         st = json.loads(log.read_text())
         if 'units' not in st: old.append(s.name); continue
         keep |= {(run.root/u).resolve() for u in st['units']}
-    if old: raise ValueError(f'{run.root}: the logs of steps {old} do not list the work units they used (an earlier dr-study wrote them): '
+    if old:
+        raise ValueError(f'{run.root}: the logs of steps {old} do not list the work units they used (an earlier dr-study wrote them): '
                              'run dr-study reproduce first; nothing was deleted')
     return [(p, _size(p)) for parent in run.unit_parents if parent.is_dir() for p in sorted(parent.iterdir()) if p.is_dir() and p.resolve() not in keep]
 

@@ -18,7 +18,8 @@ __all__ = ['GFLOPS', 'ASSUMED', 'WEIGHT_COUNTS', 'PLAN_COLUMNS', 'PAPER_LAYERS',
            'plan_summary']
 
 # %% ../nbs/18_plan.ipynb #c369f083
-GFLOPS = {'resnet18': 1.81, 'resnet34': 3.66, 'resnet50': 4.09, 'resnet101': 7.80, 'resnet152': 11.51}  # torchvision, 224 px
+# torchvision, 224 px
+GFLOPS = {'resnet18': 1.81, 'resnet34': 3.66, 'resnet50': 4.09, 'resnet101': 7.80, 'resnet152': 11.51}
 
 @dataclass(frozen=True)
 class Throughput:
@@ -26,8 +27,10 @@ class Throughput:
     train: float = 800.0  # fine-tuning (forward + backward)
     infer: float = 2400.0  # inference (float32 predictions, explanations count as several passes)
     pretrain: float = 600.0  # MoCo v2 (query forward + backward, key forward)
-    eigh: float = 0.05  # seconds per float64 eigendecomposition of a 1000 × 1000 symmetric matrix (the spectra's resamples; scales as N³)
-    source: str = 'assumed: one A100-class GPU, bf16 autocast + channels-last, not measured here (run benchmarks/gpu.py and pass its figures)'  # where the figures come from
+    # seconds per float64 eigendecomposition of a 1000 × 1000 symmetric matrix (the spectra's resamples; scales as N³)
+    eigh: float = 0.05
+    # where the figures come from
+    source: str = 'assumed: one A100-class GPU, bf16 autocast + channels-last, not measured here (run benchmarks/gpu.py and pass its figures)'
     def __post_init__(self):
         bad = {k: v for k, v in asdict(self).items() if k != 'source' and not v > 0}
         if bad: raise ValueError(f'throughput rates must be positive images/s, got {bad}')
@@ -52,9 +55,11 @@ def data_sizes(params:dict) -> tuple[dict, str]:
     return published, f"the published sizes of {', '.join(DATASETS[n].title for n in (train, ext, seg))} (no data read)"
 
 # %% ../nbs/18_plan.ipynb #81cc6469
-WEIGHT_COUNTS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6, 'resnet152': 60.19e6}  # torchvision, 1000 classes
+# torchvision, 1000 classes
+WEIGHT_COUNTS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6, 'resnet152': 60.19e6}
 PLAN_COLUMNS = ['step', 'unit', 'images', 'gpu_hours', 'disk_gib']
-PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99, 'resnet152': 99}  # spectra.paper_layers: Conv2d, BatchNorm2d, Linear (the first 99)
+# spectra.paper_layers: Conv2d, BatchNorm2d, Linear (the first 99)
+PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99, 'resnet152': 99}
 
 def _gib(n_bytes): return n_bytes / 2**30
 
@@ -75,7 +80,8 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
                                + (n_m2 * img if params['preprocessing'] == 'graham' else 0)))]
     ckpt = _gib(WEIGHT_COUNTS[arch] * 4)
     for name in needed_starting_points(params['methods']):  # the starting points the methods fine-tune from
-        sp = STARTING_POINTS[name]; title, given = PRETRAINERS[sp['recipe']].title, params.get(sp.get('weights', (None,))[0])
+        sp = STARTING_POINTS[name]
+        title, given = PRETRAINERS[sp['recipe']].title, params.get(sp.get('weights', (None,))[0])
         what, n = ((f'weights from {given}', 0) if given is not None else
                    (f'{title} on the EyePACS training images', params['pretrain_epochs'] * n_tr) if sp['data'] == 'dr' else
                    (f'stand-in {title} on natural crops', params['pretrain_epochs'] * params['natural_images']))
@@ -89,13 +95,17 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
     k = len(params['methods']) * len(params['seeds'])  # the analyses run on every seed's final model
     n_rob = n_m2 if params['robust_images'] is None else min(params['robust_images'], n_m2)
     cells = len(params['corruptions'] if params['corruptions'] != 'all' else CORRUPTIONS) * len(params['severities'])
-    passes = 32 * 3 + 5 * 3 + (7 * 3 if params.get('cascade', True) else 0)  # IG steps, four more explainers, the cascade; backward = 2 forwards
-    N = min(params['probe_images'], n_test); early = early_layers(PAPER_LAYERS[arch]); big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
+    # IG steps, four more explainers, the cascade; backward = 2 forwards
+    passes = 32 * 3 + 5 * 3 + (7 * 3 if params.get('cascade', True) else 0)
+    N = min(params['probe_images'], n_test)
+    early = early_layers(PAPER_LAYERS[arch])
+    big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
     for step, unit, n, disk in (('spectra', f'probe activations of {k} models (two recipes); host memory about {_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k * N, 0),
                                 ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images', k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
                                 ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each', k * n_seg * passes, 0)):
         rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=disk))
-        if step == 'spectra':  # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
+        # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
+        if step == 'spectra':
             eig = k * early * params.get('spectra_boot', 100)
             rows.append(dict(step=step, unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × {params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
                              images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))

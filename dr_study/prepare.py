@@ -19,19 +19,23 @@ __all__ = ['needed_datasets', 'check_folders', 'data_roots', 'check_weights', 'p
 def needed_datasets(params:dict) -> list:
     "The data sets a run reads: the training set, the external test set `params['external']`, the segmentation set."
     train, seg = datasets('training'), datasets('segmentation')
-    if len(train) != 1 or len(seg) != 1: raise ValueError(f'dr_study.data.DATASETS must hold one training and one segmentation set, has {train} and {seg}')
+    if len(train) != 1 or len(seg) != 1:
+        raise ValueError(f'dr_study.data.DATASETS must hold one training and one segmentation set, has {train} and {seg}')
     return [train[0], params['external'], seg[0]]
 
 # %% ../nbs/06_prepare.ipynb #7bbbd57d
 def check_folders(params:dict) -> dict:
-    "The real folders ({name: folder}) of the needed data sets that the synthetic benchmark does not make (all of them for real data), checked to exist."
+    ("The real folders ({name: folder}) of the needed data sets that the synthetic benchmark does not make (all of "
+     "them for real data), checked to exist.")
     roots, synth = {}, params.get('synthetic')
     for name in needed_datasets(params):
         d = DATASETS[name]
         if synth and isinstance(getattr(SynthLayout, d.root, None), property): continue  # the benchmark makes this one
         root = params.get(d.root)
-        if not root: raise DataError(f'<{d.root}>', f"{d.title} path not set{' (the synthetic benchmark has no such set)' if synth else ''}: use --set {d.root}=/path/to/{d.root} ({d.what})")
-        if not d.probe(root).exists(): raise DataError(root, f"{d.title} not found here: expected {d.probe(root)}; point to {d.what} with --set {d.root}=PATH")
+        if not root:
+            raise DataError(f'<{d.root}>', f"{d.title} path not set{' (the synthetic benchmark has no such set)' if synth else ''}: use --set {d.root}=/path/to/{d.root} ({d.what})")
+        if not d.probe(root).exists():
+            raise DataError(root, f"{d.title} not found here: expected {d.probe(root)}; point to {d.what} with --set {d.root}=PATH")
         roots[name] = Path(root)
     return roots
 
@@ -40,7 +44,8 @@ def data_roots(params:dict, # resolved parameters (`params.load_params`)
                run:RunLayout, # the `RunLayout`
                progress:bool=True, # show a progress bar
               ) -> dict:
-    "Folder of each data set the run reads ({name: folder}): the synthetic benchmark's, or the real ones, checked to exist."
+    ("Folder of each data set the run reads ({name: folder}): the synthetic benchmark's, or the real ones, checked to "
+     "exist.")
     roots = check_folders(params)  # first: a missing folder stops the run before the benchmark is generated
     if not params.get('synthetic'): return roots
     from dr_study.synthetic import synthetic_data
@@ -54,8 +59,10 @@ def check_weights(params:dict):
                       ('ifi_cl_weights', 'a MoCo v2 ImageNet checkpoint (e.g. moco_v2_800ep_pretrain.pth.tar, keys under module.encoder_q.)')):
         v = params.get(key)
         if v is None: raise DataError(f'<{key}>', f'not set: a run on real data needs {what}: use --set {key}=PATH')
-        if not str(v).startswith('torchvision') and not Path(v).is_file(): raise DataError(v, f'{key}: file not found; expected {what}')
-    for recipe, v in (params.get('ifi_ssl_weights') or {}).items():  # beyond the paper: published SSL weights, where given
+        if not str(v).startswith('torchvision') and not Path(v).is_file():
+            raise DataError(v, f'{key}: file not found; expected {what}')
+    # beyond the paper: published SSL weights, where given
+    for recipe, v in (params.get('ifi_ssl_weights') or {}).items():
         if not Path(v).is_file(): raise DataError(v, f'ifi_ssl_weights.{recipe}: file not found')
 
 # %% ../nbs/06_prepare.ipynb #8e32c743

@@ -68,13 +68,15 @@ def find_fov(img:np.ndarray, # uint8 (H, W, 3) photograph
 def field_of_view(size:int, # side of a square field-of-view crop
                   frac:float=1.0, # radius as a fraction of the inscribed circle's
                  ) -> np.ndarray:
-    "The field of view of a `crop_to_fov` image: the pixels whose centre lies in the inscribed circle, bool (size, size)."
+    ("The field of view of a `crop_to_fov` image: the pixels whose centre lies in the inscribed circle, bool (size, "
+     "size).")
     yy, xx = np.mgrid[:size, :size]
     return np.hypot(xx + 0.5 - size / 2, yy + 0.5 - size / 2) <= frac * size / 2
 
 # %% ../nbs/03_preprocess.ipynb #1912b36e
 def retina_mask(crop:np.ndarray, # uint8 (S, S, 3) `crop_to_fov` image, before Graham
-                threshold:float=MIN_CONTRAST / 2, # brightness (0-255) of the smoothed brightest channel above which a pixel is not surround
+                # brightness (0-255) of the smoothed brightest channel above which a pixel is not surround
+                threshold:float=MIN_CONTRAST / 2,
                ) -> np.ndarray:
     "The retina of a field-of-view crop: the circle's pixels brighter than the surround, holes filled; bool (S, S)."
     v = ndi.uniform_filter(np.asarray(crop).max(axis=2).astype(np.float32), 3)
@@ -100,7 +102,8 @@ def mask_fraction(mask, # (H, W) lesion mask, any dtype (non-zero: lesion)
                   circle:Circle, # field of view of its photograph
                   size:int, # output side in pixels
                  ) -> np.ndarray:
-    "A binary lesion `mask` put through the same crop as its image: the share of each output pixel that is lesion, float32 (size, size), 0 outside the field of view."
+    ("A binary lesion `mask` put through the same crop as its image: the share of each output pixel that is lesion, "
+     "float32 (size, size), 0 outside the field of view.")
     m = Image.fromarray((np.asarray(mask) > 0).astype(np.float32), 'F')  # float: no rounding of small shares
     box = tuple(round(b) for b in (circle.cx - circle.r, circle.cy - circle.r, circle.cx + circle.r, circle.cy + circle.r))
     a = np.clip(np.asarray(m.crop(box).resize((size, size), Image.BOX), np.float32), 0, 1)
@@ -121,13 +124,16 @@ def graham(img:np.ndarray, # uint8 (S, S, 3) cropped image
            rim:float=0.95, # share of the field of view's radius kept
            retina:np.ndarray|None=None, # bool (S, S) `retina_mask` (None: the whole circle)
           ) -> np.ndarray:
-    "Graham's local-average subtraction of a square FOV crop: 4*img - 4*blur(img) + 128, neutral outside `rim` of the retina."
+    ("Graham's local-average subtraction of a square FOV crop: 4*img - 4*blur(img) + 128, neutral outside `rim` of the "
+     "retina.")
     x = np.asarray(img, np.float32); size = x.shape[0]
     blur = ndi.gaussian_filter(x, (size * sigma_frac, size * sigma_frac, 0))
     out = np.clip(4 * x - 4 * blur + 128, 0, 255).astype(np.uint8)
     keep = field_of_view(size, rim)
-    if retina is not None and (k := round(size * (1 - rim) / 2)) > 0:  # as far inside a clipped cap's edge as inside the circle's
-        keep &= ndi.binary_erosion(np.pad(retina, k, constant_values=True), iterations=k)[k:-k, k:-k]  # padded: the circle's rim is `rim`'s job
+    # as far inside a clipped cap's edge as inside the circle's
+    if retina is not None and (k := round(size * (1 - rim) / 2)) > 0:
+        # padded: the circle's rim is `rim`'s job
+        keep &= ndi.binary_erosion(np.pad(retina, k, constant_values=True), iterations=k)[k:-k, k:-k]
     out[~keep] = 128
     return out
 
@@ -142,7 +148,8 @@ class Prep:
     coverage: float = 0.0  # a mask pixel is lesion when more than this fraction of it is
     draft: bool = True  # reduced-size JPEG decoding
     def __post_init__(self):
-        if self.method not in ('crop', 'graham'): raise ValueError(f"method must be 'crop' or 'graham', got {self.method!r}")
+        if self.method not in ('crop', 'graham'):
+            raise ValueError(f"method must be 'crop' or 'graham', got {self.method!r}")
     def dict(self): return asdict(self)
 
 # %% ../nbs/03_preprocess.ipynb #ed225052
@@ -166,7 +173,8 @@ def load_fundus(path, # the photograph
                 masks:dict|None=None, # {lesion: mask path} (None: none)
                 fractions:bool=False, # masks as area fractions (float32) instead of `crop_mask` with `prep.coverage`
                ) -> tuple:
-    "Preprocessed (image uint8 (S,S,3), {lesion: bool (S,S)}, info with the `retina_mask`) of the fundus photograph at `path`."
+    ("Preprocessed (image uint8 (S,S,3), {lesion: bool (S,S)}, info with the `retina_mask`) of the fundus photograph "
+     "at `path`.")
     im, s, full = open_rgb(path, int(prep.size / 0.8) if prep.draft else None)
     try: c = find_fov(np.asarray(im))
     except DataError as e: raise DataError(path, e.problem) from None
@@ -180,6 +188,7 @@ def load_fundus(path, # the photograph
         try:
             with Image.open(mpath) as m: m.load(); ma = np.asarray(m.convert('L'))
         except (OSError, UnidentifiedImageError) as e: raise DataError(mpath, f'unreadable mask ({e})') from e
-        if ma.shape[::-1] != tuple(full): raise DataError(mpath, f'mask size {ma.shape[1]}x{ma.shape[0]} differs from image size {full[0]}x{full[1]}')
+        if ma.shape[::-1] != tuple(full):
+            raise DataError(mpath, f'mask size {ma.shape[1]}x{ma.shape[0]} differs from image size {full[0]}x{full[1]}')
         mk[lesion] = mask_fraction(ma, cf, prep.size) if fractions else crop_mask(ma, cf, prep.size, prep.coverage)
     return out, mk, dict(cx=cf.cx, cy=cf.cy, r=cf.r, width=full[0], height=full[1], decode_scale=s, retina=retina)

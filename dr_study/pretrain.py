@@ -38,7 +38,8 @@ def natural_corpus(n:int=512, # number of crops
                    size:int=64, # crop side in pixels
                    seed:int=0, # seed of the crops
                   ) -> tuple:
-    "`n` random crops (uint8 (n, size, size, 3)) of scikit-image's natural photographs, and the index of each crop's photograph."
+    ("`n` random crops (uint8 (n, size, size, 3)) of scikit-image's natural photographs, and the index of each crop's "
+     "photograph.")
     from PIL import Image
     photos = [Image.fromarray(_photo(p)) for p in NATURAL]
     g = rng(seed, 'natural'); x = np.zeros((n, size, size, 3), np.uint8); y = np.zeros(n, np.int64)
@@ -57,7 +58,8 @@ def view_transform(kind:str, size:int):
     if kind == 'imagenet':
         from lightly.transforms import MoCoV2Transform
         from torchvision.transforms.functional import to_pil_image
-        t = MoCoV2Transform(input_size=size, normalize=dict(mean=list(MEAN), std=list(STD))).transforms[0]  # one of its two identical view transforms
+        # one of its two identical view transforms
+        t = MoCoV2Transform(input_size=size, normalize=dict(mean=list(MEAN), std=list(STD))).transforms[0]
         return lambda x: t(to_pil_image(x))  # one view per call: Views draws two
     if kind == 'fundus':
         return T.Compose([T.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True), T.RandomHorizontalFlip(),
@@ -89,7 +91,8 @@ def register_pretrainer(name:str, # its key in `PRETRAINERS`
                        ):
     "Register a recipe `f(images, labels, cfg, *, lr, augment, **own) -> (backbone state, losses)` as `name`."
     def deco(f):
-        f.recipe, f.title, f.needs_labels, f.distributed = name, title, labels, distributed; PRETRAINERS[name] = f; return f
+        f.recipe, f.title, f.needs_labels, f.distributed = name, title, labels, distributed
+        PRETRAINERS[name] = f; return f
     return deco
 
 # %% ../nbs/11_pretrain.ipynb #126bbbe7
@@ -106,7 +109,8 @@ class PretrainConfig:
 
 # %% ../nbs/11_pretrain.ipynb #651c9a45
 def recipe_defaults(name:str) -> dict:
-    "The hyperparameters of recipe `name` (its keyword-only arguments: learning rate, augmentation, its own) with their defaults."
+    ("The hyperparameters of recipe `name` (its keyword-only arguments: learning rate, augmentation, its own) with "
+     "their defaults.")
     import inspect
     return {k: p.default for k, p in inspect.signature(PRETRAINERS[name]).parameters.items() if p.kind is p.KEYWORD_ONLY}
 
@@ -119,7 +123,8 @@ def headless(arch:str) -> tuple:
 def on_device(x, # a module or a tensor
               device:str, # 'cpu', 'cuda' or 'cuda:N'
              ):
-    "`x` moved to `device`: on CUDA in channels-last memory format (modules and image batches), as `plan`'s throughput assumes."
+    ("`x` moved to `device`: on CUDA in channels-last memory format (modules and image batches), as `plan`'s "
+     "throughput assumes.")
     fmt = torch.channels_last if str(device).startswith('cuda') else torch.preserve_format
     return x.to(device, memory_format=fmt) if isinstance(x, nn.Module) or x.dim() == 4 else x.to(device)
 
@@ -153,13 +158,16 @@ def two_view_epochs(name:str, # recipe title, for the log
     for e in range(cfg.epochs):
         t0, ls = time.monotonic(), []
         for x0, x1 in dl:
-            with mixed_precision(cfg.device): loss = loss_fn(on_device(x0, cfg.device), on_device(x1, cfg.device), e, step).float()
-            if not torch.isfinite(loss): raise RuntimeError(f'non-finite {name} loss at epoch {e}; lower the learning rate (now {lr})')
+            with mixed_precision(cfg.device):
+                loss = loss_fn(on_device(x0, cfg.device), on_device(x1, cfg.device), e, step).float()
+            if not torch.isfinite(loss):
+                raise RuntimeError(f'non-finite {name} loss at epoch {e}; lower the learning rate (now {lr})')
             opt.zero_grad(); loss.backward()
             if after_backward: after_backward(e)
             opt.step(); ls.append(loss.item()); step += 1
         sched.step()
-        losses.append(float(np.mean(ls))); cfg.log(f'{name} epoch {e}: loss {losses[-1]:.4f} ({time.monotonic() - t0:.1f} s)')
+        losses.append(float(np.mean(ls)))
+        cfg.log(f'{name} epoch {e}: loss {losses[-1]:.4f} ({time.monotonic() - t0:.1f} s)')
     return losses
 
 # %% ../nbs/11_pretrain.ipynb #bb193c8a
@@ -173,7 +181,8 @@ def split_batchnorm(module:nn.Module, splits:int) -> nn.Module:
 
 # %% ../nbs/11_pretrain.ipynb #f084b6fd
 def merge_batchnorm(module:nn.Module) -> nn.Module:
-    "Replace every SplitBatchNorm of `module` (in place) by a BatchNorm2d with the same affine weights and the groups' mean running statistics."
+    ("Replace every SplitBatchNorm of `module` (in place) by a BatchNorm2d with the same affine weights and the "
+     "groups' mean running statistics.")
     from lightly.models.batchnorm import SplitBatchNorm
     for name, child in module.named_children():
         if isinstance(child, SplitBatchNorm):
@@ -181,14 +190,16 @@ def merge_batchnorm(module:nn.Module) -> nn.Module:
             k = child.num_splits
             with torch.no_grad():
                 bn.weight.copy_(child.weight); bn.bias.copy_(child.bias)
-                bn.running_mean.copy_(child.running_mean.view(k, -1).mean(0)); bn.running_var.copy_(child.running_var.view(k, -1).mean(0))
+                bn.running_mean.copy_(child.running_mean.view(k, -1).mean(0))
+                bn.running_var.copy_(child.running_var.view(k, -1).mean(0))
             setattr(module, name, bn)
         else: merge_batchnorm(child)
     return module
 
 # %% ../nbs/11_pretrain.ipynb #878cff78
 class MoCo(nn.Module):
-    "MoCo v2 model: query encoder and its momentum (key) encoder, BatchNorm split into `splits` groups (Shuffle-BN on one device)."
+    ("MoCo v2 model: query encoder and its momentum (key) encoder, BatchNorm split into `splits` groups (Shuffle-BN on "
+     "one device).")
     def __init__(self,
                  arch:str='resnet18', # torchvision ResNet name
                  dim:int=128, # embedding size
@@ -205,7 +216,8 @@ class MoCo(nn.Module):
     def forward(self, x): return self.head(self.backbone(x))
     @torch.no_grad()
     def forward_momentum(self, x, distributed:bool=False):
-        "Keys of `x`: the batch shuffled before the key encoder and unshuffled after it (across all processes if `distributed`)."
+        ("Keys of `x`: the batch shuffled before the key encoder and unshuffled after it (across all processes if "
+         "`distributed`).")
         from lightly.models import utils as lu
         shuffle, unshuffle = (lu.batch_shuffle_distributed, lu.batch_unshuffle_distributed) if distributed else (lu.batch_shuffle, lu.batch_unshuffle)
         xs, order = shuffle(x)
@@ -216,7 +228,8 @@ def moco_criterion(temperature:float=0.2, # InfoNCE temperature
                    bank:int=65536, # keys in the queue (MoCo v2: 65,536)
                    distributed:bool=False, # gather every process's keys into the queue (MoCo's concat_all_gather)
                   ):
-    "MoCo v2's InfoNCE loss against a queue of 128-d keys: lightly's `NTXentLoss` with a memory bank, gathering keys under DDP."
+    ("MoCo v2's InfoNCE loss against a queue of 128-d keys: lightly's `NTXentLoss` with a memory bank, gathering keys "
+     "under DDP.")
     from lightly.loss import NTXentLoss
     return NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128), gather_distributed=distributed)
 
@@ -231,27 +244,34 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
                   bank:int=65536, # memory bank (queue) size, used as given (MoCo v2: 65,536)
                   momentum:float=0.999, # key-encoder momentum, fixed (MoCo v2)
                   temperature:float=0.2, # InfoNCE temperature
-                  splits:int=8, # BatchNorm groups over all processes (Shuffle-BN; MoCo used 8 GPUs); lowered to divide the batch
+                  # BatchNorm groups over all processes (Shuffle-BN; MoCo used 8 GPUs); lowered to divide the batch
+                  splits:int=8,
                  ) -> tuple:
-    "MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses). Under torchrun, DDP with the queue gathered from every process."
+    ("MoCo v2 pretraining as published on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses). "
+     "Under torchrun, DDP with the queue gathered from every process.")
     from lightly.models.utils import update_momentum
     from torch.utils.data.distributed import DistributedSampler
     import math
     seed_everything(cfg.seed)
     rank, world = process_group()  # (0, 1) unless WORLD_SIZE > 1 (torchrun)
-    if cfg.batch_size % world: raise ValueError(f'MoCo v2: the batch of {cfg.batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
-    n, size, per = len(images), images.shape[1], cfg.batch_size // world  # `cfg.batch_size` is the global batch: each process takes its share
+    if cfg.batch_size % world:
+        raise ValueError(f'MoCo v2: the batch of {cfg.batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
+    # `cfg.batch_size` is the global batch: each process takes its share
+    n, size, per = len(images), images.shape[1], cfg.batch_size // world
     drop = n >= 2 * cfg.batch_size
-    splits = math.gcd(max(1, splits // world), per) if drop else 1  # the groups of the global batch, each process holding its share; every batch must split evenly
+    # the groups of the global batch, each process holding its share; every batch must split evenly
+    splits = math.gcd(max(1, splits // world), per) if drop else 1
     cfg.log(f'MoCo v2: {n} images, batch {cfg.batch_size} ({world} process{"es" * (world > 1)} × {per}, {splits} BatchNorm group{"s" * (splits > 1)} each), queue of {bank} keys')
     model = on_device(MoCo(cfg.arch, splits=splits), cfg.device)
     query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
     if world > 1:
         query = nn.parallel.DistributedDataParallel(query, device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith('cuda') else None)
-        update_momentum(model.backbone, model.backbone_m, 0.0); update_momentum(model.head, model.head_m, 0.0)  # keys start from rank 0's broadcast weights
+        update_momentum(model.backbone, model.backbone_m, 0.0)
+        update_momentum(model.head, model.head_m, 0.0)  # keys start from rank 0's broadcast weights
     crit = moco_criterion(temperature, bank, world > 1).to(cfg.device)
     opt = torch.optim.SGD(query.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))  # MoCo's --cos: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
+    # MoCo's --cos: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     views = Views(images, view_transform(augment, size))
     sampler = DistributedSampler(views, world, rank, shuffle=True, seed=cfg.seed, drop_last=drop) if world > 1 else None
     dl = DataLoader(views, batch_size=per, shuffle=sampler is None, sampler=sampler, drop_last=drop,
@@ -261,12 +281,16 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
         t0, ls = time.monotonic(), []
         if sampler is not None: sampler.set_epoch(e)
         for x0, x1 in dl:
-            update_momentum(model.backbone, model.backbone_m, momentum); update_momentum(model.head, model.head_m, momentum)
-            with mixed_precision(cfg.device): loss = crit(query(on_device(x0, cfg.device)), model.forward_momentum(on_device(x1, cfg.device), world > 1)).float()
-            if not torch.isfinite(loss): raise RuntimeError(f'non-finite MoCo loss at epoch {e}; lower the learning rate (now {lr})')
+            update_momentum(model.backbone, model.backbone_m, momentum)
+            update_momentum(model.head, model.head_m, momentum)
+            with mixed_precision(cfg.device):
+                loss = crit(query(on_device(x0, cfg.device)), model.forward_momentum(on_device(x1, cfg.device), world > 1)).float()
+            if not torch.isfinite(loss):
+                raise RuntimeError(f'non-finite MoCo loss at epoch {e}; lower the learning rate (now {lr})')
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
         sched.step()
-        losses.append(float(np.mean(ls))); cfg.log(f'MoCo epoch {e}: loss {losses[-1]:.4f} ({time.monotonic() - t0:.1f} s)')
+        losses.append(float(np.mean(ls)))
+        cfg.log(f'MoCo epoch {e}: loss {losses[-1]:.4f} ({time.monotonic() - t0:.1f} s)')
     return backbone_state(merge_batchnorm(model.backbone)), losses
 
 # %% ../nbs/11_pretrain.ipynb #4bf1a119
@@ -277,7 +301,8 @@ def pretrain_supervised(images, # uint8 (N, S, S, 3) array-like
                         *,
                         lr:float=1e-3, # learning rate
                        ) -> tuple:
-    "Supervised pretraining (classify `labels`) on uint8 (N, S, S, 3) `images`; return (backbone state dict, per-epoch losses)."
+    ("Supervised pretraining (classify `labels`) on uint8 (N, S, S, 3) `images`; return (backbone state dict, "
+     "per-epoch losses).")
     seed_everything(cfg.seed)
     model = on_device(make_model(cfg.arch, int(labels.max()) + 1), cfg.device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
@@ -287,7 +312,8 @@ def pretrain_supervised(images, # uint8 (N, S, S, 3) array-like
     for e in range(cfg.epochs):
         model.train(); ls = []
         for x, y in dl:
-            with mixed_precision(cfg.device): loss = nn.functional.cross_entropy(model(on_device(x, cfg.device)).float(), y.to(cfg.device))
+            with mixed_precision(cfg.device):
+                loss = nn.functional.cross_entropy(model(on_device(x, cfg.device)).float(), y.to(cfg.device))
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
         losses.append(float(np.mean(ls))); cfg.log(f'supervised epoch {e}: loss {losses[-1]:.4f}')
     return backbone_state(model), losses
@@ -307,7 +333,8 @@ def pretrain_simclr(images, # uint8 (N, S, S, 3) array-like
     from lightly.loss import NTXentLoss
     from lightly.models.modules import SimCLRProjectionHead
     seed_everything(cfg.seed)
-    backbone, feat = headless(cfg.arch); model = on_device(nn.Sequential(backbone, SimCLRProjectionHead(feat, feat, dim)), cfg.device)
+    backbone, feat = headless(cfg.arch)
+    model = on_device(nn.Sequential(backbone, SimCLRProjectionHead(feat, feat, dim)), cfg.device)
     crit = NTXentLoss(temperature=temperature)
     model.train()
     losses = two_view_epochs('SimCLR', images, model.parameters(), lambda a, b, e, s: crit(model(a), model(b)),
@@ -333,7 +360,8 @@ def pretrain_byol(images, # uint8 (N, S, S, 3) array-like
     from lightly.utils.scheduler import cosine_schedule
     seed_everything(cfg.seed)
     backbone, feat = headless(cfg.arch)
-    online = on_device(nn.Sequential(backbone, BYOLProjectionHead(feat, hidden, dim)), cfg.device); predictor = on_device(BYOLPredictionHead(dim, hidden, dim), cfg.device)
+    online = on_device(nn.Sequential(backbone, BYOLProjectionHead(feat, hidden, dim)), cfg.device)
+    predictor = on_device(BYOLPredictionHead(dim, hidden, dim), cfg.device)
     target = copy.deepcopy(online); deactivate_requires_grad(target)
     crit, steps = NegativeCosineSimilarity(), max(1, cfg.epochs * max(1, len(images) // cfg.batch_size))
     def loss(a, b, e, s):
@@ -363,10 +391,13 @@ def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
     from lightly.utils.scheduler import cosine_schedule
     seed_everything(cfg.seed)
     import warnings
-    warnings.filterwarnings('ignore', message='.*torch.nn.utils.weight_norm.*is deprecated', category=FutureWarning)  # lightly's DINO head
+    # lightly's DINO head
+    warnings.filterwarnings('ignore', message='.*torch.nn.utils.weight_norm.*is deprecated', category=FutureWarning)
     make = lambda: nn.Sequential(headless(cfg.arch)[0], DINOProjectionHead(feat, 512, 64, out_dim, batch_norm=True, freeze_last_layer=1))
     feat = headless(cfg.arch)[1]; student = on_device(make(), cfg.device); head = student[1]
-    teacher = on_device(make(), cfg.device); teacher.load_state_dict(student.state_dict()); deactivate_requires_grad(teacher)  # not deepcopy: weight_norm's weight is no leaf
+    teacher = on_device(make(), cfg.device)
+    teacher.load_state_dict(student.state_dict())
+    deactivate_requires_grad(teacher)  # not deepcopy: weight_norm's weight is no leaf
     crit = DINOLoss(output_dim=out_dim, warmup_teacher_temp_epochs=min(warmup_teacher_epochs, max(1, cfg.epochs - 1))).to(cfg.device)
     steps = max(1, cfg.epochs * max(1, len(images) // cfg.batch_size))
     def loss(a, b, e, s):
@@ -379,12 +410,14 @@ def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
     return backbone_state(teacher[0]), losses
 
 # %% ../nbs/11_pretrain.ipynb #015d08da
-STARTING_POINTS = {  # name: recipe (in PRETRAINERS), data ('dr' | 'external'), and the parameter giving published weights instead, with their layout
+# name: recipe (in PRETRAINERS), data ('dr' | 'external'), and the parameter giving published weights instead, with their layout
+STARTING_POINTS = {
     'moco_dr': dict(recipe='moco_v2', data='dr'),
     'supervised_external': dict(recipe='supervised', data='external', weights=('ifi_fs_weights', 'weights')),
     'moco_external': dict(recipe='moco_v2', data='external', weights=('ifi_cl_weights', 'moco')),
     **{f'{r}_{d}': dict(recipe=r, data=d, **(dict(weights=('ifi_ssl_weights', SSL_WEIGHTS[r])) if d == 'external' and r in SSL_WEIGHTS else {}))
-       for r in SSL_RECIPES for d in ('dr', 'external')},  # beyond the paper: each SSL recipe on both image sets; published weights where there are PyTorch ones
+       # beyond the paper: each SSL recipe on both image sets; published weights where there are PyTorch ones
+       for r in SSL_RECIPES for d in ('dr', 'external')},
 }
 
 def needed_starting_points(methods) -> list:
@@ -395,7 +428,8 @@ def needed_starting_points(methods) -> list:
 
 # %% ../nbs/11_pretrain.ipynb #4736efda
 def recipe_code(recipe:str|None) -> tuple:
-    "What a starting point made by `recipe` runs, for its key: (roots, {registry: entries}); a recipe not in `PRETRAINERS` (weights loaded): none of them."
+    ("What a starting point made by `recipe` runs, for its key: (roots, {registry: entries}); a recipe not in "
+     "`PRETRAINERS` (weights loaded): none of them.")
     f = PRETRAINERS.get(recipe)
     return ('pretrain.starting_points', 'pretrain.weights_unit'), {'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []}
 
@@ -404,7 +438,8 @@ def pretrain_unit(parent, # folder of the units
                   name:str, # the starting point
                   config:dict, # what its weights depend on
                  ) -> WorkUnit:
-    "The work unit of the starting point `name` made by the recipe `config`, keyed by the code it runs (its one recipe of `PRETRAINERS`)."
+    ("The work unit of the starting point `name` made by the recipe `config`, keyed by the code it runs (its one "
+     "recipe of `PRETRAINERS`).")
     roots, entries = recipe_code(config.get('recipe'))
     return WorkUnit.keyed(parent, name, {**config, 'code': code_version(*roots, entries=entries)})
 
@@ -420,7 +455,8 @@ def weights_unit(parent, # folder of the units
     u = pretrain_unit(parent, name, config)
     if u.done(log): return u, json.loads((u.dir/'losses.json').read_text()), True
     w, losses = make()
-    if process_group()[0] != 0: return u, losses, False  # under torchrun every process trains; rank 0 alone writes the unit
+    if process_group()[0] != 0:
+        return u, losses, False  # under torchrun every process trains; rank 0 alone writes the unit
     d = u.start()
     save_weights(w, d/'weights.safetensors'); write_json(d/'losses.json', [float(l) for l in losses]); u.finish()
     return u, losses, False
@@ -435,7 +471,8 @@ def refuse_processes(recipe:str|None, # a name in `PRETRAINERS` (None or 'load':
                      processes:int, # processes of the job that would run it
                      name:str='', # the starting point, for the message
                     ):
-    "Stop, naming the fix, if a recipe without DDP support would run in several processes (each would train its own model on every image)."
+    ("Stop, naming the fix, if a recipe without DDP support would run in several processes (each would train its own "
+     "model on every image).")
     f = PRETRAINERS.get(recipe)
     if processes > 1 and f is not None and not f.distributed:
         ok = ', '.join(k for k, g in PRETRAINERS.items() if g.distributed)
@@ -450,10 +487,13 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
                            arch:str, # torchvision ResNet name
                            epochs:int, # pretraining epochs
                            batch_size:int, # images per step
-                           moco:dict, # MoCo v2's lr, bank and augment (the moco_* parameters; the external MoCo: imagenet)
-                           recipe_params:dict, # {recipe: {hyperparameter: value}} over each recipe's defaults, applied last
+                           # MoCo v2's lr, bank and augment (the moco_* parameters; the external MoCo: imagenet)
+                           moco:dict,
+                           # {recipe: {hyperparameter: value}} over each recipe's defaults, applied last
+                           recipe_params:dict,
                            natural_images:int, # crops in the stand-in external corpus
-                           given:dict, # {weights parameter: value} (`ifi_fs_weights`, `ifi_cl_weights`, `ifi_ssl_weights`)
+                           # {weights parameter: value} (`ifi_fs_weights`, `ifi_cl_weights`, `ifi_ssl_weights`)
+                           given:dict,
                            seed:int, # seed of every random draw
                            device:str, # the resolved device the recipes train on
                            log=print, # where progress lines go (print-like)
@@ -466,12 +506,15 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
     def recipe(name):
         sp = STARTING_POINTS[name]; r = sp['recipe']; f = PRETRAINERS[r]
         param, layout = sp.get('weights', (None, None))
-        src = given[param].get(r) if param and isinstance(given[param], dict) else given[param] if param else None  # a mapping: by recipe
+        # a mapping: by recipe
+        src = given[param].get(r) if param and isinstance(given[param], dict) else given[param] if param else None
         if src is not None:
             return (dict(arch=arch, **_loaded(src, layout)), lambda: (backbone_state(init_from(make_model(arch), src, layout)), []),
                     f'ImageNet {f.title} weights: {src}')
         h = recipe_defaults(r)
-        if r == 'moco_v2': h.update(moco, augment=moco['augment'] if sp['data'] == 'dr' else 'imagenet')  # the external MoCo as published
+        if r == 'moco_v2':
+            # the external MoCo as published
+            h.update(moco, augment=moco['augment'] if sp['data'] == 'dr' else 'imagenet')
         h.update(recipe_params.get(r, {}))
         queue = f", queue of {h['bank']} keys" if 'bank' in h else ''
         if sp['data'] == 'dr':
@@ -486,7 +529,8 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
 
 # %% ../nbs/11_pretrain.ipynb #4b594c98
 def starting_point_tasks(out:Path, recipes:dict, reused:dict, *, executor:str, cluster:dict|None, args:dict, log=print) -> list:
-    "A `dispatch.Task` per unfinished starting point that trains, each a job running `starting_points(**args, only=name)`."
+    ("A `dispatch.Task` per unfinished starting point that trains, each a job running `starting_points(**args, "
+     "only=name)`.")
     from dr_study.dispatch import Task, cluster_settings
     units = {name: pretrain_unit(out, name, config) for name, (config, _, _) in recipes.items()
              if config.get('recipe') != 'load' and not reused[name]}
@@ -513,7 +557,8 @@ def collect_starting_points(out:Path, recipes:dict, reused:dict, *, image_size:i
 def _job_device(dev:str) -> str:
     "Under several processes on CUDA, this process's own GPU (not all of them on cuda:0)."
     if int(os.environ.get('WORLD_SIZE', 1)) > 1 and dev == 'cuda':
-        k = int(os.environ.get('LOCAL_RANK', process_group()[0])) % torch.cuda.device_count(); torch.cuda.set_device(k); return f'cuda:{k}'
+        k = int(os.environ.get('LOCAL_RANK', process_group()[0])) % torch.cuda.device_count()
+        torch.cuda.set_device(k); return f'cuda:{k}'
     return dev
 
 # %% ../nbs/11_pretrain.ipynb #95832d54
@@ -528,10 +573,12 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     natural_images:int=128, # crops in the stand-in external corpus
                     ifi_fs_weights=None, # None: stand-in; 'torchvision' or a weights file
                     ifi_cl_weights=None, # None: stand-in; a MoCo v2 checkpoint file
-                    ifi_ssl_weights:dict|None=None, # beyond the paper: {recipe: published ImageNet weights file} (`models.SSL_WEIGHTS`)
+                    # beyond the paper: {recipe: published ImageNet weights file} (`models.SSL_WEIGHTS`)
+                    ifi_ssl_weights:dict|None=None,
                     seed:int=0, # seed of every random draw
                     device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                    methods=('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'), # the training procedures whose starting points are made
+                    # the training procedures whose starting points are made
+                    methods=('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'),
                     recipe_params:dict|None=None, # {recipe: {hyperparameter: value}} over the recipes' defaults
                     executor:str='local', # where the recipes that train run: a name in `dispatch.EXECUTORS`
                     cluster:dict|None=None, # the profile's `cluster` block (slurm)

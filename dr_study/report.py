@@ -23,7 +23,8 @@ def setup_altair():
 # %% ../nbs/07_report.ipynb #53d9c008
 def data_source(params:dict) -> str:
     "Which data produced a result, for captions: says plainly when it is synthetic."
-    if params.get('synthetic'): return f"synthetic fundus benchmark ({params['synthetic']}, seed {params.get('seed', 0)}): not patients"
+    if params.get('synthetic'):
+        return f"synthetic fundus benchmark ({params['synthetic']}, seed {params.get('seed', 0)}): not patients"
     return 'real data: EyePACS, Messidor-2, IDRiD'
 
 # %% ../nbs/07_report.ipynb #187a4a03
@@ -70,7 +71,8 @@ def sig3(x:float) -> str:
 def table_html(df:pd.DataFrame, # the table
                floatfmt:str|None=None, # format of floats, e.g. '{:.2f}' (None: 3 significant digits)
               ) -> str:
-    "`df` as an HTML table: numbers right-aligned, text left-aligned (inline styles, so any site builder keeps them), empty cells for missing values."
+    ("`df` as an HTML table: numbers right-aligned, text left-aligned (inline styles, so any site builder keeps them), "
+     "empty cells for missing values.")
     import html
     fmt = sig3 if floatfmt is None else floatfmt.format
     num = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]

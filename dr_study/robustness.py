@@ -59,12 +59,14 @@ def _fit(a:np.ndarray, hw:tuple) -> np.ndarray:
     for ax, n in enumerate(hw):
         d = a.shape[ax] - n
         if d > 0: a = np.take(a, np.arange(d // 2, d // 2 + n), axis=ax)
-        elif d < 0: a = np.pad(a, [(-d // 2, -d - (-d // 2)) if k == ax else (0, 0) for k in range(a.ndim)], mode='edge')
+        elif d < 0:
+            a = np.pad(a, [(-d // 2, -d - (-d // 2)) if k == ax else (0, 0) for k in range(a.ndim)], mode='edge')
     return a
 
 # %% ../nbs/15_robustness.ipynb #e393374e
 class Corruption:
-    "One corruption of `imagecorruptions` as a deterministic `(image, severity, seed) -> uint8 image` of the input's shape."
+    ("One corruption of `imagecorruptions` as a deterministic `(image, severity, seed) -> uint8 image` of the input's "
+     "shape.")
     def __init__(self, name:str): # one of `CORRUPTION_NAMES`
         self.name, self.fn = name, imagecorruptions.corruption_dict[name]
         self.takes_seed = 'seed' in inspect.signature(self.fn).parameters  # impulse_noise, glass_blur
@@ -84,7 +86,8 @@ class Corruption:
         if out.ndim == 2: out = np.repeat(out[..., None], 3, axis=2)
         if out.shape != image.shape: out = _fit(out[..., :3], image.shape[:2])
         if out.dtype != np.uint8:
-            if not np.isfinite(out).all(): raise ValueError(f'{self.name} at severity {severity} gave non-finite values')
+            if not np.isfinite(out).all():
+                raise ValueError(f'{self.name} at severity {severity} gave non-finite values')
             out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as imagecorruptions.corrupt and ImageNet-C
         return out
 
@@ -96,7 +99,8 @@ def corrupt(image, # uint8 (S, S, 3)
             severity:int, # 1 to 5
             seed:int, # the image's seed
            ) -> np.ndarray:
-    "Image `image` (uint8 (H, W, 3)) distorted by corruption `name` at `severity` 1-5; the randomness is fixed by `seed`."
+    ("Image `image` (uint8 (H, W, 3)) distorted by corruption `name` at `severity` 1-5; the randomness is fixed by "
+     "`seed`.")
     if name not in CORRUPTIONS: raise ValueError(f'unknown corruption {name!r}; known: {", ".join(CORRUPTIONS)}')
     return CORRUPTIONS[name](image, severity, seed)
 
@@ -147,7 +151,9 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
             if not (isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == (s, s, 3)):
                 raise ValueError(f'returned {type(r).__name__} {getattr(r, "dtype", "")} {getattr(r, "shape", "")}, expected uint8 {(s, s, 3)}')
             out[j] = r
-            if keep is not None: out[j][~(keep if keep.ndim == 2 else keep[int(i)])] = 0  # a corruption that lit the black surround (fog, brightness, noise) is masked again
+            if keep is not None:
+                # a corruption that lit the black surround (fog, brightness, noise) is masked again
+                out[j][~(keep if keep.ndim == 2 else keep[int(i)])] = 0
         except Exception as e: errs.append((j, f'{type(e).__name__}: {e}'))
     return name, severity, idx, out, errs
 
@@ -163,13 +169,15 @@ class CorruptedSets:
                  workers:int=2, # processes; 0 or 1 = in this process
                  chunk:int=32, # images per task
                  corruptions:dict|None=None, # name -> (image, severity, seed) -> image; None = `CORRUPTIONS`
-                 keep=None, # bool (S, S), or (N, S, S) one per image: pixels kept after a corruption, the rest set to 0 (e.g. the retina); None: all
+                 # bool (S, S), or (N, S, S) one per image: pixels kept after a corruption, the rest set to 0 (e.g. the retina); None: all
+                 keep=None,
                 ):
         self.folder, self.images, self.seed, self.workers, self.chunk = Path(folder), images, _check_seed(seed), int(workers), max(1, int(chunk))
         self.registry = CORRUPTIONS if corruptions is None else dict(corruptions)
         self.names = list(self.registry) if names is None else [names] if isinstance(names, str) else list(names)
         unknown = [n for n in self.names if n not in self.registry]
-        if unknown: raise ValueError(f'unknown corruption(s) {", ".join(map(repr, unknown))}; known: {", ".join(self.registry)}')
+        if unknown:
+            raise ValueError(f'unknown corruption(s) {", ".join(map(repr, unknown))}; known: {", ".join(self.registry)}')
         if len(set(self.names)) != len(self.names): raise ValueError(f'names has duplicates: {self.names}')
         self.severities = sorted({_check_severity(s) for s in severities})
         if not self.names or not self.severities: raise ValueError('need at least one corruption name and one severity')
@@ -203,7 +211,8 @@ class CorruptedSets:
     def complete(self) -> bool:
         "Is every image of every set done or failed?"
         return all((self.state(*k) != 0).all() for k in self.sets)
-    def __repr__(self): return f'CorruptedSets({str(self.folder)!r}, {len(self.sets)} sets of {self.n} images of {self.size} px)'
+    def __repr__(self):
+        return f'CorruptedSets({str(self.folder)!r}, {len(self.sets)} sets of {self.n} images of {self.size} px)'
 
 # %% ../nbs/15_robustness.ipynb #063f6a90
 @patch
@@ -212,7 +221,8 @@ def _check_folder(self:CorruptedSets):
     if not man.exists(): return
     old = json.loads(man.read_text())
     diff = [f'{k}: {old.get(k)!r} there, {v!r} here' for k, v in self.meta.items() if old.get(k) != v]
-    if diff: raise DataError(man, f'holds sets made from other inputs ({"; ".join(diff)}); use another folder, e.g. named with corruption_key')
+    if diff:
+        raise DataError(man, f'holds sets made from other inputs ({"; ".join(diff)}); use another folder, e.g. named with corruption_key')
 
 # %% ../nbs/15_robustness.ipynb #d12d542e
 @patch
@@ -254,7 +264,8 @@ def build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
         for st in stores.values(): st.writable()  # sizes checked, files created
         ctx, pool = (self.images, self.registry, self.seed, self.size, self.keep), None
         if self.workers > 1:
-            for name in {t[0] for t in tasks}:  # warm up before forking: numba compiles glass_blur once, not in every worker
+            # warm up before forking: numba compiles glass_blur once, not in every worker
+            for name in {t[0] for t in tasks}:
                 try: self.registry[name](np.zeros((32, 32, 3), np.uint8), 1, 0)
                 except Exception: pass
             pool = mp.get_context('fork').Pool(self.workers, _init_worker, (ctx,))
@@ -279,11 +290,14 @@ def build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
 # %% ../nbs/15_robustness.ipynb #f047672b
 @patch
 def get(self:CorruptedSets, name:str, severity:int) -> tuple:
-    "Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that succeeded."
-    if (name, severity) not in self.sets: raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
+    ("Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that "
+     "succeeded.")
+    if (name, severity) not in self.sets:
+        raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
     self._check_folder()
     st = self.state(name, severity)
-    if (st == 0).any(): raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
+    if (st == 0).any():
+        raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
     return self.store(name, severity).read(self.path(name, severity)), st == 1
 
 # %% ../nbs/15_robustness.ipynb #5623a342
@@ -302,18 +316,22 @@ def true_label_prob(probs, # (N, 5) class probabilities
 
 # %% ../nbs/15_robustness.ipynb #a1150952
 class PairedDelta(GroupBootstrap):
-    "mean(a) - mean(b) on paired data (or the class-balanced mean: the average of the per-class means) with a percentile bootstrap interval over images or groups (e.g. patients)."
+    ("mean(a) - mean(b) on paired data (or the class-balanced mean: the average of the per-class means) with a "
+     "percentile bootstrap interval over images or groups (e.g. patients).")
     def __call__(self,
                  a, # (N,) values of model A
                  b, # (N,) values of model B on the same images
                  groups=None, # (N,) group of each pair (resampled together); None: each pair its own
-                 classes=None, # (N,) class of each pair: the mean is taken within each class, then averaged over classes; None: one class
+                 # (N,) class of each pair: the mean is taken within each class, then averaged over classes; None: one class
+                 classes=None,
                 ) -> dict:
         a, b = np.asarray(a, float), np.asarray(b, float)
-        if a.ndim != 1 or a.shape != b.shape or len(a) == 0: raise ValueError(f'a and b must be non-empty 1-d arrays of equal length, got {a.shape}, {b.shape}')
+        if a.ndim != 1 or a.shape != b.shape or len(a) == 0:
+            raise ValueError(f'a and b must be non-empty 1-d arrays of equal length, got {a.shape}, {b.shape}')
         if not (np.isfinite(a).all() and np.isfinite(b).all()): raise ValueError('a and b must be finite')
         for name, v in (('groups', groups), ('classes', classes)):
-            if v is not None and np.shape(v) != a.shape: raise ValueError(f'{name} must have the shape of a, got {np.shape(v)}')
+            if v is not None and np.shape(v) != a.shape:
+                raise ValueError(f'{name} must have the shape of a, got {np.shape(v)}')
         d, lo, hi = self.mean(a - b, groups, classes)
         return dict(delta=d, lo=lo, hi=hi)
 
@@ -334,17 +352,20 @@ def score_corruptions(models:dict, # method name -> model
                       clean:bool=True, # also score the clean images (corruption 'none', severity 0)
                       batch_size:int=64, # images per forward pass
                       device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                      transform=None, # (uint8 (S,S,3), retina=its `keep` mask or None) -> uint8 (S,S,3), applied to every image before the model (e.g. `dr_study.preprocess.graham`)
+                      # (uint8 (S,S,3), retina=its `keep` mask or None) -> uint8 (S,S,3), applied to every image before the model (e.g. `dr_study.preprocess.graham`)
+                      transform=None,
                      ) -> pd.DataFrame:
     "Class probabilities of every model on the clean images and on every set: the `scores` of `robustness_table`."
     grades = np.asarray(grades)
     patients = np.arange(sets.n).astype(str) if patients is None else np.asarray(patients)
-    if grades.shape != (sets.n,) or patients.shape != (sets.n,): raise ValueError(f'grades and patients must have shape ({sets.n},), got {grades.shape}, {patients.shape}')
+    if grades.shape != (sets.n,) or patients.shape != (sets.n,):
+        raise ValueError(f'grades and patients must have shape ({sets.n},), got {grades.shape}, {patients.shape}')
     jobs = ([('none', 0, sets.images, np.ones(sets.n, bool))] if clean else []) + [(n, s, *sets.get(n, s)) for n, s in sets.sets]
     frames = []
     for name, sev, imgs, ok in jobs:
         idx = np.flatnonzero(ok)
-        ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i], retina=_keep(sets.keep, i)), np.uint8) for i in idx]))  # the transform once per set, not per model
+        # the transform once per set, not per model
+        ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i], retina=_keep(sets.keep, i)), np.uint8) for i in idx]))
         for method, model in models.items():
             p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size=batch_size, device=device)
             frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],
@@ -357,7 +378,8 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
                       name:str, # the data set's name
                       workers:int=0, # processes for the crop-only cache
                      ) -> tuple:
-    "(the cache to corrupt, the transform after the corruption or None): Graham's filter, within each image's retina, is applied after the distortion."
+    ("(the cache to corrupt, the transform after the corruption or None): Graham's filter, within each image's retina, "
+     "is applied after the distortion.")
     from dr_study.cache import CachedFundus, build_cache
     from dr_study.preprocess import Prep, graham
     prep = cached.meta['prep']
@@ -378,7 +400,8 @@ def corrupted_sets(folder:str, # where the sets live
                    severities=(1, 2, 3, 4, 5), # severities
                    workers:int=2, # processes that corrupt images
                   ) -> CorruptedSets:
-    "The corrupted sets of items `idx` of a cache, what a distortion lights outside each image's retina set back to black."
+    ("The corrupted sets of items `idx` of a cache, what a distortion lights outside each image's retina set back to "
+     "black.")
     from dr_study.cache import CachedFundus, CacheArray
     src = CachedFundus(cache)
     return CorruptedSets(folder, CacheArray(src, idx), seed=seed, names=names, severities=severities, workers=workers, keep=src.retinas(idx))
@@ -402,7 +425,8 @@ def score_job(spec:dict, # `corrupted_sets`' arguments
               batch_size:int=64, # images per forward pass
               device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
              ) -> dict:
-    "One model's class probabilities on the clean images and every corrupted set (an executor's job, or here): {'scores.csv': ...}."
+    ("One model's class probabilities on the clean images and every corrupted set (an executor's job, or here): "
+     "{'scores.csv': ...}.")
     from dr_study.models import load_model, resolve_device
     dev = resolve_device(device)
     return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec), grades, patients=patients, clean=True, batch_size=batch_size, device=dev, transform=transform)}
@@ -441,14 +465,16 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
                      n_boot:int=1000, # bootstrap resamples (0: no interval)
                      seed:int=0, # seed of every random draw
                     ) -> pd.DataFrame:
-    "Per initialization, corruption and severity: class-balanced and plain true-label probability of FS and CL, CL - FS with paired bootstrap CIs, also relative to the clean images, and AUCs."
+    ("Per initialization, corruption and severity: class-balanced and plain true-label probability of FS and CL, CL - "
+     "FS with paired bootstrap CIs, also relative to the clean images, and AUCs.")
     missing = [c for c in SCORE_COLUMNS if c not in scores.columns]
     if missing: raise ValueError(f'scores lacks column(s) {missing}; expected {SCORE_COLUMNS}')
     key = ['corruption', 'severity', 'image']
     df = scores[['method', *key, 'patient', 'grade']].reset_index(drop=True)
     if df.patient.isna().any(): raise ValueError('scores has rows without a patient')
     dup = df.duplicated(['method', *key])
-    if dup.any(): raise ValueError(f'scores has {int(dup.sum())} duplicate (method, corruption, severity, image) rows, e.g. {df[dup].iloc[0].to_dict()}')
+    if dup.any():
+        raise ValueError(f'scores has {int(dup.sum())} duplicate (method, corruption, severity, image) rows, e.g. {df[dup].iloc[0].to_dict()}')
     probs = scores[[f'p{k}' for k in range(5)]].to_numpy(float)
     df['patient'] = df.patient.astype(str)
     df['s'], df['r'] = true_label_prob(probs, df.grade.to_numpy(float, na_value=np.nan), definition), referable_score(probs, definition)
@@ -456,13 +482,17 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
     boot, rows = PairedDelta(n_boot, seed=seed), []
     for init, fs, cl in pairs:
         for m in (fs, cl):
-            if not (df.method == m).any(): raise ValueError(f'method {m!r} is not in scores; found {sorted(df.method.unique())}')
-        m = df[df.method == fs].merge(df[df.method == cl], on=key, suffixes=('_fs', '_cl'))  # paired: images scored by both
+            if not (df.method == m).any():
+                raise ValueError(f'method {m!r} is not in scores; found {sorted(df.method.unique())}')
+        # paired: images scored by both
+        m = df[df.method == fs].merge(df[df.method == cl], on=key, suffixes=('_fs', '_cl'))
         m = m[np.isfinite(m.s_fs) & np.isfinite(m.s_cl)]
-        if ((m.grade_fs != m.grade_cl) | (m.patient_fs != m.patient_cl)).any(): raise ValueError(f'{fs} and {cl} disagree on the grade or patient of an image')
+        if ((m.grade_fs != m.grade_cl) | (m.patient_fs != m.patient_cl)).any():
+            raise ValueError(f'{fs} and {cl} disagree on the grade or patient of an image')
         s_fs, s_cl, r_fs, r_cl, pid, img = (m[c].to_numpy() for c in ('s_fs', 's_cl', 'r_fs', 'r_cl', 'patient_fs', 'image'))
         y = referable(m.grade_fs.to_numpy(int), definition)
-        clean = pd.Series(s_cl - s_fs, index=img)[(m.corruption == 'none').to_numpy()]  # CL - FS of each image on the clean set
+        # CL - FS of each image on the clean set
+        clean = pd.Series(s_cl - s_fs, index=img)[(m.corruption == 'none').to_numpy()]
         groups = m.groupby(['corruption', 'severity'], sort=False).indices
         for c, sev in sorted(groups, key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1])):
             i = groups[c, sev]; bal, plain = boot(s_cl[i], s_fs[i], pid[i], y[i]), boot(s_cl[i], s_fs[i], pid[i])
@@ -477,13 +507,15 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
 
 # %% ../nbs/15_robustness.ipynb #c5885b1a
 def figure4(table:pd.DataFrame, # `robustness_table`
-            column:str='delta', # the difference drawn: 'delta' (CL - FS), 'rel_delta' (relative to clean) or 'mean_delta' (plain mean)
+            # the difference drawn: 'delta' (CL - FS), 'rel_delta' (relative to clean) or 'mean_delta' (plain mean)
+            column:str='delta',
             title:str='Figure 4: Δ class-balanced probability of the true label, CL − FS', # the chart's title
             *,
             legend:str='Δ = CL − FS', # the colour legend's title
             width:int=240, # width of a panel in pixels
            ):
-    "Figure 4: a CL - FS difference per corruption and severity, one panel per initialization, a dot where its interval excludes 0."
+    ("Figure 4: a CL - FS difference per corruption and severity, one panel per initialization, a dot where its "
+     "interval excludes 0.")
     import altair as alt
     lo, hi = {'delta': ('delta_lo', 'delta_hi'), 'rel_delta': ('rel_lo', 'rel_hi'), 'mean_delta': ('mean_lo', 'mean_hi')}[column]
     corr = table[table.severity > 0]

@@ -112,7 +112,8 @@ def _assigned(src:str) -> dict:
 
 # %% ../nbs/09_site.ipynb #53a3b9ea
 def page_notebook(nb):
-    "A copy of an executed study notebook as a page: the parameters cells as one 'parameters of this run' table at the end, no stderr."
+    ("A copy of an executed study notebook as a page: the parameters cells as one 'parameters of this run' table at "
+     "the end, no stderr.")
     import copy, nbformat
     nb = copy.deepcopy(nb); cells, values = [], {}
     for c in nb.cells:
@@ -124,7 +125,8 @@ def page_notebook(nb):
     table = '## Parameters of this run\n\n| parameter | value |\n|:---|:---|\n' + ''.join(f'| `{k}` | `{cell(v)}` |\n' for k, v in shown.items())
     for c in nb.cells:
         if any(t in c.metadata.get('tags', []) for t in HIDDEN_TAGS): continue
-        if c.cell_type == 'code': c.outputs = [o for o in c.outputs if not (o.output_type == 'stream' and o.name == 'stderr')]
+        if c.cell_type == 'code':
+            c.outputs = [o for o in c.outputs if not (o.output_type == 'stream' and o.name == 'stderr')]
         cells.append(c)
     nb.cells = cells + ([nbformat.v4.new_markdown_cell(table)] if shown else [])  # last: the findings come first
     return nb
@@ -138,7 +140,8 @@ def _output_html(o) -> str:
     d = o.get('data', {})
     if 'text/html' in d: return f'<div class="dr-out">{d["text/html"]}</div>'
     if 'image/svg+xml' in d: return f'<div class="dr-figure">{d["image/svg+xml"]}</div>'
-    if 'image/png' in d: return f'<div class="dr-figure"><img src="data:image/png;base64,{d["image/png"].strip()}"></div>'
+    if 'image/png' in d:
+        return f'<div class="dr-figure"><img src="data:image/png;base64,{d["image/png"].strip()}"></div>'
     if 'text/markdown' in d: return f'<div class="dr-out">{markdown2html(d["text/markdown"])}</div>'
     if 'text/plain' in d: return f'<pre class="dr-out">{html.escape(d["text/plain"])}</pre>'
     return ''
@@ -158,7 +161,8 @@ def page_body(nb) -> str:
 
 # %% ../nbs/09_site.ipynb #d264a629
 def api_notebook(path) -> 'nbformat.NotebookNode':
-    "A library notebook with nbdev's `show_doc` of each public function and class after the `#| export` cell that defines it."
+    ("A library notebook with nbdev's `show_doc` of each public function and class after the `#| export` cell that "
+     "defines it.")
     import ast, importlib, nbformat
     from nbdev.showdoc import show_doc
     nb = nbformat.read(path, 4)
@@ -173,7 +177,8 @@ def api_notebook(path) -> 'nbformat.NotebookNode':
         for n in tree.body:
             if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith('_') and hasattr(mod, n.name):
                 md = show_doc(getattr(mod, n.name))._repr_markdown_()
-                md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)  # the source link points at a repository this checkout may not have
+                # the source link points at a repository this checkout may not have
+                md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)
                 cells.append(nbformat.v4.new_markdown_cell(md.strip()))
     nb.cells = cells
     return nb
@@ -191,14 +196,16 @@ def nbdev_quarto_yml(out:Path|None=None) -> Path:
 
 # %% ../nbs/09_site.ipynb #f9f12e20
 def ledger_html(run:RunLayout) -> str:
-    "The claims ledger (`results/claims.csv`) as the home page's first table: claim, paper, verdict, the numbers, a link to the page."
+    ("The claims ledger (`results/claims.csv`) as the home page's first table: claim, paper, verdict, the numbers, a "
+     "link to the page.")
     p = run.table('claims')
     if not p.exists(): return ''
     lg, rows = pd.read_csv(p).fillna(''), []
     stand_in = lambda r: '<span class="dr-stand-in">rests on the IFI stand-in</span>' if str(getattr(r, 'rests_on_stand_in', '')) == 'True' else ''
     detail = lambda r: ''.join(f'<br><b>{k}:</b> {html.escape(str(v))}' for k, v in (('estimand', getattr(r, 'estimand', '')), ('test', getattr(r, 'test', '')),
                                 ('cells, seeds', f"{getattr(r, 'family', '')}, {getattr(r, 'seeds', '')}" if getattr(r, 'estimand', '') else ''), ('to resolve', getattr(r, 'resolve', ''))) if v)
-    lg = lg.iloc[lg.section.astype(str).str[:1].str.isdigit().map({True: 0, False: 1}).argsort(kind='stable')]  # the paper's sections in order, then what is beyond the paper
+    # the paper's sections in order, then what is beyond the paper
+    lg = lg.iloc[lg.section.astype(str).str[:1].str.isdigit().map({True: 0, False: 1}).argsort(kind='stable')]
     for r in lg.itertuples():
         page = f'study-{r.page}.html'
         sec = html.escape(('§' if str(r.section)[:1].isdigit() else '') + str(r.section))  # §4.1, or 'beyond the paper'
@@ -221,7 +228,8 @@ def home_page(run:RunLayout, params:dict) -> str:
              'reproduction and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and Self-Supervision for a Deep '
              f'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile <b>{html.escape(str(params.get("profile")))}</b>.</p>']
     notes = []  # one banner: what in this run differs from the paper
-    if synth: notes.append(f'<b>Synthetic data.</b> Every number and figure comes from the {html.escape(data_source(params))}, written in '
+    if synth:
+        notes.append(f'<b>Synthetic data.</b> Every number and figure comes from the {html.escape(data_source(params))}, written in '
                            'the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to about 20%.')
     else: notes.append(f'Data: {html.escape(data_source(params))}.')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
@@ -279,7 +287,8 @@ def build_offline(run:RunLayout, params:dict) -> Path:
 def site_key(run:RunLayout, # the `RunLayout`
              quarto:bool, # built by Quarto (else offline)
             ) -> str:
-    "Hash of everything the site of `run` is made from: its pages' notebooks, results, figures, parameters, the site's code and the builder."
+    ("Hash of everything the site of `run` is made from: its pages' notebooks, results, figures, parameters, the "
+     "site's code and the builder.")
     files = [p for *_, p in site_pages(run)] + [run.params, run.root/'data.json'] + [p for d in (run.results, run.figures) if d.is_dir() for p in sorted(d.rglob('*'))]
     return stable_hash(dict(files={str(p): file_hash(p) for p in files if p.is_file()}, code=code_version('site.build_site'), quarto=quarto))
 
@@ -292,11 +301,15 @@ def quarto_project(run:RunLayout, # the `RunLayout`
     stage.mkdir(parents=True, exist_ok=True)
     pages = site_pages(run)
     import nbformat
-    for section, _, slug, path in pages:  # results pages as `page_notebook` makes them; method pages with their `show_doc`s
+    # results pages as `page_notebook` makes them; method pages with their `show_doc`s
+    for section, _, slug, path in pages:
         if slug.startswith('study-'):
-            nb = page_notebook(nbformat.read(path, 4)); nb.cells.insert(0, nbformat.v4.new_raw_cell('---\ncode-fold: true\ncode-summary: code\n---'))  # folded on results pages only
+            nb = page_notebook(nbformat.read(path, 4))
+            # folded on results pages only
+            nb.cells.insert(0, nbformat.v4.new_raw_cell('---\ncode-fold: true\ncode-summary: code\n---'))
             for c in nb.cells:  # the tag the offline builder reads, as the cell option Quarto reads
-                if c.cell_type == 'code' and 'remove-input' in c.metadata.get('tags', []): c.source = '#| echo: false\n' + c.source
+                if c.cell_type == 'code' and 'remove-input' in c.metadata.get('tags', []):
+                    c.source = '#| echo: false\n' + c.source
             nbformat.write(nb, stage/f'{slug}.ipynb')
         else: nbformat.write(api_notebook(path), stage/f'{slug}.ipynb')
     atomic_write(stage/'index.qmd', '---\ntitle: "dr_study"\n---\n\n```{=html}\n' + home_page(RunLayout(stage.parent), params) + '\n```\n')
@@ -313,11 +326,13 @@ def quarto_project(run:RunLayout, # the `RunLayout`
 
 # %% ../nbs/09_site.ipynb #03e34d49
 def build_site(run_dir, quarto:bool|None=None) -> Path:
-    "Build the site of a run folder (Quarto if available and `quarto` is not False), unless nothing it is made from changed; return the home page."
+    ("Build the site of a run folder (Quarto if available and `quarto` is not False), unless nothing it is made from "
+     "changed; return the home page.")
     run = RunLayout(run_dir)
     params = yaml.safe_load(run.params.read_text()) if run.params.exists() else {}
     use = quarto is not False and bool(shutil.which('quarto')); key, stamp = site_key(run, use), run.site/'.inputs'
-    if stamp.is_file() and stamp.read_text() == key and (run.site/'index.html').is_file(): return run.site/'index.html'  # nothing it is made from changed
+    if stamp.is_file() and stamp.read_text() == key and (run.site/'index.html').is_file():
+        return run.site/'index.html'  # nothing it is made from changed
     home = _build(run, params, use)
     atomic_write(stamp, key); return home
 

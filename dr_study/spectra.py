@@ -34,7 +34,8 @@ def _blocks_bn(model:nn.Module) -> list:
 LAYER_SETS = {'blocks': _blocks, 'blocks_bn': _blocks_bn, 'convs': _convs}
 
 def _check_layer_set(which):
-    if which not in LAYER_SETS: raise ValueError(f'unknown layer set {which!r}; known layer sets: {", ".join(LAYER_SETS)}')
+    if which not in LAYER_SETS:
+        raise ValueError(f'unknown layer set {which!r}; known layer sets: {", ".join(LAYER_SETS)}')
 
 # %% ../nbs/14_spectra.ipynb #0554ba62
 def layer_modules(model:nn.Module, # a torchvision ResNet
@@ -57,9 +58,11 @@ class StreamingCovariance:
     def update(self, x) -> StreamingCovariance:
         "Add the rows of `x`, an (n, dim) array or tensor of any float dtype."
         x = torch.as_tensor(x).detach()
-        if x.ndim != 2 or x.shape[1] != self.dim: raise ValueError(f'update expects an (n, {self.dim}) array, got shape {tuple(x.shape)}')
+        if x.ndim != 2 or x.shape[1] != self.dim:
+            raise ValueError(f'update expects an (n, {self.dim}) array, got shape {tuple(x.shape)}')
         for c in x.split(self.rows):
-            c = c.to(self._mean.device if self._n else c.device, torch.float64, copy=True)  # a copy: centred in place below
+            # a copy: centred in place below
+            c = c.to(self._mean.device if self._n else c.device, torch.float64, copy=True)
             m, mb = len(c), c.mean(0); d = c.sub_(mb); cb = d.T @ d
             if self._n == 0: self._n, self._mean, self._m2 = m, mb, cb; continue
             n, delta = self._n + m, mb - self._mean
@@ -101,7 +104,8 @@ class ActivationSpectra:
                  device='cpu', # where the model runs and the covariances accumulate
                  max_batches:int|None=None, # stop after this many batches (None: all)
                  chunk_bytes:int=2**24, # float64 working memory per layer update (see `StreamingCovariance`)
-                 region=None, # bool (H, W) at the input's size: only positions whose area lies at least half in it are samples (e.g. the field of view)
+                 # bool (H, W) at the input's size: only positions whose area lies at least half in it are samples (e.g. the field of view)
+                 region=None,
                  correlation:bool=False, # eigenvalues of the correlation matrix instead of the covariance
                 ):
         _check_layer_set(layers)
@@ -110,7 +114,8 @@ class ActivationSpectra:
 
     def _positions(self, hw, masks):
         "The region at a layer's resolution (bool (h, w)): positions at least half inside it."
-        if hw not in masks: masks[hw] = F.interpolate(self.region[None, None].float(), size=hw, mode='area')[0, 0] >= 0.5
+        if hw not in masks:
+            masks[hw] = F.interpolate(self.region[None, None].float(), size=hw, mode='area')[0, 0] >= 0.5
         return masks[hw]
 
     def __call__(self, model:nn.Module, batches) -> dict[str, np.ndarray]:
@@ -119,8 +124,10 @@ class ActivationSpectra:
         def hook(name):
             def f(module, inp, out):
                 t = out.detach(); c = covs.setdefault(name, StreamingCovariance(t.shape[1], self.chunk_bytes))
-                if self.region is not None: t = t[..., self._positions(tuple(t.shape[-2:]), masks).to(t.device)]  # (B, C, positions inside)
-                for piece in t.split(max(1, c.rows // max(1, t[:1, :1].numel()))): c.update(_rows(piece))  # a few images at a time
+                if self.region is not None:
+                    t = t[..., self._positions(tuple(t.shape[-2:]), masks).to(t.device)]  # (B, C, positions inside)
+                for piece in t.split(max(1, c.rows // max(1, t[:1, :1].numel()))):
+                    c.update(_rows(piece))  # a few images at a time
             return f
         p = next(model.parameters(), None)
         device0, training = (p.device if p is not None else torch.device('cpu')), model.training
@@ -169,7 +176,8 @@ def symmetrize(eigs) -> np.ndarray:
 PAPER_LAYER_TYPES = (nn.Conv2d, nn.BatchNorm2d, nn.Linear)  # the module types the authors hook
 
 def paper_layers(model:nn.Module, max_layers:int=99) -> list:
-    "Every Conv2d, BatchNorm2d and Linear module of `model` in `named_modules()` order, the first `max_layers` (the authors' `tools/pca.py`)."
+    ("Every Conv2d, BatchNorm2d and Linear module of `model` in `named_modules()` order, the first `max_layers` (the "
+     "authors' `tools/pca.py`).")
     return [(n, m) for n, m in model.named_modules() if type(m) in PAPER_LAYER_TYPES][:max_layers]
 
 # %% ../nbs/14_spectra.ipynb #dafbc982
@@ -177,9 +185,11 @@ def standardized_gram(X, # (N samples, F features), e.g. N images' flattened act
                       chunk_bytes:int=1 << 28, # float64 bytes per slice of features
                       device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      ) -> torch.Tensor:
-    "(N, N) float64: Z Zᵀ of X's standardized features Z (each centred, scaled to unit population variance; a constant feature stays 0)."
+    ("(N, N) float64: Z Zᵀ of X's standardized features Z (each centred, scaled to unit population variance; a "
+     "constant feature stays 0).")
     X = torch.as_tensor(X)
-    if X.ndim != 2 or len(X) < 2: raise ValueError(f'X must be (N >= 2 samples, F features), got shape {tuple(X.shape)}')
+    if X.ndim != 2 or len(X) < 2:
+        raise ValueError(f'X must be (N >= 2 samples, F features), got shape {tuple(X.shape)}')
     n, f = X.shape; step = max(1, chunk_bytes // (8 * n))
     G = torch.zeros(n, n, dtype=torch.float64, device=device)
     for k in range(0, f, step):
@@ -194,26 +204,30 @@ def standardized_eigenvalues(X, # (N samples, F features), e.g. N images' flatte
                              chunk_bytes:int=1 << 28, # float64 bytes per slice of features
                              device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                             ) -> np.ndarray:
-    "The largest eigenvalues of the covariance of X's standardized features (StandardScaler + PCA(n).explained_variance_), through the N x N Gram matrix."
+    ("The largest eigenvalues of the covariance of X's standardized features (StandardScaler + "
+     "PCA(n).explained_variance_), through the N x N Gram matrix.")
     G = standardized_gram(X, chunk_bytes, device); n, f = torch.as_tensor(X).shape
     e = torch.linalg.eigvalsh(G / (n - 1)).flip(0)[:min(n_components, n - 1, f)]
     return e.clamp_min(0).cpu().numpy()
 
 # %% ../nbs/14_spectra.ipynb #2fa4368e
 class FeatureSpectra:
-    "The paper's feature statistics: top standardized PCA eigenvalues of each image's whole activation, for every Conv2d/BatchNorm2d/Linear layer."
+    ("The paper's feature statistics: top standardized PCA eigenvalues of each image's whole activation, for every "
+     "Conv2d/BatchNorm2d/Linear layer.")
     def __init__(self,
                  n_components:int=100, # eigenvalues kept per layer (the paper: 100)
                  max_layers:int=99, # the first this many layers (the paper: 99)
                  budget_bytes:int=2 << 30, # host memory for the activations held in one pass
                  device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                 keep_grams:int=0, # the first this many layers keep their Gram matrix in `grams_` (for `SpectrumStatistics` resamples)
+                 # the first this many layers keep their Gram matrix in `grams_` (for `SpectrumStatistics` resamples)
+                 keep_grams:int=0,
                 ):
         self.n_components, self.max_layers, self.budget, self.device, self.keep_grams = n_components, max_layers, budget_bytes, device, keep_grams
 
     def _pass(self, model, layers, batches) -> dict:
         acts, hs = {n: [] for n, _ in layers}, []
-        for n, m in layers: hs.append(m.register_forward_hook(lambda mod, i, o, n=n: acts[n].append(o.detach().flatten(1).to('cpu', torch.float32, copy=True))))
+        for n, m in layers:
+            hs.append(m.register_forward_hook(lambda mod, i, o, n=n: acts[n].append(o.detach().flatten(1).to('cpu', torch.float32, copy=True))))
         try:
             with torch.no_grad():
                 for x in (batches() if callable(batches) else batches): model(x.to(self.device))
@@ -239,7 +253,8 @@ class FeatureSpectra:
             groups.append(cur); out, keep = {}, {n for n, _ in layers[:self.keep_grams]}; self.grams_ = {}
             for grp in groups:
                 for n, a in self._pass(model, grp, batches).items():
-                    G = standardized_gram(a, device=self.device); k = min(self.n_components, len(a) - 1, a.shape[1]); del a
+                    G = standardized_gram(a, device=self.device)
+                    k = min(self.n_components, len(a) - 1, a.shape[1]); del a
                     out[n] = torch.linalg.eigvalsh(G / (len(G) - 1)).flip(0)[:k].clamp_min(0).cpu().numpy()
                     if n in keep: self.grams_[n] = G.cpu()
             self.grams_ = {n: self.grams_[n] for n, _ in layers if n in self.grams_}
@@ -250,7 +265,8 @@ class FeatureSpectra:
 def ev_density_samples(eigs, # eigenvalues, largest first (component 0 first)
                        per:float=5.0, # the authors' divisor: index i is repeated int(eig_i / per) times
                       ) -> np.ndarray:
-    "The samples behind the authors' Figure 3b: each component index repeated in proportion to its eigenvalue, mirrored about 0."
+    ("The samples behind the authors' Figure 3b: each component index repeated in proportion to its eigenvalue, "
+     "mirrored about 0.")
     e = _vector(eigs, 'eigs'); reps = np.floor(np.maximum(e, 0) / per).astype(int); i = np.arange(len(e))
     return np.concatenate([np.repeat(i, reps), np.repeat(-i[1:], reps[1:])]).astype(float)
 
@@ -259,10 +275,12 @@ def ev_density(eigs, # eigenvalues
                grid, # points the density is evaluated at
                per:float=5.0, # one density per layer?
               ) -> np.ndarray:
-    "The authors' Figure 3b curve on `grid`: Gaussian KDE (Scott's bandwidth, as pandas' density plot) of `ev_density_samples`."
+    ("The authors' Figure 3b curve on `grid`: Gaussian KDE (Scott's bandwidth, as pandas' density plot) of "
+     "`ev_density_samples`.")
     from scipy.stats import gaussian_kde
     s = ev_density_samples(eigs, per)
-    if len(np.unique(s)) < 2: raise ValueError(f'too few samples for a density: every eigenvalue is below per={per}; lower `per`')
+    if len(np.unique(s)) < 2:
+        raise ValueError(f'too few samples for a density: every eigenvalue is below per={per}; lower `per`')
     return gaussian_kde(s)(np.asarray(grid, float))
 
 # %% ../nbs/14_spectra.ipynb #507d3498
@@ -270,12 +288,14 @@ def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, compo
              layer:str, # the layer drawn (the first: `conv1`)
              width:int=560, # width in pixels
             ) -> tuple:
-    "Figure 3b: (chart, the eigenvalues drawn) of `layer`: the authors' mirrored density (top) and the spectrum (bottom)."
+    ("Figure 3b: (chart, the eigenvalues drawn) of `layer`: the authors' mirrored density (top) and the spectrum "
+     "(bottom).")
     import altair as alt
     from dr_study.report import method_color
     from dr_study.models import method_colors
     fl = eigs[eigs.layer == layer][['method', 'component', 'eigenvalue']].reset_index(drop=True)
-    if fl.empty: raise ValueError(f'no eigenvalues of layer {layer!r}; layers: {list(dict.fromkeys(eigs.layer))[:5]}...')
+    if fl.empty:
+        raise ValueError(f'no eigenvalues of layer {layer!r}; layers: {list(dict.fromkeys(eigs.layer))[:5]}...')
     k = int(fl.component.max()); grid = np.linspace(-k - 1, k + 1, 401)
     dens = pd.concat([pd.DataFrame(dict(method=m, index=grid, density=ev_density(g.eigenvalue.to_numpy(), grid))) for m, g in fl.groupby('method', sort=False)])
     color = method_color(method_colors(fl.method))
@@ -289,7 +309,8 @@ DISTRIBUTIONS = ['pareto', 'lognorm', 'weibull_min', 'gamma', 'expon', 'genextre
 
 def _positive(x, what:str='values') -> np.ndarray:
     x = np.asarray(x, float)
-    if x.ndim != 1 or not np.isfinite(x).all(): raise ValueError(f'{what} must be a 1-D array of finite numbers, got shape {x.shape}')
+    if x.ndim != 1 or not np.isfinite(x).all():
+        raise ValueError(f'{what} must be a 1-D array of finite numbers, got shape {x.shape}')
     return x[x > 0]
 
 # %% ../nbs/14_spectra.ipynb #43e241d6
@@ -330,14 +351,17 @@ def _scan(x:np.ndarray, min_tail:int):
         u = np.subtract(L[None, c0:], L[i]); u *= 1 - ai
         np.expm1(u, out=u)  # minus the fitted CDF at x_j
         u += (np.arange(c0, N)[None, :] - i) / ni  # plus the empirical CDF just below x_j
-        if w: u[:, :w] = np.where(np.arange(c0, c0 + w)[None, :] < i, -0.5 / ni, u[:, :w])  # x_j < xmin: a value that cannot be the max
+        if w:
+            # x_j < xmin: a value that cannot be the max
+            u[:, :w] = np.where(np.arange(c0, c0 + w)[None, :] < i, -0.5 / ni, u[:, :w])
         D[s:s + step] = np.maximum(u.max(1) + 1 / ni[:, 0], -u.min(1))
     b = int(np.argmin(D))
     return float(D[b]), float(a[b]), float(x[first[b]]), int(ntail[b])
 
 # %% ../nbs/14_spectra.ipynb #e98a7e65
 class PowerLawFit:
-    "Continuous power-law tail fit (Clauset et al. 2009): MLE exponent, KS-chosen xmin, bootstrap interval of the Pareto shape."
+    ("Continuous power-law tail fit (Clauset et al. 2009): MLE exponent, KS-chosen xmin, bootstrap interval of the "
+     "Pareto shape.")
     def __init__(self, n_boot:int=1000, # bootstrap resamples (0: no interval)
                  min_tail:int=10, # fewest points a tail may have
                  seed:int=0, # seed of the bootstrap
@@ -349,7 +373,8 @@ class PowerLawFit:
         "exponent, alpha (= exponent - 1), xmin, n_tail, ks, alpha_lo, alpha_hi."
         x = np.sort(_positive(x, 'x'))
         r = _scan(x, self.min_tail) if len(x) >= self.min_tail else None
-        if r is None: raise ValueError(f'PowerLawFit needs at least min_tail={self.min_tail} positive values, not all equal; got {len(x)} positive values')
+        if r is None:
+            raise ValueError(f'PowerLawFit needs at least min_tail={self.min_tail} positive values, not all equal; got {len(x)} positive values')
         ks, a, xmin, nt = r
         g, boots = np.random.default_rng(self.seed), []
         while len(boots) < self.n_boot:
@@ -361,7 +386,8 @@ class PowerLawFit:
 
 # %% ../nbs/14_spectra.ipynb #50b12aef
 def _layer(spectra:dict, method, layer):
-    if layer not in spectra[method]: raise ValueError(f'method {method!r} has no layer {layer!r}; it has: {", ".join(spectra[method])}')
+    if layer not in spectra[method]:
+        raise ValueError(f'method {method!r} has no layer {layer!r}; it has: {", ".join(spectra[method])}')
     return spectra[method][layer]
 
 # %% ../nbs/14_spectra.ipynb #8834ead2
@@ -405,12 +431,16 @@ def resampled_eigenvalues(G, # (N, N) Gram matrix of the standardized features (
                           n_components:int=100, # the largest this many eigenvalues
                           chunk:int=16, # resamples per batched eigendecomposition
                          ) -> np.ndarray:
-    "(B, n_components) spectra of the resamples (images repeated as drawn, centred again, the features' scaling kept), from the Gram matrix alone."
-    G = torch.as_tensor(G, dtype=torch.float64); W = torch.as_tensor(np.atleast_2d(W), dtype=torch.float64, device=G.device)
-    if G.ndim != 2 or G.shape[0] != G.shape[1] or W.shape[1] != len(G): raise ValueError(f'G must be (N, N) and W (B, N); got {tuple(G.shape)} and {tuple(W.shape)}')
+    ("(B, n_components) spectra of the resamples (images repeated as drawn, centred again, the features' scaling "
+     "kept), from the Gram matrix alone.")
+    G = torch.as_tensor(G, dtype=torch.float64)
+    W = torch.as_tensor(np.atleast_2d(W), dtype=torch.float64, device=G.device)
+    if G.ndim != 2 or G.shape[0] != G.shape[1] or W.shape[1] != len(G):
+        raise ValueError(f'G must be (N, N) and W (B, N); got {tuple(G.shape)} and {tuple(W.shape)}')
     out = []
     for Wb in W.split(chunk):
-        n = Wb.sum(1); g = Wb @ G / n[:, None]; c = (g * Wb).sum(1) / n; r = Wb.sqrt()  # g: the resample's mean Gram row; c: its mean
+        n = Wb.sum(1)
+        g = Wb @ G / n[:, None]; c = (g * Wb).sum(1) / n; r = Wb.sqrt()  # g: the resample's mean Gram row; c: its mean
         K = (G - g[:, :, None] - g[:, None, :] + c[:, None, None]) * r[:, :, None] * r[:, None, :] / (n - 1)[:, None, None]
         out.append(torch.linalg.eigvalsh(K).flip(-1)[:, :n_components].clamp_min(0))
     return torch.cat(out).cpu().numpy()
@@ -421,7 +451,8 @@ def delete_d_weights(patients, # (N,) patient of each probe image
                      frac:float=0.25, # share of the patients each subsample leaves out
                      seed:int=0, # seed of the draws
                     ) -> tuple:
-    "(W (n_sub, N) of 0/1 image weights, n patients, d left out): delete-d jackknife subsamples by patient, no image drawn twice."
+    ("(W (n_sub, N) of 0/1 image weights, n patients, d left out): delete-d jackknife subsamples by patient, no image "
+     "drawn twice.")
     codes, n = np.unique(np.asarray(patients).astype(str), return_inverse=True)[1], len(np.unique(np.asarray(patients).astype(str)))
     d = int(np.clip(round(frac * n), 1, n - 2)) if n > 2 else None
     if d is None: raise ValueError(f'delete-d jackknife: {n} patient(s) in the probe set; at least 3 are needed')
@@ -434,14 +465,16 @@ def pseudo_replicates(V, # (S, 1 + B): per seed, the estimate on the probe set, 
                       n:int, # patients in the probe set
                       d:int, # patients each subsample left out
                      ) -> tuple:
-    "(estimates (S,), replicates (S, B)): the subsamples' deviations scaled by sqrt((n − d)/d), centred on each seed's estimate (delete-d jackknife)."
+    ("(estimates (S,), replicates (S, B)): the subsamples' deviations scaled by sqrt((n − d)/d), centred on each "
+     "seed's estimate (delete-d jackknife).")
     V = np.atleast_2d(np.asarray(V, float)); est, sub = V[:, 0], V[:, 1:]
     with np.errstate(invalid='ignore'):
         return est, est[:, None] + np.sqrt((n - d) / d) * (sub - sub.mean(1, keepdims=True))
 
 # %% ../nbs/14_spectra.ipynb #0dd78d3a
 class SpectrumStatistics:
-    "κ (Eq. 1) of each given layer, their geometric mean and the first layer's Pareto shape (distfit's estimator), on each resample of the probe images."
+    ("κ (Eq. 1) of each given layer, their geometric mean and the first layer's Pareto shape (distfit's estimator), on "
+     "each resample of the probe images.")
     def __init__(self,
                  n_components:int=100, # eigenvalues per layer at most (the paper: 100)
                  hi:float=99.9, # percentile in the numerator of Eq. (1)
@@ -454,14 +487,18 @@ class SpectrumStatistics:
         "The eigenvalues every resample of `W` has: min(n_components, fewest distinct images in a resample − 1)."
         return int(min(self.n_components, (np.atleast_2d(W) > 0).sum(1).min() - 1))
 
-    def __call__(self, grams:dict, # {layer: Gram matrix (N, N)}, the first layer first (`FeatureSpectra(keep_grams=...).grams_`)
+    # {layer: Gram matrix (N, N)}, the first layer first (`FeatureSpectra(keep_grams=...).grams_`)
+    def __call__(self, grams:dict,
                  W=None, # (B, N) image weights of the resamples (None: the probe set as drawn, one row)
                 ) -> pd.DataFrame:
-        "One row per resample: k (eigenvalues used), kappa_early (geometric mean of κ over the layers of `grams`), pareto_alpha (the first layer's)."
+        ("One row per resample: k (eigenvalues used), kappa_early (geometric mean of κ over the layers of `grams`), "
+         "pareto_alpha (the first layer's).")
         from scipy import stats
         if not grams: raise ValueError('SpectrumStatistics: no Gram matrices (FeatureSpectra(keep_grams=k) keeps them)')
-        N = len(next(iter(grams.values()))); W = np.ones((1, N)) if W is None else np.atleast_2d(np.asarray(W, float)); k = self.top(W)
-        if k < 5: raise ValueError(f'SpectrumStatistics: resamples with {k + 1} distinct images leave {k} eigenvalues; more probe images are needed')
+        N = len(next(iter(grams.values())))
+        W = np.ones((1, N)) if W is None else np.atleast_2d(np.asarray(W, float)); k = self.top(W)
+        if k < 5:
+            raise ValueError(f'SpectrumStatistics: resamples with {k + 1} distinct images leave {k} eigenvalues; more probe images are needed')
         E = {n: resampled_eigenvalues(G, W, k, self.chunk) for n, G in grams.items()}
         with np.errstate(divide='ignore'):
             logk = np.mean([[np.log(condition_number(e, self.hi, self.lo)) for e in Ek] for Ek in E.values()], 0)
@@ -469,11 +506,13 @@ class SpectrumStatistics:
         return pd.DataFrame(dict(k=k, kappa_early=np.exp(logk), pareto_alpha=[stats.pareto.fit(e[e > 0])[0] for e in first]))
 
 # %% ../nbs/14_spectra.ipynb #f28be5d2
-def spectrum_intervals(boot:pd.DataFrame, # `SpectrumStatistics` rows of every (method, seed) with `method`, `seed`, `replicate` (-1: the probe set), `patients`, `deleted`
+# `SpectrumStatistics` rows of every (method, seed) with `method`, `seed`, `replicate` (-1: the probe set), `patients`, `deleted`
+def spectrum_intervals(boot:pd.DataFrame,
                        level:float=0.95, # coverage of the percentile intervals
                        seed:int=0, # seed of the seed stage's draws
                       ) -> pd.DataFrame:
-    "Per method: κ of the initial layers (geometric mean) and α, averaged over seeds, with intervals over probe-image subsamples and seeds."
+    ("Per method: κ of the initial layers (geometric mean) and α, averaged over seeds, with intervals over probe-image "
+     "subsamples and seeds.")
     from dr_study.evaluate import HierarchicalBootstrap
     rows, q = [], [(1 - level) / 2, (1 + level) / 2]
     for m, d in boot.groupby('method', sort=False):
@@ -504,7 +543,8 @@ def figure3a(ct:pd.DataFrame, # `condition_table`
         color=method_color(method_colors(d.method)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')])
     dash = alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training',
                           legend=alt.Legend(symbolType='stroke', symbolStrokeColor='#444', symbolStrokeWidth=2, symbolSize=400))
-    lines = base.mark_line().encode(strokeDash=dash) + base.mark_point(filled=True, size=30)  # lines alone carry the dash legend
+    # lines alone carry the dash legend
+    lines = base.mark_line().encode(strokeDash=dash) + base.mark_point(filled=True, size=30)
     return lines.properties(width=width, height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(
         title='Figure 3a: condition number per layer')
 
@@ -540,21 +580,26 @@ def spectra_job(cache:str, # the cache folder of the probe images
     from dr_study.models import load_model, normalize, resolve_device
     from dr_study.preprocess import field_of_view
     dev = resolve_device(device)
-    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 convolutions on GPUs too: spectra comparable with CPU runs
+    # full float32 convolutions on GPUs too: spectra comparable with CPU runs
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     ds, probe = CachedFundus(cache), np.asarray(probe)
     batches = [normalize(torch.stack([torch.from_numpy(ds.image(int(i))).permute(2, 0, 1) for i in probe[k:k + batch_size]]).to(dev)) for k in range(0, len(probe), batch_size)]
-    W, n_pat, d_pat = delete_d_weights(ds.records.patient.to_numpy()[probe], spectra_boot, seed=seed); W = np.vstack([np.ones(len(probe)), W])  # row 0: the probe set as drawn
-    model = load_model(weights, arch, device=dev); fs = FeatureSpectra(device=dev, keep_grams=early_layers(len(paper_layers(model))))
+    W, n_pat, d_pat = delete_d_weights(ds.records.patient.to_numpy()[probe], spectra_boot, seed=seed)
+    W = np.vstack([np.ones(len(probe)), W])  # row 0: the probe set as drawn
+    model = load_model(weights, arch, device=dev)
+    fs = FeatureSpectra(device=dev, keep_grams=early_layers(len(paper_layers(model))))
     out = {'eigenvalues.csv': spectra_long(fs(model, batches)),
            'boot.csv': SpectrumStatistics()(fs.grams_, W).assign(replicate=np.arange(-1, len(W) - 1), patients=n_pat, deleted=d_pat)}
     if channel:
         recipes = {'correlation (fov, after BN)': dict(layers=layer_set, region=field_of_view(ds.size), correlation=True), 'raw covariance': dict(layers='blocks')}
         with warnings.catch_warnings():
-            warnings.simplefilter('ignore')  # deep layers with fewer samples (positions inside the field of view) than channels: their kappa means little
+            # deep layers with fewer samples (positions inside the field of view) than channels: their kappa means little
+            warnings.simplefilter('ignore')
             out['channel.csv'] = pd.concat([spectra_long(ActivationSpectra(device=dev, **kw)(model, batches), recipe=r) for r, kw in recipes.items()], ignore_index=True)
     return out
 
 # %% ../nbs/14_spectra.ipynb #0dcede19
 from functools import partial
 from .dispatch import model_task
-spectra_task = partial(model_task, 'spectra', spectra_job, SPECTRA_CODE)  # (spec, method, weights, parent, arch, device=, log=, channel=) -> (unit, Task)
+# (spec, method, weights, parent, arch, device=, log=, channel=) -> (unit, Task)
+spectra_task = partial(model_task, 'spectra', spectra_job, SPECTRA_CODE)

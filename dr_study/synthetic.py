@@ -84,11 +84,13 @@ def sample_lesions(g:np.random.Generator, # numpy random generator
         L['MA'].append(dict(xy=_place(g, eye, rmax=0.75), r=g.uniform(0.0009, 0.0017), c=g.uniform(0.1, 0.27)))
     for _ in range(counts.get('HE', 0)):
         x, y = _place(g, eye)
-        if g.random() < 0.6: L['HE'].append(dict(shape='blot', xy=(x, y), r=g.uniform(0.008, 0.03), c=g.uniform(0.4, 0.65), lobes=int(g.integers(2, 5)), seed=int(g.integers(1 << 30))))
+        if g.random() < 0.6:
+            L['HE'].append(dict(shape='blot', xy=(x, y), r=g.uniform(0.008, 0.03), c=g.uniform(0.4, 0.65), lobes=int(g.integers(2, 5)), seed=int(g.integers(1 << 30))))
         else: L['HE'].append(dict(shape='flame', xy=(x, y), r=g.uniform(0.02, 0.05), w=g.uniform(0.006, 0.012), ang=math.atan2(y - dy, x - dx), c=g.uniform(0.4, 0.6)))
     for _ in range(counts.get('EX', 0)):  # one cluster
         if g.random() < 0.6:
-            rho, phi = g.uniform(0.12, 0.32), g.uniform(0, 2 * math.pi); cx, cy = eye.fovea[0] + rho * math.cos(phi), eye.fovea[1] + rho * math.sin(phi)
+            rho, phi = g.uniform(0.12, 0.32), g.uniform(0, 2 * math.pi)
+            cx, cy = eye.fovea[0] + rho * math.cos(phi), eye.fovea[1] + rho * math.sin(phi)
         else: cx, cy = _place(g, eye, rmax=0.7)
         for _ in range(int(g.integers(3, 13))):
             L['EX'].append(dict(xy=(cx + g.normal(0, 0.025), cy + g.normal(0, 0.025)), r=g.uniform(0.002, 0.007), c=g.uniform(0.55, 0.85)))
@@ -143,7 +145,8 @@ def lesion_alpha(kind:str, # a `LESION_KINDS` code
 def _nv_segments(p):
     g = np.random.default_rng(p['seed']); segs = []
     for _ in range(p['n']):
-        x, y = p['xy'][0] + g.normal(0, p['r'] / 3), p['xy'][1] + g.normal(0, p['r'] / 3); ang = g.uniform(0, 2 * math.pi)
+        x, y = p['xy'][0] + g.normal(0, p['r'] / 3), p['xy'][1] + g.normal(0, p['r'] / 3)
+        ang = g.uniform(0, 2 * math.pi)
         for _ in range(int(g.integers(6, 14))):
             ang += g.normal(0, 0.9); x1, y1 = x + 0.01 * math.cos(ang), y + 0.01 * math.sin(ang)
             segs.append((x, y, x1, y1, 0.0025, 'nv')); x, y = x1, y1
@@ -170,7 +173,8 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
                centre=None, # its centre (None: the image centre)
                notch:float|None=None, # the position of the notch (None: none)
               ) -> tuple:
-    "Render `eye` into a (H, W, 3) float image in [0, 255] and its masks {code: bool (H, W)}; R is the FOV radius in pixels."
+    ("Render `eye` into a (H, W, 3) float image in [0, 255] and its masks {code: bool (H, W)}; R is the FOV radius in "
+     "pixels.")
     g = rng(eye.seed, 'render')
     x0, y0 = centre if centre is not None else (W / 2, H / 2)
     yy, xx = np.mgrid[:H, :W].astype(np.float32)
@@ -212,7 +216,8 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
         masks[kind] = m
     nv = [s for p in eye.lesions.get('NV', []) for s in _nv_segments(p)]
     if nv:
-        a = _draw_lines(nv, W, H, R=R, x0=x0, y0=y0, ss=3)['nv']; img *= 1 - a[..., None] * np.array([0.25, 0.5, 0.45]); masks['NV'] = a > 0.5
+        a = _draw_lines(nv, W, H, R=R, x0=x0, y0=y0, ss=3)['nv']
+        img *= 1 - a[..., None] * np.array([0.25, 0.5, 0.45]); masks['NV'] = a > 0.5
     fov = np.clip((1 - np.sqrt(rho2)) * R + 0.5, 0, 1)
     if notch is not None:  # a camera's notch on the rim, at angle `notch`
         nx, ny = math.cos(notch), math.sin(notch)
@@ -338,7 +343,8 @@ class SynthConfig:
     defects: bool = True  # include an all-black and a truncated EyePACS training image
     ungradable: int = 1  # Messidor-2 images marked ungradable
 
-ENRICHED_MIX = (55, 10, 15, 12, 8)  # small presets: ~20% referable ({3, 4}), so a 1,000-image training set has ~200 positives
+# small presets: ~20% referable ({3, 4}), so a 1,000-image training set has ~200 positives
+ENRICHED_MIX = (55, 10, 15, 12, 8)
 
 SIZES = {  # presets for `dr-study synth --size`; the small ones enrich referable grades (said on the site)
     'tiny': SynthConfig(eyepacs_mix=ENRICHED_MIX, messidor_mix=ENRICHED_MIX),
@@ -394,7 +400,8 @@ def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
     eye = Eye(side=job['side'], seed=job['seed'], disc=(g.uniform(0.34, 0.42), g.normal(0, 0.03)), disc_r=g.uniform(0.11, 0.14),
               fovea=(g.normal(0, 0.02), g.normal(0.02, 0.02)))
     counts = lesion_counts(g, job['grade'])
-    if job['dataset'] == 'idrid_seg': counts['MA'] = max(2, counts.get('MA', 0))  # every IDRiD segmentation image has microaneurysms
+    if job['dataset'] == 'idrid_seg':
+        counts['MA'] = max(2, counts.get('MA', 0))  # every IDRiD segmentation image has microaneurysms
     eye.lesions = sample_lesions(g, eye, counts)
     if job.get('ungradable'): site = replace(site, exposure=(0.12, 0.2), blur_p=1.0, blur=(6, 9))
     img, masks, info = photograph(eye, site, cfg.scale, g)
@@ -409,7 +416,8 @@ def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
         for code in LESIONS:
             if masks.get(code) is not None and masks[code].any():
                 p = lay.idrid.seg_mask(job['split'], code, job['id']); p.parent.mkdir(parents=True, exist_ok=True)
-                with atomic_path(p) as t: Image.fromarray(masks[code].astype(np.uint8) * 255).save(t, format='TIFF', compression='tiff_lzw')
+                with atomic_path(p) as t:
+                    Image.fromarray(masks[code].astype(np.uint8) * 255).save(t, format='TIFF', compression='tiff_lzw')
     keep = ('dataset', 'split', 'id', 'patient', 'side', 'grade', 'recorded', 'usage', 'ungradable', 'defect')
     return {**{k: job.get(k) for k in keep}, **{f'n_{k}': len(eye.lesions.get(k, [])) for k in LESION_KINDS},
             **{f'px_{k}': int(m.sum()) for k, m in masks.items() if k != 'OD'}, **info}
@@ -455,8 +463,10 @@ def _write_labels(lay:SynthLayout, t:pd.DataFrame):
     ung = m.ungradable.fillna(False).astype(bool)
     write_csv(lay.messidor2.labels, pd.DataFrame({'image_id': m.id, 'adjudicated_dr_grade': m.recorded.where(~ung).astype('Int64'),
                                                   'adjudicated_dme': 0, 'adjudicated_gradable': (~ung).astype(int)}))
-    pairs = m.pivot(index='patient', columns='side', values='id').dropna()  # the exam list, as the ADCIS download has it
-    with atomic_path(lay.messidor2.exams) as tp: Path(tp).write_text('left;right\n' + ''.join(f'{a};{b}\n' for a, b in zip(pairs.left, pairs.right)))
+    # the exam list, as the ADCIS download has it
+    pairs = m.pivot(index='patient', columns='side', values='id').dropna()
+    with atomic_path(lay.messidor2.exams) as tp:
+        Path(tp).write_text('left;right\n' + ''.join(f'{a};{b}\n' for a, b in zip(pairs.left, pairs.right)))
     for split in ('train', 'test'):
         gdf = t[(t.dataset == 'idrid_grading') & (t.split == split)]
         p = lay.idrid.grading_labels(split); p.parent.mkdir(parents=True, exist_ok=True)
@@ -478,7 +488,8 @@ def ma_stats(green:np.ndarray, # green channel, float
              min_depth:float=0.2, # darkest-below-surround depth counted
              at=None, # (x, y) centres to measure
             ) -> pd.DataFrame:
-    "Equivalent diameter and relative depth of the compact dark blobs (microaneurysm-like) of a green channel, or only the one within 4 px of `at` (x, y)."
+    ("Equivalent diameter and relative depth of the compact dark blobs (microaneurysm-like) of a green channel, or "
+     "only the one within 4 px of `at` (x, y).")
     gch = green.astype(float); bg = ndi.median_filter(gch, 25)
     rel = (bg - gch) / np.maximum(bg, 1)
     lab, n = ndi.label(rel > min_depth)
@@ -512,7 +523,8 @@ def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
         img = np.clip(render_eye(e, W, W, R=R)[0], 0, 255).astype(np.uint8)
         for p in e.lesions['MA']:
             x, y = int(W / 2 + p['xy'][0] * R), int(W / 2 + p['xy'][1] * R)
-            blobs.append(ma_stats(img[y - 51:y + 51, x - 51:x + 51, 1], at=(51, 51)))  # the MA at the centre, not vessel bits
+            # the MA at the centre, not vessel bits
+            blobs.append(ma_stats(img[y - 51:y + 51, x - 51:x + 51, 1], at=(51, 51)))
     sm = pd.concat(blobs)
     rows += [dict(quantity='MA diameter (px, median)', real=rm.diameter.median(), synthetic=sm.diameter.median()),
              dict(quantity='MA depth (median)', real=rm.depth.median(), synthetic=sm.depth.median())]

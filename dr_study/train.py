@@ -38,12 +38,14 @@ class TrainConfig:
     channels_last: bool = True  # channels-last memory format (CUDA only)
     deterministic: bool = False  # torch deterministic algorithms
     recipe: str = 'authors'  # where the paper is silent: a name in `FINETUNE_RECIPES`
-    checkpoint_minutes: float = 10.0  # resume state written at most this often (0: after every epoch), never after the last epoch
+    # resume state written at most this often (0: after every epoch), never after the last epoch
+    checkpoint_minutes: float = 10.0
 
 # %% ../nbs/12_train.ipynb #b35e5332
 def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
     "Random flips and quarter turns (a fundus has no preferred orientation), drawn from `g`."
-    b = len(x); fh, fv, k = torch.rand(b, generator=g) < 0.5, torch.rand(b, generator=g) < 0.5, torch.randint(0, 4, (b,), generator=g)
+    b = len(x)
+    fh, fv, k = torch.rand(b, generator=g) < 0.5, torch.rand(b, generator=g) < 0.5, torch.randint(0, 4, (b,), generator=g)
     x = torch.where(fh.view(-1, 1, 1, 1), x.flip(3), x); x = torch.where(fv.view(-1, 1, 1, 1), x.flip(2), x)
     return torch.stack([torch.rot90(xi, int(ki), (1, 2)) for xi, ki in zip(x, k)])
 
@@ -65,7 +67,8 @@ def random_resized_crop(x:torch.Tensor, # (B, 3, S, S) uint8 images
 
 FINETUNE_RECIPES = {  # where the paper is silent: augmentation, learning-rate schedule, initialization of the new head
     'authors': dict(title="the authors' recipe (main_lincls.py)", augment=random_resized_crop, milestones=(60, 80), head_std=0.01),
-    'ours': dict(title='our recipe (beyond the paper)', augment=augment, milestones=None, head_std=None),  # milestones None: cosine decay
+    # milestones None: cosine decay
+    'ours': dict(title='our recipe (beyond the paper)', augment=augment, milestones=None, head_std=None),
 }
 
 # %% ../nbs/12_train.ipynb #96e9d0a0
@@ -86,7 +89,8 @@ FINETUNE_CODE = ('train.finetune_job',)  # what a fine-tuning unit runs (from it
 
 def _check_config(path, saved:dict, cfg) -> bool:
     diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in RUN_SETTINGS and saved.get(k) != v]
-    if diff: raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder (finetune_unit names one per configuration)')
+    if diff:
+        raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder (finetune_unit names one per configuration)')
 
 # %% ../nbs/12_train.ipynb #04f2c178
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
@@ -118,13 +122,16 @@ def predict(model:nn.Module, # a torchvision ResNet
 # %% ../nbs/12_train.ipynb #71670a8d
 def _start(cfg:TrainConfig, init, dev:str, cuda:bool) -> tuple:
     "The model (initialized, on `dev`), its AdamW optimizer and learning-rate schedule, and the recipe."
-    if cfg.recipe not in FINETUNE_RECIPES: raise ValueError(f'fine-tuning recipe {cfg.recipe!r}: not one of {", ".join(FINETUNE_RECIPES)}')
+    if cfg.recipe not in FINETUNE_RECIPES:
+        raise ValueError(f'fine-tuning recipe {cfg.recipe!r}: not one of {", ".join(FINETUNE_RECIPES)}')
     rec = FINETUNE_RECIPES[cfg.recipe]
     torch.use_deterministic_algorithms(cfg.deterministic)
     torch.manual_seed(cfg.seed)
     model = make_model(cfg.arch)
     if init is not None: init(model)
-    if rec['head_std']: nn.init.normal_(model.fc.weight, 0.0, rec['head_std']); nn.init.zeros_(model.fc.bias)  # the authors' init_weights
+    if rec['head_std']:
+        nn.init.normal_(model.fc.weight, 0.0, rec['head_std'])
+        nn.init.zeros_(model.fc.bias)  # the authors' init_weights
     model = model.to(dev)
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -136,8 +143,10 @@ def _start(cfg:TrainConfig, init, dev:str, cuda:bool) -> tuple:
 def _resume(out:Path, cfg:TrainConfig, model, *, opt, sched, log) -> tuple:
     "(first epoch, best validation AUC, history): from `out/state.pt` where a run left it, else a fresh start."
     if not (out/'state.pt').exists(): return 0, -1.0, []
-    st = torch.load(out/'state.pt', map_location='cpu', weights_only=True); _check_config(out/'state.pt', st['config'], cfg)
-    model.load_state_dict(read_checkpoint(out/st['weights'])); opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
+    st = torch.load(out/'state.pt', map_location='cpu', weights_only=True)
+    _check_config(out/'state.pt', st['config'], cfg)
+    model.load_state_dict(read_checkpoint(out/st['weights']))
+    opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
     torch.set_rng_state(st['torch_rng']); start, best, history = st['epoch'] + 1, st['best'], st['history']
     log(f'resuming {out} at epoch {start} (best validation AUC so far {best:.4f})')
     return start, best, history
@@ -150,7 +159,8 @@ def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict
     order = np.asarray(train_idx)[torch.randperm(len(train_idx), generator=g).numpy()]
     order = order[:len(order) // world * world][rank::world]
     model.train(); losses = []
-    for step, (x, y, _) in enumerate(_loader(ds, order, cfg, pin=cuda, batch=cfg.batch_size // world)):  # the batch is global: each process takes its share
+    # the batch is global: each process takes its share
+    for step, (x, y, _) in enumerate(_loader(ds, order, cfg, pin=cuda, batch=cfg.batch_size // world)):
         x = normalize(rec['augment'](x, g).to(dev, non_blocking=True)); y = y.to(dev)
         if cuda and cfg.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast('cuda', torch.bfloat16, enabled=cuda and cfg.amp):
@@ -164,7 +174,8 @@ def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict
 
 # %% ../nbs/12_train.ipynb #537977cf
 def _finish(out:Path, model, best:float, *, history:list, cfg:TrainConfig) -> dict:
-    "What a finished run records (`metrics.json`, written by rank 0): best AUC and epoch, history, a digest of the weights."
+    ("What a finished run records (`metrics.json`, written by rank 0): best AUC and epoch, history, a digest of the "
+     "weights.")
     import hashlib
     # parameters only: under DDP, BatchNorm running statistics stay per process
     digest = hashlib.sha256(b''.join(v.detach().cpu().numpy().tobytes() for v in _unwrap(model).parameters())).hexdigest()[:16]
@@ -186,7 +197,8 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
              stop_after:int|None=None, # stop after this epoch (tests: an interrupted run)
              log=print, # where progress lines go (print-like)
             ) -> dict:
-    "Fine-tune a 5-class `cfg.arch` on items `train_idx` of `ds`, selecting the epoch by validation AUC; resumable from `out_dir`."
+    ("Fine-tune a 5-class `cfg.arch` on items `train_idx` of `ds`, selecting the epoch by validation AUC; resumable "
+     "from `out_dir`.")
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True); val_ds = val_ds or ds
     if (out/'metrics.json').exists():
         m = json.loads((out/'metrics.json').read_text()); _check_config(out/'metrics.json', m['config'], cfg); return m
@@ -195,7 +207,8 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
         raise ValueError(f'{out}: the batch of {cfg.batch_size} images does not split evenly over {world} processes; '
                          'choose a batch size divisible by the number of processes')
     dev = resolve_device(cfg.device)
-    if world > 1 and dev == 'cuda': torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
+    if world > 1 and dev == 'cuda':
+        torch.cuda.set_device(rank % torch.cuda.device_count()); dev = f'cuda:{rank % torch.cuda.device_count()}'
     model, opt, sched, rec = _start(cfg, init, dev, dev.startswith('cuda'))
     start, best, history = _resume(out, cfg, model, opt=opt, sched=sched, log=log); saved = time.monotonic()
     if world > 1: model = nn.parallel.DistributedDataParallel(model)
@@ -204,14 +217,19 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
         t0 = time.monotonic()
         losses = _train_epoch(model, opt, ds, train_idx, epoch, cfg, rec, dev=dev, out=out, history=history)
         sched.step()
-        pv = predict(_unwrap(model), val_ds, val_idx, batch_size=cfg.batch_size * 2, device=dev)  # this process's own device (cuda:N under DDP)
+        # this process's own device (cuda:N under DDP)
+        pv = predict(_unwrap(model), val_ds, val_idx, batch_size=cfg.batch_size * 2, device=dev)
         auc = roc_auc(yv, referable_score(pv, cfg.definition)) if len(pv) else float('nan')
         history.append(dict(epoch=epoch, loss=float(np.mean(losses)) if losses else float('nan'), val_auc=auc,
                             seconds=round(time.monotonic() - t0, 2)))
         if rank == 0:
-            if auc > best or best < 0: best = auc if not np.isnan(auc) else best; save_weights(_unwrap(model).state_dict(), out/'best.safetensors')
-            if epoch + 1 < cfg.epochs and time.monotonic() - saved >= cfg.checkpoint_minutes * 60:  # after the last epoch: metrics.json
-                _save_state(out, epoch, model, opt=opt, sched=sched, best=best, history=history, cfg=cfg); saved = time.monotonic()
+            if auc > best or best < 0:
+                best = auc if not np.isnan(auc) else best
+                save_weights(_unwrap(model).state_dict(), out/'best.safetensors')
+            # after the last epoch: metrics.json
+            if epoch + 1 < cfg.epochs and time.monotonic() - saved >= cfg.checkpoint_minutes * 60:
+                _save_state(out, epoch, model, opt=opt, sched=sched, best=best, history=history, cfg=cfg)
+                saved = time.monotonic()
         if world > 1: torch.distributed.barrier()
         log(f'epoch {epoch}: loss {history[-1]["loss"]:.4f} val AUC {auc:.4f} ({history[-1]["seconds"]} s)')
         if stop_after is not None and epoch >= stop_after: return dict(stopped_at=epoch)
@@ -219,11 +237,13 @@ def finetune(cfg:TrainConfig, # the `TrainConfig`
 
 # %% ../nbs/12_train.ipynb #b1382a41
 class ImageArray(torch.utils.data.Dataset):
-    "An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index), optionally through `transform` (uint8 (S, S, 3) -> uint8 (S, S, 3))."
+    ("An (N, S, S, 3) uint8 array-like as a data set of (image (3, S, S), -1, index), optionally through `transform` "
+     "(uint8 (S, S, 3) -> uint8 (S, S, 3)).")
     def __init__(self, images, transform=None): self.images, self.transform = images, transform
     def __len__(self): return len(self.images)
     def __getitem__(self, i):
-        x = np.array(self.images[i]) if self.transform is None else np.asarray(self.transform(self.images[i]), np.uint8)  # a copy: memory maps are read-only
+        # a copy: memory maps are read-only
+        x = np.array(self.images[i]) if self.transform is None else np.asarray(self.transform(self.images[i]), np.uint8)
         return torch.from_numpy(x).permute(2, 0, 1), -1, i
 
 # %% ../nbs/12_train.ipynb #3c0a11e6
@@ -261,7 +281,8 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
     m = finetune(cfg, ds, train_idx, val_idx=val_idx, out_dir=u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
     if m.get('complete') and process_group()[0] == 0:
         u.finish(['best.safetensors', 'metrics.json'])
-        for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]: p.unlink(missing_ok=True)  # the resume state of a finished run (none after one epoch): no longer needed
+        for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]:
+            p.unlink(missing_ok=True)  # the resume state of a finished run (none after one epoch): no longer needed
     return u, m, False
 
 # %% ../nbs/12_train.ipynb #9c481a24
@@ -275,7 +296,8 @@ def predict_job(weights:str, # the model's weights file
                 batch_size:int=64, # images per step
                 device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                ) -> dict:
-    "The class probabilities (N, 5) of the model in `weights` on items `idx` (an executor's job, or here): {'probs.npy': ...}."
+    ("The class probabilities (N, 5) of the model in `weights` on items `idx` (an executor's job, or here): "
+     "{'probs.npy': ...}.")
     from dr_study.cache import CachedFundus
     dev = resolve_device(device)
     model = make_model(arch); model.load_state_dict(read_checkpoint(weights)); model.to(dev)
@@ -293,7 +315,8 @@ def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safe
                     device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                     log=print, # where a damaged unit is reported
                    ) -> tuple:
-    "(the prediction unit of `unit`'s best model on items `idx` of `ds`, named by model, data and code; the `Task` that makes it)."
+    ("(the prediction unit of `unit`'s best model on items `idx` of `ds`, named by model, data and code; the `Task` "
+     "that makes it).")
     from dr_study.dispatch import unit_task
     w, idx = unit.dir/'best.safetensors', [int(i) for i in idx]
     config = dict(model=unit.dir.name, weights=file_hash(w), arch=arch, data=ds.key, idx=stable_hash(idx), code=code_version(*PREDICT_CODE))
@@ -324,12 +347,15 @@ def _grid_data(run) -> tuple:
     import pandas as pd
     from dr_study.cache import CachedFundus
     info = run.data_info()
-    train_set, external = info.get('training', 'eyepacs'), info.get('external', 'messidor2')  # from the data step (`data.DATASETS`)
+    # from the data step (`data.DATASETS`)
+    train_set, external = info.get('training', 'eyepacs'), info.get('external', 'messidor2')
     ep, ext = (CachedFundus(run.root/info['caches'][k]) for k in (train_set, external))
     r = ep.records
     rec = pd.read_csv(run.table('records'), dtype={'id': str})
-    r['min_fraction'] = r.id.map(rec[rec.dataset == train_set].set_index('id').min_fraction)  # nested label fractions from the data step
-    tests = {train_set: (ep, np.flatnonzero(r.split == 'test')), external: (ext, np.arange(len(ext)))}  # internal, then external
+    # nested label fractions from the data step
+    r['min_fraction'] = r.id.map(rec[rec.dataset == train_set].set_index('id').min_fraction)
+    # internal, then external
+    tests = {train_set: (ep, np.flatnonzero(r.split == 'test')), external: (ext, np.arange(len(ext)))}
     return ep, np.flatnonzero(r.split == 'val'), tests
 
 # %% ../nbs/12_train.ipynb #c9169b2e
@@ -345,14 +371,16 @@ class GridCell(NamedTuple):
 
 # %% ../nbs/12_train.ipynb #40a3d5b8
 def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str='local', log=print, epoch_log=None) -> tuple:
-    "The grid's cells (`GridCell`) and a `dispatch.Task` per unfinished unit; `config(method, s)` gives each run's `TrainConfig`."
+    ("The grid's cells (`GridCell`) and a `dispatch.Task` per unfinished unit; `config(method, s)` gives each run's "
+     "`TrainConfig`.")
     from dr_study.dispatch import Task
     r, cells, tasks = ep.records, [], []
     for method, frac, s in [(m, f, s) for m in methods for f in fractions for s in seeds]:
         spec, cfg = METHODS[method], config(method, s)
         tr = np.flatnonzero((r.split == 'train') & (r.min_fraction <= frac + 1e-9))
         init = run.checkpoints/'pretrained'/f"{spec['init']}.safetensors" if spec['init'] else None
-        prefix = f'{method}-f{frac:.1f}-s{s}'; u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val_idx=val, init_file=init))
+        prefix = f'{method}-f{frac:.1f}-s{s}'
+        u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val_idx=val, init_file=init))
         cells.append(GridCell(method, frac, s, tr, cfg, u, u.done(log)))
         kw = dict(cache=str(ep.dir), train_idx=tr.tolist(), val_idx=val.tolist(), cfg=asdict(cfg), parent=str(u.dir.parent), prefix=prefix,
                   init_file=init and str(init))
@@ -362,7 +390,8 @@ def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str=
 
 # %% ../nbs/12_train.ipynb #3f078e66
 def grid_predictions(run, cells:list, tests:dict, *, arch:str, batch_size:int, device:str, log=print) -> dict:
-    "{(unit key, test set): (prediction unit, its task)}: each model's predictions on each test set, reused while unchanged."
+    ("{(unit key, test set): (prediction unit, its task)}: each model's predictions on each test set, reused while "
+     "unchanged.")
     return {(c.unit.key, name): prediction_task(c.unit, arch, ds, idx=idx, name=name, parent=run.predictions, batch_size=batch_size,
                                                 device=device, log=log)
             for c in cells for name, (ds, idx) in tests.items()}
@@ -385,12 +414,14 @@ def grid_tables(cells:list, tests:dict, made:dict) -> tuple:
 
 # %% ../nbs/12_train.ipynb #d9fe08d1
 def keep_final_models(run, cells:list, seeds:list):
-    "Copy every seed's final model (all labels) to `run.final_model(method, seed)`, the first seed's also to `run.final_model(method)`."
+    ("Copy every seed's final model (all labels) to `run.final_model(method, seed)`, the first seed's also to "
+     "`run.final_model(method)`.")
     (run.checkpoints/'final').mkdir(parents=True, exist_ok=True)
     top = max(c.fraction for c in cells)
     for c in [c for c in cells if c.fraction == top]:  # every seed's final model: the analyses carry training variance
         for dst in [run.final_model(c.method, c.seed)] + [run.final_model(c.method)] * (c.seed == seeds[0]):
-            shutil.copy2(c.unit.dir/'best.safetensors', dst); shutil.copy2(c.unit.dir/'metrics.json', dst.with_suffix('.json'))
+            shutil.copy2(c.unit.dir/'best.safetensors', dst)
+            shutil.copy2(c.unit.dir/'metrics.json', dst.with_suffix('.json'))
 
 # %% ../nbs/12_train.ipynb #ea333843
 def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv` and pretrained starting points)
