@@ -26,9 +26,11 @@ CACHE_CODE = ('cache.build_cache', 'cache.CachedFundus', 'cache.CacheArray')
 
 def cache_key(df:pd.DataFrame, prep:Prep) -> str:
     "Hash of everything a cache's content depends on."
-    files = [[r.id, _fingerprint(r.image)] + [_fingerprint(r[c]) if isinstance(r[c], str) else None for c in MASK_COLUMNS]
+    files = [[r.id,
+              _fingerprint(r.image)] + [_fingerprint(r[c]) if isinstance(r[c], str) else None for c in MASK_COLUMNS]
              for _, r in df.iterrows()]
-    return stable_hash(dict(prep=prep.dict(), code=code_version(*CACHE_CODE), files=files, grades=df.grade.astype(str).tolist()))
+    return stable_hash(dict(prep=prep.dict(), code=code_version(*CACHE_CODE), files=files,
+                            grades=df.grade.astype(str).tolist()))
 
 # %% ../nbs/04_cache.ipynb #5dfe61a1
 def cache_dir(root, # parent folder of caches
@@ -58,7 +60,9 @@ class MemmapStore:
         if not p.exists(): return False
         shape = (self.n, *self.arrays[p]); got, want = p.stat().st_size, int(np.prod(shape))
         if got != want:
-            raise DataError(p, f'holds {got} bytes, {want} expected for {shape}: damaged; remove it (or its folder) to rebuild')
+            raise DataError(p,
+                            f'holds {got} bytes, {want} expected for {shape}: damaged; remove it (or its folder) to '
+                            'rebuild')
         return True
 
     def todo(self) -> np.ndarray:
@@ -114,7 +118,8 @@ def cache_store(folder, # the cache folder
     ("The arrays of a cache folder: images (N, S, S, 3), their retina masks (N, S·S bits) and, with lesions, masks (N, "
      "L, S, S).")
     d = Path(folder)
-    return MemmapStore({d/'images.u8': (size, size, 3), d/'retina.u8': ((size * size + 7) // 8,), **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
+    return MemmapStore({d/'images.u8': (size, size, 3), d/'retina.u8': ((size * size + 7) // 8,),
+                        **({d/'masks.u8': (len(lesions), size, size)} if lesions else {})}, n, d/'state.npy')
 
 # %% ../nbs/04_cache.ipynb #d58fddcb
 def progress_bar(total:int, # number of items
@@ -154,7 +159,8 @@ def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
         has = np.load(d/'has_mask.npy') if (d/'has_mask.npy').exists() else np.zeros((n, len(lesions)), bool)
         skipped = pd.read_csv(d/'skipped.csv', dtype=str).to_dict('records') if (d/'skipped.csv').exists() else []
         if limit is not None: todo = todo[:limit]
-        jobs = [(int(i), df.image[i], {l: df[f'mask_{l}'][i] for l in lesions if isinstance(df[f'mask_{l}'][i], str)}, prep) for i in todo]
+        jobs = [(int(i), df.image[i], {l: df[f'mask_{l}'][i] for l in lesions if isinstance(df[f'mask_{l}'][i], str)},
+                 prep) for i in todo]
         def side_files():
             with atomic_path(d/'has_mask.npy') as t: np.save(t, has)
             write_csv(d/'skipped.csv', pd.DataFrame(skipped, columns=SkipLog.columns))
@@ -204,7 +210,8 @@ class CachedFundus(Dataset):
         store.check()  # a damaged cache is named here, not in a data-loader worker
         self.state = store.state
         self.rows = np.flatnonzero(self.state == 1)
-        self.records = pd.read_csv(self.dir/'records.csv', dtype={'id': str, 'patient': str}).iloc[self.rows].reset_index(drop=True)
+        self.records = pd.read_csv(self.dir/'records.csv',
+                                   dtype={'id': str, 'patient': str}).iloc[self.rows].reset_index(drop=True)
         self.records['grade'] = self.records['grade'].astype('Int64')
         self.has_mask = np.load(self.dir/'has_mask.npy')[self.rows] if self.lesions else np.zeros((len(self.rows), 0), bool)
         self.transform, self._imgs, self._msks, self._rets = transform, None, None, None
@@ -220,7 +227,8 @@ class CachedFundus(Dataset):
     def retina(self, i:int) -> np.ndarray:
         "The retina of image `i` (`preprocess.retina_mask`: its field of view without clipped caps), bool (S, S)."
         self._open()
-        return np.unpackbits(self._rets[self.rows[i]], count=self.size * self.size).reshape(self.size, self.size).astype(bool)
+        return np.unpackbits(self._rets[self.rows[i]],
+                             count=self.size * self.size).reshape(self.size, self.size).astype(bool)
     def retinas(self, idx=None) -> np.ndarray:
         "The retinas of images `idx` (default: all), bool (N, S, S)."
         return np.stack([self.retina(int(i)) for i in (range(len(self)) if idx is None else idx)])
@@ -228,7 +236,8 @@ class CachedFundus(Dataset):
         ("The existing lesion masks of image `i` as the share of each pixel that is lesion, {lesion: float32 (S, S)} "
          "(to 1/510).")
         self._open()
-        return {l: self._msks[self.rows[i], j].astype(np.float32) / 255 for j, l in enumerate(self.lesions) if self.has_mask[i, j]}
+        return {l: self._msks[self.rows[i],
+                              j].astype(np.float32) / 255 for j, l in enumerate(self.lesions) if self.has_mask[i, j]}
     def masks(self, i:int, coverage:float|None=None) -> dict:
         ("The existing lesion masks of image `i`, {lesion: bool (S, S)}: more than `coverage` (default: the cache's "
          "`Prep.coverage`) of a pixel is lesion.")

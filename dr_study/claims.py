@@ -45,8 +45,10 @@ class Family:
     @classmethod
     def of(cls, cells:list) -> Family:
         "A family from `cell` dicts."
-        return cls([c['name'] for c in cells], np.array([c['est'] for c in cells], float), np.stack([c['boot'] for c in cells], 1),
-                   np.stack([c['pat'] for c in cells], 1), [np.asarray(c['seed_est'], float) for c in cells], np.array([c['bound'] for c in cells], float))
+        return cls([c['name'] for c in cells], np.array([c['est'] for c in cells], float),
+                   np.stack([c['boot'] for c in cells], 1),
+                   np.stack([c['pat'] for c in cells], 1), [np.asarray(c['seed_est'], float) for c in cells],
+                   np.array([c['bound'] for c in cells], float))
 
     def __len__(self): return len(self.names)
     @property
@@ -57,9 +59,11 @@ class Family:
         keys = list(dict.fromkeys(groups)); g = np.asarray(groups, object)
         cols = [np.flatnonzero(g == k) for k in keys]
         same = lambda ix: len({len(self.seed_est[i]) for i in ix}) == 1
-        return Family(keys, np.array([self.est[ix].mean() for ix in cols]), np.stack([self.boot[:, ix].mean(1) for ix in cols], 1),
+        return Family(keys, np.array([self.est[ix].mean() for ix in cols]),
+                      np.stack([self.boot[:, ix].mean(1) for ix in cols], 1),
                       np.stack([self.pat[:, ix].mean(1) for ix in cols], 1),
-                      [np.mean([self.seed_est[i] for i in ix], 0) if same(ix) else self.seed_est[ix[0]][:0] for ix in cols],
+                      [np.mean([self.seed_est[i] for i in ix],
+                               0) if same(ix) else self.seed_est[ix[0]][:0] for ix in cols],
                       np.array([self.bounds[ix].mean() for ix in cols]))
 
     def studentized(self) -> tuple:
@@ -94,7 +98,8 @@ def cell(hb:HierarchicalBootstrap, # the bootstrap whose replicates `D` are
         ) -> dict:
     "One cell of a `Family`: the seed mean, its replicates over seeds and patients, and over patients alone."
     est, boot = hb.over_seeds(est_s, D)
-    return dict(name=name, est=sign * est, boot=sign * boot, pat=sign * np.atleast_2d(D).mean(0), seed_est=sign * np.asarray(est_s, float), bound=sign * bound)
+    return dict(name=name, est=sign * est, boot=sign * boot, pat=sign * np.atleast_2d(D).mean(0),
+                seed_est=sign * np.asarray(est_s, float), bound=sign * bound)
 
 # %% ../nbs/17_claims.ipynb #b99bb9ac
 def satterthwaite(F:Family) -> np.ndarray:
@@ -124,7 +129,8 @@ def decide(F:Family, # the cells of the claim's primary estimand
     v = SUPPORTED if (lo > F.bounds).all() else CONTRADICTED if (hi < F.bounds).any() else UNRESOLVED
     if F.seeds < min_seeds:
         lean = "the paper's way" if (F.est > F.bounds).all() else 'against the paper' if (F.est < F.bounds).any() else 'neither way'
-        return dict(out, verdict=UNRESOLVED, reason=f'one training seed: the estimate points {lean}; training variance is not measured')
+        return dict(out, verdict=UNRESOLVED,
+                    reason=f'one training seed: the estimate points {lean}; training variance is not measured')
     return dict(out, verdict=v)
 
 # %% ../nbs/17_claims.ipynb #8dc6265f
@@ -141,7 +147,8 @@ def resolving(F:Family, # a family whose verdict is not resolved
     v_pat = np.nanvar(F.pat, 0, ddof=1)
     v_seed = np.array([np.var(s, ddof=1) if len(s) > 1 else np.nan for s in F.seed_est])
     with np.errstate(invalid='ignore', divide='ignore'):
-        seeds = np.where(np.isfinite(v_seed), np.maximum(np.ceil(2 * v_seed / need), [len(s) for s in F.seed_est]), np.nan)
+        seeds = np.where(np.isfinite(v_seed), np.maximum(np.ceil(2 * v_seed / need), [len(s) for s in F.seed_est]),
+                         np.nan)
         left = np.where(np.isfinite(seeds), need - v_seed / seeds, need / 2)
         mult = np.maximum(1.0, v_pat / left)
     if not (d != 0).any():
@@ -164,13 +171,17 @@ def outcome(F:Family|None, # the primary estimand's cells (None: not tested)
            ) -> dict:
     "What a check returns: verdict, the numbers, the test and family size, seeds and what it would take to resolve."
     if F is None or not len(F):
-        return dict(verdict=UNTESTED, here=why_untested or here, test=test, family=0, seeds=0, resolve='', names=[], resolve_seeds=np.nan, resolve_patients_x=np.nan)
+        return dict(verdict=UNTESTED, here=why_untested or here, test=test, family=0, seeds=0, resolve='', names=[],
+                    resolve_seeds=np.nan, resolve_patients_x=np.nan)
     d = decide(F, **decide_kw)
-    res = resolving(F, d['z'], d['q']) if d['verdict'] == UNRESOLVED and np.isfinite(d['q']) else dict(text='', seeds=np.nan, patients_x=np.nan)
+    res = resolving(F, d['z'],
+                    d['q']) if d['verdict'] == UNRESOLVED and np.isfinite(d['q']) else dict(text='', seeds=np.nan, patients_x=np.nan)
     # [one-sided lower, simultaneous upper]
     ci = '; '.join(f'{n} {e:+.3g} [{l:+.3g}, {h:+.3g}]' for n, e, l, h in zip(F.names, F.est, d['lo'], d['hi']))
-    return dict(verdict=d['verdict'], here=f"{here}: {ci}" + (f" — {d['reason']}" if d['reason'] else ''), test=test, family=len(F), seeds=F.seeds,
-                resolve=res['text'], names=list(F.names), resolve_seeds=res['seeds'], resolve_patients_x=res['patients_x'])
+    return dict(verdict=d['verdict'], here=f"{here}: {ci}" + (f" — {d['reason']}" if d['reason'] else ''), test=test,
+                family=len(F), seeds=F.seeds,
+                resolve=res['text'], names=list(F.names), resolve_seeds=res['seeds'],
+                resolve_patients_x=res['patients_x'])
 
 # %% ../nbs/17_claims.ipynb #e7e9b19b
 class Results:
@@ -193,7 +204,8 @@ class Results:
     def __getitem__(self, name:str):
         if name not in self._t:
             p = self.run.table(name) if self.run else None
-            self._t[name] = pd.read_csv(p, dtype={'image': str, 'patient': str}) if p is not None and p.exists() else None
+            self._t[name] = pd.read_csv(p,
+                                        dtype={'image': str, 'patient': str}) if p is not None and p.exists() else None
         return self._t[name]
 
     def test_sets(self) -> list:
@@ -211,7 +223,8 @@ class Results:
          "stand-in), the input size.")
         p = self.params
         ifi = 'files given' if p.get('ifi_fs_weights') and p.get('ifi_cl_weights') else 'stand-in (natural-image crops)' if p else ''
-        return dict(data=(f"synthetic ({p['synthetic']})" if p.get('synthetic') else 'real') if p else '', ifi_weights=ifi, image_size=p.get('image_size', ''))
+        return dict(data=(f"synthetic ({p['synthetic']})" if p.get('synthetic') else 'real') if p else '',
+                    ifi_weights=ifi, image_size=p.get('image_size', ''))
 
 # %% ../nbs/17_claims.ipynb #465c15e2
 def _scores(R, dataset):
@@ -220,7 +233,9 @@ def _scores(R, dataset):
         p = R['predictions']; p = p[p.dataset == dataset].sort_values('image', kind='stable')
         img = np.sort(p.image.unique()); pat = p.drop_duplicates('image').set_index('image').patient.loc[img]
         s = {k: d for k, d in p.groupby(['method', 'fraction', 'seed'])}
-        R._memo['scores', dataset] = dict(images=img, y=referable(p.drop_duplicates('image').set_index('image').grade.loc[img], R.referable),
+        R._memo['scores', dataset] = dict(images=img,
+                                          y=referable(p.drop_duplicates('image').set_index('image').grade.loc[img],
+                                                      R.referable),
                                codes=patient_codes(pat.to_numpy())[0], G=pat.nunique(), runs=s)
     return R._memo['scores', dataset]
 
@@ -252,7 +267,8 @@ def auc_cell(R:Results, # the run's results
         for sign, m, f in terms:
             r = runs[next(k for k in runs if k[0] == m and np.isclose(k[1], f) and k[2] == sd)]
             if r.image.tolist() != d['images'].tolist():
-                raise ValueError(f'{m} (fraction {f}, seed {sd}) was not scored on the same {dataset} images as the others')
+                raise ValueError(f'{m} (fraction {f}, seed {sd}) was not scored on the same {dataset} images as the '
+                                 'others')
             row.append((sign, referable_score(r[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), R.referable)))
         S.append(row)
     return cell(R.hb, name, *R.hb.per_seed(signed_auc(d['y'], S), len(seeds), d['codes'], d['G']), bound=bound)
@@ -287,8 +303,10 @@ def claim(id:str, # short name
 # %% ../nbs/17_claims.ipynb #9ebfb6db
 # AUC: 'closely followed', 'marginal': a difference below 0.02, the usual non-inferiority margin of DR-screening AUC studies
 MARGIN_AUC = 0.02
-SIMULT = (f'supported: every cell\'s one-sided {1 - ALPHA:.0%} lower bound clears its bound (intersection-union test); contradicted: one cell\'s '
-          f'simultaneous (max-t) {1 - ALPHA:.0%} upper bound lies below it; training seeds and patients resampled (hierarchical bootstrap)')
+SIMULT = (f'supported: every cell\'s one-sided {1 - ALPHA:.0%} lower bound clears its bound (intersection-union test); '
+          'contradicted: one cell\'s '
+          f'simultaneous (max-t) {1 - ALPHA:.0%} upper bound lies below it; training seeds and patients resampled '
+          '(hierarchical bootstrap)')
 
 # %% ../nbs/17_claims.ipynb #b43a61be
 # Table 2: Pareto shape α of the first layer's eigenvalues (distfit)
@@ -351,7 +369,8 @@ def _auc_family(R, specs):
 # %% ../nbs/17_claims.ipynb #0d01d311
 def _delta_specs(R, pairs, fractions=None, *, group=lambda a, b, ds, f: f'{a} − {b}', bound=lambda a, b: 0.0):
     fr = R.fractions() if fractions is None else fractions(R.fractions())
-    return [(f'{a} − {b} {ds} {f:.0%}', group(a, b, ds, f), ds, [(1, a, f), (-1, b, f)], bound(a, b)) for a, b in pairs for ds in R.test_sets() for f in fr]
+    return [(f'{a} − {b} {ds} {f:.0%}', group(a, b, ds, f), ds, [(1, a, f), (-1, b, f)],
+             bound(a, b)) for a, b in pairs for ds in R.test_sets() for f in fr]
 
 # %% ../nbs/17_claims.ipynb #12c9ae89
 def _cells_line(F, bound=0.0):
@@ -359,7 +378,9 @@ def _cells_line(F, bound=0.0):
     return f'{int((lo > F.bounds).sum())} of {len(F)} cells clear their bound, {int((hi < F.bounds).sum())} lie below it (simultaneous over {len(F)})'
 
 # %% ../nbs/17_claims.ipynb #d1e42e87
-@claim('ifi_above_iwne', '4.1', '50_evaluate', text='Models initialized from ImageNet (IFI) reach a higher AUC than those without external data (IWNE), for FS and CL, on both test sets and every label fraction.',
+@claim('ifi_above_iwne', '4.1', '50_evaluate',
+       text='Models initialized from ImageNet (IFI) reach a higher AUC than those without external data (IWNE), for FS '
+            'and CL, on both test sets and every label fraction.',
        paper='IFI-FS and IFI-CL above IWNE-FS and IWNE-CL throughout Figure 2',
        estimand='ΔAUC (IFI − IWNE), mean over test sets and label fractions, for FS and for CL: both > 0')
 def _ifi_above_iwne(R):
@@ -368,16 +389,21 @@ def _ifi_above_iwne(R):
     return outcome(F.collapse(g), f'mean ΔAUC ({_cells_line(F)} per test set and fraction)', SIMULT)
 
 # %% ../nbs/17_claims.ipynb #31380194
-@claim('ifi_cl_best', '4.1', '50_evaluate', text='IFI-CL is the best-performing procedure at every label fraction, closely followed by IFI-FS.',
+@claim('ifi_cl_best', '4.1', '50_evaluate',
+       text='IFI-CL is the best-performing procedure at every label fraction, closely followed by IFI-FS.',
        paper='IFI-CL best across all training set fractions, on EyePACS and Messidor-2',
-       estimand=f'mean ΔAUC over test sets and fractions: IFI-CL − IFI-FS > −{MARGIN_AUC} (not worse within the margin: "closely followed"), IFI-CL − IWNE-CL > 0, IFI-CL − IWNE-FS > 0')
+       estimand=f'mean ΔAUC over test sets and fractions: IFI-CL − IFI-FS > −{MARGIN_AUC} (not worse within the '
+                'margin: "closely followed"), IFI-CL − IWNE-CL > 0, IFI-CL − IWNE-FS > 0')
 def _ifi_cl_best(R):
-    F, g = _auc_family(R, _delta_specs(R, [('IFI-CL', 'IFI-FS'), ('IFI-CL', 'IWNE-CL'), ('IFI-CL', 'IWNE-FS')], bound=lambda a, b: -MARGIN_AUC if b == 'IFI-FS' else 0.0))
+    F, g = _auc_family(R,
+                       _delta_specs(R, [('IFI-CL', 'IFI-FS'), ('IFI-CL', 'IWNE-CL'), ('IFI-CL', 'IWNE-FS')],
+                                    bound=lambda a, b: -MARGIN_AUC if b == 'IFI-FS' else 0.0))
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F.collapse(g), 'mean ΔAUC', SIMULT + f'; non-inferiority margin {MARGIN_AUC}')
 
 # %% ../nbs/17_claims.ipynb #046f933c
-@claim('iwne_cl_below_ifi_cl', '4.1', '50_evaluate', text='Self-supervised pretraining on the DR images (IWNE-CL) is weaker than on ImageNet (IFI-CL).',
+@claim('iwne_cl_below_ifi_cl', '4.1', '50_evaluate',
+       text='Self-supervised pretraining on the DR images (IWNE-CL) is weaker than on ImageNet (IFI-CL).',
        paper='IWNE-CL weaker than IFI-CL, at every fraction',
        estimand='ΔAUC (IFI-CL − IWNE-CL) in every cell (test set × label fraction) > 0')
 def _iwne_cl_below(R):
@@ -386,9 +412,11 @@ def _iwne_cl_below(R):
     return outcome(F, 'ΔAUC per cell', SIMULT)
 
 # %% ../nbs/17_claims.ipynb #c996d864
-@claim('ifi_gain_low_labels', '4.1', '50_evaluate', text='With fewer labels IWNE models deteriorate while IFI models drop only marginally.',
+@claim('ifi_gain_low_labels', '4.1', '50_evaluate',
+       text='With fewer labels IWNE models deteriorate while IFI models drop only marginally.',
        paper='IFI drop marginal down to 10% of the labels; IWNE deteriorate',
-       estimand=f'each model\'s own AUC drop from the largest to the smallest label fraction, mean over test sets: IWNE-FS, IWNE-CL > 0; IFI-FS, IFI-CL < {MARGIN_AUC} ("marginal")')
+       estimand='each model\'s own AUC drop from the largest to the smallest label fraction, mean over test sets: '
+                f'IWNE-FS, IWNE-CL > 0; IFI-FS, IFI-CL < {MARGIN_AUC} ("marginal")')
 def _ifi_gain_low(R):
     fr = R.fractions()
     if len(fr) < 2: return outcome(None, '', SIMULT, 'only one label fraction was trained')
@@ -396,20 +424,28 @@ def _ifi_gain_low(R):
     for m in ('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'):
         ifi = m.startswith('IFI'); s = -1 if ifi else 1  # IWNE: drop > 0; IFI: -drop > -margin
         for ds in R.test_sets():
-            specs.append((f'{m} {ds}', f'{m} −drop' if ifi else f'{m} drop', ds, [(s, m, hi), (-s, m, lo)], -MARGIN_AUC if ifi else 0.0))
+            specs.append((f'{m} {ds}', f'{m} −drop' if ifi else f'{m} drop', ds, [(s, m, hi), (-s, m, lo)],
+                          -MARGIN_AUC if ifi else 0.0))
     F, g = _auc_family(R, specs)
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
-    return outcome(F.collapse(g), f'AUC at {hi:.0%} − at {lo:.0%} labels (IFI rows negated: they must stay above −{MARGIN_AUC})', SIMULT)
+    return outcome(F.collapse(g),
+                   f'AUC at {hi:.0%} − at {lo:.0%} labels (IFI rows negated: they must stay above −{MARGIN_AUC})',
+                   SIMULT)
 
 # %% ../nbs/17_claims.ipynb #d85d910f
-@claim('moco_representative', 'beyond the paper', '50_evaluate', text="MoCo v2, the self-supervised recipe of the paper's CL models, is above SimCLR, BYOL and DINO in its arm (all labels).",
-       paper='— (the paper tests MoCo v2 only)', estimand='ΔAUC (arm-CL − arm-recipe) at all labels on every test set: all > 0')
+@claim('moco_representative', 'beyond the paper', '50_evaluate',
+       text="MoCo v2, the self-supervised recipe of the paper's CL models, is above SimCLR, BYOL and DINO in its arm "
+            "(all labels).",
+       paper='— (the paper tests MoCo v2 only)',
+       estimand='ΔAUC (arm-CL − arm-recipe) at all labels on every test set: all > 0')
 def _moco_vs_ssl(R):
     p = R['predictions']
     others = [m for m in ([] if p is None else p.method.unique()) if m in METHODS and not METHODS[m]['paper']]
     if not others:
-        return outcome(None, '', SIMULT, 'the SSL comparison is off in this run (--set ssl=[simclr,byol,dino] turns it on)')
-    F, _ = _auc_family(R, _delta_specs(R, [(f"{METHODS[m]['arm']}-CL", m) for m in others], fractions=lambda fr: fr[-1:]))
+        return outcome(None, '', SIMULT,
+                       'the SSL comparison is off in this run (--set ssl=[simclr,byol,dino] turns it on)')
+    F, _ = _auc_family(R,
+                       _delta_specs(R, [(f"{METHODS[m]['arm']}-CL", m) for m in others], fractions=lambda fr: fr[-1:]))
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F, 'ΔAUC', SIMULT)
 
@@ -431,7 +467,8 @@ def _spectrum_family(R, stat:str, terms:list):
         val = lambda m, s: f(b[(b.method == m) & (b.seed == s)].sort_values('replicate')[stat].to_numpy(float))
         with np.errstate(invalid='ignore'):
             V = np.array([sum(sg * val(m, s) for sg, m in tm) for s in seeds])  # (S, 1 + B)
-        est, D = pseudo_replicates(V, int(b.patients.iloc[0]), int(b.deleted.iloc[0])) if 'patients' in b else (V[:, 0], V[:, 1:])
+        est, D = pseudo_replicates(V, int(b.patients.iloc[0]),
+                                   int(b.deleted.iloc[0])) if 'patients' in b else (V[:, 0], V[:, 1:])
         cells.append(cell(HierarchicalBootstrap(V.shape[1] - 1, seed=R.seed), name, est, D=D, bound=bound, sign=sign))
     return Family.of(cells) if cells else None
 
@@ -443,37 +480,56 @@ def _spectrum_claim(R, stat, pairs, what):
     return outcome(F, what + k, SPECTRA_TEST, why)
 
 # %% ../nbs/17_claims.ipynb #19245137
-@claim('kappa_ifi_lower', '4.2', '60_spectra', text='The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
-       paper='κ(IFI) ≪ κ(IWNE) (Figure 3a)', estimand='log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS and CL')
+@claim('kappa_ifi_lower', '4.2', '60_spectra',
+       text='The condition number κ is much lower for IFI than for IWNE models, i.e. more diverse features.',
+       paper='κ(IFI) ≪ κ(IWNE) (Figure 3a)',
+       estimand='log κ(IFI) − log κ(IWNE) < 0, κ the geometric mean over the initial layers (the first third), for FS '
+                'and CL')
 def _kappa_ifi(R):
-    return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'log κ ratio, initial layers (negated: must lie above 0)')
+    return _spectrum_claim(R, 'kappa_early', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')],
+                           'log κ ratio, initial layers (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #24ea38e3
-@claim('kappa_cl_lower', '4.2', '60_spectra', text='In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both initializations.',
-       paper='κ(CL) < κ(FS) in the initial layers (Figure 3a)', estimand='log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE and IFI')
+@claim('kappa_cl_lower', '4.2', '60_spectra',
+       text='In the initial layers κ is lower for self-supervised (CL) than for supervised (FS) training, for both '
+            'initializations.',
+       paper='κ(CL) < κ(FS) in the initial layers (Figure 3a)',
+       estimand='log κ(CL) − log κ(FS) < 0, κ the geometric mean over the initial layers (the first third), for IWNE '
+                'and IFI')
 def _kappa_cl(R):
-    return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'log κ ratio, initial layers (negated: must lie above 0)')
+    return _spectrum_claim(R, 'kappa_early', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')],
+                           'log κ ratio, initial layers (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #f544f9f8
-@claim('alpha_iwne_above_116', '4.2', '60_spectra', text="The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of the activations.",
-       paper=f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)", estimand="distfit's Pareto shape of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and IWNE-CL")
+@claim('alpha_iwne_above_116', '4.2', '60_spectra',
+       text="The IWNE models' Pareto shape α exceeds 1.16 (the 80–20 rule): their output comes from fewer than 20% of "
+            "the activations.",
+       paper=f"α = {PAPER_TABLE2['IWNE-FS']} (IWNE-FS), {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
+       estimand="distfit's Pareto shape of the first layer's eigenvalues (the paper's estimator) > 1.16, IWNE-FS and "
+                "IWNE-CL")
 def _alpha_iwne(R):
     F = _spectrum_family(R, 'pareto_alpha', [(m, [(1, m)], 1.16, 1.0) for m in ('IWNE-FS', 'IWNE-CL')])
-    return outcome(F, 'α against 1.16', SPECTRA_TEST, 'no resampled spectra in this run' if R['spectra_boot'] is None else 'IWNE models were not analysed')
+    return outcome(F, 'α against 1.16', SPECTRA_TEST,
+                   'no resampled spectra in this run' if R['spectra_boot'] is None else 'IWNE models were not analysed')
 
 # %% ../nbs/17_claims.ipynb #cc7a7b16
-@claim('alpha_ifi_lower', '4.2', '60_spectra', text='Initialization from ImageNet lowers α: a wider range of first-layer features.',
-       paper=f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
+@claim('alpha_ifi_lower', '4.2', '60_spectra',
+       text='Initialization from ImageNet lowers α: a wider range of first-layer features.',
+       paper=f"α {PAPER_TABLE2['IFI-FS']} (IFI-FS) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} "
+             f"(IFI-CL) < {PAPER_TABLE2['IWNE-CL']} (IWNE-CL)",
        estimand="distfit's Pareto shape: α(IFI) − α(IWNE) < 0, for FS and CL")
 def _alpha_ifi(R):
-    return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')], 'Δα (negated: must lie above 0)')
+    return _spectrum_claim(R, 'pareto_alpha', [('IFI-FS', 'IWNE-FS'), ('IFI-CL', 'IWNE-CL')],
+                           'Δα (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #05fb33ba
 @claim('alpha_cl_lower', '4.2', '60_spectra', text='For both initializations, CL has a lower α than FS.',
-       paper=f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} (IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
+       paper=f"α {PAPER_TABLE2['IWNE-CL']} (IWNE-CL) < {PAPER_TABLE2['IWNE-FS']} (IWNE-FS); {PAPER_TABLE2['IFI-CL']} "
+             f"(IFI-CL) < {PAPER_TABLE2['IFI-FS']} (IFI-FS)",
        estimand="distfit's Pareto shape: α(CL) − α(FS) < 0, for IWNE and IFI")
 def _alpha_cl(R):
-    return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')], 'Δα (negated: must lie above 0)')
+    return _spectrum_claim(R, 'pareto_alpha', [('IWNE-CL', 'IWNE-FS'), ('IFI-CL', 'IFI-FS')],
+                           'Δα (negated: must lie above 0)')
 
 # %% ../nbs/17_claims.ipynb #b99920e4
 # distfit's other candidates (spectra.DISTRIBUTIONS)
@@ -489,7 +545,8 @@ def vuong(x, # positive values
     with np.errstate(all='ignore'):
         la, lb = (getattr(stats, d).logpdf(x, *getattr(stats, d).fit(x)) for d in (a, b))
         # outside a support: -1e6
-        l = np.clip(np.nan_to_num(la, nan=-1e6, neginf=-1e6), -1e6, None) - np.clip(np.nan_to_num(lb, nan=-1e6, neginf=-1e6), -1e6, None)
+        l = np.clip(np.nan_to_num(la, nan=-1e6, neginf=-1e6), -1e6,
+                    None) - np.clip(np.nan_to_num(lb, nan=-1e6, neginf=-1e6), -1e6, None)
         sd = l.std(ddof=1)
     if not np.isfinite(sd) or sd == 0: return 0.0, 1.0
     z = float(np.sqrt(len(x)) * l.mean() / sd); return z, float(2 * stats.norm.sf(abs(z)))
@@ -504,9 +561,11 @@ def holm(p, alpha:float=0.05) -> np.ndarray:
     return rej
 
 # %% ../nbs/17_claims.ipynb #bdb22a8e
-@claim('pareto_best_fit', '4.2', '60_spectra', text="The first layer's eigenvalues of all four models are best fitted by a Pareto distribution.",
+@claim('pareto_best_fit', '4.2', '60_spectra',
+       text="The first layer's eigenvalues of all four models are best fitted by a Pareto distribution.",
        paper='Pareto for IWNE-FS, IWNE-CL, IFI-FS, IFI-CL (Table 2)',
-       estimand="Vuong's test of Pareto against each of distfit's other candidates, per model: contradicted where an alternative fits significantly better, supported where Pareto fits significantly better than every one")
+       estimand="Vuong's test of Pareto against each of distfit's other candidates, per model: contradicted where an "
+                "alternative fits significantly better, supported where Pareto fits significantly better than every one")
 def _pareto(R):
     e = R['eigenvalues']; t = R['table2_pareto']
     test = "Vuong likelihood-ratio tests (one-sided, Holm over models × seeds × alternatives, 5%)"
@@ -520,7 +579,8 @@ def _pareto(R):
     verdict = CONTRADICTED if worse.any() else SUPPORTED if better.all() else UNRESOLVED
     here = '; '.join(f"{m}{f' (seed {sd})' if v.seed.nunique() > 1 else ''}: " + ', '.join(f"{r.alt} z={r.z:+.1f}" for r in d.itertuples()) for (m, sd), d in v.groupby(['method', 'seed'], sort=False))
     best = dict(zip(t.method, t.best_distribution)) if 'best_distribution' in t else {}
-    return dict(verdict=verdict, here=here + ' (z > 0 favours Pareto)' + (f"; distfit's RSS ranking puts first: " + ', '.join(f'{k} {b}' for k, b in best.items()) if best else ''),
+    return dict(verdict=verdict,
+                here=here + ' (z > 0 favours Pareto)' + (f"; distfit's RSS ranking puts first: " + ', '.join(f'{k} {b}' for k, b in best.items()) if best else ''),
                 test=test, family=len(v), seeds=v.seed.nunique(), resolve='', names=list(v.method.unique()))
 
 # %% ../nbs/17_claims.ipynb #4956e415
@@ -550,16 +610,20 @@ def _robust_cells(R, init, corruptions, measure):
     for (c, sev), d in s[(s.corruption != 'none')].groupby(['corruption', 'severity'], sort=False):
         if corruptions is not None and c not in corruptions: continue
         d = key(d)
-        img = sorted(set.intersection(*[set(d.loc[(m, sd)].index) & set(c0.loc[(m, sd)].index) for m in (fs, cl) for sd in seeds]))
+        img = sorted(set.intersection(*[set(d.loc[(m,
+                                                   sd)].index) & set(c0.loc[(m, sd)].index) for m in (fs, cl) for sd in seeds]))
         if not img: continue
         first = d.loc[(fs, seeds[0])].loc[img]; y = referable(first.grade.to_numpy(int), R.referable)
         codes, G = patient_codes(first.patient.astype(str).to_numpy(), universe)
         P = lambda t, m, sd: t.loc[(m, sd)].loc[img][['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(float)
         if measure == 'change':
-            X = [[(sg, referable_score(P(t, m, sd), R.referable)) for sg, t, m in ((1, d, cl), (-1, c0, cl), (-1, d, fs), (1, c0, fs))] for sd in seeds]
+            X = [[(sg,
+                   referable_score(P(t, m, sd),
+                                   R.referable)) for sg, t, m in ((1, d, cl), (-1, c0, cl), (-1, d, fs), (1, c0, fs))] for sd in seeds]
             est_s, D = R.hb.per_seed(signed_auc(y, X), len(seeds), codes, G)
         else:
-            x = np.stack([true_label_prob(P(d, cl, sd), first.grade, R.referable) - true_label_prob(P(d, fs, sd), first.grade, R.referable) for sd in seeds])
+            x = np.stack([true_label_prob(P(d, cl, sd), first.grade,
+                                          R.referable) - true_label_prob(P(d, fs, sd), first.grade, R.referable) for sd in seeds])
             est_s, D = R.hb.per_seed_means(x, codes, G, classes=y)
         cells.append(cell(R.hb, f'{c} {sev}', est_s, D=D))
     return Family.of(cells) if cells else None
@@ -567,7 +631,8 @@ def _robust_cells(R, init, corruptions, measure):
 # %% ../nbs/17_claims.ipynb #5a371ade
 def _robust_claim(R, init, corruptions, measure):
     F = _robust_family(R, init, corruptions, measure)
-    what = dict(change='(AUC_CL,c − AUC_CL,clean) − (AUC_FS,c − AUC_FS,clean)', score="Δ class-balanced true-label probability, CL − FS (the paper's Figure 4 score)")[measure]
+    what = dict(change='(AUC_CL,c − AUC_CL,clean) − (AUC_FS,c − AUC_FS,clean)',
+                score="Δ class-balanced true-label probability, CL − FS (the paper's Figure 4 score)")[measure]
     if F is None: return outcome(None, '', SIMULT, f'no {init} robustness scores in this run')
     o = outcome(F, f'{what}, {_cells_line(F)}', SIMULT + ' over every cell')
     if measure == 'change':  # where the paper's own score decides otherwise, say so
@@ -577,23 +642,35 @@ def _robust_claim(R, init, corruptions, measure):
     return o
 
 # %% ../nbs/17_claims.ipynb #66acc68e
-@claim('robust_iwne_cl', '4.3', '70_robustness', text='Without external data, CL is more robust than FS under every distortion: the CL − FS difference is consistently positive.',
-       paper='IWNE: CL − FS positive in every cell (Figure 4, top)', estimand='per corruption × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): every cell > 0')
+@claim('robust_iwne_cl', '4.3', '70_robustness',
+       text='Without external data, CL is more robust than FS under every distortion: the CL − FS difference is '
+            'consistently positive.',
+       paper='IWNE: CL − FS positive in every cell (Figure 4, top)',
+       estimand='per corruption × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): every '
+                'cell > 0')
 def _robust_iwne(R): return _robust_claim(R, 'IWNE', None, 'change')
 
 # %% ../nbs/17_claims.ipynb #31c31b13
-@claim('robust_ifi_cl_noise', '4.3', '70_robustness', text='With ImageNet initialization the difference levels out, but IFI-CL still improves robustness to the noise types and pixelation.',
-       paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)', estimand='per noise corruption and pixelation × severity, the paired AUC-drop difference (CL − FS): every cell > 0')
+@claim('robust_ifi_cl_noise', '4.3', '70_robustness',
+       text='With ImageNet initialization the difference levels out, but IFI-CL still improves robustness to the noise '
+            'types and pixelation.',
+       paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)',
+       estimand='per noise corruption and pixelation × severity, the paired AUC-drop difference (CL − FS): every cell '
+                '> 0')
 def _robust_ifi(R): return _robust_claim(R, 'IFI', NOISES, 'change')
 
 # %% ../nbs/17_claims.ipynb #3615d23c
-@claim('robust_iwne_cl_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IWNE).", paper='IWNE: CL − FS positive in every cell (Figure 4, top)',
+@claim('robust_iwne_cl_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IWNE).",
+       paper='IWNE: CL − FS positive in every cell (Figure 4, top)',
        estimand='per corruption × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
 def _robust_iwne_score(R): return _robust_claim(R, 'IWNE', None, 'score')
 
 # %% ../nbs/17_claims.ipynb #78552632
-@claim('robust_ifi_cl_noise_score', '4.3', '70_robustness', text="The same claim on the paper's own Figure 4 score (IFI, noises and pixelation).", paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)',
-       estimand='per noise corruption and pixelation × severity, Δ class-balanced true-label probability (CL − FS): every cell > 0')
+@claim('robust_ifi_cl_noise_score', '4.3', '70_robustness',
+       text="The same claim on the paper's own Figure 4 score (IFI, noises and pixelation).",
+       paper='IFI: CL − FS positive for noises and pixelation (Figure 4, bottom)',
+       estimand='per noise corruption and pixelation × severity, Δ class-balanced true-label probability (CL − FS): '
+                'every cell > 0')
 def _robust_ifi_score(R): return _robust_claim(R, 'IFI', NOISES, 'score')
 
 # %% ../nbs/17_claims.ipynb #1d19c880
@@ -624,14 +701,16 @@ def _rma_cell(R, lesion, a, *, b, ea='lrp_a1b0', eb='lrp_a1b0', ratio=False, bou
     try: seeds = sorted(set(t.loc[(ea, a)].index.get_level_values(0)) & set(t.loc[(eb, b)].index.get_level_values(0)))
     except KeyError: return None, 'the methods compared were not scored'
     if not seeds: return None, 'the methods compared share no seed'
-    img = sorted(set.intersection(*[set(t.loc[(e, m, s)].dropna().index) for e, m in ((ea, a), (eb, b)) for s in seeds]))
+    img = sorted(set.intersection(*[set(t.loc[(e, m,
+                                               s)].dropna().index) for e, m in ((ea, a), (eb, b)) for s in seeds]))
     XA, XB = (np.stack([t.loc[(e, m, s)].loc[img].to_numpy(float) for s in seeds]) for e, m in ((ea, a), (eb, b)))
     codes, G = patient_codes(img)
     if ratio:  # log(mean A / mean B), means over the same resampled images
         ea_, Da = R.hb.per_seed_means(XA, codes, G); eb_, Db = R.hb.per_seed_means(XB, codes, G)
         with np.errstate(all='ignore'): est_s, D = np.log(ea_ / eb_), np.log(Da / Db)
     else: est_s, D = R.hb.per_seed_means(XA - XB, codes, G)
-    return cell(R.hb, f'{lesion}: {a if ea == eb else ea} − {b if ea == eb else eb}', est_s, D=D, bound=bound, sign=sign), ''
+    return cell(R.hb, f'{lesion}: {a if ea == eb else ea} − {b if ea == eb else eb}', est_s, D=D, bound=bound,
+                sign=sign), ''
 
 # %% ../nbs/17_claims.ipynb #958a4c94
 def _rma_claim(R, comparisons):
@@ -645,15 +724,21 @@ def _rma_claim(R, comparisons):
     return o
 
 # %% ../nbs/17_claims.ipynb #c48a7dcc
-@claim('iwne_fs_at_control', '4.4', '80_explain', text="IWNE-FS's relevance on microaneurysms and haemorrhages is at the level of the random control: it may ignore them.",
-       paper=f"RMA (sum_pos) MA {paper_rma('microaneurysms', 'IWNE-FS'):.4f} vs control {paper_rma('microaneurysms', 'IWNE-FS', 'rma_random'):.4f}; HE {paper_rma('haemorrhages', 'IWNE-FS'):.4f} vs {paper_rma('haemorrhages', 'IWNE-FS', 'rma_random'):.4f}",
-       estimand=f'log(mean RMA of LRP / mean RMA of a control), per lesion: below log {MARGIN_RMA} for at least one control (at its level or below); contradicted where above it for every control')
+@claim('iwne_fs_at_control', '4.4', '80_explain',
+       text="IWNE-FS's relevance on microaneurysms and haemorrhages is at the level of the random control: it may "
+            "ignore them.",
+       paper=f"RMA (sum_pos) MA {paper_rma('microaneurysms', 'IWNE-FS'):.4f} vs control "
+             f"{paper_rma('microaneurysms', 'IWNE-FS', 'rma_random'):.4f}; HE "
+             f"{paper_rma('haemorrhages', 'IWNE-FS'):.4f} vs {paper_rma('haemorrhages', 'IWNE-FS', 'rma_random'):.4f}",
+       estimand=f'log(mean RMA of LRP / mean RMA of a control), per lesion: below log {MARGIN_RMA} for at least one '
+                'control (at its level or below); contradicted where above it for every control')
 def _iwne_fs_control(R):
     test = SIMULT + f'; non-superiority margin {MARGIN_RMA}× (one-sided: below the control counts as at its level)'
     cells, why = [], []
     for lesion in ('microaneurysms', 'haemorrhages'):
         for e in CONTROL_EXPLAINERS:
-            c, w = _rma_cell(R, lesion, 'IWNE-FS', b='IWNE-FS', ea='lrp_a1b0', eb=e, ratio=True, bound=np.log(MARGIN_RMA), sign=-1.0)
+            c, w = _rma_cell(R, lesion, 'IWNE-FS', b='IWNE-FS', ea='lrp_a1b0', eb=e, ratio=True,
+                             bound=np.log(MARGIN_RMA), sign=-1.0)
             (cells.append(c) if c is not None else why.append(w))
     if not cells: return outcome(None, '', test, '; '.join(dict.fromkeys(why)))
     F = Family.of(cells); o = outcome(F, '−log(LRP / control) must exceed −log 1.2', test)
@@ -667,27 +752,42 @@ def _iwne_fs_control(R):
     return o
 
 # %% ../nbs/17_claims.ipynb #89c9bf68
-@claim('cl_above_fs_small_lesions', '4.4', '80_explain', text='CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both initializations.',
-       paper=f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: {paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}",
+@claim('cl_above_fs_small_lesions', '4.4', '80_explain',
+       text='CL puts more relevance than FS on the small lesions (microaneurysms, haemorrhages), for both '
+            'initializations.',
+       paper=f"MA: {paper_rma('microaneurysms', 'IWNE-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (IWNE), "
+             f"{paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IFI-FS'):.4f} (IFI); HE: "
+             f"{paper_rma('haemorrhages', 'IWNE-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, "
+             f"{paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IFI-FS'):.4f}",
        estimand='paired Δ mean RMA (CL − FS) per lesion and initialization: every cell > 0')
 def _cl_small(R):
-    return _rma_claim(R, [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
+    return _rma_claim(R,
+                      [(l, f'{i}-CL', f'{i}-FS') for l in ('microaneurysms', 'haemorrhages') for i in ('IWNE', 'IFI')])
 
 # %% ../nbs/17_claims.ipynb #15ed9a74
-@claim('fs_above_cl_hard_exudates', '4.4', '80_explain', text='Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both initializations.',
-       paper=f"EX: {paper_rma('hard exudates', 'IWNE-FS'):.4f} > {paper_rma('hard exudates', 'IWNE-CL'):.4f} (IWNE), {paper_rma('hard exudates', 'IFI-FS'):.4f} > {paper_rma('hard exudates', 'IFI-CL'):.4f} (IFI)",
+@claim('fs_above_cl_hard_exudates', '4.4', '80_explain',
+       text='Supervised models (FS) overfit on the large hard exudates: more relevance there than CL, for both '
+            'initializations.',
+       paper=f"EX: {paper_rma('hard exudates', 'IWNE-FS'):.4f} > {paper_rma('hard exudates', 'IWNE-CL'):.4f} (IWNE), "
+             f"{paper_rma('hard exudates', 'IFI-FS'):.4f} > {paper_rma('hard exudates', 'IFI-CL'):.4f} (IFI)",
        estimand='paired Δ mean RMA (FS − CL) on hard exudates per initialization: every cell > 0')
 def _fs_ex(R): return _rma_claim(R, [('hard exudates', f'{i}-FS', f'{i}-CL') for i in ('IWNE', 'IFI')])
 
 # %% ../nbs/17_claims.ipynb #07f7077b
-@claim('ifi_above_iwne_small_lesions', '4.4', '80_explain', text='IFI models put more relevance than IWNE models on the small lesions.',
-       paper=f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), {paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: {paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, {paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}",
+@claim('ifi_above_iwne_small_lesions', '4.4', '80_explain',
+       text='IFI models put more relevance than IWNE models on the small lesions.',
+       paper=f"MA: {paper_rma('microaneurysms', 'IFI-FS'):.4f} > {paper_rma('microaneurysms', 'IWNE-FS'):.4f} (FS), "
+             f"{paper_rma('microaneurysms', 'IFI-CL'):.4f} > {paper_rma('microaneurysms', 'IWNE-CL'):.4f} (CL); HE: "
+             f"{paper_rma('haemorrhages', 'IFI-FS'):.4f} > {paper_rma('haemorrhages', 'IWNE-FS'):.4f}, "
+             f"{paper_rma('haemorrhages', 'IFI-CL'):.4f} > {paper_rma('haemorrhages', 'IWNE-CL'):.4f}",
        estimand='paired Δ mean RMA (IFI − IWNE) per lesion and training: every cell > 0')
 def _ifi_small(R):
-    return _rma_claim(R, [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
+    return _rma_claim(R,
+                      [(l, f'IFI-{t}', f'IWNE-{t}') for l in ('microaneurysms', 'haemorrhages') for t in ('FS', 'CL')])
 
 # %% ../nbs/17_claims.ipynb #4c5a0bdd
-LEDGER_COLUMNS = ['id', 'section', 'claim', 'paper', 'here', 'verdict', 'page', 'estimand', 'test', 'family', 'seeds', 'resolve',
+LEDGER_COLUMNS = ['id', 'section', 'claim', 'paper', 'here', 'verdict', 'page', 'estimand', 'test', 'family', 'seeds',
+                  'resolve',
                   'resolve_seeds', 'resolve_patients_x', 'data', 'ifi_weights', 'image_size', 'rests_on_stand_in']
 
 def price_command(R:Results, seeds:float) -> str:
@@ -702,11 +802,14 @@ def ledger(R:Results, claims:dict|None=None) -> pd.DataFrame:
     rows, prov = [], R.provenance()
     for c in (CLAIMS if claims is None else claims).values():
         try: o = c.check(R)
-        except Exception as e: o = dict(verdict=FAILED, here=f'the check failed: {type(e).__name__}: {e}', test='', family=0, seeds=0, resolve='', names=[])
+        except Exception as e: o = dict(verdict=FAILED, here=f'the check failed: {type(e).__name__}: {e}', test='',
+                                        family=0, seeds=0, resolve='', names=[])
         rs = float(o.get('resolve_seeds', np.nan)); cmd = price_command(R, rs)
         ifi = any('IFI' in n for n in o.get('names', [])) or 'IFI' in c.claim
-        rows.append(dict(id=c.id, section=c.section, claim=c.claim, paper=c.paper, here=o['here'], verdict=o['verdict'], page=c.page, estimand=c.estimand,
-                         test=o['test'], family=o['family'], seeds=o['seeds'], resolve=o['resolve'] + (f'; its cost: {cmd}' if cmd and o['resolve'] else ''),
+        rows.append(dict(id=c.id, section=c.section, claim=c.claim, paper=c.paper, here=o['here'], verdict=o['verdict'],
+                         page=c.page, estimand=c.estimand,
+                         test=o['test'], family=o['family'], seeds=o['seeds'],
+                         resolve=o['resolve'] + (f'; its cost: {cmd}' if cmd and o['resolve'] else ''),
                          resolve_seeds=rs, resolve_patients_x=float(o.get('resolve_patients_x', np.nan)), **prov,
                          rests_on_stand_in=bool(ifi and prov['ifi_weights'].startswith('stand-in'))))
     return pd.DataFrame(rows, columns=LEDGER_COLUMNS)
@@ -724,7 +827,8 @@ def claims_markdown(lg:pd.DataFrame, # `ledger` rows
     sec = lambda s: f'§{s}' if str(s)[:1].isdigit() else str(s)
     # long lists stay folded
     fold = lambda h, what='the numbers': h if len(h) <= long else f'<details><summary>{what}</summary>{html.escape(h)}</details>'
-    get = lambda r, k, d='': getattr(r, k, d) if isinstance(getattr(r, k, d), str) or not pd.isna(getattr(r, k, d)) else d
+    get = lambda r, k, d='': getattr(r, k, d) if isinstance(getattr(r, k, d),
+                                                            str) or not pd.isna(getattr(r, k, d)) else d
     def row(r):
         s = f'- **{r.verdict}** ({sec(r.section)}). {r.claim} *Paper:* {r.paper}. *Here:* {fold(r.here)}'
         if get(r, 'estimand'):
@@ -743,7 +847,8 @@ def page_claims(R:Results, # the run's results
     return claims_markdown(ledger(R, {k: c for k, c in CLAIMS.items() if c.page == page}), long)
 
 # %% ../nbs/17_claims.ipynb #ad57523c
-VERDICT_COLORS = {SUPPORTED: '#009E73', CONTRADICTED: '#D55E00', UNRESOLVED: '#F0E442', UNTESTED: '#999999', FAILED: '#CC79A7'}
+VERDICT_COLORS = {SUPPORTED: '#009E73', CONTRADICTED: '#D55E00', UNRESOLVED: '#F0E442', UNTESTED: '#999999',
+                  FAILED: '#CC79A7'}
 
 def figure_ledger(lg:pd.DataFrame, # `ledger`
                   width:int=520, # width in pixels
@@ -753,6 +858,9 @@ def figure_ledger(lg:pd.DataFrame, # `ledger`
     sec = lambda s: f'§{s}' if str(s)[:1].isdigit() else str(s)
     d = lg.assign(section=lg.section.map(sec)).groupby(['section', 'verdict'], as_index=False, sort=False).size()
     return alt.Chart(d, title='The paper\'s claims, checked on this run').mark_bar().encode(
-        y=alt.Y('section:N', sort=sorted(dict.fromkeys(lg.section.map(sec)), key=lambda s: (not s.startswith('§'), s)), title=None), x=alt.X('size:Q', title='claims', axis=alt.Axis(tickMinStep=1)),
-        color=alt.Color('verdict:N', scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())), title='verdict'),
-        order=alt.Order('verdict:N'), tooltip=['section', 'verdict', 'size']).properties(width=width, height=22 * d.section.nunique())
+        y=alt.Y('section:N', sort=sorted(dict.fromkeys(lg.section.map(sec)), key=lambda s: (not s.startswith('§'), s)),
+                title=None), x=alt.X('size:Q', title='claims', axis=alt.Axis(tickMinStep=1)),
+        color=alt.Color('verdict:N', scale=alt.Scale(domain=list(VERDICT_COLORS), range=list(VERDICT_COLORS.values())),
+                        title='verdict'),
+        order=alt.Order('verdict:N'), tooltip=['section', 'verdict',
+                                               'size']).properties(width=width, height=22 * d.section.nunique())

@@ -23,7 +23,8 @@ def _step(name, f, *a, **kw):
 # %% ../nbs/99_cli.ipynb #7586b36d
 def cmd_synth(a):
     from dr_study.synthetic import make_synthetic
-    lay = _step(f'synthetic benchmark ({a.size}, seed {a.seed}) -> {a.out}', make_synthetic, a.out, a.size, a.seed, a.workers, not a.quiet)
+    lay = _step(f'synthetic benchmark ({a.size}, seed {a.seed}) -> {a.out}', make_synthetic, a.out, a.size, a.seed,
+                a.workers, not a.quiet)
     print(lay.root)
 
 # %% ../nbs/99_cli.ipynb #6849446e
@@ -93,7 +94,8 @@ def cmd_status(a):
     try: stale = stale_units(a.run)
     except ValueError as e: print(f'[dr-study] {e}'); return
     if stale:
-        print(f'[dr-study] {len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB: dr-study clean {a.run} lists them')
+        print(f'[dr-study] {len(stale)} stale work unit(s), {sum(n for _, n in stale) / 2**20:.1f} MiB: dr-study clean '
+              f'{a.run} lists them')
 
 # %% ../nbs/99_cli.ipynb #51fc5445
 def cmd_clean(a):
@@ -113,15 +115,19 @@ def cmd_plan(a):
     p = load_params(a.profile, a.set)
     given = {k: getattr(a, f'rate_{k}') for k in ('train', 'infer', 'pretrain') if getattr(a, f'rate_{k}') is not None}
     rates = Throughput(**{**{k: getattr(ASSUMED, k) for k in ('train', 'infer', 'pretrain')}, **given},
-                       source='given on the command line' + ('' if len(given) == 3 else f' ({", ".join(given)}), the rest {ASSUMED.source}')) if given else ASSUMED
+                       source='given on the command line' + ('' if len(given) == 3 else f' ({", ".join(given)}), the '
+                                                                                        f'rest {ASSUMED.source}')) if given else ASSUMED
     sizes, src = data_sizes(p)
     plan = compute_plan(p, sizes, rates)
     print(f"[dr-study] plan of profile {p['profile']}: {p['arch']} at {p['image_size']} px; data sizes from {src}: " + ', '.join(f'{k} {v:,}' for k, v in sizes.items()))
-    print(f"[dr-study] throughput (ResNet-50, 224 px): train {rates.train:g}, infer {rates.infer:g}, pretrain {rates.pretrain:g} images/s, {rates.source}")
+    print(f"[dr-study] throughput (ResNet-50, 224 px): train {rates.train:g}, infer {rates.infer:g}, pretrain "
+          f"{rates.pretrain:g} images/s, {rates.source}")
     with pd_options():
         if a.units:
             print(plan.to_string(index=False, formatters=dict(gpu_hours='{:.3f}'.format, disk_gib='{:.2f}'.format)))
-        print(plan_summary(plan).to_string(index=False, formatters=dict(images='{:,}'.format, gpu_hours='{:.2f}'.format, disk_gib='{:.2f}'.format)))
+        print(plan_summary(plan).to_string(index=False,
+                                           formatters=dict(images='{:,}'.format, gpu_hours='{:.2f}'.format,
+                                                           disk_gib='{:.2f}'.format)))
 
 # %% ../nbs/99_cli.ipynb #8a2d8d05
 @contextlib.contextmanager
@@ -138,7 +144,9 @@ def cmd_site(a):
 # %% ../nbs/99_cli.ipynb #37e75763
 def parser() -> argparse.ArgumentParser:
     "The `dr-study` argument parser."
-    p = argparse.ArgumentParser(prog='dr-study', description='Pretraining and self-supervision for diabetic retinopathy: a re-executable study.')
+    p = argparse.ArgumentParser(prog='dr-study',
+                                description='Pretraining and self-supervision for diabetic retinopathy: a '
+                                            're-executable study.')
     sub = p.add_subparsers(dest='cmd', required=True)
     s = sub.add_parser('synth', help='write the synthetic fundus benchmark in the real data sets\' layouts')
     s.add_argument('out', type=Path); s.add_argument('--size', default='tiny', choices=['tiny', 'smoke', 'large'])
@@ -146,26 +154,36 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument('--workers', type=int, default=2); s.add_argument('--quiet', action='store_true')
     s.set_defaults(f=cmd_synth)
     sets = dict(action='append', default=[], metavar='KEY=VALUE', help='override a parameter (value read as YAML)')
-    for name, f, default, hlp in (('prepare', cmd_prepare, 'tiny', 'the data step only: read, split and cache the data sets'),
-                                  ('reproduce', cmd_reproduce, 'smoke', 'run the whole study (the steps whose inputs changed)'),
-                                  ('params', cmd_params, 'tiny', "every parameter: its value in a profile and its meaning"),
-                                  ('plan', cmd_plan, 'paper', 'the work units of a profile with their GPU-hours and disk, before running anything')):
+    for name, f, default, hlp in (('prepare', cmd_prepare, 'tiny',
+                                   'the data step only: read, split and cache the data sets'),
+                                  ('reproduce', cmd_reproduce, 'smoke',
+                                   'run the whole study (the steps whose inputs changed)'),
+                                  ('params', cmd_params, 'tiny',
+                                   "every parameter: its value in a profile and its meaning"),
+                                  ('plan', cmd_plan, 'paper',
+                                   'the work units of a profile with their GPU-hours and disk, before running anything')):
         r = sub.add_parser(name, help=hlp)
         r.add_argument('--profile', default=default, help='tiny, smoke, paper, or a YAML file (default: %(default)s)')
         r.add_argument('--set', **sets)
         if name == 'plan':
             for k in ('train', 'infer', 'pretrain'):
-                r.add_argument(f'--rate-{k}', type=float, default=None, metavar='IMG_PER_S', help=f'measured {k} images/s of ResNet-50 at 224 px (benchmarks/gpu.py)')
+                r.add_argument(f'--rate-{k}', type=float, default=None, metavar='IMG_PER_S',
+                               help=f'measured {k} images/s of ResNet-50 at 224 px (benchmarks/gpu.py)')
             r.add_argument('--units', action='store_true', help='list every work unit, not only the totals per step')
         if name not in ('params', 'plan'):
             r.add_argument('--out', type=Path, default=None, help='run folder (default: runs/<profile>)')
             r.add_argument('--quiet', action='store_true', help='no progress bars')
         if name == 'reproduce':
             r.add_argument('--until', default=None, metavar='STEP', help='stop after this step (no site)')
-            r.add_argument('--executor', default=None, help='where the fine-tuning units run: local (default), slurm (a submitit job array), submitit_local')
-            r.add_argument('--slurm-partition', default=None, metavar='P', help='slurm: the partition (cluster.partition)')
-            r.add_argument('--gpus-per-job', type=int, default=None, metavar='N', help='slurm: GPUs per job, one DDP process each (cluster.gpus_per_job)')
-            r.add_argument('--time', type=float, default=None, metavar='HOURS', help='slurm: time limit per job (cluster.hours)')
+            r.add_argument('--executor', default=None,
+                           help='where the fine-tuning units run: local (default), slurm (a submitit job array), '
+                                'submitit_local')
+            r.add_argument('--slurm-partition', default=None, metavar='P',
+                           help='slurm: the partition (cluster.partition)')
+            r.add_argument('--gpus-per-job', type=int, default=None, metavar='N',
+                           help='slurm: GPUs per job, one DDP process each (cluster.gpus_per_job)')
+            r.add_argument('--time', type=float, default=None, metavar='HOURS',
+                           help='slurm: time limit per job (cluster.hours)')
         r.set_defaults(f=f)
     s = sub.add_parser('status', help='what reproduce would run in a run folder, and why, without running anything')
     s.add_argument('run', type=Path); s.add_argument('--set', **sets); s.set_defaults(f=cmd_status)

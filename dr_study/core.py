@@ -91,7 +91,9 @@ def seed_everything(seed:int):
 def _without_docstrings(tree):
     for node in ast.walk(tree):
         body = getattr(node, 'body', None)
-        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and isinstance(body[0], ast.Expr) \
+        if isinstance(node,
+                      (ast.Module, ast.ClassDef, ast.FunctionDef,
+                       ast.AsyncFunctionDef)) and body and isinstance(body[0], ast.Expr) \
            and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
     return tree
@@ -142,14 +144,16 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
     for s in tree.body:
         for b in _bound(s): groups.setdefault(f'{m}.{b}', []).append(s)
         if not _bound(s) and not isinstance(s, (ast.Import, ast.ImportFrom)) \
-           and not (isinstance(s, ast.Assign) and all(isinstance(t, ast.Name) and t.id == '__all__' for t in s.targets)):
+           and not (isinstance(s,
+                               ast.Assign) and all(isinstance(t, ast.Name) and t.id == '__all__' for t in s.targets)):
             # registrations by call, settings: with every definition of the module
             groups.setdefault(f'{m}.<top>', []).append(s)
     groups.setdefault(f'{m}.<top>', [])
     out = {}
     for name, stmts in groups.items():
         inner = [n for s in stmts for n in ast.walk(s)]
-        names, mods, ext = (a | b for a, b in zip(_aliases(top, modules, package), _aliases([n for n in inner if isinstance(n, (ast.Import, ast.ImportFrom))], modules, package)))
+        names, mods, ext = (a | b for a, b in zip(_aliases(top, modules, package),
+                                                  _aliases([n for n in inner if isinstance(n, (ast.Import, ast.ImportFrom))], modules, package)))
         ref = lambda i: f'{m}.{i}' if f'{m}.{i}' in groups else names.get(i)
         filed = {id(n.value): n.value.id for n in inner if isinstance(n, ast.Subscript) and isinstance(n.ctx, (ast.Store, ast.Del)) and isinstance(n.value, ast.Name)}
         refs, used = {f'{m}.<top>'}, set()
@@ -163,7 +167,8 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
         decos = {ref(d.id) for s in stmts if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
                  for e in s.decorator_list for d in ast.walk(e) if isinstance(d, ast.Name) and ref(d.id)}
         dump = '\n'.join(ast.dump(s) for s in stmts) + '\n' + '\n'.join(sorted(used))
-        out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos, set(filter(None, map(ref, filed.values()))))
+        out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos,
+                     set(filter(None, map(ref, filed.values()))))
     return out, _aliases(top, modules, package)[0]
 
 # %% ../nbs/01_core.ipynb #15f6f393
@@ -185,7 +190,8 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
         if r in nodes: return r
         if x in imported.get(m, {}) and hops < 10: return resolve(imported[m][x], hops + 1)
         return f'{m}.<top>' if m in files else None
-    return {n: (dg, frozenset(filter(None, map(resolve, refs))), frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
+    return {n: (dg, frozenset(filter(None, map(resolve, refs))),
+                frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
 
 # %% ../nbs/01_core.ipynb #5bfb7702
 def code_graph(pkg=None, # folder of the package (default: this one)
@@ -239,7 +245,8 @@ def source_roots(source:str, package:str='dr_study') -> set:
     except SyntaxError: return set()
     out, mods = set(), {}
     for n in ast.walk(tree):
-        if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
+        if isinstance(n,
+                      ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
             m = n.module[len(package) + 1:].split('.')[0]
             for a in n.names:
                 if not m: mods[a.asname or a.name] = a.name
@@ -250,7 +257,8 @@ def source_roots(source:str, package:str='dr_study') -> set:
     used = set()
     for n in ast.walk(tree):
         if isinstance(n, ast.Attribute):
-            base = n.value.id if isinstance(n.value, ast.Name) else ast.unparse(n.value) if isinstance(n.value, ast.Attribute) else None
+            base = n.value.id if isinstance(n.value,
+                                            ast.Name) else ast.unparse(n.value) if isinstance(n.value, ast.Attribute) else None
             if base in mods: out.add(f'{mods[base]}.{n.attr}'); used.add(base)
     # a module imported but never used as `module.name`: all of it
     return out | {m for a, m in mods.items() if a not in used}
@@ -302,7 +310,8 @@ class WorkUnit:
         _note_use(self.dir)
         # a login node or a job: the cluster test reads it
         where = dict(host=socket.gethostname(), pid=os.getpid(), slurm_job=os.environ.get('SLURM_JOB_ID'))
-        return write_json(self.dir/'unit.json', dict(files=rec, finished=time.strftime('%Y-%m-%dT%H:%M:%S'), where=where, **info))
+        return write_json(self.dir/'unit.json',
+                          dict(files=rec, finished=time.strftime('%Y-%m-%dT%H:%M:%S'), where=where, **info))
     def done(self, log=print) -> bool:
         "Is the unit finished and intact? A damaged one is reported, moved aside and counts as not done."
         if not (self.dir/'unit.json').exists(): return False

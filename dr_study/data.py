@@ -130,7 +130,8 @@ def read_labels(path, # the CSV file
     df[id_col] = df[id_col].str.strip()
     dup = df[id_col][df[id_col].duplicated(keep=False)].unique()
     if len(dup):
-        raise DataError(path, f'duplicate ids in {id_col!r}: {", ".join(dup[:5])}' + (f' and {len(dup)-5} more' if len(dup) > 5 else ''))
+        raise DataError(path,
+                        f'duplicate ids in {id_col!r}: {", ".join(dup[:5])}' + (f' and {len(dup)-5} more' if len(dup) > 5 else ''))
     return df
 
 # %% ../nbs/02_data.ipynb #b483050d
@@ -186,7 +187,8 @@ def read_eyepacs(root, # the EyePACS folder
     for id_, g in zip(df.image, df.level):
         grade, img = parse_grade(g), files.find(id_)
         if grade is None:
-            _log_or_warn(log, 'eyepacs', id_, file=lay.labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+            _log_or_warn(log, 'eyepacs', id_, file=lay.labels(split), stage='read',
+                         reason=f'grade {g!r} is not an integer in 0-4')
         elif img is None:
             _log_or_warn(log, 'eyepacs', id_, file=files.folder, stage='read', reason='image file not found')
         else: recs.append(Record('eyepacs', split, id_, id_.split('_')[0], _eye(id_), grade, str(img)))
@@ -232,11 +234,13 @@ def read_messidor2(root, # the Messidor-2 folder
     recs = []
     for id_, g, gradable in zip(df.image_id, df.adjudicated_dr_grade, df.adjudicated_gradable):
         if parse_grade(gradable) == 0:
-            _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason='ungradable (adjudicated_gradable=0)')
+            _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read',
+                         reason='ungradable (adjudicated_gradable=0)')
             continue
         grade = parse_grade(g)
         if grade is None:
-            _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+            _log_or_warn(log, 'messidor2', id_, file=lay.labels, stage='read',
+                         reason=f'grade {g!r} is not an integer in 0-4')
             continue
         img = files.find(id_)
         if img is None:
@@ -262,7 +266,8 @@ def read_idrid_segmentation(root, # the IDRiD folder
     lay, recs = IDRiDLayout(root), []
     for split in splits:
         files = FileIndex(lay.seg_images(split))
-        masks = {c: FileIndex(lay.seg_masks(split, c), ('.tif', '.tiff')) if lay.seg_masks(split, c).is_dir() else None for c in LESIONS}
+        masks = {c: FileIndex(lay.seg_masks(split, c),
+                              ('.tif', '.tiff')) if lay.seg_masks(split, c).is_dir() else None for c in LESIONS}
         for name in sorted(files.names):
             if not re.fullmatch(r'IDRiD_\d+\.jpe?g', name, re.I): continue
             id_, img = Path(name).stem, files.folder/name
@@ -277,7 +282,8 @@ def read_idrid_segmentation(root, # the IDRiD folder
                     if msize != isize:
                         why = 'mask unreadable' if msize is None else f'{c} mask size {msize[0]}x{msize[1]} differs from image size {isize[0]}x{isize[1]}'
                         _log_or_warn(log, 'idrid_seg', f'{id_}_{c}', file=p, stage='read', reason=why); del found[c]
-            recs.append(Record('idrid_seg', split, id_, id_, None, None, str(img), {c: str(p) for c, p in found.items()}))
+            recs.append(Record('idrid_seg', split, id_, id_, None, None, str(img),
+                               {c: str(p) for c, p in found.items()}))
     return records_frame(recs)
 
 # %% ../nbs/02_data.ipynb #f7e8dd64
@@ -299,7 +305,8 @@ def read_idrid_grading(root, # the IDRiD folder
         for id_, g in zip(df['Image name'], df['Retinopathy grade']):
             grade, img = parse_grade(g), files.find(id_)
             if grade is None:
-                _log_or_warn(log, 'idrid_grading', id_, file=lay.grading_labels(split), stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+                _log_or_warn(log, 'idrid_grading', id_, file=lay.grading_labels(split), stage='read',
+                             reason=f'grade {g!r} is not an integer in 0-4')
             elif img is None:
                 _log_or_warn(log, 'idrid_grading', id_, file=files.folder, stage='read', reason='image file not found')
             else: recs.append(Record('idrid_grading', split, f'{split}_{id_}', f'{split}_{id_}', None, grade, str(img)))
@@ -346,16 +353,22 @@ def datasets(role:str) -> list:
 _IDRID = "the folder holding 'A. Segmentation' and 'B. Disease Grading'"
 
 @register_dataset('eyepacs', 'EyePACS', 'training', root='eyepacs', probe=lambda r: EyePACSLayout(r).labels('train'),
-                  what='the folder holding train/, test/, trainLabels.csv and retinopathy_solution.csv', sizes=dict(train=35126, test=53576))
+                  what='the folder holding train/, test/, trainLabels.csv and retinopathy_solution.csv',
+                  sizes=dict(train=35126, test=53576))
 def read_eyepacs_splits(root, log:SkipLog|None=None) -> pd.DataFrame:
     "Records of both EyePACS splits, training then test."
     return pd.concat([read_eyepacs(root, 'train', log=log), read_eyepacs(root, 'test', log=log)], ignore_index=True)
 
 register_dataset('messidor2', 'Messidor-2', 'external', root='messidor2', probe=lambda r: MessidorLayout(r).labels,
                  # 1744: the gradable images
-                 what='the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv', sizes=dict(test=1744))(read_messidor2)
-register_dataset('idrid_seg', 'IDRiD segmentation', 'segmentation', root='idrid', probe=lambda r: IDRiDLayout(r).seg_images('train'), what=_IDRID, sizes=dict(train=54, test=27))(read_idrid_segmentation)
-register_dataset('idrid_grading', 'IDRiD grading', 'external', root='idrid', probe=lambda r: IDRiDLayout(r).grading_labels('train'), what=_IDRID, sizes=dict(train=413, test=103))(read_idrid_grading)
+                 what='the folder holding IMAGES/, messidor_data.csv and, if you have it, the exam list messidor-2.csv',
+                 sizes=dict(test=1744))(read_messidor2)
+register_dataset('idrid_seg', 'IDRiD segmentation', 'segmentation', root='idrid',
+                 probe=lambda r: IDRiDLayout(r).seg_images('train'), what=_IDRID,
+                 sizes=dict(train=54, test=27))(read_idrid_segmentation)
+register_dataset('idrid_grading', 'IDRiD grading', 'external', root='idrid',
+                 probe=lambda r: IDRiDLayout(r).grading_labels('train'), what=_IDRID,
+                 sizes=dict(train=413, test=103))(read_idrid_grading)
 
 # %% ../nbs/02_data.ipynb #3f1f1928
 @register_dataset('aptos', 'APTOS 2019', 'external', root='aptos', probe=lambda r: APTOSLayout(r).labels,
@@ -368,7 +381,8 @@ def read_aptos(root, log:SkipLog|None=None) -> pd.DataFrame:
     for id_, g in zip(df.id_code, df.diagnosis):
         grade, img = parse_grade(g), files.find(id_)
         if grade is None:
-            _log_or_warn(log, 'aptos', id_, file=lay.labels, stage='read', reason=f'grade {g!r} is not an integer in 0-4')
+            _log_or_warn(log, 'aptos', id_, file=lay.labels, stage='read',
+                         reason=f'grade {g!r} is not an integer in 0-4')
         elif img is None: _log_or_warn(log, 'aptos', id_, file=lay.images, stage='read', reason='image file not found')
         else: recs.append(Record('aptos', 'test', id_, id_, None, grade, str(img)))
     return records_frame(recs)

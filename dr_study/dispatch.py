@@ -72,7 +72,8 @@ def cluster_settings(cluster:dict|None=None) -> dict:
 def slurm_parameters(cluster:dict|None=None) -> dict:
     "The submitit parameters of one job for the `cluster` block."
     c = cluster_settings(cluster); gpus = int(c['gpus_per_job'])
-    p = dict(name='dr_study', nodes=1, tasks_per_node=max(1, gpus), cpus_per_task=int(c['cpus_per_task']), mem_gb=c['mem_gb'],
+    p = dict(name='dr_study', nodes=1, tasks_per_node=max(1, gpus), cpus_per_task=int(c['cpus_per_task']),
+             mem_gb=c['mem_gb'],
              timeout_min=max(1, round(float(c['hours']) * 60)), slurm_array_parallelism=int(c['array_parallelism']))
     if gpus: p['gpus_per_node'] = gpus
     if c['partition']: p['slurm_partition'] = c['partition']
@@ -85,12 +86,14 @@ def queued(job_ids) -> dict:
     "The SLURM state of each of `job_ids` (array tasks as `123_4`) still in the queue: {id: state}."
     ids = sorted({str(j).split('_')[0] for j in job_ids})
     if not ids: return {}
-    r = subprocess.run(['squeue', '-h', '-r', '-t', 'all', '-o', '%i %T', '-j', ','.join(ids)], capture_output=True, text=True)
+    r = subprocess.run(['squeue', '-h', '-r', '-t', 'all', '-o', '%i %T', '-j', ','.join(ids)], capture_output=True,
+                       text=True)
     if r.returncode: return {}
     states = dict(l.split(None, 1) for l in r.stdout.splitlines() if l.strip())
     return {str(j): states[str(j)] for j in job_ids if str(j) in states}
 
-_LIVE = ('PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'RESIZING', 'SUSPENDED', 'REQUEUE_HOLD', 'REQUEUE_FED', 'SIGNALING', 'STAGE_OUT')
+_LIVE = ('PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'REQUEUED', 'RESIZING', 'SUSPENDED', 'REQUEUE_HOLD',
+         'REQUEUE_FED', 'SIGNALING', 'STAGE_OUT')
 
 # %% ../nbs/19_dispatch.ipynb #59487e7b
 def _job_record(folder, name): return Path(folder)/f'{name}.job.json'
@@ -148,8 +151,10 @@ def run_submitit(kind:str, # 'slurm' or 'local' (submitit's executors)
         with ex.batch(): subs = [ex.submit(t.fn, **t.kwargs) for t in new]
         for t, j in zip(new, subs):
             jobs[t.name] = j
-            write_json(_job_record(folder, t.name), dict(job_id=j.job_id, executor=kind, submitted=time.strftime('%Y-%m-%dT%H:%M:%S')))
-        log(f'{kind}: submitted {len(new)} job(s) ({subs[0].job_id.split("_")[0]}{"" if len(new) == 1 else f"_[0-{len(new) - 1}]"}), logs in {folder}')
+            write_json(_job_record(folder, t.name),
+                       dict(job_id=j.job_id, executor=kind, submitted=time.strftime('%Y-%m-%dT%H:%M:%S')))
+        log(f'{kind}: submitted {len(new)} job(s) '
+            f'({subs[0].job_id.split("_")[0]}{"" if len(new) == 1 else f"_[0-{len(new) - 1}]"}), logs in {folder}')
     return _wait(kind, jobs, c['poll_s'], log)
 
 # %% ../nbs/19_dispatch.ipynb #40301163
@@ -174,7 +179,8 @@ def _wait(kind, jobs, poll_s, log) -> dict:
             if len(done) == len(jobs): break
             time.sleep(poll_s)
     except KeyboardInterrupt:
-        log(f'{kind}: interrupted; the {sum(1 for j in jobs.values() if not j.done())} unfinished job(s) keep running; run the same command again to re-attach to them')
+        log(f'{kind}: interrupted; the {sum(1 for j in jobs.values() if not j.done())} unfinished job(s) keep running; '
+            'run the same command again to re-attach to them')
         raise
     for n, j in jobs.items():
         if n not in problems and (p := _failure(j)): problems[n] = p
@@ -222,7 +228,8 @@ def dispatch(tasks, # `Task`s, each one work unit
     failed = [t for t in todo if not t.done()]
     if failed:
         lines = [f'  {t.name}: {problems.get(t.name, "finished without completing its unit")}' for t in failed]
-        raise UnitsFailed(f'{len(failed)} of {len(todo)} work unit(s) did not finish ({len(todo) - len(failed)} did, and are kept); '
+        raise UnitsFailed(f'{len(failed)} of {len(todo)} work unit(s) did not finish ({len(todo) - len(failed)} did, '
+                          'and are kept); '
                           f'run again to re-submit only these:\n' + '\n'.join(lines))
     return [t.name for t in todo]
 
@@ -274,7 +281,8 @@ def unit_task(parent, # folder of the units
     "(the `WorkUnit` `parent/<prefix>-<hash of config>`, the `Task` that makes it)."
     u = WorkUnit.keyed(parent, prefix, config)
     # not `fn`: submitit's own argument name
-    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs), lambda: u.done(log))
+    return u, Task(u.key, unit_job, dict(folder=str(u.dir), config=config, make=make, kwargs=kwargs),
+                   lambda: u.done(log))
 
 # %% ../nbs/19_dispatch.ipynb #c30065a7
 def model_task(kind:str, # what the unit holds, the start of its name: 'spectra', 'explain', ...
@@ -292,8 +300,11 @@ def model_task(kind:str, # what the unit holds, the start of its name: 'spectra'
     ("(the unit `<kind>-<method>-<hash>` of one model's analysis, keyed by the weights' digest, the settings and the "
      "code; the `Task` that makes it).")
     from dr_study.core import file_hash, code_version
-    config = dict(weights=file_hash(weights), arch=arch, **{k: Path(v).name if k == 'cache' else v for k, v in {**spec, **extra}.items()}, code=code_version(*code))
-    return unit_task(parent, f'{kind}-{method}', config, make=make, kwargs=dict(spec, **extra, weights=str(weights), arch=arch, device=device), log=log)
+    config = dict(weights=file_hash(weights), arch=arch,
+                  **{k: Path(v).name if k == 'cache' else v for k, v in {**spec, **extra}.items()},
+                  code=code_version(*code))
+    return unit_task(parent, f'{kind}-{method}', config, make=make,
+                     kwargs=dict(spec, **extra, weights=str(weights), arch=arch, device=device), log=log)
 
 # %% ../nbs/19_dispatch.ipynb #f2411ee0
 QUIET = 'DR_STUDY_QUIET'  # environment variable: set (by `dr-study reproduce --quiet`), `terminal` prints nothing

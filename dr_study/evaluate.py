@@ -66,7 +66,8 @@ class GroupBootstrap:
             ) -> tuple:
         "(estimate, lo, hi) of the mean of `x`, or of its class-balanced mean."
         x = np.asarray(x, float)
-        gi, ci = _group_index(groups, len(x)), np.zeros(len(x), int) if classes is None else _group_index(classes, len(x))
+        gi, ci = _group_index(groups, len(x)), np.zeros(len(x),
+                                                        int) if classes is None else _group_index(classes, len(x))
         G, C = gi.max() + 1, ci.max() + 1
         sums, counts = np.zeros((G, C)), np.zeros((G, C))
         np.add.at(sums, (gi, ci), x); np.add.at(counts, (gi, ci), 1.0)
@@ -154,13 +155,15 @@ class HierarchicalBootstrap(GroupBootstrap):
         codes = np.asarray(codes, int)
         for d in self.draws(G):
             b = len(d)
-            yield np.bincount((d + G * np.arange(b)[:, None]).ravel(), minlength=b * G).reshape(b, G)[:, codes].astype(float)
+            yield np.bincount((d + G * np.arange(b)[:, None]).ravel(),
+                              minlength=b * G).reshape(b, G)[:, codes].astype(float)
 
     def seed_counts(self, S:int) -> np.ndarray:
         ("(n_boot, S): how often each of `S` training seeds is drawn in each resample (a stream apart from the "
          "patients').")
         d = np.random.default_rng([self.seed, 1]).integers(0, S, (self.n_boot, S))
-        return np.bincount((d + S * np.arange(self.n_boot)[:, None]).ravel(), minlength=self.n_boot * S).reshape(self.n_boot, S)
+        return np.bincount((d + S * np.arange(self.n_boot)[:, None]).ravel(),
+                           minlength=self.n_boot * S).reshape(self.n_boot, S)
 
     def per_seed(self,
                  # stat(s, W) -> (b,) the statistic of seed s under item weights W (b, N); W None: the data as they are (a float)
@@ -171,7 +174,8 @@ class HierarchicalBootstrap(GroupBootstrap):
                 ) -> tuple:
         "(estimate per seed (S,), replicates (S, n_boot)) of `stat` on every patient resample."
         est = np.array([stat(s, None) for s in range(S)], float)
-        D = np.concatenate([np.stack([np.asarray(stat(s, W), float) for s in range(S)]) for W in self.weights(codes, G)], axis=1)
+        D = np.concatenate([np.stack([np.asarray(stat(s, W),
+                                                 float) for s in range(S)]) for W in self.weights(codes, G)], axis=1)
         return est, D
 
     def per_seed_means(self,
@@ -271,7 +275,8 @@ def final_models_summary(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`)
     if len(chance) + len(below) == len(mt):
         return out + '**None of them is better than chance on any test set, so the differences below describe untrained-like models, not what pretraining does.**'
     name = lambda d: ', '.join(f'{r.method}' + (f' seed {r.seed}' if S > 1 else '') + f' ({r.dataset})' for r in d.itertuples())
-    return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + (f'Worse than chance: {name(below)}. ' if len(below) else '') \
+    return out + (f'Not distinguishable from chance: {name(chance)}. ' if len(chance) else '') + ('Worse than chance: '
+                                                                                                  f'{name(below)}. ' if len(below) else '') \
         + ('Every one is above chance on every test set.' if len(chance) + len(below) == 0 else '')
 
 # %% ../nbs/13_evaluate.ipynb #48ae1d92
@@ -289,19 +294,25 @@ def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
     from dr_study.data import DATASETS
     from dr_study.report import method_color
     from dr_study.models import method_colors
-    data = mt.rename(columns={'lo': 'auc_lo', 'hi': 'auc_hi'})[['method', 'fraction', 'dataset', 'seed', 'auc', 'auc_lo', 'auc_hi']]
-    agg = data.groupby(['method', 'fraction', 'dataset'], as_index=False, sort=False)[['auc', 'auc_lo', 'auc_hi']].mean()
+    data = mt.rename(columns={'lo': 'auc_lo', 'hi': 'auc_hi'})[['method', 'fraction', 'dataset', 'seed', 'auc',
+                                                                'auc_lo', 'auc_hi']]
+    agg = data.groupby(['method', 'fraction', 'dataset'], as_index=False,
+                       sort=False)[['auc', 'auc_lo', 'auc_hi']].mean()
     # the lines' colours, not the pale bands'
-    color = method_color(method_colors(data.method), legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))
+    color = method_color(method_colors(data.method),
+                         legend=alt.Legend(symbolType='stroke', symbolOpacity=1, symbolStrokeWidth=3))
     x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'))
-    layers = [alt.Chart(agg).mark_area(opacity=0.15).encode(x=x, y=alt.Y('auc_lo:Q', title='AUC, referable DR', scale=alt.Scale(zero=False)), y2='auc_hi:Q',
+    layers = [alt.Chart(agg).mark_area(opacity=0.15).encode(x=x,
+                                                            y=alt.Y('auc_lo:Q', title='AUC, referable DR', scale=alt.Scale(zero=False)), y2='auc_hi:Q',
                                                             color=color),
               alt.Chart(agg).mark_line().encode(x=x, y='auc:Q', color=color),
               alt.Chart(data).mark_circle(size=28).encode(x=x, y='auc:Q', color=color,
                                                           tooltip=['method', 'fraction', 'seed', alt.Tooltip('auc:Q', format='.3f')])]
     if published:
-        layers += [alt.Chart(PUBLISHED_AUC).mark_point(shape='diamond', size=90, filled=True, color='black').encode(x=x, y='auc:Q', tooltip=['who', 'auc']),
-                   alt.Chart(PUBLISHED_AUC).mark_text(dx=-8, dy=-10, align='right', fontSize=10).encode(x=x, y='auc:Q', text='who:N')]
+        layers += [alt.Chart(PUBLISHED_AUC).mark_point(shape='diamond', size=90, filled=True,
+                                                       color='black').encode(x=x, y='auc:Q', tooltip=['who', 'auc']),
+                   alt.Chart(PUBLISHED_AUC).mark_text(dx=-8, dy=-10, align='right',
+                                                      fontSize=10).encode(x=x, y='auc:Q', text='who:N')]
     title = lambda ds: f"{DATASETS[ds].title} ({'internal test' if DATASETS[ds].role == 'training' else 'external'})"
     panels = [alt.layer(*[l.transform_filter(alt.datum.dataset == ds) for l in layers]).properties(width=width, height=240, title=title(ds))
               for ds in data.dataset.unique()]

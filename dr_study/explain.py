@@ -68,7 +68,9 @@ def canonize(model:nn.Module, # a torchvision ResNet (BasicBlock or Bottleneck b
     if isinstance(model, CanonResNet): return copy.deepcopy(model)
     if not isinstance(model, ResNet):
         raise ValueError(f'canonize: expected a torchvision ResNet, got {type(model).__name__}')
-    bad = {type(b).__name__ for k in range(1, 5) for b in getattr(model, f'layer{k}') if not isinstance(b, (BasicBlock, Bottleneck))}
+    bad = {type(b).__name__ for k in range(1,
+                                           5) for b in getattr(model,
+                                                               f'layer{k}') if not isinstance(b, (BasicBlock, Bottleneck))}
     if bad:
         raise ValueError(f'canonize: unsupported ResNet block type(s) {sorted(bad)}; only BasicBlock and Bottleneck')
     c = CanonResNet(copy.deepcopy(model).eval()).eval()
@@ -196,7 +198,8 @@ def integrated_gradients(model:nn.Module, # torchvision ResNet
     "Integrated gradients from the normalized black image."
     xg = _prep(model, x)
     base = normalize(torch.zeros(1, 3, 1, 1, dtype=torch.uint8, device=x.device)).expand_as(x).to(x.dtype)
-    return IntegratedGradients(model).attribute(xg, base, target=int(target), n_steps=n_steps, internal_batch_size=n_steps).detach()
+    return IntegratedGradients(model).attribute(xg, base, target=int(target), n_steps=n_steps,
+                                                internal_batch_size=n_steps).detach()
 
 # %% ../nbs/16_explain.ipynb #c445d1aa
 def grad_x_input(model:nn.Module, # torchvision ResNet
@@ -442,7 +445,8 @@ class RelevancePercentileAccuracy:
                  region=None): # bool (H, W): only these pixels count; None: all
         self.percentile, self.region = percentile, region
     def __call__(self, heatmap, mask) -> float:
-        return float(relevance_percentile_accuracy(*_single(heatmap, mask), percentile=self.percentile, region=self.region)[0])
+        return float(relevance_percentile_accuracy(*_single(heatmap, mask), percentile=self.percentile,
+                                                   region=self.region)[0])
 
 # %% ../nbs/16_explain.ipynb #280566ef
 SCORE_COLUMNS = ['image_index', 'lesion', 'rma', 'rra', 'rra_pct', 'mask_pixels', 'mask_area']
@@ -477,8 +481,10 @@ def score_maps(pooled, # pooled maps (B, H, W), non-negative
         mk = _stack(mk, h, lesion)
         hf, m, r = _maps_masks(h, mk, 3, region)
         ranked = ranked or _ranked(hf, r)  # sorted once for all lesions
-        rows.append(pd.DataFrame(dict(image_index=np.arange(len(h)), lesion=lesion, rma=relevance_mass_accuracy(h, mk, region),
-                                      rra=_rra(*ranked, m, top), rra_pct=relevance_percentile_accuracy(h, mk, percentile, region),
+        rows.append(pd.DataFrame(dict(image_index=np.arange(len(h)), lesion=lesion,
+                                      rma=relevance_mass_accuracy(h, mk, region),
+                                      rra=_rra(*ranked, m, top),
+                                      rra_pct=relevance_percentile_accuracy(h, mk, percentile, region),
                                       mask_pixels=(m > 0).sum(1), mask_area=m.sum(1))))
     return pd.concat(rows, ignore_index=True)[SCORE_COLUMNS] if rows else pd.DataFrame(columns=SCORE_COLUMNS)
 
@@ -545,7 +551,8 @@ def flip_averaged(fn, # an explainer fn(model, x, target) -> (B, C, H, W)
     ("`fn` averaged over the flip group, each map flipped back: equivariant to flips and 180° rotation, so padding's "
      "corner bias cancels.")
     def averaged(model, x, target=3):
-        return sum(torch.flip(fn(model, torch.flip(x, d), target), d) if d else fn(model, x, target) for d in FLIPS) / len(FLIPS)
+        return sum(torch.flip(fn(model, torch.flip(x, d), target),
+                              d) if d else fn(model, x, target) for d in FLIPS) / len(FLIPS)
     return averaged
 
 # %% ../nbs/16_explain.ipynb #cb969a3f
@@ -591,7 +598,8 @@ def score_explainers(model:nn.Module, # torchvision ResNet
             if name == 'random': return partial(random_map, seed=seed * 100_003 + k)  # fresh noise per batch
             f = partial(lrp_randomized, seed=seed) if name == 'lrp_randomized' else EXPLAINERS[name]
             return flip_averaged(f) if flips and name in FLIP_EXPLAINERS else f
-        maps = torch.cat([fn(k)(model, normalize(images[k:k + batch].to(device)), target).cpu() for k in range(0, len(images), batch)])
+        maps = torch.cat([fn(k)(model, normalize(images[k:k + batch].to(device)),
+                                target).cpu() for k in range(0, len(images), batch)])
         if name == keep: kept = maps.sum(1).numpy()
         for pooling, pool in POOLINGS.items():
             pm, tag = pool(maps), dict(explainer=name, pooling=pooling)
@@ -616,12 +624,14 @@ def orientation_check(model:nn.Module, # torchvision ResNet
      "change under a 180° rotation.")
     rows = []
     for name, f in (('LRP', explain_lrp), ('LRP, flip-averaged', flip_averaged(explain_lrp))):
-        run = lambda x: torch.cat([f(model, normalize(x[k:k + batch].to(device)), target).cpu() for k in range(0, len(x), batch)])
+        run = lambda x: torch.cat([f(model, normalize(x[k:k + batch].to(device)),
+                                     target).cpu() for k in range(0, len(x), batch)])
         # rotated, explained, rotated back
         pm, pr = sum_pos(run(images)), sum_pos(torch.flip(run(torch.flip(images, (-2, -1))), (-2, -1)))
         a, b = relevance_mass_accuracy(pm, mask, region), relevance_mass_accuracy(pr, mask, region)
         with np.errstate(invalid='ignore', divide='ignore'): change = np.abs(b - a) / a
-        rows.append(pd.DataFrame(quadrant_shares(pm, region), columns=list(QUADRANTS)).assign(image_index=np.arange(len(images)), variant=name, rma=a, rma_rotated=b, rma_change=change))
+        rows.append(pd.DataFrame(quadrant_shares(pm, region),
+                                 columns=list(QUADRANTS)).assign(image_index=np.arange(len(images)), variant=name, rma=a, rma_rotated=b, rma_change=change))
     return pd.concat(rows, ignore_index=True)
 
 # %% ../nbs/16_explain.ipynb #e725452f
@@ -661,7 +671,8 @@ def explain_inputs(cache:str) -> tuple:
     from dr_study.cache import CachedFundus
     seg = CachedFundus(cache); S = seg.size
     X = torch.stack([torch.from_numpy(seg.image(i)).permute(2, 0, 1) for i in range(len(seg))])
-    fractions = {name: np.stack([seg.mask_fractions(i).get(l, np.zeros((S, S), np.float32)) for i in range(len(seg))]) for l, name in TABLE3_LESIONS.items()}
+    fractions = {name: np.stack([seg.mask_fractions(i).get(l,
+                                                           np.zeros((S, S), np.float32)) for i in range(len(seg))]) for l, name in TABLE3_LESIONS.items()}
     fractions['total'] = np.minimum(1, sum(fractions.values()))
     return X, fractions, seg.retinas()
 
@@ -688,12 +699,17 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 on GPUs too
     X, fractions, region = explain_inputs(cache)
     model = load_model(weights, arch, device=dev)
-    res = score_explainers(model, X, fractions, names=explainers, region=region, target=target, batch=batch, seed=seed, percentile=percentile, device=dev, flips=flips)
+    res = score_explainers(model, X, fractions, names=explainers, region=region, target=target, batch=batch, seed=seed,
+                           percentile=percentile, device=dev, flips=flips)
     out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 'kept.npy': np.asarray(res['kept'], np.float32)}
     if checks and cascade:
-        out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)), {'total': MASK_RULES[mask_rule](fractions['total'])}, region=region, target=target, seed=seed, batch=batch, percentile=percentile)
+        out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)),
+                                                     {'total': MASK_RULES[mask_rule](fractions['total'])},
+                                                     region=region, target=target, seed=seed, batch=batch,
+                                                     percentile=percentile)
     if checks:
-        out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'], region=region, target=target, batch=batch, device=dev)
+        out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'],
+                                                   region=region, target=target, batch=batch, device=dev)
     return out
 
 # %% ../nbs/16_explain.ipynb #c710deb4

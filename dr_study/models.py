@@ -97,7 +97,9 @@ def read_checkpoint(path) -> dict:
         from safetensors.torch import load_file
         return load_file(str(path))
     try: return torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(path, f'cannot be read with weights_only=True ({type(e).__name__}: {str(e)[:200]})') from e
+    except Exception as e: raise CheckpointError(path,
+                                                 f'cannot be read with weights_only=True ({type(e).__name__}: '
+                                                 f'{str(e)[:200]})') from e
 
 # %% ../nbs/10_models.ipynb #0529cb59
 def save_weights(state:dict, path) -> Path:
@@ -115,7 +117,8 @@ def _mismatch(own:dict, state:dict) -> str:
     "What keeps `state` from loading into a model whose state is `own` ('' when it fits)."
     missing, unexpected = own.keys() - state.keys(), state.keys() - own.keys()
     shapes = [f'{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}' for k in own.keys() & state.keys() if state[k].shape != own[k].shape]
-    return '; '.join(p for p in [f'missing keys: {_few(missing)}' if missing else '', f'unexpected keys: {_few(unexpected)}' if unexpected else '',
+    return '; '.join(p for p in [f'missing keys: {_few(missing)}' if missing else '',
+                                 f'unexpected keys: {_few(unexpected)}' if unexpected else '',
                                  f'shape mismatch: {_few(shapes, 3)}' if shapes else ''] if p)
 
 # %% ../nbs/10_models.ipynb #cf93e33e
@@ -137,7 +140,9 @@ def moco_backbone(ckpt:dict, source='<checkpoint>') -> dict:
     sd = ckpt.get('state_dict', ckpt)
     out = {k[len(MOCO_PREFIX):]: v for k, v in sd.items() if k.startswith(MOCO_PREFIX) and not k[len(MOCO_PREFIX):].startswith('fc.')}
     if not out:
-        raise CheckpointError(source, f"no keys under {MOCO_PREFIX!r}: not a MoCo v2 checkpoint? keys start with {_few({k.split('.')[0] + '.' for k in sd}, 4)}")
+        raise CheckpointError(source,
+                              f"no keys under {MOCO_PREFIX!r}: not a MoCo v2 checkpoint? keys start with "
+                              f"{_few({k.split('.')[0] + '.' for k in sd}, 4)}")
     return out
 
 # %% ../nbs/10_models.ipynb #0b615f1e
@@ -184,7 +189,9 @@ def init_from(model:nn.Module, # the model to initialize
         try:
             state = w.get_state_dict(progress=False)
         except Exception as e:
-            raise CheckpointError('torchvision', f'could not fetch ImageNet weights ({type(e).__name__}); on an offline machine download them elsewhere and pass the file path instead') from e
+            raise CheckpointError('torchvision',
+                                  f'could not fetch ImageNet weights ({type(e).__name__}); on an offline machine '
+                                  'download them elsewhere and pass the file path instead') from e
         return load_backbone(model, state, f'torchvision {w}')
     return load_backbone(model, CHECKPOINT_FORMATS[kind](read_checkpoint(source), source), source)
 

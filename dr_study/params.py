@@ -98,7 +98,8 @@ def Text(pattern:str='.+', # regular expression the whole string must match
     "A string matching `pattern` (or None if `null`)."
     def check(v):
         if v is None and null: return None
-        return None if isinstance(v, str) and re.fullmatch(pattern, v) else f'expected {what}' + (' or null' if null else '')
+        return None if isinstance(v, str) and re.fullmatch(pattern,
+                                                           v) else f'expected {what}' + (' or null' if null else '')
     return check
 
 # %% ../nbs/20_params.ipynb #d895f7b3
@@ -155,62 +156,109 @@ def _folder_param(root:str) -> Param:
 SCHEMA = {
     'profile': Param('tiny', 'name of the profile the run started from', Text()),
     'seed': Param(0, 'master seed: data generation, splits, training', Int(0)),
-    'synthetic': Param('tiny', 'synthetic benchmark size, or null to read the real data from the folder parameters below', Names('synthetic', 'SIZES', null=True)),
+    'synthetic': Param('tiny',
+                       'synthetic benchmark size, or null to read the real data from the folder parameters below',
+                       Names('synthetic', 'SIZES', null=True)),
     **{root: _folder_param(root) for root in folder_params()},
-    'external': Param('messidor2', 'external test set of Figures 2 and 4 (the paper: Messidor-2): a data set of role external in dr_study.data.DATASETS', Role('external')),
+    'external': Param('messidor2',
+                      'external test set of Figures 2 and 4 (the paper: Messidor-2): a data set of role external in '
+                      'dr_study.data.DATASETS', Role('external')),
     'image_size': Param(64, 'model input side in pixels', Int(32, 1024)),
-    'preprocessing': Param('graham', "crop (field of view only, as the paper) | graham (local-average subtraction: lets a ResNet trained from scratch see small lesions at CPU-sized inputs)", OneOf('crop', 'graham')),
-    'referable': Param('paper', 'referable-DR definition: paper = grades {3,4}; clinical = grade >= 2', Names('data', 'REFERABLE')),
-    'val_frac': Param(0.15, 'fraction of EyePACS training patients held out for validation', Float(0, 0.9, lo_open=True)),
-    'fractions': Param([0.5, 1.0], 'nested label fractions trained and shown in Figure 2 (the largest must be 1.0)', ListOf(Float(0, 1, lo_open=True), also=_largest_is_one)),
+    'preprocessing': Param('graham',
+                           "crop (field of view only, as the paper) | graham (local-average subtraction: lets a ResNet "
+                           "trained from scratch see small lesions at CPU-sized inputs)", OneOf('crop', 'graham')),
+    'referable': Param('paper', 'referable-DR definition: paper = grades {3,4}; clinical = grade >= 2',
+                       Names('data', 'REFERABLE')),
+    'val_frac': Param(0.15, 'fraction of EyePACS training patients held out for validation',
+                      Float(0, 0.9, lo_open=True)),
+    'fractions': Param([0.5, 1.0], 'nested label fractions trained and shown in Figure 2 (the largest must be 1.0)',
+                       ListOf(Float(0, 1, lo_open=True), also=_largest_is_one)),
     'workers': Param(2, 'worker processes for data generation, caching and loading', Int(0)),
-    'arch': Param('resnet18', 'torchvision ResNet of every method', Text('resnet[0-9]+', 'a torchvision ResNet such as resnet18 or resnet50')),
+    'arch': Param('resnet18', 'torchvision ResNet of every method',
+                  Text('resnet[0-9]+', 'a torchvision ResNet such as resnet18 or resnet50')),
     'pretrain_epochs': Param(2, 'MoCo v2 / supervised pretraining epochs', Int(1)),
     'pretrain_batch': Param(32, 'pretraining batch size', Int(2)),
     'moco_lr': Param(0.03, 'SGD learning rate of MoCo v2', Float(0, lo_open=True)),
-    'moco_bank': Param(32, 'MoCo v2 queue size, used as given (paper: 65,536, about twice the EyePACS training images: the queue then also holds earlier keys of the same images)', Int(1)),
-    'moco_augment': Param('imagenet', "MoCo v2 augmentation: imagenet (MoCo v2's recipe, as in the paper for IWNE-CL) | fundus", OneOf('imagenet', 'fundus')),
-    'recipe_params': Param({}, "pretraining: {recipe: {hyperparameter: value}} over each recipe's published defaults (dr_study.pretrain.recipe_defaults); MoCo v2's are the moco_* parameters", Keys('pretrain', 'PRETRAINERS')),
+    'moco_bank': Param(32,
+                       'MoCo v2 queue size, used as given (paper: 65,536, about twice the EyePACS training images: the '
+                       'queue then also holds earlier keys of the same images)', Int(1)),
+    'moco_augment': Param('imagenet',
+                          "MoCo v2 augmentation: imagenet (MoCo v2's recipe, as in the paper for IWNE-CL) | fundus",
+                          OneOf('imagenet', 'fundus')),
+    'recipe_params': Param({},
+                           "pretraining: "
+                           "{recipe: {hyperparameter: value}} over each recipe's published defaults (dr_study.pretrain.recipe_defaults); MoCo v2's are the moco_* parameters", Keys('pretrain', 'PRETRAINERS')),
     'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),
-    'ifi_fs_weights': Param(None, "null: stand-in supervised pretraining; 'torchvision' (IMAGENET1K_V1, resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file", Text(what="'torchvision' or a weights file", null=True)),
-    'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)', Text(what='a MoCo v2 checkpoint file', null=True)),
-    'ifi_ssl_weights': Param({}, 'beyond the paper: {recipe: published ImageNet weights file} for the SSL comparison (simclr: a SimCLR v1 file converted to PyTorch; dino: dino_resnet50_pretrain.pth); a recipe not given is the stand-in', Keys('models', 'SSL_WEIGHTS')),
-    'ssl': Param([], 'beyond the paper: self-supervised recipes (simclr, byol, dino) whose IWNE and IFI methods are added to methods', ListOf(Names('models', 'SSL_RECIPES'), nonempty=False)),
-    'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures', ListOf(Names('models', 'METHODS'))),
+    'ifi_fs_weights': Param(None,
+                            "null: stand-in supervised pretraining; 'torchvision' (IMAGENET1K_V1, "
+                            "resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file", Text(what="'torchvision' or a weights file", null=True)),
+    'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)',
+                            Text(what='a MoCo v2 checkpoint file', null=True)),
+    'ifi_ssl_weights': Param({},
+                             'beyond the paper: {recipe: published ImageNet weights file} for the SSL comparison '
+                             '(simclr: a SimCLR v1 file converted to PyTorch; dino: dino_resnet50_pretrain.pth); a '
+                             'recipe not given is the stand-in', Keys('models', 'SSL_WEIGHTS')),
+    'ssl': Param([],
+                 'beyond the paper: self-supervised recipes (simclr, byol, dino) whose IWNE and IFI methods are added '
+                 'to methods', ListOf(Names('models', 'SSL_RECIPES'), nonempty=False)),
+    'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures',
+                     ListOf(Names('models', 'METHODS'))),
     'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
     'epochs_iwne': Param(2, 'fine-tuning epochs of IWNE models (paper: 500)', Int(1)),
     'epochs_ifi': Param(2, 'fine-tuning epochs of IFI models (paper: 50)', Int(1)),
     'lr_iwne': Param(0.001, 'AdamW learning rate of IWNE models (paper: 1e-4)', Float(0, lo_open=True)),
     'lr_ifi': Param(0.001, 'AdamW learning rate of IFI models (paper: 1e-3)', Float(0, lo_open=True)),
     'weight_decay': Param(0.001, "AdamW weight decay (the authors' default)", Float(0)),
-    'finetune_recipe': Param('authors', "fine-tuning where the paper is silent: authors (their main_lincls.py: random resized crops, learning rate ×0.1 at epochs 60 and 80, head from N(0, 0.01)) | ours (beyond the paper: flips and quarter turns, cosine decay)", Names('train', 'FINETUNE_RECIPES')),
+    'finetune_recipe': Param('authors',
+                             "fine-tuning where the paper is silent: authors (their main_lincls.py: random resized "
+                             "crops, learning rate ×0.1 at epochs 60 and 80, head from N(0, 0.01)) | ours (beyond the "
+                             "paper: flips and quarter turns, cosine decay)", Names('train', 'FINETUNE_RECIPES')),
     'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
-    'checkpoint_minutes': Param(10.0, 'fine-tuning: resume state written at most every this many minutes (0: after every epoch); never changes a result', Float(0)),
+    'checkpoint_minutes': Param(10.0,
+                                'fine-tuning: resume state written at most every this many minutes (0: after every '
+                                'epoch); never changes a result', Float(0)),
 }
 
 # %% ../nbs/20_params.ipynb #d6a3e6a1
 SCHEMA.update({  # the analyses, resampling, and where the work runs
     'probe_images': Param(32, 'spectra: EyePACS test images in the probe set', Int(2)),
-    'spectra_boot': Param(100, "spectra: subsamples of the probe images (delete-d jackknife by patient) behind the intervals of κ and α; each recomputes the initial layers' spectra", Int(10)),
-    'layer_set': Param('blocks_bn', 'spectra, channel correlation (beyond the paper): which layers (a name in dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
-    'corruptions': Param('all', "robustness: 'all' (the 19 of imagecorruptions) or a list of names", Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
+    'spectra_boot': Param(100,
+                          "spectra: subsamples of the probe images (delete-d jackknife by patient) behind the "
+                          "intervals of κ and α; each recomputes the initial layers' spectra", Int(10)),
+    'layer_set': Param('blocks_bn',
+                       'spectra, channel correlation (beyond the paper): which layers (a name in '
+                       'dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
+    'corruptions': Param('all', "robustness: 'all' (the 19 of imagecorruptions) or a list of names",
+                         Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
     'severities': Param([1, 2, 3, 4, 5], 'robustness: corruption severities', ListOf(Int(1, 5))),
     'robust_images': Param(24, 'robustness: external images to corrupt (a seeded draw); null: all', Int(1, null=True)),
     'explainers': Param(['lrp_a1b0', 'integrated_gradients', 'grad_x_input', 'gradcam', 'random', 'lrp_randomized'],
                         "explain: names in dr_study.explain.EXPLAINERS ('random' and 'lrp_randomized' are the controls)",
                         ListOf(Names('explain', 'EXPLAINERS'), also=_needs('lrp_a1b0', 'random', 'lrp_randomized'))),
-    'mask_rule': Param('area', "explain: lesion masks of Table 3: area (each pixel's lesion share) | any (any overlap) | half (at least half)", Names('explain', 'MASK_RULES')),
-    'rra_percentile': Param(1.0, "explain: the paper's RRA variant keeps the pixels above this percentile of relevance", Float(0, 99.9)),
-    'explain_flips': Param(True, 'explain: average LRP and its randomized control over flips and 180° rotation, maps flipped back (beyond the paper: cancels the corner bias of stride-2 padding)', OneOf(True, False)),
-    'cascade': Param(True, 'explain: run the cascading randomization test (7 LRP passes per model)', OneOf(True, False)),
+    'mask_rule': Param('area',
+                       "explain: lesion masks of Table 3: area (each pixel's lesion share) | any (any overlap) | half "
+                       "(at least half)", Names('explain', 'MASK_RULES')),
+    'rra_percentile': Param(1.0, "explain: the paper's RRA variant keeps the pixels above this percentile of relevance",
+                            Float(0, 99.9)),
+    'explain_flips': Param(True,
+                           'explain: average LRP and its randomized control over flips and 180° rotation, maps flipped '
+                           'back (beyond the paper: cancels the corner bias of stride-2 padding)', OneOf(True, False)),
+    'cascade': Param(True, 'explain: run the cascading randomization test (7 LRP passes per model)',
+                     OneOf(True, False)),
     'explain_target': Param(3, 'explain: output neuron explained (3: severe DR, as in the paper)', Int(0, 4)),
-    'fig5_image': Param(None, 'explain: id of the Figure 5 image; null: the one with the largest total lesion area', Text(what='an image id', null=True)),
+    'fig5_image': Param(None, 'explain: id of the Figure 5 image; null: the one with the largest total lesion area',
+                        Text(what='an image id', null=True)),
     'explain_batch': Param(16, "explain: images per explanation batch (LRP keeps every layer's input)", Int(1)),
     'gallery_images': Param(2, 'explain: further images in the heatmap gallery', Int(0)),
     'n_boot': Param(200, 'bootstrap resamples for confidence intervals', Int(10)),
-    'device': Param('auto', 'auto (CUDA if available) | cpu | cuda | cuda:N', Text('auto|cpu|cuda(:[0-9]+)?', "'auto', 'cpu', 'cuda' or 'cuda:N'")),
-    'executor': Param('local', 'where the fine-tuning units run: local (here, one after the other) | slurm (a submitit job array) | submitit_local (the job path as local subprocesses)', Names('dispatch', 'EXECUTORS')),
-    'cluster': Param({}, 'slurm: resources per job, keys of dr_study.dispatch.CLUSTER (partition, gpus_per_job, hours, ...); override one with --set cluster.KEY=VALUE', Keys('dispatch', 'CLUSTER')),
+    'device': Param('auto', 'auto (CUDA if available) | cpu | cuda | cuda:N',
+                    Text('auto|cpu|cuda(:[0-9]+)?', "'auto', 'cpu', 'cuda' or 'cuda:N'")),
+    'executor': Param('local',
+                      'where the fine-tuning units run: local (here, one after the other) | slurm (a submitit job '
+                      'array) | submitit_local (the job path as local subprocesses)', Names('dispatch', 'EXECUTORS')),
+    'cluster': Param({},
+                     'slurm: resources per job, keys of dr_study.dispatch.CLUSTER (partition, gpus_per_job, hours, '
+                     '...); override one with --set cluster.KEY=VALUE', Keys('dispatch', 'CLUSTER')),
 })
 
 # %% ../nbs/20_params.ipynb #ae7053c8
@@ -226,7 +274,8 @@ def check_params(params:dict, where:str='parameters') -> dict:
 # %% ../nbs/20_params.ipynb #59bdbdc9
 def describe_params(params:dict|None=None) -> 'pd.DataFrame':
     "The schema as a table: parameter, default (or the value in `params`), meaning."
-    return pd.DataFrame([dict(parameter=k, value=(params or {}).get(k, p.default), meaning=p.doc) for k, p in SCHEMA.items()])
+    return pd.DataFrame([dict(parameter=k, value=(params or {}).get(k, p.default),
+                              meaning=p.doc) for k, p in SCHEMA.items()])
 
 # %% ../nbs/20_params.ipynb #11ebcb39
 def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:

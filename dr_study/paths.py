@@ -131,7 +131,8 @@ RESULTS = {
     'training_runs': 'every fine-tuning unit: method, fraction, seed, best epoch, validation AUC, when it was made',
     'training_curves': 'validation AUC of every fine-tuning run after each epoch (figure)',
     'predictions': "every final model's class probabilities on every test image",
-    'metrics': 'AUC with its interval, sensitivity at 90%/95% specificity and kappa per method, fraction, seed, test set',
+    'metrics': 'AUC with its interval, sensitivity at 90%/95% specificity and kappa per method, fraction, seed, test '
+               'set',
     'fig2_auc': 'Figure 2: AUC against label fraction per method and test set',
     'eigenvalues': "eigenvalues of every layer's feature covariance per method and seed",
     'spectra_boot': 'condition number and power-law exponent on each probe subsample',
@@ -212,7 +213,8 @@ class RunLayout:
     # each final model's spectra, corrupted-set scores and heatmap scores
     analyses = property(lambda s: s.checkpoints/'analyses')
     # folders whose subfolders are work units
-    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions, s.analyses))
+    unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions,
+                                       s.analyses))
 
 # %% ../nbs/00_paths.ipynb #5ce2ba95
 def default_cache_root() -> Path:

@@ -33,11 +33,15 @@ STEPS = [
     Step('synthetic', '10_synthetic.ipynb', (), ('data/synthetic.json',)),
     Step('data', '20_data.ipynb', ('synthetic',), ('data.json', 'results/data_summary.csv', 'results/skipped.csv')),
     # one weights file per starting point the methods need
-    Step('pretrain', '30_pretrain.ipynb', ('data',), ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),
+    Step('pretrain', '30_pretrain.ipynb', ('data',),
+         ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),
     Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
     Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
-    Step('spectra', '60_spectra.ipynb', ('data', 'train'), ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv', 'results/spectra_boot.csv')),
-    Step('robustness', '70_robustness.ipynb', ('data', 'train'), ('results/fig4_robustness.csv', 'results/robustness_scores.csv')),
+    Step('spectra', '60_spectra.ipynb', ('data', 'train'),
+         ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv',
+          'results/spectra_boot.csv')),
+    Step('robustness', '70_robustness.ipynb', ('data', 'train'),
+         ('results/fig4_robustness.csv', 'results/robustness_scores.csv')),
     Step('explain', '80_explain.ipynb', ('data', 'train'), ('results/table3_xai.csv', 'figures/fig5_heatmaps.png')),
     Step('claims', '90_claims.ipynb', ('evaluate', 'spectra', 'robustness', 'explain'), ('results/claims.csv',)),
 ]
@@ -118,7 +122,8 @@ def step_record(step:Step, # a `pipeline.Step`
     ("Everything a step's result depends on: injected values, notebook hash, the code of the library definitions it "
      "reaches, what its upstream steps wrote.")
     nb = Path(study)/step.notebook
-    return dict(inputs={k: v for k, v in inputs.items() if k not in RUN_SETTINGS}, notebook=file_hash(nb), code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
+    return dict(inputs={k: v for k, v in inputs.items() if k not in RUN_SETTINGS}, notebook=file_hash(nb),
+                code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
 
 # %% ../nbs/08_pipeline.ipynb #400c40b4
 def step_key(record:dict) -> str:
@@ -252,11 +257,13 @@ def run_lock(out, what:str='reproduce'):
     try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.seek(0); holder = f.read().strip() or 'a process'; f.close()
-        raise RunBusy(f'{path.parent}: {holder} is working on this run folder; wait for it to finish, or stop it, then run again') from None
+        raise RunBusy(f'{path.parent}: {holder} is working on this run folder; wait for it to finish, or stop it, then '
+                      'run again') from None
     f.seek(0); stale = f.read().strip()
     if stale: _say(f'taking over the lock of a run that stopped without releasing it ({stale})')
     f.truncate(0)
-    f.write(f'dr-study {what} (pid {os.getpid()} on {socket.gethostname()}, started {time.strftime("%Y-%m-%d %H:%M:%S")})')
+    f.write(f'dr-study {what} (pid {os.getpid()} on {socket.gethostname()}, started '
+            f'{time.strftime("%Y-%m-%d %H:%M:%S")})')
     f.flush()
     try: yield
     finally: f.truncate(0); f.close()
@@ -280,13 +287,16 @@ def run_step(step:Step, # a `pipeline.Step`
     if not progress: os.environ[QUIET] = '1'  # the notebooks' progress lines (dispatch.terminal) too
     for k, v in KERNEL_ENV.items(): os.environ.setdefault(k, v)  # the kernels inherit it; a value the user set wins
     try:
-        pm.execute_notebook(str(Path(study)/step.notebook), str(tmp), parameters={**inputs, 'run_dir': '.'}, cwd=str(run.root),
-                            kernel_name='python3', progress_bar=progress, log_output=False, request_save_on_cell_execute=True,
+        pm.execute_notebook(str(Path(study)/step.notebook), str(tmp), parameters={**inputs, 'run_dir': '.'},
+                            cwd=str(run.root),
+                            kernel_name='python3', progress_bar=progress, log_output=False,
+                            request_save_on_cell_execute=True,
                             # not the kernel's start-up warnings between the progress lines
                             extra_arguments=['--IPKernelApp.log_level=ERROR'])
     except pm.PapermillExecutionError as e:
         os.replace(tmp, failed)
-        raise StepFailed(f'step {step.name!r} ({step.notebook}) failed in cell [{e.exec_count}] of the executed copy: {e.ename}: {e.evalue}\n'
+        raise StepFailed(f'step {step.name!r} ({step.notebook}) failed in cell [{e.exec_count}] of the executed copy: '
+                         f'{e.ename}: {e.evalue}\n'
                          f'  executed copy: {failed}{disk_note(run.root)}') from None
     finally:
         if env is None: os.environ.pop(UNITS_LOG, None)
@@ -297,7 +307,8 @@ def run_step(step:Step, # a `pipeline.Step`
     if failed.exists(): failed.unlink()
     missing = [o for o in step.outputs if not (run.root/o).exists()]
     if missing:
-        raise StepFailed(f'step {step.name!r} ({step.notebook}) finished without writing {missing}; executed copy: {out}')
+        raise StepFailed(f'step {step.name!r} ({step.notebook}) finished without writing {missing}; executed copy: '
+                         f'{out}')
     units = dict.fromkeys(used.read_text().split()) if used.exists() else {}
     used.unlink(missing_ok=True); root = run.root.resolve()
     return [str(Path(u).relative_to(root)) if Path(u).is_relative_to(root) else u for u in units]
@@ -328,8 +339,11 @@ def run_pipeline(params:dict, # resolved parameters (`params.load_params`)
             before = outputs_snapshot(run)
             units = run_step(step, inputs, run, study=study, progress=progress)
             secs = time.monotonic() - t
-            wrote, digests[step.name] = outputs_digest(run, before, step, units=units, earlier=(state or {}).get('wrote', ()))
-            write_json(log, dict(step=step.name, key=key, **record, units=units, wrote=wrote, content=digests[step.name], seconds=round(secs, 1),
+            wrote, digests[step.name] = outputs_digest(run, before, step, units=units,
+                                                       earlier=(state or {}).get('wrote', ()))
+            write_json(log,
+                       dict(step=step.name, key=key, **record, units=units, wrote=wrote, content=digests[step.name],
+                            seconds=round(secs, 1),
                                  notebook_file=step.notebook, finished=time.strftime('%Y-%m-%dT%H:%M:%S')))
             status[step.name] = 'ran'
             _say(f'{step.name:12s} done in {secs:.1f} s' + ('' if state is None or state.get('content') != digests[step.name] else ', wrote what it wrote last time'))
@@ -361,9 +375,11 @@ def stale_units(out, steps=None) -> list:
         if 'units' not in st: old.append(s.name); continue
         keep |= {(run.root/u).resolve() for u in st['units']}
     if old:
-        raise ValueError(f'{run.root}: the logs of steps {old} do not list the work units they used (an earlier dr-study wrote them): '
+        raise ValueError(f'{run.root}: the logs of steps {old} do not list the work units they used (an earlier '
+                         'dr-study wrote them): '
                              'run dr-study reproduce first; nothing was deleted')
-    return [(p, _size(p)) for parent in run.unit_parents if parent.is_dir() for p in sorted(parent.iterdir()) if p.is_dir() and p.resolve() not in keep]
+    return [(p,
+             _size(p)) for parent in run.unit_parents if parent.is_dir() for p in sorted(parent.iterdir()) if p.is_dir() and p.resolve() not in keep]
 
 # %% ../nbs/08_pipeline.ipynb #283d2579
 def clean_run(out, # the run folder

@@ -46,17 +46,20 @@ ASSUMED = Throughput()
 def data_sizes(params:dict) -> tuple[dict, str]:
     "Images per role for a profile's `params` ({train, test, external, segmentation}) and where the figures come from."
     train, ext, seg = needed_datasets(params)
-    published = dict(train=DATASETS[train].sizes['train'], test=DATASETS[train].sizes['test'], external=sum(DATASETS[ext].sizes.values()), segmentation=sum(DATASETS[seg].sizes.values()))
+    published = dict(train=DATASETS[train].sizes['train'], test=DATASETS[train].sizes['test'],
+                     external=sum(DATASETS[ext].sizes.values()), segmentation=sum(DATASETS[seg].sizes.values()))
     if params.get('synthetic'):
         c = SIZES[params['synthetic']]
         synth_ext = dict(messidor2=c.messidor2 - c.ungradable, idrid_grading=c.idrid_grading)
-        return dict(published, train=2 * c.eyepacs_train, test=2 * c.eyepacs_test, external=synth_ext.get(ext, published['external']),
+        return dict(published, train=2 * c.eyepacs_train, test=2 * c.eyepacs_test,
+                    external=synth_ext.get(ext, published['external']),
                     segmentation=c.idrid_seg), f"synthetic preset '{params['synthetic']}'"
     return published, f"the published sizes of {', '.join(DATASETS[n].title for n in (train, ext, seg))} (no data read)"
 
 # %% ../nbs/18_plan.ipynb #81cc6469
 # torchvision, 1000 classes
-WEIGHT_COUNTS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6, 'resnet152': 60.19e6}
+WEIGHT_COUNTS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6,
+                 'resnet152': 60.19e6}
 PLAN_COLUMNS = ['step', 'unit', 'images', 'gpu_hours', 'disk_gib']
 # spectra.paper_layers: Conv2d, BatchNorm2d, Linear (the first 99)
 PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99, 'resnet152': 99}
@@ -75,7 +78,8 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
     n_tr = round(sizes['train'] * (1 - params['val_frac'])); n_val = sizes['train'] - n_tr
     n_test, n_m2, n_seg = sizes['test'], sizes['external'], sizes['segmentation']
     img = S * S * 3
-    rows = [dict(step='data', unit=f"caches ({', '.join(DATASETS[n].title for n in needed_datasets(params))})", images=0, gpu_hours=0.0,
+    rows = [dict(step='data', unit=f"caches ({', '.join(DATASETS[n].title for n in needed_datasets(params))})",
+                 images=0, gpu_hours=0.0,
                  disk_gib=_gib((sizes['train'] + n_test + n_m2 + n_seg) * img + n_seg * 4 * S * S
                                + (n_m2 * img if params['preprocessing'] == 'graham' else 0)))]
     ckpt = _gib(WEIGHT_COUNTS[arch] * 4)
@@ -83,15 +87,18 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
         sp = STARTING_POINTS[name]
         title, given = PRETRAINERS[sp['recipe']].title, params.get(sp.get('weights', (None,))[0])
         what, n = ((f'weights from {given}', 0) if given is not None else
-                   (f'{title} on the EyePACS training images', params['pretrain_epochs'] * n_tr) if sp['data'] == 'dr' else
+                   (f'{title} on the EyePACS training images',
+                    params['pretrain_epochs'] * n_tr) if sp['data'] == 'dr' else
                    (f'stand-in {title} on natural crops', params['pretrain_epochs'] * params['natural_images']))
-        rows.append(dict(step='pretrain', unit=f'{name}: {what}', images=n, gpu_hours=n / r['pretrain'] / 3600, disk_gib=ckpt))
+        rows.append(dict(step='pretrain', unit=f'{name}: {what}', images=n, gpu_hours=n / r['pretrain'] / 3600,
+                         disk_gib=ckpt))
     for m in params['methods']:
         ep = params['epochs_iwne'] if m.startswith('IWNE') else params['epochs_ifi']
         for f in params['fractions']:
             for s in params['seeds']:
                 tr, inf = ep * round(f * n_tr), ep * n_val + n_test + n_m2
-                rows.append(dict(step='train', unit=f'{m}-f{f:g}-s{s}', images=tr + inf, gpu_hours=(tr / r['train'] + inf / r['infer']) / 3600, disk_gib=ckpt))
+                rows.append(dict(step='train', unit=f'{m}-f{f:g}-s{s}', images=tr + inf,
+                                 gpu_hours=(tr / r['train'] + inf / r['infer']) / 3600, disk_gib=ckpt))
     k = len(params['methods']) * len(params['seeds'])  # the analyses run on every seed's final model
     n_rob = n_m2 if params['robust_images'] is None else min(params['robust_images'], n_m2)
     cells = len(params['corruptions'] if params['corruptions'] != 'all' else CORRUPTIONS) * len(params['severities'])
@@ -100,19 +107,28 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
     N = min(params['probe_images'], n_test)
     early = early_layers(PAPER_LAYERS[arch])
     big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
-    for step, unit, n, disk in (('spectra', f'probe activations of {k} models (two recipes); host memory about {_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k * N, 0),
-                                ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images', k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
-                                ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each', k * n_seg * passes, 0)):
+    for step, unit, n, disk in (('spectra',
+                                 f'probe activations of {k} models (two recipes); host memory about '
+                                 f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k * N, 0),
+                                ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images',
+                                 k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
+                                ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each',
+                                 k * n_seg * passes, 0)):
         rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=disk))
         # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
         if step == 'spectra':
             eig = k * early * params.get('spectra_boot', 100)
-            rows.append(dict(step=step, unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × {params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
+            rows.append(dict(step=step,
+                             unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × '
+                                  f'{params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
                              images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/18_plan.ipynb #82ef495d
 def plan_summary(plan:pd.DataFrame) -> pd.DataFrame:
     "GPU-hours, disk and the number of work units per step, and the total."
-    s = plan.groupby('step', sort=False).agg(units=('unit', 'size'), images=('images', 'sum'), gpu_hours=('gpu_hours', 'sum'), disk_gib=('disk_gib', 'sum')).reset_index()
-    return pd.concat([s, pd.DataFrame([dict(step='total', units=int(s.units.sum()), images=int(s.images.sum()), gpu_hours=s.gpu_hours.sum(), disk_gib=s.disk_gib.sum())])], ignore_index=True)
+    s = plan.groupby('step', sort=False).agg(units=('unit', 'size'), images=('images', 'sum'),
+                                             gpu_hours=('gpu_hours', 'sum'), disk_gib=('disk_gib', 'sum')).reset_index()
+    return pd.concat([s,
+                      pd.DataFrame([dict(step='total', units=int(s.units.sum()), images=int(s.images.sum()),
+                                         gpu_hours=s.gpu_hours.sum(), disk_gib=s.disk_gib.sum())])], ignore_index=True)

@@ -20,7 +20,8 @@ def needed_datasets(params:dict) -> list:
     "The data sets a run reads: the training set, the external test set `params['external']`, the segmentation set."
     train, seg = datasets('training'), datasets('segmentation')
     if len(train) != 1 or len(seg) != 1:
-        raise ValueError(f'dr_study.data.DATASETS must hold one training and one segmentation set, has {train} and {seg}')
+        raise ValueError(f'dr_study.data.DATASETS must hold one training and one segmentation set, has {train} and '
+                         f'{seg}')
     return [train[0], params['external'], seg[0]]
 
 # %% ../nbs/06_prepare.ipynb #7bbbd57d
@@ -33,9 +34,13 @@ def check_folders(params:dict) -> dict:
         if synth and isinstance(getattr(SynthLayout, d.root, None), property): continue  # the benchmark makes this one
         root = params.get(d.root)
         if not root:
-            raise DataError(f'<{d.root}>', f"{d.title} path not set{' (the synthetic benchmark has no such set)' if synth else ''}: use --set {d.root}=/path/to/{d.root} ({d.what})")
+            raise DataError(f'<{d.root}>',
+                            f"{d.title} path not set{' (the synthetic benchmark has no such set)' if synth else ''}: "
+                            f"use --set {d.root}=/path/to/{d.root} ({d.what})")
         if not d.probe(root).exists():
-            raise DataError(root, f"{d.title} not found here: expected {d.probe(root)}; point to {d.what} with --set {d.root}=PATH")
+            raise DataError(root,
+                            f"{d.title} not found here: expected {d.probe(root)}; point to {d.what} with --set "
+                            f"{d.root}=PATH")
         roots[name] = Path(root)
     return roots
 
@@ -49,14 +54,19 @@ def data_roots(params:dict, # resolved parameters (`params.load_params`)
     roots = check_folders(params)  # first: a missing folder stops the run before the benchmark is generated
     if not params.get('synthetic'): return roots
     from dr_study.synthetic import synthetic_data
-    synth = synthetic_data(run.data, params['synthetic'], params['seed'], workers=params.get('workers', 2), progress=progress)
+    synth = synthetic_data(run.data, params['synthetic'], params['seed'], workers=params.get('workers', 2),
+                           progress=progress)
     return {n: roots[n] if n in roots else getattr(synth, DATASETS[n].root).root for n in needed_datasets(params)}
 
 # %% ../nbs/06_prepare.ipynb #091aac84
 def check_weights(params:dict):
     "For real-data runs: the IFI weights must be given ('torchvision' or an existing file)."
-    for key, what in (('ifi_fs_weights', "ImageNet supervised weights ('torchvision' for IMAGENET1K_V1, 'torchvision:IMAGENET1K_V2', or a file such as resnet50-0676ba61.pth)"),
-                      ('ifi_cl_weights', 'a MoCo v2 ImageNet checkpoint (e.g. moco_v2_800ep_pretrain.pth.tar, keys under module.encoder_q.)')):
+    for key, what in (('ifi_fs_weights',
+                       "ImageNet supervised weights ('torchvision' for IMAGENET1K_V1, 'torchvision:IMAGENET1K_V2', or "
+                       "a file such as resnet50-0676ba61.pth)"),
+                      ('ifi_cl_weights',
+                       'a MoCo v2 ImageNet checkpoint (e.g. moco_v2_800ep_pretrain.pth.tar, keys under '
+                       'module.encoder_q.)')):
         v = params.get(key)
         if v is None: raise DataError(f'<{key}>', f'not set: a run on real data needs {what}: use --set {key}=PATH')
         if not str(v).startswith('torchvision') and not Path(v).is_file():
@@ -82,7 +92,8 @@ def prepare_data(params:dict, # resolved parameters (`params.load_params`)
     prep = Prep(params['image_size'], params['preprocessing'])
     caches, rows = {}, []
     for name, df in sets.items():
-        folder = build_cache(df, run.cache, name, prep=prep, workers=params.get('workers', 2), log=log, progress=progress)
+        folder = build_cache(df, run.cache, name, prep=prep, workers=params.get('workers', 2), log=log,
+                             progress=progress)
         caches[name] = str(folder.relative_to(run.root))  # relative: a run folder can be moved
         rows.append(df.assign(cache=caches[name]))
     records = pd.concat(rows, ignore_index=True)
@@ -92,7 +103,8 @@ def prepare_data(params:dict, # resolved parameters (`params.load_params`)
     write_csv(run.table('data_summary'), summarize(records[ok], params['referable']))
     write_csv(run.table('idrid_masks'), mask_report(sets[seg]).reset_index())
     log.write(run.skipped) if len(log) or not run.skipped.exists() else None
-    info = dict(caches=caches, roots={k: str(v) for k, v in roots.items()}, training=train, external=external, segmentation=seg, n_skipped=len(log), params=params)
+    info = dict(caches=caches, roots={k: str(v) for k, v in roots.items()}, training=train, external=external,
+                segmentation=seg, n_skipped=len(log), params=params)
     write_json(run.root/'data.json', info)
     return info
 

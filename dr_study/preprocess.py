@@ -48,7 +48,8 @@ def find_fov(img:np.ndarray, # uint8 (H, W, 3) photograph
     "The circular field of view of an RGB uint8 image, in that image's pixels."
     img = np.asarray(img); h, w = img.shape[:2]
     s = min(1.0, max_side / max(h, w))
-    small = np.asarray(Image.fromarray(img).resize((max(1, round(w*s)), max(1, round(h*s))), Image.BILINEAR)) if s < 1 else img
+    small = np.asarray(Image.fromarray(img).resize((max(1, round(w*s)), max(1, round(h*s))),
+                                                   Image.BILINEAR)) if s < 1 else img
     m = fov_mask(small)
     rim = m & ~ndi.binary_erosion(m)
     rim[[0, -1], :] = rim[:, [0, -1]] = False  # points on the image border are clipped caps, not the circle
@@ -56,7 +57,8 @@ def find_fov(img:np.ndarray, # uint8 (H, W, 3) photograph
     pts = np.column_stack([xs, ys]).astype(float)
     if len(pts) < 20:  # no usable rim: fall back to the bounding box
         ys, xs = np.nonzero(m)
-        c = Circle((xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2, max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 2)
+        c = Circle((xs.min() + xs.max() + 1) / 2, (ys.min() + ys.max() + 1) / 2,
+                   max(xs.max() - xs.min() + 1, ys.max() - ys.min() + 1) / 2)
     else:
         _, inl = ransac(pts, CircleModel, min_samples=3, residual_threshold=max(1.5, 0.005 * max(small.shape)),
                             max_trials=200, rng=seed)
@@ -105,7 +107,8 @@ def mask_fraction(mask, # (H, W) lesion mask, any dtype (non-zero: lesion)
     ("A binary lesion `mask` put through the same crop as its image: the share of each output pixel that is lesion, "
      "float32 (size, size), 0 outside the field of view.")
     m = Image.fromarray((np.asarray(mask) > 0).astype(np.float32), 'F')  # float: no rounding of small shares
-    box = tuple(round(b) for b in (circle.cx - circle.r, circle.cy - circle.r, circle.cx + circle.r, circle.cy + circle.r))
+    box = tuple(round(b) for b in (circle.cx - circle.r, circle.cy - circle.r, circle.cx + circle.r,
+                                   circle.cy + circle.r))
     a = np.clip(np.asarray(m.crop(box).resize((size, size), Image.BOX), np.float32), 0, 1)
     return np.where(field_of_view(size), a, np.float32(0))
 

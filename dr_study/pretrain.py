@@ -62,8 +62,10 @@ def view_transform(kind:str, size:int):
         t = MoCoV2Transform(input_size=size, normalize=dict(mean=list(MEAN), std=list(STD))).transforms[0]
         return lambda x: t(to_pil_image(x))  # one view per call: Views draws two
     if kind == 'fundus':
-        return T.Compose([T.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True), T.RandomHorizontalFlip(),
-                          T.RandomVerticalFlip(), T.RandomRotation(180), T.RandomApply([T.ColorJitter(0.3, 0.3, 0.2, 0.02)], p=0.8),
+        return T.Compose([T.RandomResizedCrop(size, scale=(0.6, 1.0), ratio=(0.9, 1.1), antialias=True),
+                          T.RandomHorizontalFlip(),
+                          T.RandomVerticalFlip(), T.RandomRotation(180),
+                          T.RandomApply([T.ColorJitter(0.3, 0.3, 0.2, 0.02)], p=0.8),
                           T.RandomApply([T.GaussianBlur(3, (0.1, 1.5))], p=0.3), *norm])
     if kind == 'supervised':
         return T.Compose([T.RandomResizedCrop(size, scale=(0.5, 1.0), antialias=True), T.RandomHorizontalFlip(), *norm])
@@ -152,7 +154,8 @@ def two_view_epochs(name:str, # recipe title, for the log
            torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, cfg.epochs))
     drop = len(images) >= 2 * cfg.batch_size
-    dl = DataLoader(Views(images, view_transform(augment, images.shape[1])), batch_size=cfg.batch_size, shuffle=True, drop_last=drop,
+    dl = DataLoader(Views(images, view_transform(augment, images.shape[1])), batch_size=cfg.batch_size, shuffle=True,
+                    drop_last=drop,
                     num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed))
     losses, step = [], 0
     for e in range(cfg.epochs):
@@ -219,7 +222,8 @@ class MoCo(nn.Module):
         ("Keys of `x`: the batch shuffled before the key encoder and unshuffled after it (across all processes if "
          "`distributed`).")
         from lightly.models import utils as lu
-        shuffle, unshuffle = (lu.batch_shuffle_distributed, lu.batch_unshuffle_distributed) if distributed else (lu.batch_shuffle, lu.batch_unshuffle)
+        shuffle, unshuffle = (lu.batch_shuffle_distributed,
+                              lu.batch_unshuffle_distributed) if distributed else (lu.batch_shuffle, lu.batch_unshuffle)
         xs, order = shuffle(x)
         return unshuffle(self.head_m(self.backbone_m(xs)), order)
 
@@ -255,17 +259,20 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
     seed_everything(cfg.seed)
     rank, world = process_group()  # (0, 1) unless WORLD_SIZE > 1 (torchrun)
     if cfg.batch_size % world:
-        raise ValueError(f'MoCo v2: the batch of {cfg.batch_size} images does not split evenly over {world} processes; choose a batch size divisible by the number of processes')
+        raise ValueError(f'MoCo v2: the batch of {cfg.batch_size} images does not split evenly over {world} processes; '
+                         'choose a batch size divisible by the number of processes')
     # `cfg.batch_size` is the global batch: each process takes its share
     n, size, per = len(images), images.shape[1], cfg.batch_size // world
     drop = n >= 2 * cfg.batch_size
     # the groups of the global batch, each process holding its share; every batch must split evenly
     splits = math.gcd(max(1, splits // world), per) if drop else 1
-    cfg.log(f'MoCo v2: {n} images, batch {cfg.batch_size} ({world} process{"es" * (world > 1)} × {per}, {splits} BatchNorm group{"s" * (splits > 1)} each), queue of {bank} keys')
+    cfg.log(f'MoCo v2: {n} images, batch {cfg.batch_size} ({world} process{"es" * (world > 1)} × {per}, {splits} '
+            f'BatchNorm group{"s" * (splits > 1)} each), queue of {bank} keys')
     model = on_device(MoCo(cfg.arch, splits=splits), cfg.device)
     query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
     if world > 1:
-        query = nn.parallel.DistributedDataParallel(query, device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith('cuda') else None)
+        query = nn.parallel.DistributedDataParallel(query,
+                                                    device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith('cuda') else None)
         update_momentum(model.backbone, model.backbone_m, 0.0)
         update_momentum(model.head, model.head_m, 0.0)  # keys start from rank 0's broadcast weights
     crit = moco_criterion(temperature, bank, world > 1).to(cfg.device)
@@ -284,7 +291,8 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
             update_momentum(model.backbone, model.backbone_m, momentum)
             update_momentum(model.head, model.head_m, momentum)
             with mixed_precision(cfg.device):
-                loss = crit(query(on_device(x0, cfg.device)), model.forward_momentum(on_device(x1, cfg.device), world > 1)).float()
+                loss = crit(query(on_device(x0, cfg.device)),
+                            model.forward_momentum(on_device(x1, cfg.device), world > 1)).float()
             if not torch.isfinite(loss):
                 raise RuntimeError(f'non-finite MoCo loss at epoch {e}; lower the learning rate (now {lr})')
             opt.zero_grad(); loss.backward(); opt.step(); ls.append(loss.item())
@@ -306,7 +314,8 @@ def pretrain_supervised(images, # uint8 (N, S, S, 3) array-like
     seed_everything(cfg.seed)
     model = on_device(make_model(cfg.arch, int(labels.max()) + 1), cfg.device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    dl = DataLoader(Views(images, view_transform('supervised', images.shape[1]), labels), batch_size=cfg.batch_size, shuffle=True,
+    dl = DataLoader(Views(images, view_transform('supervised', images.shape[1]), labels), batch_size=cfg.batch_size,
+                    shuffle=True,
                     num_workers=cfg.workers, generator=torch.Generator().manual_seed(cfg.seed))
     losses = []
     for e in range(cfg.epochs):
@@ -369,7 +378,8 @@ def pretrain_byol(images, # uint8 (N, S, S, 3) array-like
         with torch.no_grad(): za, zb = target(a), target(b)
         return 0.5 * (crit(predictor(online(a)), zb) + crit(predictor(online(b)), za))
     online.train(); predictor.train(); target.train()
-    losses = two_view_epochs('BYOL', images, [*online.parameters(), *predictor.parameters()], loss, cfg, lr=lr, augment=augment)
+    losses = two_view_epochs('BYOL', images, [*online.parameters(), *predictor.parameters()], loss, cfg, lr=lr,
+                             augment=augment)
     return backbone_state(backbone), losses
 
 # %% ../nbs/11_pretrain.ipynb #4f883f9f
@@ -393,12 +403,14 @@ def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
     import warnings
     # lightly's DINO head
     warnings.filterwarnings('ignore', message='.*torch.nn.utils.weight_norm.*is deprecated', category=FutureWarning)
-    make = lambda: nn.Sequential(headless(cfg.arch)[0], DINOProjectionHead(feat, 512, 64, out_dim, batch_norm=True, freeze_last_layer=1))
+    make = lambda: nn.Sequential(headless(cfg.arch)[0],
+                                 DINOProjectionHead(feat, 512, 64, out_dim, batch_norm=True, freeze_last_layer=1))
     feat = headless(cfg.arch)[1]; student = on_device(make(), cfg.device); head = student[1]
     teacher = on_device(make(), cfg.device)
     teacher.load_state_dict(student.state_dict())
     deactivate_requires_grad(teacher)  # not deepcopy: weight_norm's weight is no leaf
-    crit = DINOLoss(output_dim=out_dim, warmup_teacher_temp_epochs=min(warmup_teacher_epochs, max(1, cfg.epochs - 1))).to(cfg.device)
+    crit = DINOLoss(output_dim=out_dim,
+                    warmup_teacher_temp_epochs=min(warmup_teacher_epochs, max(1, cfg.epochs - 1))).to(cfg.device)
     steps = max(1, cfg.epochs * max(1, len(images) // cfg.batch_size))
     def loss(a, b, e, s):
         update_momentum(student, teacher, cosine_schedule(s, steps, momentum, 1.0))
@@ -406,7 +418,8 @@ def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
         return crit(t, [student(a), student(b)], epoch=e)
     student.train(); teacher.train()
     losses = two_view_epochs('DINO', images, student.parameters(), loss, cfg, lr=lr, augment=augment,
-                             optimizer='adamw', weight_decay=0.04, after_backward=lambda e: head.cancel_last_layer_gradients(e))
+                             optimizer='adamw', weight_decay=0.04,
+                             after_backward=lambda e: head.cancel_last_layer_gradients(e))
     return backbone_state(teacher[0]), losses
 
 # %% ../nbs/11_pretrain.ipynb #015d08da
@@ -415,7 +428,9 @@ STARTING_POINTS = {
     'moco_dr': dict(recipe='moco_v2', data='dr'),
     'supervised_external': dict(recipe='supervised', data='external', weights=('ifi_fs_weights', 'weights')),
     'moco_external': dict(recipe='moco_v2', data='external', weights=('ifi_cl_weights', 'moco')),
-    **{f'{r}_{d}': dict(recipe=r, data=d, **(dict(weights=('ifi_ssl_weights', SSL_WEIGHTS[r])) if d == 'external' and r in SSL_WEIGHTS else {}))
+    **{f'{r}_{d}': dict(recipe=r, data=d,
+                        **(dict(weights=('ifi_ssl_weights',
+                                         SSL_WEIGHTS[r])) if d == 'external' and r in SSL_WEIGHTS else {}))
        # beyond the paper: each SSL recipe on both image sets; published weights where there are PyTorch ones
        for r in SSL_RECIPES for d in ('dr', 'external')},
 }
@@ -431,7 +446,8 @@ def recipe_code(recipe:str|None) -> tuple:
     ("What a starting point made by `recipe` runs, for its key: (roots, {registry: entries}); a recipe not in "
      "`PRETRAINERS` (weights loaded): none of them.")
     f = PRETRAINERS.get(recipe)
-    return ('pretrain.starting_points', 'pretrain.weights_unit'), {'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []}
+    return ('pretrain.starting_points',
+            'pretrain.weights_unit'), {'pretrain.PRETRAINERS': [f'pretrain.{f.__name__}'] if f else []}
 
 # %% ../nbs/11_pretrain.ipynb #4e7ca361
 def pretrain_unit(parent, # folder of the units
@@ -476,8 +492,10 @@ def refuse_processes(recipe:str|None, # a name in `PRETRAINERS` (None or 'load':
     f = PRETRAINERS.get(recipe)
     if processes > 1 and f is not None and not f.distributed:
         ok = ', '.join(k for k, g in PRETRAINERS.items() if g.distributed)
-        raise RuntimeError(f'{name}: the {f.title} recipe runs in one process (no distributed sampler or gathered loss here), but its job would have {processes}; '
-                           f"set the cluster block's gpus_per_job to 1 for this run's pretraining (recipes that run under DDP: {ok})")
+        raise RuntimeError(f'{name}: the {f.title} recipe runs in one process (no distributed sampler or gathered loss '
+                           f'here), but its job would have {processes}; '
+                           "set the cluster block's gpus_per_job to 1 for this run's pretraining (recipes that run "
+                           f"under DDP: {ok})")
 
 # %% ../nbs/11_pretrain.ipynb #ec66aa6f
 def starting_point_recipes(ds, # the training set's `CachedFundus`
@@ -509,7 +527,8 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
         # a mapping: by recipe
         src = given[param].get(r) if param and isinstance(given[param], dict) else given[param] if param else None
         if src is not None:
-            return (dict(arch=arch, **_loaded(src, layout)), lambda: (backbone_state(init_from(make_model(arch), src, layout)), []),
+            return (dict(arch=arch, **_loaded(src, layout)),
+                    lambda: (backbone_state(init_from(make_model(arch), src, layout)), []),
                     f'ImageNet {f.title} weights: {src}')
         h = recipe_defaults(r)
         if r == 'moco_v2':
@@ -528,14 +547,16 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
     return {name: recipe(name) for name in needed_starting_points(methods)}
 
 # %% ../nbs/11_pretrain.ipynb #4b594c98
-def starting_point_tasks(out:Path, recipes:dict, reused:dict, *, executor:str, cluster:dict|None, args:dict, log=print) -> list:
+def starting_point_tasks(out:Path, recipes:dict, reused:dict, *, executor:str, cluster:dict|None, args:dict,
+                         log=print) -> list:
     ("A `dispatch.Task` per unfinished starting point that trains, each a job running `starting_points(**args, "
      "only=name)`.")
     from dr_study.dispatch import Task, cluster_settings
     units = {name: pretrain_unit(out, name, config) for name, (config, _, _) in recipes.items()
              if config.get('recipe') != 'load' and not reused[name]}
     for name in units:  # before anything is submitted
-        refuse_processes(recipes[name][0]['recipe'], max(1, int(cluster_settings(cluster)['gpus_per_job'])) if executor == 'slurm' else 1, name)
+        refuse_processes(recipes[name][0]['recipe'],
+                         max(1, int(cluster_settings(cluster)['gpus_per_job'])) if executor == 'slurm' else 1, name)
     return [Task(u.key, starting_points, {**args, 'only': name}, lambda u=u: u.done(log)) for name, u in units.items()]
 
 # %% ../nbs/11_pretrain.ipynb #1fde34da
@@ -546,10 +567,12 @@ def collect_starting_points(out:Path, recipes:dict, reused:dict, *, image_size:i
     for name, (config, make, source) in recipes.items():
         u, l, _ = weights_unit(out, name, config, make=make, log=log)
         shutil.copy2(u.dir/'weights.safetensors', out/f'{name}.safetensors')
-        rows.append(dict(starting_point=name, file=f'checkpoints/pretrained/{name}.safetensors', source=source, unit=u.dir.name, reused=reused[name]))
+        rows.append(dict(starting_point=name, file=f'checkpoints/pretrained/{name}.safetensors', source=source,
+                         unit=u.dir.name, reused=reused[name]))
         losses += [dict(recipe=f'{name}: {source.split(":")[0]}', epoch=e, loss=v) for e, v in enumerate(l)]
     table = pd.DataFrame(rows, columns=['starting_point', 'file', 'source', 'unit', 'reused'])
-    write_json(out/'pretrain.json', dict(sources=dict(zip(table.starting_point, table.source)), arch=arch, image_size=image_size,
+    write_json(out/'pretrain.json',
+               dict(sources=dict(zip(table.starting_point, table.source)), arch=arch, image_size=image_size,
                                          units=table.unit.tolist()))
     return table, pd.DataFrame(losses, columns=['recipe', 'epoch', 'loss'])
 
@@ -592,8 +615,10 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     train = np.flatnonzero(ds.records.split == 'train')
     moco = dict(lr=moco_lr, bank=moco_bank, augment=moco_augment)
     given = dict(ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights or {})
-    build = lambda dev: starting_point_recipes(ds, train, methods=methods, arch=arch, epochs=epochs, batch_size=batch_size, moco=moco,
-                                               recipe_params=recipe_params or {}, natural_images=natural_images, given=given, seed=seed, device=dev, log=log)
+    build = lambda dev: starting_point_recipes(ds, train, methods=methods, arch=arch, epochs=epochs,
+                                               batch_size=batch_size, moco=moco,
+                                               recipe_params=recipe_params or {}, natural_images=natural_images,
+                                               given=given, seed=seed, device=dev, log=log)
     recipes = build(resolve_device(device))
     if only is not None:  # a job: this one starting point
         from dr_study.dispatch import job_distributed
@@ -603,9 +628,12 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     reused = {name: pretrain_unit(out, name, config).done(log) for name, (config, _, _) in recipes.items()}
     if executor != 'local':  # the recipes that train go to the executor's jobs, each making its unit with this function
         from dr_study.dispatch import dispatch
-        args = dict(run_dir=str(run.root), arch=arch, epochs=epochs, batch_size=batch_size, moco_lr=moco_lr, moco_bank=moco_bank,
-                    moco_augment=moco_augment, natural_images=natural_images, ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights,
-                    ifi_ssl_weights=ifi_ssl_weights, seed=seed, device=device, methods=list(methods), recipe_params=recipe_params)
+        args = dict(run_dir=str(run.root), arch=arch, epochs=epochs, batch_size=batch_size, moco_lr=moco_lr,
+                    moco_bank=moco_bank,
+                    moco_augment=moco_augment, natural_images=natural_images, ifi_fs_weights=ifi_fs_weights,
+                    ifi_cl_weights=ifi_cl_weights,
+                    ifi_ssl_weights=ifi_ssl_weights, seed=seed, device=device, methods=list(methods),
+                    recipe_params=recipe_params)
         tasks = starting_point_tasks(out, recipes, reused, executor=executor, cluster=cluster, args=args, log=log)
         dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)
     return collect_starting_points(out, recipes, reused, image_size=ds.size, arch=arch, log=log)

@@ -45,7 +45,8 @@ def save_figure(chart, # an Altair chart
     import vl_convert as vlc
     run = RunLayout(run_dir)
     cap = caption(params, what)
-    chart = chart.properties(title=alt.TitleParams(chart.title if isinstance(chart.title, str) else name, subtitle=cap, anchor='start'))
+    chart = chart.properties(title=alt.TitleParams(chart.title if isinstance(chart.title, str) else name, subtitle=cap,
+                                                   anchor='start'))
     spec = chart.to_dict()
     atomic_write(run.figures/f'{name}.svg', vlc.vegalite_to_svg(spec))
     atomic_write(run.figures/f'{name}.png', vlc.vegalite_to_png(spec, scale=2))
@@ -77,7 +78,8 @@ def table_html(df:pd.DataFrame, # the table
     fmt = sig3 if floatfmt is None else floatfmt.format
     num = [pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]) for c in df.columns]
     align = lambda n: 'right' if n else 'left'
-    cell = lambda v: '' if v is None or (isinstance(v, float) and v != v) else fmt(v) if isinstance(v, float) else html.escape(str(v))
+    cell = lambda v: '' if v is None or (isinstance(v,
+                                                    float) and v != v) else fmt(v) if isinstance(v, float) else html.escape(str(v))
     head = ''.join(f'<th style="text-align:{align(n)}">{html.escape(str(c))}</th>' for c, n in zip(df.columns, num))
     rows = ''.join('<tr>' + ''.join(f'<td style="text-align:{align(n)}">{cell(v)}</td>' for v, n in zip(r, num)) + '</tr>' for r in df.itertuples(index=False))
     return f'<table class="dr-table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'

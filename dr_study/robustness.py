@@ -116,7 +116,8 @@ def image_seed(seed:int, # the study seed
 # %% ../nbs/15_robustness.ipynb #230a0fda
 FAILURE_COLUMNS = ['corruption', 'severity', 'index', 'error']
 
-CORRUPTION_CODE = ('robustness.CorruptedSets', 'robustness._check_folder', 'robustness._write_manifest', 'robustness.failures',
+CORRUPTION_CODE = ('robustness.CorruptedSets', 'robustness._check_folder', 'robustness._write_manifest',
+                   'robustness.failures',
                    'robustness.build', 'robustness.get')  # what makes the corrupted sets: the code in their key
 
 def corruption_key(source_id:str, # the source images' identity (e.g. their cache's key)
@@ -127,7 +128,8 @@ def corruption_key(source_id:str, # the source images' identity (e.g. their cach
                    size:int, # image side
                   ) -> str:
     "Stable hash of everything a folder of corrupted sets depends on, for the caller to put in the folder's name."
-    return stable_hash(dict(source=str(source_id), seed=int(seed), names=[str(n) for n in names], severities=[int(s) for s in severities],
+    return stable_hash(dict(source=str(source_id), seed=int(seed), names=[str(n) for n in names],
+                            severities=[int(s) for s in severities],
                             size=int(size), package=package_version(), code=code_version(*CORRUPTION_CODE)))
 
 # %% ../nbs/15_robustness.ipynb #4758cbe0
@@ -149,7 +151,8 @@ def _corrupt_chunk(ctx, name:str, severity:int, idx:np.ndarray) -> tuple:
         try:
             r = registry[name](np.asarray(images[int(i)]), severity, image_seed(seed, name, severity, int(i)))
             if not (isinstance(r, np.ndarray) and r.dtype == np.uint8 and r.shape == (s, s, 3)):
-                raise ValueError(f'returned {type(r).__name__} {getattr(r, "dtype", "")} {getattr(r, "shape", "")}, expected uint8 {(s, s, 3)}')
+                raise ValueError(f'returned {type(r).__name__} {getattr(r, "dtype", "")} {getattr(r, "shape", "")}, '
+                                 f'expected uint8 {(s, s, 3)}')
             out[j] = r
             if keep is not None:
                 # a corruption that lit the black surround (fog, brightness, noise) is masked again
@@ -182,16 +185,19 @@ class CorruptedSets:
         self.severities = sorted({_check_severity(s) for s in severities})
         if not self.names or not self.severities: raise ValueError('need at least one corruption name and one severity')
         try: self.n = len(images)
-        except TypeError: raise ValueError(f'images must support len() and integer indexing, got {type(images).__name__}') from None
+        except TypeError: raise ValueError('images must support len() and integer indexing, got '
+                                           f'{type(images).__name__}') from None
         if self.n == 0: raise ValueError('images is empty')
         first = _check_image(images[0], 'images[0]')
         if first.shape[0] != first.shape[1]: raise ValueError(f'images must be square, got {first.shape}')
         self.size = first.shape[0]
         self.keep = None if keep is None else np.asarray(keep)
         if self.keep is not None and (self.keep.dtype != bool or self.keep.shape not in ((self.size, self.size), (self.n, self.size, self.size))):
-            raise ValueError(f'keep must be a bool ({self.size}, {self.size}) or ({self.n}, {self.size}, {self.size}) array, got {self.keep.dtype} {self.keep.shape}')
+            raise ValueError(f'keep must be a bool ({self.size}, {self.size}) or ({self.n}, {self.size}, {self.size}) '
+                             f'array, got {self.keep.dtype} {self.keep.shape}')
         probe = [hashlib.sha256(np.ascontiguousarray(images[int(i)]).tobytes()).hexdigest() for i in np.unique(np.linspace(0, self.n - 1, 16).astype(int))]
-        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(), code=code_version(*CORRUPTION_CODE), probe=stable_hash(probe),
+        self.meta = dict(seed=self.seed, n=self.n, size=self.size, package=package_version(),
+                         code=code_version(*CORRUPTION_CODE), probe=stable_hash(probe),
                          keep=None if keep is None else hashlib.sha256(np.packbits(self.keep).tobytes()).hexdigest()[:16])
 
     @property
@@ -203,7 +209,8 @@ class CorruptedSets:
         return self.folder/f'{name}-s{severity}.u8'
     def store(self, name:str, severity:int) -> MemmapStore:
         "The resumable store of set (`name`, `severity`): its images and their states."
-        return MemmapStore({self.path(name, severity): (self.size, self.size, 3)}, self.n, self.folder/f'{name}-s{severity}.state.npy')
+        return MemmapStore({self.path(name, severity): (self.size, self.size, 3)}, self.n,
+                           self.folder/f'{name}-s{severity}.state.npy')
     def state(self, name:str, severity:int) -> np.ndarray:
         "Per-image state of a set: 0 not done, 1 done, 2 failed."
         return self.store(name, severity).state
@@ -222,7 +229,9 @@ def _check_folder(self:CorruptedSets):
     old = json.loads(man.read_text())
     diff = [f'{k}: {old.get(k)!r} there, {v!r} here' for k, v in self.meta.items() if old.get(k) != v]
     if diff:
-        raise DataError(man, f'holds sets made from other inputs ({"; ".join(diff)}); use another folder, e.g. named with corruption_key')
+        raise DataError(man,
+                        f'holds sets made from other inputs ({"; ".join(diff)}); use another folder, e.g. named with '
+                        'corruption_key')
 
 # %% ../nbs/15_robustness.ipynb #d12d542e
 @patch
@@ -277,7 +286,9 @@ def build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
                 st.writable()[self.path(name, sev)][idx] = out; st.state[idx] = 1
                 for j, e in errs:
                     st.state[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
-                side = lambda: write_csv(fpath, pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
+                side = lambda: write_csv(fpath,
+                                         pd.DataFrame(fails,
+                                                      columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
                 st.save(side if errs else None)  # the states last: images count as made once they are on disk
                 bar.update(len(idx))
         finally:
@@ -293,11 +304,13 @@ def get(self:CorruptedSets, name:str, severity:int) -> tuple:
     ("Set (`name`, `severity`) as a read-only (N, S, S, 3) uint8 memory map, and the bool mask (N,) of images that "
      "succeeded.")
     if (name, severity) not in self.sets:
-        raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities {self.severities}')
+        raise ValueError(f'({name!r}, {severity!r}) is not one of these sets; names {self.names}, severities '
+                         f'{self.severities}')
     self._check_folder()
     st = self.state(name, severity)
     if (st == 0).any():
-        raise DataError(self.path(name, severity), f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
+        raise DataError(self.path(name, severity),
+                        f'set is not complete ({int((st == 0).sum())} of {self.n} images not made); call build()')
     return self.store(name, severity).read(self.path(name, severity)), st == 1
 
 # %% ../nbs/15_robustness.ipynb #5623a342
@@ -360,15 +373,18 @@ def score_corruptions(models:dict, # method name -> model
     patients = np.arange(sets.n).astype(str) if patients is None else np.asarray(patients)
     if grades.shape != (sets.n,) or patients.shape != (sets.n,):
         raise ValueError(f'grades and patients must have shape ({sets.n},), got {grades.shape}, {patients.shape}')
-    jobs = ([('none', 0, sets.images, np.ones(sets.n, bool))] if clean else []) + [(n, s, *sets.get(n, s)) for n, s in sets.sets]
+    jobs = ([('none', 0, sets.images,
+              np.ones(sets.n, bool))] if clean else []) + [(n, s, *sets.get(n, s)) for n, s in sets.sets]
     frames = []
     for name, sev, imgs, ok in jobs:
         idx = np.flatnonzero(ok)
         # the transform once per set, not per model
         ds = ImageArray(imgs if transform is None else np.stack([np.asarray(transform(imgs[i], retina=_keep(sets.keep, i)), np.uint8) for i in idx]))
         for method, model in models.items():
-            p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size=batch_size, device=device)
-            frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx, patient=patients[idx], grade=grades[idx],
+            p = predict(model, ds, idx if transform is None else np.arange(len(idx)), batch_size=batch_size,
+                        device=device)
+            frames.append(pd.DataFrame(dict(method=method, corruption=name, severity=sev, image=idx,
+                                            patient=patients[idx], grade=grades[idx],
                                             **{f'p{k}': p[:, k] for k in range(5)})))
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
 
@@ -385,7 +401,8 @@ def corruption_source(cached, # `cache.CachedFundus` of the external set, as the
     prep = cached.meta['prep']
     if prep['method'] != 'graham': return cached, None
     recs = pd.read_csv(cached.dir/'records.csv', dtype={'id': str, 'patient': str})
-    src = CachedFundus(build_cache(recs, cache_root, name, prep=Prep(**{**prep, 'method': 'crop'}), workers=workers, progress=False))
+    src = CachedFundus(build_cache(recs, cache_root, name, prep=Prep(**{**prep, 'method': 'crop'}), workers=workers,
+                                   progress=False))
     if src.records.id.tolist() != cached.records.id.tolist():
         raise DataError(f'{src.dir}: the crop-only cache holds other images than {cached.dir}')
     return src, graham
@@ -404,7 +421,8 @@ def corrupted_sets(folder:str, # where the sets live
      "black.")
     from dr_study.cache import CachedFundus, CacheArray
     src = CachedFundus(cache)
-    return CorruptedSets(folder, CacheArray(src, idx), seed=seed, names=names, severities=severities, workers=workers, keep=src.retinas(idx))
+    return CorruptedSets(folder, CacheArray(src, idx), seed=seed, names=names, severities=severities, workers=workers,
+                         keep=src.retinas(idx))
 
 # %% ../nbs/15_robustness.ipynb #298e1291
 def corrupt_job(**spec) -> str:
@@ -429,7 +447,9 @@ def score_job(spec:dict, # `corrupted_sets`' arguments
      "{'scores.csv': ...}.")
     from dr_study.models import load_model, resolve_device
     dev = resolve_device(device)
-    return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec), grades, patients=patients, clean=True, batch_size=batch_size, device=dev, transform=transform)}
+    return {'scores.csv': score_corruptions({method: load_model(weights, arch, device=dev)}, corrupted_sets(**spec),
+                                            grades, patients=patients, clean=True, batch_size=batch_size, device=dev,
+                                            transform=transform)}
 
 # %% ../nbs/15_robustness.ipynb #79c73709
 def score_task(spec:dict, # `corrupted_sets`' arguments
@@ -448,15 +468,21 @@ def score_task(spec:dict, # `corrupted_sets`' arguments
     "(the score unit of the model in `weights` on the sets of `spec`, the `Task` that makes it)."
     from dr_study.core import file_hash
     from dr_study.dispatch import unit_task
-    config = dict(weights=file_hash(weights), arch=arch, sets=Path(spec['folder']).name, grades=stable_hash([int(g) for g in grades]), patients=stable_hash([str(p) for p in patients]),
+    config = dict(weights=file_hash(weights), arch=arch, sets=Path(spec['folder']).name,
+                  grades=stable_hash([int(g) for g in grades]), patients=stable_hash([str(p) for p in patients]),
                   transform=getattr(transform, '__name__', None), batch_size=batch_size, code=code_version(*SCORE_CODE))
-    return unit_task(parent, f'robustness-{method}', config, make=score_job, kwargs=dict(spec=spec, method=method, weights=str(weights), arch=arch, grades=[int(g) for g in grades],
-                     patients=[str(p) for p in patients], transform=transform, batch_size=batch_size, device=device), log=log)
+    return unit_task(parent, f'robustness-{method}', config, make=score_job,
+                     kwargs=dict(spec=spec, method=method, weights=str(weights), arch=arch,
+                                 grades=[int(g) for g in grades],
+                     patients=[str(p) for p in patients], transform=transform, batch_size=batch_size, device=device),
+                     log=log)
 
 # %% ../nbs/15_robustness.ipynb #bb1f07d2
 PAIRS = tuple(method_pairs())  # (arm, FS method, CL method) of the paper's four methods
-TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant',
-                 'rel_delta', 'rel_lo', 'rel_hi', 'mean_fs', 'mean_cl', 'mean_delta', 'mean_lo', 'mean_hi', 'auc_fs', 'auc_cl', 'n']
+TABLE_COLUMNS = ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi',
+                 'significant',
+                 'rel_delta', 'rel_lo', 'rel_hi', 'mean_fs', 'mean_cl', 'mean_delta', 'mean_lo', 'mean_hi', 'auc_fs',
+                 'auc_cl', 'n']
 
 def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCORE_COLUMNS`)
                      pairs=PAIRS, # (arm, FS method, CL method) triples
@@ -474,10 +500,12 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
     if df.patient.isna().any(): raise ValueError('scores has rows without a patient')
     dup = df.duplicated(['method', *key])
     if dup.any():
-        raise ValueError(f'scores has {int(dup.sum())} duplicate (method, corruption, severity, image) rows, e.g. {df[dup].iloc[0].to_dict()}')
+        raise ValueError(f'scores has {int(dup.sum())} duplicate (method, corruption, severity, image) rows, e.g. '
+                         f'{df[dup].iloc[0].to_dict()}')
     probs = scores[[f'p{k}' for k in range(5)]].to_numpy(float)
     df['patient'] = df.patient.astype(str)
-    df['s'], df['r'] = true_label_prob(probs, df.grade.to_numpy(float, na_value=np.nan), definition), referable_score(probs, definition)
+    df['s'], df['r'] = true_label_prob(probs, df.grade.to_numpy(float, na_value=np.nan),
+                                       definition), referable_score(probs, definition)
     order = {c: k for k, c in enumerate(('none',) + CORRUPTION_NAMES)}
     boot, rows = PairedDelta(n_boot, seed=seed), []
     for init, fs, cl in pairs:
@@ -497,11 +525,15 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
         for c, sev in sorted(groups, key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1])):
             i = groups[c, sev]; bal, plain = boot(s_cl[i], s_fs[i], pid[i], y[i]), boot(s_cl[i], s_fs[i], pid[i])
             j = i[np.isin(img[i], clean.index)]  # relative to clean: the images scored clean too
-            rel = boot(s_cl[j] - s_fs[j], clean[img[j]].to_numpy(), pid[j], y[j]) if len(j) else dict(delta=np.nan, lo=np.nan, hi=np.nan)
+            rel = boot(s_cl[j] - s_fs[j], clean[img[j]].to_numpy(), pid[j],
+                       y[j]) if len(j) else dict(delta=np.nan, lo=np.nan, hi=np.nan)
             bm = lambda s: np.mean([s[i][y[i] == v].mean() for v in np.unique(y[i])])
-            rows.append(dict(init=init, corruption=c, severity=int(sev), score_fs=bm(s_fs), score_cl=bm(s_cl), delta=bal['delta'], delta_lo=bal['lo'], delta_hi=bal['hi'],
-                             significant=bool(bal['lo'] > 0 or bal['hi'] < 0), rel_delta=rel['delta'], rel_lo=rel['lo'], rel_hi=rel['hi'],
-                             mean_fs=s_fs[i].mean(), mean_cl=s_cl[i].mean(), mean_delta=plain['delta'], mean_lo=plain['lo'], mean_hi=plain['hi'],
+            rows.append(dict(init=init, corruption=c, severity=int(sev), score_fs=bm(s_fs), score_cl=bm(s_cl),
+                             delta=bal['delta'], delta_lo=bal['lo'], delta_hi=bal['hi'],
+                             significant=bool(bal['lo'] > 0 or bal['hi'] < 0), rel_delta=rel['delta'], rel_lo=rel['lo'],
+                             rel_hi=rel['hi'],
+                             mean_fs=s_fs[i].mean(), mean_cl=s_cl[i].mean(), mean_delta=plain['delta'],
+                             mean_lo=plain['lo'], mean_hi=plain['hi'],
                              auc_fs=roc_auc(y[i], r_fs[i]), auc_cl=roc_auc(y[i], r_cl[i]), n=len(i)))
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
@@ -517,13 +549,19 @@ def figure4(table:pd.DataFrame, # `robustness_table`
     ("Figure 4: a CL - FS difference per corruption and severity, one panel per initialization, a dot where its "
      "interval excludes 0.")
     import altair as alt
-    lo, hi = {'delta': ('delta_lo', 'delta_hi'), 'rel_delta': ('rel_lo', 'rel_hi'), 'mean_delta': ('mean_lo', 'mean_hi')}[column]
+    lo, hi = {'delta': ('delta_lo', 'delta_hi'), 'rel_delta': ('rel_lo', 'rel_hi'),
+              'mean_delta': ('mean_lo', 'mean_hi')}[column]
     corr = table[table.severity > 0]
     names = list(dict.fromkeys(corr.corruption))
     v = np.abs(corr[column].to_numpy(float))
     lim = (float(np.nanmax(v)) if np.isfinite(v).any() else 0.0) or 1.0  # symmetric about 0; all-zero or empty: [-1, 1]
-    base = alt.Chart(corr).encode(x=alt.X('severity:O', title='severity'), y=alt.Y('corruption:N', sort=names, title=None))
-    heat = base.mark_rect().encode(color=alt.Color(f'{column}:Q', scale=alt.Scale(scheme='redblue', domain=[-lim, lim], domainMid=0), title=legend),
-                                   tooltip=['init', 'corruption', 'severity', *(alt.Tooltip(f'{c}:Q', format='.3f') for c in (column, lo, hi))])
+    base = alt.Chart(corr).encode(x=alt.X('severity:O', title='severity'),
+                                  y=alt.Y('corruption:N', sort=names, title=None))
+    heat = base.mark_rect().encode(color=alt.Color(f'{column}:Q',
+                                                   scale=alt.Scale(scheme='redblue', domain=[-lim, lim], domainMid=0),
+                                                   title=legend),
+                                   tooltip=['init', 'corruption', 'severity',
+                                            *(alt.Tooltip(f'{c}:Q', format='.3f') for c in (column, lo, hi))])
     dots = base.transform_filter((alt.datum[lo] > 0) | (alt.datum[hi] < 0)).mark_text(text='●', fontSize=7, color='black')
-    return alt.layer(heat, dots).properties(width=width, height=16 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)
+    return alt.layer(heat, dots).properties(width=width,
+                                            height=16 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)

@@ -30,7 +30,8 @@ def method_sections() -> list:
     "(section, [notebook paths]) of the library notebooks, as the sidebar of `_quarto.yml` lists them."
     items = quarto_settings().get('website', {}).get('sidebar', {}).get('contents', [])
     root = QUARTO_YML.parent
-    return [(it['section'], [root/p for p in it['contents'] if (root/p).is_file()]) for it in items if isinstance(it, dict)]
+    return [(it['section'],
+             [root/p for p in it['contents'] if (root/p).is_file()]) for it in items if isinstance(it, dict)]
 
 # %% ../nbs/09_site.ipynb #3d6c903d
 def method_notebooks() -> list:
@@ -81,12 +82,15 @@ b.dataset.emptyFigures=[].filter.call(document.querySelectorAll('.dr-figure svg'
 b.dataset.checked='1';});</script>"""
 
 def _layout(title:str, body:str, nav:str) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">'
-            f'<title>{html.escape(title)} · dr_study</title><style>{CSS}</style></head><body>{nav}<main>{body}</main>{CHECK_JS}</body></html>')
+    return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" '
+            'content="width=device-width">'
+            f'<title>{html.escape(title)} · '
+            f'dr_study</title><style>{CSS}</style></head><body>{nav}<main>{body}</main>{CHECK_JS}</body></html>')
 
 # %% ../nbs/09_site.ipynb #2deb0cd1
 def _nav(pages, here:str) -> str:
-    out, sec = ['<nav><h2><a href="index.html">dr_study</a></h2>', f'<a href="index.html" class="{"here" if here == "index" else ""}">Home</a>'], None
+    out, sec = ['<nav><h2><a href="index.html">dr_study</a></h2>',
+                f'<a href="index.html" class="{"here" if here == "index" else ""}">Home</a>'], None
     for section, title, slug, _ in pages:
         if section != sec: out.append(f'<h3>{section}</h3>'); sec = section
         out.append(f'<a href="{slug}.html" class="{"here" if here == slug else ""}">{html.escape(title)}</a>')
@@ -96,7 +100,8 @@ def _nav(pages, here:str) -> str:
 def _notebook_body(nb) -> str:
     "A notebook (node) as nbconvert's basic HTML."
     from nbconvert import HTMLExporter
-    body, _ = HTMLExporter(template_name='basic', exclude_input_prompt=True, exclude_output_prompt=True).from_notebook_node(nb)
+    body, _ = HTMLExporter(template_name='basic', exclude_input_prompt=True,
+                           exclude_output_prompt=True).from_notebook_node(nb)
     return body
 
 # %% ../nbs/09_site.ipynb #1558aecb
@@ -166,7 +171,8 @@ def api_notebook(path) -> 'nbformat.NotebookNode':
     import ast, importlib, nbformat
     from nbdev.showdoc import show_doc
     nb = nbformat.read(path, 4)
-    exp = next((re.search(r'^#\|\s*default_exp\s+(\S+)', c.source, re.M) for c in nb.cells if 'default_exp' in c.source), None)
+    exp = next((re.search(r'^#\|\s*default_exp\s+(\S+)', c.source,
+                          re.M) for c in nb.cells if 'default_exp' in c.source), None)
     if exp is None: return nb
     mod, cells = importlib.import_module(f'dr_study.{exp.group(1)}'), []
     for c in nb.cells:
@@ -186,12 +192,14 @@ def api_notebook(path) -> 'nbformat.NotebookNode':
 # %% ../nbs/09_site.ipynb #e632367c
 def nbdev_quarto_yml(out:Path|None=None) -> Path:
     "Write `_quarto.yml` for `nbdev_docs` (default `nbs/_quarto.yml`): the top-level one, its paths relative to `nbs/`."
-    strip = lambda x: x.removeprefix('nbs/') if isinstance(x, str) else {**x, 'contents': [strip(c) for c in x['contents']]}
+    strip = lambda x: x.removeprefix('nbs/') if isinstance(x,
+                                                           str) else {**x, 'contents': [strip(c) for c in x['contents']]}
     cfg = quarto_settings()
     cfg['project'] = {**cfg['project'], 'render': [strip(p) for p in cfg['project']['render']]}
     cfg['website']['sidebar']['contents'] = [strip(c) for c in cfg['website']['sidebar']['contents']]
     out = out or QUARTO_YML.parent/'nbs'/'_quarto.yml'
-    atomic_write(out, '# Written by dr_study.site.nbdev_quarto_yml from ../_quarto.yml: edit that one.\n' + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+    atomic_write(out,
+                 '# Written by dr_study.site.nbdev_quarto_yml from ../_quarto.yml: edit that one.\n' + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
     return out
 
 # %% ../nbs/09_site.ipynb #f9f12e20
@@ -203,7 +211,8 @@ def ledger_html(run:RunLayout) -> str:
     lg, rows = pd.read_csv(p).fillna(''), []
     stand_in = lambda r: '<span class="dr-stand-in">rests on the IFI stand-in</span>' if str(getattr(r, 'rests_on_stand_in', '')) == 'True' else ''
     detail = lambda r: ''.join(f'<br><b>{k}:</b> {html.escape(str(v))}' for k, v in (('estimand', getattr(r, 'estimand', '')), ('test', getattr(r, 'test', '')),
-                                ('cells, seeds', f"{getattr(r, 'family', '')}, {getattr(r, 'seeds', '')}" if getattr(r, 'estimand', '') else ''), ('to resolve', getattr(r, 'resolve', ''))) if v)
+                                ('cells, seeds',
+                                 f"{getattr(r, 'family', '')}, {getattr(r, 'seeds', '')}" if getattr(r, 'estimand', '') else ''), ('to resolve', getattr(r, 'resolve', ''))) if v)
     # the paper's sections in order, then what is beyond the paper
     lg = lg.iloc[lg.section.astype(str).str[:1].str.isdigit().map({True: 0, False: 1}).argsort(kind='stable')]
     for r in lg.itertuples():
@@ -214,9 +223,11 @@ def ledger_html(run:RunLayout) -> str:
                     f'<td class="v-{r.verdict.replace(" ", "-")}">{html.escape(r.verdict)}{stand_in(r)}</td>'
                     f'<td><details><summary>numbers</summary>{html.escape(r.here)}{detail(r)}</details></td></tr>')
     counts = lg.verdict.value_counts()
-    head = ', '.join(f'{counts[v]} {v}' for v in ('supported', 'contradicted', 'not resolved', 'not tested here', 'check failed') if v in counts)
+    head = ', '.join(f'{counts[v]} {v}' for v in ('supported', 'contradicted', 'not resolved', 'not tested here',
+                                                  'check failed') if v in counts)
     return (f'<h2>What the study found</h2><p>Each of the paper\'s claims, checked on this run: {head}.</p>'
-            '<table class="dr-table dr-ledger"><tr><th></th><th>the paper claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>'
+            '<table class="dr-table dr-ledger"><tr><th></th><th>the paper '
+            'claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>'
             '<p>The ledger with every number: <code>results/claims.csv</code>.</p>')
 
 # %% ../nbs/09_site.ipynb #1abef6ea
@@ -224,30 +235,42 @@ def home_page(run:RunLayout, params:dict) -> str:
     "HTML body of the home page."
     fig = next((run.figures/f'{n}.svg' for n in HOME_FIGURES if (run.figures/f'{n}.svg').exists()), None)
     synth = bool(params.get('synthetic'))
-    parts = ['<h1>dr_study</h1>', '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable '
-             'reproduction and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and Self-Supervision for a Deep '
-             f'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile <b>{html.escape(str(params.get("profile")))}</b>.</p>']
+    parts = ['<h1>dr_study</h1>',
+             '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable '
+             'reproduction and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and '
+             'Self-Supervision for a Deep '
+             'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile '
+             f'<b>{html.escape(str(params.get("profile")))}</b>.</p>']
     notes = []  # one banner: what in this run differs from the paper
     if synth:
-        notes.append(f'<b>Synthetic data.</b> Every number and figure comes from the {html.escape(data_source(params))}, written in '
-                           'the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to about 20%.')
+        notes.append('<b>Synthetic data.</b> Every number and figure comes from the '
+                     f'{html.escape(data_source(params))}, written in '
+                           'the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to '
+                           'about 20%.')
     else: notes.append(f'Data: {html.escape(data_source(params))}.')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
-        notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised and MoCo v2 pretraining '
-                     'on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads ImageNet weights.')
+        notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised '
+                     'and MoCo v2 pretraining '
+                     'on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads '
+                     'ImageNet weights.')
     elif params.get('ifi_fs_weights') is not None:
         name = lambda v: v if str(v).startswith('torchvision') else Path(v).name
-        notes.append(f'IFI starting points loaded from the weights given: IFI-FS <code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
+        notes.append('IFI starting points loaded from the weights given: IFI-FS '
+                     f'<code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
                      f'IFI-CL <code>{html.escape(name(params["ifi_cl_weights"]))}</code> (not the stand-in).')
     if params.get('preprocessing') == 'graham':
-        notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; the paper crops only.")
+        notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models "
+                     "see lesions; the paper crops only.")
     if params.get('finetune_recipe', 'authors') != 'authors':
-        notes.append("<b>Our fine-tuning recipe</b> (flips and quarter turns, cosine decay) where the paper is silent; the authors' (random resized crops, step decay: their main_lincls.py) is the default and the paper profile's.")
+        notes.append("<b>Our fine-tuning recipe</b> (flips and quarter turns, cosine decay) where the paper is silent; "
+                     "the authors' (random resized crops, step decay: their main_lincls.py) is the default and the "
+                     "paper profile's.")
     parts.append('<div class="banner">' + '<br>'.join(notes) + '</div>')
     parts.append(ledger_html(run))
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
-        parts.append(f'<figure class="dr-figure"><img src="{fig.name}" alt="{fig.stem}"><figcaption>{fig.stem} (data: <code>results/{fig.stem}.csv</code>)</figcaption></figure>')
+        parts.append(f'<figure class="dr-figure"><img src="{fig.name}" alt="{fig.stem}"><figcaption>{fig.stem} (data: '
+                     f'<code>results/{fig.stem}.csv</code>)</figcaption></figure>')
     summ = run.table('data_summary')
     if summ.exists():
         s = pd.read_csv(summ)
@@ -257,18 +280,29 @@ def home_page(run:RunLayout, params:dict) -> str:
     parts.append(f'<h2>Excluded images</h2><p>{n_sk} image(s) or mask(s) were excluded, each with its reason'
                  + (' (<code>results/skipped.csv</code>):</p>' + table_html(pd.read_csv(sk)) if n_sk else '.</p>'))
     prof = html.escape(str(params.get("profile")))
-    parts.append('<h2>Re-running it</h2><pre>bash scripts/dev.sh reproduce                      # from a checkout: set up, then the smoke profile\n'
-                 f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it affects run again\n'
-                 'dr-study status RUN --set key=value                 # what would run, and why, without running anything\n'
-                 'dr-study clean RUN                                  # the work units no current step uses, with their sizes (--yes deletes them)\n'
-                 'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, by hand</pre>'
-                 '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained starting points, each fine-tuning run, '
-                 'the corrupted images) is a work unit: a folder named from a hash of everything it depends on (its configuration, its inputs, the code that '
-                 'computes it), with that configuration beside it. A step runs again when its parameters, its notebook, the library code it reaches or '
-                 'the steps it reads change, and <code>reproduce</code> says which. A notebook re-run by hand (opened from <code>RUN/notebooks/</code> in '
-                 'JupyterLab, or with papermill as above) reuses the same units, since the library does the reuse; it writes its results into the run folder '
+    parts.append('<h2>Re-running it</h2><pre>bash scripts/dev.sh reproduce                      # from a checkout: set '
+                 'up, then the smoke profile\n'
+                 f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it '
+                 'affects run again\n'
+                 'dr-study status RUN --set key=value                 # what would run, and why, without running '
+                 'anything\n'
+                 'dr-study clean RUN                                  # the work units no current step uses, with '
+                 'their sizes (--yes deletes them)\n'
+                 'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, '
+                 'by hand</pre>'
+                 '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained '
+                 'starting points, each fine-tuning run, '
+                 'the corrupted images) is a work unit: a folder named from a hash of everything it depends on (its '
+                 'configuration, its inputs, the code that '
+                 'computes it), with that configuration beside it. A step runs again when its parameters, its '
+                 'notebook, the library code it reaches or '
+                 'the steps it reads change, and <code>reproduce</code> says which. A notebook re-run by hand (opened '
+                 'from <code>RUN/notebooks/</code> in '
+                 'JupyterLab, or with papermill as above) reuses the same units, since the library does the reuse; it '
+                 'writes its results into the run folder '
                  'it is given, so try other parameters on a copy of the run folder.</p>'
-                 '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; every table and figure as CSV: <code>results/</code>.</p>')
+                 '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; '
+                 'every table and figure as CSV: <code>results/</code>.</p>')
     return ''.join(parts)
 
 # %% ../nbs/09_site.ipynb #0d88b442
@@ -279,7 +313,8 @@ def build_offline(run:RunLayout, params:dict) -> Path:
     atomic_write(run.site/'index.html', _layout('Home', home_page(run, params), _nav(pages, 'index')))
     import nbformat
     for section, title, slug, path in pages:
-        body = page_body(page_notebook(nbformat.read(path, 4))) if slug.startswith('study-') else _notebook_body(api_notebook(path))
+        body = page_body(page_notebook(nbformat.read(path,
+                                                     4))) if slug.startswith('study-') else _notebook_body(api_notebook(path))
         atomic_write(run.site/f'{slug}.html', _layout(title, body, _nav(pages, slug)))
     return run.site/'index.html'
 
@@ -289,8 +324,10 @@ def site_key(run:RunLayout, # the `RunLayout`
             ) -> str:
     ("Hash of everything the site of `run` is made from: its pages' notebooks, results, figures, parameters, the "
      "site's code and the builder.")
-    files = [p for *_, p in site_pages(run)] + [run.params, run.root/'data.json'] + [p for d in (run.results, run.figures) if d.is_dir() for p in sorted(d.rglob('*'))]
-    return stable_hash(dict(files={str(p): file_hash(p) for p in files if p.is_file()}, code=code_version('site.build_site'), quarto=quarto))
+    files = [p for *_, p in site_pages(run)] + [run.params,
+                                                run.root/'data.json'] + [p for d in (run.results, run.figures) if d.is_dir() for p in sorted(d.rglob('*'))]
+    return stable_hash(dict(files={str(p): file_hash(p) for p in files if p.is_file()},
+                            code=code_version('site.build_site'), quarto=quarto))
 
 # %% ../nbs/09_site.ipynb #5d61451f
 def quarto_project(run:RunLayout, # the `RunLayout`
@@ -312,15 +349,18 @@ def quarto_project(run:RunLayout, # the `RunLayout`
                     c.source = '#| echo: false\n' + c.source
             nbformat.write(nb, stage/f'{slug}.ipynb')
         else: nbformat.write(api_notebook(path), stage/f'{slug}.ipynb')
-    atomic_write(stage/'index.qmd', '---\ntitle: "dr_study"\n---\n\n```{=html}\n' + home_page(RunLayout(stage.parent), params) + '\n```\n')
+    atomic_write(stage/'index.qmd',
+                 '---\ntitle: "dr_study"\n---\n\n```{=html}\n' + home_page(RunLayout(stage.parent), params) + '\n```\n')
     contents, sec = ['index.qmd'], None
     for section, _, slug, _ in pages:
         if section != sec: contents.append({'section': section, 'contents': []}); sec = section
         contents[-1]['contents'].append(f'{slug}.ipynb')
     qs = quarto_settings()  # the repository's project: title and format (a run's site is its own project, staged here)
     fmt = {**qs.get('format', {}).get('html', {}), 'embed-resources': True, 'toc': True}
-    cfg = {'project': {'type': 'website', 'output-dir': str(run.site.resolve())}, 'execute': {'enabled': False}, 'format': {'html': fmt},
-           'website': {'title': qs.get('website', {}).get('title', 'dr_study'), 'sidebar': {'style': 'floating', 'contents': contents}}}
+    cfg = {'project': {'type': 'website', 'output-dir': str(run.site.resolve())}, 'execute': {'enabled': False},
+           'format': {'html': fmt},
+           'website': {'title': qs.get('website', {}).get('title', 'dr_study'),
+                       'sidebar': {'style': 'floating', 'contents': contents}}}
     atomic_write(stage/'_quarto.yml', yaml.safe_dump(cfg, sort_keys=False))
     return stage
 

@@ -139,7 +139,8 @@ class ActivationSpectra:
                     if self.max_batches is not None and k >= self.max_batches: break
                     if isinstance(x, (tuple, list)): x = x[0]
                     if not torch.is_tensor(x) or x.ndim != 4 or not x.is_floating_point():
-                        raise ValueError(f'batch {k}: expected a normalized float tensor (B, 3, H, W), got {getattr(x, "dtype", type(x).__name__)} {tuple(getattr(x, "shape", ()))}')
+                        raise ValueError(f'batch {k}: expected a normalized float tensor (B, 3, H, W), got '
+                                         f'{getattr(x, "dtype", type(x).__name__)} {tuple(getattr(x, "shape", ()))}')
                     model(x.to(self.device))
         finally:
             for h in handles: h.remove()
@@ -227,7 +228,8 @@ class FeatureSpectra:
     def _pass(self, model, layers, batches) -> dict:
         acts, hs = {n: [] for n, _ in layers}, []
         for n, m in layers:
-            hs.append(m.register_forward_hook(lambda mod, i, o, n=n: acts[n].append(o.detach().flatten(1).to('cpu', torch.float32, copy=True))))
+            hs.append(m.register_forward_hook(lambda mod, i, o,
+                                              n=n: acts[n].append(o.detach().flatten(1).to('cpu', torch.float32, copy=True))))
         try:
             with torch.no_grad():
                 for x in (batches() if callable(batches) else batches): model(x.to(self.device))
@@ -297,12 +299,16 @@ def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, compo
     if fl.empty:
         raise ValueError(f'no eigenvalues of layer {layer!r}; layers: {list(dict.fromkeys(eigs.layer))[:5]}...')
     k = int(fl.component.max()); grid = np.linspace(-k - 1, k + 1, 401)
-    dens = pd.concat([pd.DataFrame(dict(method=m, index=grid, density=ev_density(g.eigenvalue.to_numpy(), grid))) for m, g in fl.groupby('method', sort=False)])
+    dens = pd.concat([pd.DataFrame(dict(method=m, index=grid,
+                                        density=ev_density(g.eigenvalue.to_numpy(),
+                                                           grid))) for m, g in fl.groupby('method', sort=False)])
     color = method_color(method_colors(fl.method))
-    top = alt.Chart(dens).mark_line().encode(x=alt.X('index:Q', title='principal component (mirrored about 0)'), y=alt.Y('density:Q', title='density'), color=color)
+    top = alt.Chart(dens).mark_line().encode(x=alt.X('index:Q', title='principal component (mirrored about 0)'),
+                                             y=alt.Y('density:Q', title='density'), color=color)
     plain = alt.Chart(fl).mark_line(point=alt.OverlayMarkDef(size=12)).encode(x=alt.X('component:Q', title='principal component'),
         y=alt.Y('eigenvalue:Q', scale=alt.Scale(type='log'), title='eigenvalue'), color=color)
-    return alt.vconcat(top.properties(width=width, height=170), plain.properties(width=width, height=150), title=f'Figure 3b: eigenvalues of the first layer ({layer})'), fl
+    return alt.vconcat(top.properties(width=width, height=170), plain.properties(width=width, height=150),
+                       title=f'Figure 3b: eigenvalues of the first layer ({layer})'), fl
 
 # %% ../nbs/14_spectra.ipynb #0e6d7b96
 DISTRIBUTIONS = ['pareto', 'lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme']
@@ -326,7 +332,8 @@ def fit_distributions(eigs, # eigenvalues (only the positive ones are used)
     edges = np.exp(np.histogram_bin_edges(np.log(x), bins=bins)) if log_bins else np.histogram_bin_edges(x, bins=bins)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        s = distfit(method='parametric', distr=list(candidates), stats='RSS', bins=edges, smooth=None, verbose=0).fit_transform(x)['summary']
+        s = distfit(method='parametric', distr=list(candidates), stats='RSS', bins=edges, smooth=None,
+                    verbose=0).fit_transform(x)['summary']
     s = s.dropna(subset=['name']).sort_values('score', kind='stable').reset_index(drop=True)  # failed fits dropped
     if s.empty: raise ValueError(f'distfit could fit none of {list(candidates)}')
     return pd.DataFrame(dict(distribution=s['name'], score=s['score'].astype(float), params=s['params'],
@@ -374,7 +381,8 @@ class PowerLawFit:
         x = np.sort(_positive(x, 'x'))
         r = _scan(x, self.min_tail) if len(x) >= self.min_tail else None
         if r is None:
-            raise ValueError(f'PowerLawFit needs at least min_tail={self.min_tail} positive values, not all equal; got {len(x)} positive values')
+            raise ValueError(f'PowerLawFit needs at least min_tail={self.min_tail} positive values, not all equal; got '
+                             f'{len(x)} positive values')
         ks, a, xmin, nt = r
         g, boots = np.random.default_rng(self.seed), []
         while len(boots) < self.n_boot:
@@ -404,8 +412,10 @@ def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
         e = _layer(spectra, method, first)
         fd, pl = fit_distributions(e, candidates), PowerLawFit(n_boot, seed=seed)(e)
         par = np.flatnonzero(fd.distribution.to_numpy() == 'pareto')
-        rows.append(dict(method=method, best_distribution=fd.distribution[0], alpha=pl['alpha'], alpha_lo=pl['alpha_lo'], alpha_hi=pl['alpha_hi'],
-                         pareto_b_distfit=fd.pareto_alpha[par[0]] if len(par) else np.nan, pareto_rank=int(par[0]) + 1 if len(par) else np.nan,
+        rows.append(dict(method=method, best_distribution=fd.distribution[0], alpha=pl['alpha'],
+                         alpha_lo=pl['alpha_lo'], alpha_hi=pl['alpha_hi'],
+                         pareto_b_distfit=fd.pareto_alpha[par[0]] if len(par) else np.nan,
+                         pareto_rank=int(par[0]) + 1 if len(par) else np.nan,
                          exponent=pl['exponent'], xmin=pl['xmin'], n_tail=pl['n_tail'], ks=pl['ks'], n_eigs=len(e)))
     return pd.DataFrame(rows)
 
@@ -441,7 +451,8 @@ def resampled_eigenvalues(G, # (N, N) Gram matrix of the standardized features (
     for Wb in W.split(chunk):
         n = Wb.sum(1)
         g = Wb @ G / n[:, None]; c = (g * Wb).sum(1) / n; r = Wb.sqrt()  # g: the resample's mean Gram row; c: its mean
-        K = (G - g[:, :, None] - g[:, None, :] + c[:, None, None]) * r[:, :, None] * r[:, None, :] / (n - 1)[:, None, None]
+        K = (G - g[:, :, None] - g[:, None, :] + c[:, None,
+                                                   None]) * r[:, :, None] * r[:, None, :] / (n - 1)[:, None, None]
         out.append(torch.linalg.eigvalsh(K).flip(-1)[:, :n_components].clamp_min(0))
     return torch.cat(out).cpu().numpy()
 
@@ -453,7 +464,8 @@ def delete_d_weights(patients, # (N,) patient of each probe image
                     ) -> tuple:
     ("(W (n_sub, N) of 0/1 image weights, n patients, d left out): delete-d jackknife subsamples by patient, no image "
      "drawn twice.")
-    codes, n = np.unique(np.asarray(patients).astype(str), return_inverse=True)[1], len(np.unique(np.asarray(patients).astype(str)))
+    codes, n = np.unique(np.asarray(patients).astype(str),
+                         return_inverse=True)[1], len(np.unique(np.asarray(patients).astype(str)))
     d = int(np.clip(round(frac * n), 1, n - 2)) if n > 2 else None
     if d is None: raise ValueError(f'delete-d jackknife: {n} patient(s) in the probe set; at least 3 are needed')
     g = np.random.default_rng([seed, 7]); out = np.ones((n_sub, len(codes)))
@@ -498,12 +510,14 @@ class SpectrumStatistics:
         N = len(next(iter(grams.values())))
         W = np.ones((1, N)) if W is None else np.atleast_2d(np.asarray(W, float)); k = self.top(W)
         if k < 5:
-            raise ValueError(f'SpectrumStatistics: resamples with {k + 1} distinct images leave {k} eigenvalues; more probe images are needed')
+            raise ValueError(f'SpectrumStatistics: resamples with {k + 1} distinct images leave {k} eigenvalues; more '
+                             'probe images are needed')
         E = {n: resampled_eigenvalues(G, W, k, self.chunk) for n, G in grams.items()}
         with np.errstate(divide='ignore'):
             logk = np.mean([[np.log(condition_number(e, self.hi, self.lo)) for e in Ek] for Ek in E.values()], 0)
         first = next(iter(E.values()))
-        return pd.DataFrame(dict(k=k, kappa_early=np.exp(logk), pareto_alpha=[stats.pareto.fit(e[e > 0])[0] for e in first]))
+        return pd.DataFrame(dict(k=k, kappa_early=np.exp(logk),
+                                 pareto_alpha=[stats.pareto.fit(e[e > 0])[0] for e in first]))
 
 # %% ../nbs/14_spectra.ipynb #f28be5d2
 # `SpectrumStatistics` rows of every (method, seed) with `method`, `seed`, `replicate` (-1: the probe set), `patients`, `deleted`
@@ -517,10 +531,12 @@ def spectrum_intervals(boot:pd.DataFrame,
     rows, q = [], [(1 - level) / 2, (1 + level) / 2]
     for m, d in boot.groupby('method', sort=False):
         row = dict(method=m, seeds=d.seed.nunique(), k=int(d.k.min()))
-        for stat, name, f, inv in (('kappa_early', 'kappa', np.log, np.exp), ('pareto_alpha', 'alpha', lambda v: v, lambda v: v)):
+        for stat, name, f, inv in (('kappa_early', 'kappa', np.log, np.exp),
+                                   ('pareto_alpha', 'alpha', lambda v: v, lambda v: v)):
             V = np.stack([f(g.sort_values('replicate')[stat].to_numpy(float)) for _, g in d.groupby('seed')])
             with np.errstate(invalid='ignore'):
-                est, rep = HierarchicalBootstrap(V.shape[1] - 1, seed=seed).over_seeds(*pseudo_replicates(V, int(d.patients.iloc[0]), int(d.deleted.iloc[0])))
+                est, rep = HierarchicalBootstrap(V.shape[1] - 1,
+                                                 seed=seed).over_seeds(*pseudo_replicates(V, int(d.patients.iloc[0]), int(d.deleted.iloc[0])))
             lo, hi = np.nanquantile(rep, q) if np.isfinite(rep).any() else (np.nan, np.nan)
             row.update({name: inv(est), f'{name}_lo': inv(lo), f'{name}_hi': inv(hi)})
         rows.append(row)
@@ -542,10 +558,12 @@ def figure3a(ct:pd.DataFrame, # `condition_table`
         y=alt.Y('kappa:Q', scale=alt.Scale(type='log'), title='κ = |λ p99.9| / |λ p90|'),
         color=method_color(method_colors(d.method)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')])
     dash = alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training',
-                          legend=alt.Legend(symbolType='stroke', symbolStrokeColor='#444', symbolStrokeWidth=2, symbolSize=400))
+                          legend=alt.Legend(symbolType='stroke', symbolStrokeColor='#444', symbolStrokeWidth=2,
+                                            symbolSize=400))
     # lines alone carry the dash legend
     lines = base.mark_line().encode(strokeDash=dash) + base.mark_point(filled=True, size=30)
-    return lines.properties(width=width, height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(
+    return lines.properties(width=width,
+                            height=150).facet(row=alt.Row('init:N', sort=['IWNE', 'IFI'], title=None)).properties(
         title='Figure 3a: condition number per layer')
 
 # %% ../nbs/14_spectra.ipynb #c6029928
@@ -555,7 +573,9 @@ def spectra_long(spectra:dict, # {layer: eigenvalues}, in depth order
                  **tag, # columns added to every row
                 ) -> pd.DataFrame:
     "One row per (layer, component): `tag`, layer, depth, component, eigenvalue."
-    return pd.DataFrame([dict(**tag, layer=l, depth=d, component=c, eigenvalue=float(v)) for d, (l, e) in enumerate(spectra.items()) for c, v in enumerate(e)])
+    return pd.DataFrame([dict(**tag, layer=l, depth=d, component=c,
+                              eigenvalue=float(v)) for d, (l,
+                                                           e) in enumerate(spectra.items()) for c, v in enumerate(e)])
 
 # %% ../nbs/14_spectra.ipynb #19cdd4f2
 def spectra_dict(long:pd.DataFrame) -> dict:
@@ -589,13 +609,17 @@ def spectra_job(cache:str, # the cache folder of the probe images
     model = load_model(weights, arch, device=dev)
     fs = FeatureSpectra(device=dev, keep_grams=early_layers(len(paper_layers(model))))
     out = {'eigenvalues.csv': spectra_long(fs(model, batches)),
-           'boot.csv': SpectrumStatistics()(fs.grams_, W).assign(replicate=np.arange(-1, len(W) - 1), patients=n_pat, deleted=d_pat)}
+           'boot.csv': SpectrumStatistics()(fs.grams_,
+                                            W).assign(replicate=np.arange(-1, len(W) - 1), patients=n_pat,
+                                                      deleted=d_pat)}
     if channel:
-        recipes = {'correlation (fov, after BN)': dict(layers=layer_set, region=field_of_view(ds.size), correlation=True), 'raw covariance': dict(layers='blocks')}
+        recipes = {'correlation (fov, after BN)': dict(layers=layer_set, region=field_of_view(ds.size),
+                                                       correlation=True), 'raw covariance': dict(layers='blocks')}
         with warnings.catch_warnings():
             # deep layers with fewer samples (positions inside the field of view) than channels: their kappa means little
             warnings.simplefilter('ignore')
-            out['channel.csv'] = pd.concat([spectra_long(ActivationSpectra(device=dev, **kw)(model, batches), recipe=r) for r, kw in recipes.items()], ignore_index=True)
+            out['channel.csv'] = pd.concat([spectra_long(ActivationSpectra(device=dev, **kw)(model, batches),
+                                                         recipe=r) for r, kw in recipes.items()], ignore_index=True)
     return out
 
 # %% ../nbs/14_spectra.ipynb #0dcede19

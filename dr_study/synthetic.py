@@ -50,7 +50,8 @@ def vessel_segments(g:np.random.Generator, eye:Eye) -> list:
             segs.append((x, y, x1, y1, w, kind)); x, y = x1, y1
             if depth < 3 and g.random() < 0.045 + 0.02 * depth:
                 turn = g.choice([-1, 1]) * g.uniform(0.5, 1.1)
-                grow(x, y, ang + turn, w * g.uniform(0.55, 0.75), g.normal(0, 0.02), kind, depth + 1, int(steps * g.uniform(0.3, 0.6)))
+                grow(x, y, ang + turn, w * g.uniform(0.55, 0.75), g.normal(0, 0.02), kind, depth + 1,
+                     int(steps * g.uniform(0.3, 0.6)))
             w *= 0.992
             if w < 0.0015: return
     for kind, w0 in (('vein', 0.0125), ('artery', 0.0095)):
@@ -85,17 +86,21 @@ def sample_lesions(g:np.random.Generator, # numpy random generator
     for _ in range(counts.get('HE', 0)):
         x, y = _place(g, eye)
         if g.random() < 0.6:
-            L['HE'].append(dict(shape='blot', xy=(x, y), r=g.uniform(0.008, 0.03), c=g.uniform(0.4, 0.65), lobes=int(g.integers(2, 5)), seed=int(g.integers(1 << 30))))
-        else: L['HE'].append(dict(shape='flame', xy=(x, y), r=g.uniform(0.02, 0.05), w=g.uniform(0.006, 0.012), ang=math.atan2(y - dy, x - dx), c=g.uniform(0.4, 0.6)))
+            L['HE'].append(dict(shape='blot', xy=(x, y), r=g.uniform(0.008, 0.03), c=g.uniform(0.4, 0.65),
+                                lobes=int(g.integers(2, 5)), seed=int(g.integers(1 << 30))))
+        else: L['HE'].append(dict(shape='flame', xy=(x, y), r=g.uniform(0.02, 0.05), w=g.uniform(0.006, 0.012),
+                                  ang=math.atan2(y - dy, x - dx), c=g.uniform(0.4, 0.6)))
     for _ in range(counts.get('EX', 0)):  # one cluster
         if g.random() < 0.6:
             rho, phi = g.uniform(0.12, 0.32), g.uniform(0, 2 * math.pi)
             cx, cy = eye.fovea[0] + rho * math.cos(phi), eye.fovea[1] + rho * math.sin(phi)
         else: cx, cy = _place(g, eye, rmax=0.7)
         for _ in range(int(g.integers(3, 13))):
-            L['EX'].append(dict(xy=(cx + g.normal(0, 0.025), cy + g.normal(0, 0.025)), r=g.uniform(0.002, 0.007), c=g.uniform(0.55, 0.85)))
+            L['EX'].append(dict(xy=(cx + g.normal(0, 0.025), cy + g.normal(0, 0.025)), r=g.uniform(0.002, 0.007),
+                                c=g.uniform(0.55, 0.85)))
     for _ in range(counts.get('SE', 0)):
-        L['SE'].append(dict(xy=_place(g, eye, rmax=0.65), r=g.uniform(0.015, 0.032), c=g.uniform(0.45, 0.7), e=g.uniform(0.5, 1.0), ang=g.uniform(0, math.pi)))
+        L['SE'].append(dict(xy=_place(g, eye, rmax=0.65), r=g.uniform(0.015, 0.032), c=g.uniform(0.45, 0.7),
+                            e=g.uniform(0.5, 1.0), ang=g.uniform(0, math.pi)))
     for _ in range(counts.get('NV', 0)):
         at_disc = g.random() < 0.5
         xy = (dx + g.normal(0, 0.05), dy + g.normal(0, 0.05)) if at_disc else _place(g, eye, rmin=0.3, rmax=0.8)
@@ -293,11 +298,16 @@ class Site:
 
 # %% ../nbs/05_synthetic.ipynb #b488fa80
 SITES = {
-    'eyepacs': Site('eyepacs', sizes=((4752, 3168), (3888, 2592), (2592, 1944), (3456, 2304), (2048, 1536)), diameter=(0.95, 1.12),
-                    exposure=(0.5, 1.3), cast=0.08, blur_p=0.3, blur=(0.8, 3.5), noise=3.0, jpeg=(60, 95), notch_p=0.15, flip_p=0.02),
-    'messidor2': Site('messidor2', sizes=((1440, 960), (2240, 1488), (2304, 1536)), diameter=(0.90, 0.95), exposure=(0.85, 1.1),
-                      cast=0.03, balance=(0.9, 1.12, 1.2), blur_p=0.05, blur=(0.5, 1.2), sharpen=0.6, noise=1.5, jpeg=(88, 96), png_p=0.5),
-    'idrid': Site('idrid', sizes=((4288, 2848),), diameter=(1.0, 1.04), exposure=(0.9, 1.1), cast=0.03, balance=(1.02, 0.98, 0.95),
+    'eyepacs': Site('eyepacs', sizes=((4752, 3168), (3888, 2592), (2592, 1944), (3456, 2304), (2048, 1536)),
+                    diameter=(0.95, 1.12),
+                    exposure=(0.5, 1.3), cast=0.08, blur_p=0.3, blur=(0.8, 3.5), noise=3.0, jpeg=(60, 95), notch_p=0.15,
+                    flip_p=0.02),
+    'messidor2': Site('messidor2', sizes=((1440, 960), (2240, 1488), (2304, 1536)), diameter=(0.90, 0.95),
+                      exposure=(0.85, 1.1),
+                      cast=0.03, balance=(0.9, 1.12, 1.2), blur_p=0.05, blur=(0.5, 1.2), sharpen=0.6, noise=1.5,
+                      jpeg=(88, 96), png_p=0.5),
+    'idrid': Site('idrid', sizes=((4288, 2848),), diameter=(1.0, 1.04), exposure=(0.9, 1.1), cast=0.03,
+                  balance=(1.02, 0.98, 0.95),
                   blur_p=0.0, noise=1.5, jpeg=(92, 96)),
 }
 
@@ -321,7 +331,8 @@ def photograph(eye:Eye, # the `synthetic.Eye` drawn
     out = np.clip(img, 0, 255).astype(np.uint8)
     flip = g.random() < site.flip_p
     if flip: out, masks = out[::-1, ::-1].copy(), {k: m[::-1, ::-1].copy() for k, m in masks.items()}
-    info = dict(width=W, height=H, fov_r=R, gain=float(np.mean(gain)), blur=sigma, flipped=flip, notch=notch is not None,
+    info = dict(width=W, height=H, fov_r=R, gain=float(np.mean(gain)), blur=sigma, flipped=flip,
+                notch=notch is not None,
                 jpeg=int(g.integers(site.jpeg[0], site.jpeg[1] + 1)), png=bool(g.random() < site.png_p))
     return out, masks, info
 
@@ -348,23 +359,28 @@ ENRICHED_MIX = (55, 10, 15, 12, 8)
 
 SIZES = {  # presets for `dr-study synth --size`; the small ones enrich referable grades (said on the site)
     'tiny': SynthConfig(eyepacs_mix=ENRICHED_MIX, messidor_mix=ENRICHED_MIX),
-    'smoke': SynthConfig(eyepacs_train=500, eyepacs_test=200, messidor2=300, idrid_seg=27, idrid_grading=40, scale=0.2, ungradable=2,
+    'smoke': SynthConfig(eyepacs_train=500, eyepacs_test=200, messidor2=300, idrid_seg=27, idrid_grading=40, scale=0.2,
+                         ungradable=2,
                          eyepacs_mix=ENRICHED_MIX, messidor_mix=ENRICHED_MIX),
-    'large': SynthConfig(eyepacs_train=3000, eyepacs_test=1000, messidor2=1748, idrid_seg=81, idrid_grading=516, scale=0.5, ungradable=4),
+    'large': SynthConfig(eyepacs_train=3000, eyepacs_test=1000, messidor2=1748, idrid_seg=81, idrid_grading=516,
+                         scale=0.5, ungradable=4),
 }
 
 # %% ../nbs/05_synthetic.ipynb #3831a552
 def _jobs(cfg:SynthConfig, seed:int, lay:SynthLayout) -> list:
     g = rng(seed, 'plan'); jobs = []
-    ids = g.choice(np.arange(10, 10 * (cfg.eyepacs_train + cfg.eyepacs_test) + 10), cfg.eyepacs_train + cfg.eyepacs_test, replace=False)
+    ids = g.choice(np.arange(10, 10 * (cfg.eyepacs_train + cfg.eyepacs_test) + 10),
+                   cfg.eyepacs_train + cfg.eyepacs_test, replace=False)
     for split, pats in (('train', np.sort(ids[:cfg.eyepacs_train])), ('test', np.sort(ids[cfg.eyepacs_train:]))):
         for p, pg in zip(pats, grade_pool(g, len(pats), cfg.eyepacs_mix)):
             for side, gt in zip(('left', 'right'), patient_grades(g, grade=pg)):
                 jobs.append(dict(dataset='eyepacs', split=split, id=f'{p}_{side}', patient=str(p), side=side, grade=gt,
-                                 path=lay.eyepacs.image(split, f'{p}_{side}'), usage=('Public' if g.random() < 0.2 else 'Private')))
+                                 path=lay.eyepacs.image(split, f'{p}_{side}'),
+                                 usage=('Public' if g.random() < 0.2 else 'Private')))
     mg = grade_pool(g, cfg.messidor2, cfg.messidor_mix)
     for i in range(cfg.messidor2):
-        jobs.append(dict(dataset='messidor2', split='test', id=None, index=i, patient=f'exam{i // 2}', side=('left', 'right')[i % 2],
+        jobs.append(dict(dataset='messidor2', split='test', id=None, index=i, patient=f'exam{i // 2}',
+                         side=('left', 'right')[i % 2],
                          grade=int(mg[i]), ungradable=i < cfg.ungradable))
     n_tr = round(cfg.idrid_seg * 54 / 81)
     sg = grade_pool(g, cfg.idrid_seg, cfg.idrid_seg_mix)
@@ -375,7 +391,8 @@ def _jobs(cfg:SynthConfig, seed:int, lay:SynthLayout) -> list:
     gg = grade_pool(g, cfg.idrid_grading, cfg.idrid_grading_mix); n_tr = round(cfg.idrid_grading * 413 / 516)
     for i in range(cfg.idrid_grading):
         split = 'train' if i < n_tr else 'test'; name = f'IDRiD_{(i if i < n_tr else i - n_tr) + 1:03d}'
-        jobs.append(dict(dataset='idrid_grading', split=split, id=name, patient=f'{split}_{name}', side=('left', 'right')[i % 2],
+        jobs.append(dict(dataset='idrid_grading', split=split, id=name, patient=f'{split}_{name}',
+                         side=('left', 'right')[i % 2],
                          grade=int(gg[i]), path=lay.idrid.grading_images(split)/f'{name}.jpg'))
     for j in jobs:
         jg = rng(seed, j['dataset'], j['split'], j.get('id') or j['index'])
@@ -397,7 +414,8 @@ def _save(img, path, info):
 def _render_job(job:dict, cfg:SynthConfig, root) -> dict:
     lay = SynthLayout(root); g = np.random.default_rng(job['seed'])
     site = SITES['idrid' if job['dataset'].startswith('idrid') else job['dataset']]
-    eye = Eye(side=job['side'], seed=job['seed'], disc=(g.uniform(0.34, 0.42), g.normal(0, 0.03)), disc_r=g.uniform(0.11, 0.14),
+    eye = Eye(side=job['side'], seed=job['seed'], disc=(g.uniform(0.34, 0.42), g.normal(0, 0.03)),
+              disc_r=g.uniform(0.11, 0.14),
               fovea=(g.normal(0, 0.02), g.normal(0.02, 0.02)))
     counts = lesion_counts(g, job['grade'])
     if job['dataset'] == 'idrid_seg':
@@ -439,7 +457,8 @@ def make_synthetic(out, # folder to write
     from tqdm.auto import tqdm
     args = [(j, cfg, str(lay.root)) for j in jobs]
     with mp.get_context('fork').Pool(workers) if workers > 1 else _Serial() as pool:
-        rows = list(tqdm(pool.imap(_run, args, chunksize=2), total=len(args), desc='synth', disable=not progress, leave=False, mininterval=1.0))
+        rows = list(tqdm(pool.imap(_run, args, chunksize=2), total=len(args), desc='synth', disable=not progress,
+                         leave=False, mininterval=1.0))
     truth = pd.DataFrame(rows)
     _write_labels(lay, truth)
     write_csv(lay.truth, truth)
@@ -461,7 +480,8 @@ def _write_labels(lay:SynthLayout, t:pd.DataFrame):
     write_csv(lay.eyepacs.labels('test'), pd.DataFrame({'image': te.id, 'level': te.recorded, 'Usage': te.usage}))
     m = t[t.dataset == 'messidor2']
     ung = m.ungradable.fillna(False).astype(bool)
-    write_csv(lay.messidor2.labels, pd.DataFrame({'image_id': m.id, 'adjudicated_dr_grade': m.recorded.where(~ung).astype('Int64'),
+    write_csv(lay.messidor2.labels,
+              pd.DataFrame({'image_id': m.id, 'adjudicated_dr_grade': m.recorded.where(~ung).astype('Int64'),
                                                   'adjudicated_dme': 0, 'adjudicated_gradable': (~ung).astype(int)}))
     # the exam list, as the ADCIS download has it
     pairs = m.pivot(index='patient', columns='side', values='id').dropna()
@@ -470,7 +490,8 @@ def _write_labels(lay:SynthLayout, t:pd.DataFrame):
     for split in ('train', 'test'):
         gdf = t[(t.dataset == 'idrid_grading') & (t.split == split)]
         p = lay.idrid.grading_labels(split); p.parent.mkdir(parents=True, exist_ok=True)
-        write_csv(p, pd.DataFrame({'Image name': gdf.id, 'Retinopathy grade': gdf.recorded, 'Risk of macular edema ': 0}))
+        write_csv(p,
+                  pd.DataFrame({'Image name': gdf.id, 'Retinopathy grade': gdf.recorded, 'Risk of macular edema ': 0}))
 
 # %% ../nbs/05_synthetic.ipynb #bba6604e
 HRF_FOV_DIAMETER = 2400  # px; approximate FOV diameter of the HRF photographs `microaneurysms()` was cut from
@@ -513,9 +534,11 @@ def calibration(n_eyes:int=4, seed:int=0) -> pd.DataFrame:
     "Real vs synthetic colour and microaneurysm statistics, one row per quantity."
     import skimage.data
     real = fov_colour_stats(skimage.data.retina())
-    syn = [fov_colour_stats(np.clip(render_eye(healthy_eye(seed + i), 1411, 1411, R=697)[0], 0, 255).astype(np.uint8)) for i in range(n_eyes)]
+    syn = [fov_colour_stats(np.clip(render_eye(healthy_eye(seed + i), 1411, 1411, R=697)[0], 0,
+                                    255).astype(np.uint8)) for i in range(n_eyes)]
     syn = sum(syn) / n_eyes
-    rows = [dict(quantity=f'{ch} {s}', real=real.loc[ch, s], synthetic=syn.loc[ch, s]) for s in ('mean', 'sd') for ch in 'RGB']
+    rows = [dict(quantity=f'{ch} {s}', real=real.loc[ch, s],
+                 synthetic=syn.loc[ch, s]) for s in ('mean', 'sd') for ch in 'RGB']
     rm = ma_stats(skimage.data.microaneurysms())
     R = HRF_FOV_DIAMETER / 2; W = int(2 * R + 40); blobs = []
     for i in range(n_eyes):
@@ -541,7 +564,8 @@ def synthetic_data(parent, # folder that holds the benchmark's work unit (a run'
                   ) -> SynthLayout:
     "The synthetic benchmark (`cfg`, `seed`) under `parent`, made once per configuration, seed and generator code."
     name, cfg = (cfg, SIZES[cfg]) if isinstance(cfg, str) else ('custom', cfg)
-    u = WorkUnit.keyed(parent, f'synthetic-{name}-seed{seed}', dict(preset=name, seed=seed, config=asdict(cfg), code=code_version('synthetic.make_synthetic')))
+    u = WorkUnit.keyed(parent, f'synthetic-{name}-seed{seed}',
+                       dict(preset=name, seed=seed, config=asdict(cfg), code=code_version('synthetic.make_synthetic')))
     if not u.done(log):
         make_synthetic(u.start(), cfg, seed, workers, progress); u.finish(digest=False)
     return SynthLayout(u.dir)

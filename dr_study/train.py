@@ -45,7 +45,8 @@ class TrainConfig:
 def augment(x:torch.Tensor, g:torch.Generator) -> torch.Tensor:
     "Random flips and quarter turns (a fundus has no preferred orientation), drawn from `g`."
     b = len(x)
-    fh, fv, k = torch.rand(b, generator=g) < 0.5, torch.rand(b, generator=g) < 0.5, torch.randint(0, 4, (b,), generator=g)
+    fh, fv, k = torch.rand(b, generator=g) < 0.5, torch.rand(b,
+                                                             generator=g) < 0.5, torch.randint(0, 4, (b,), generator=g)
     x = torch.where(fh.view(-1, 1, 1, 1), x.flip(3), x); x = torch.where(fv.view(-1, 1, 1, 1), x.flip(2), x)
     return torch.stack([torch.rot90(xi, int(ki), (1, 2)) for xi, ki in zip(x, k)])
 
@@ -66,7 +67,8 @@ def random_resized_crop(x:torch.Tensor, # (B, 3, S, S) uint8 images
     return torch.stack(out)
 
 FINETUNE_RECIPES = {  # where the paper is silent: augmentation, learning-rate schedule, initialization of the new head
-    'authors': dict(title="the authors' recipe (main_lincls.py)", augment=random_resized_crop, milestones=(60, 80), head_std=0.01),
+    'authors': dict(title="the authors' recipe (main_lincls.py)", augment=random_resized_crop, milestones=(60, 80),
+                    head_std=0.01),
     # milestones None: cosine decay
     'ours': dict(title='our recipe (beyond the paper)', augment=augment, milestones=None, head_std=None),
 }
@@ -78,7 +80,8 @@ class NonFiniteLoss(RuntimeError):
 # %% ../nbs/12_train.ipynb #c49254de
 def _save_state(out:Path, epoch:int, model, *, opt, sched, best, history, cfg):
     w = save_weights(_unwrap(model).state_dict(), out/f'last-{epoch}.safetensors')
-    st = dict(epoch=epoch, weights=w.name, best=best, history=history, optimizer=opt.state_dict(), scheduler=sched.state_dict(),
+    st = dict(epoch=epoch, weights=w.name, best=best, history=history, optimizer=opt.state_dict(),
+              scheduler=sched.state_dict(),
               torch_rng=torch.get_rng_state(), config=asdict(cfg))
     with atomic_path(out/'state.pt') as t: torch.save(st, t)
     for p in out.glob('last-*.safetensors'):
@@ -90,14 +93,16 @@ FINETUNE_CODE = ('train.finetune_job',)  # what a fine-tuning unit runs (from it
 def _check_config(path, saved:dict, cfg) -> bool:
     diff = [f'{k}: {saved.get(k)!r} there, {v!r} asked' for k, v in asdict(cfg).items() if k not in RUN_SETTINGS and saved.get(k) != v]
     if diff:
-        raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder (finetune_unit names one per configuration)')
+        raise ValueError(f'{path}: holds a run of another configuration ({"; ".join(diff)}); use another folder '
+                         '(finetune_unit names one per configuration)')
 
 # %% ../nbs/12_train.ipynb #04f2c178
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
 
 # %% ../nbs/12_train.ipynb #0a643357
 def _loader(ds, idx, cfg, *, pin, batch=None):
-    return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch or cfg.batch_size, shuffle=False, num_workers=cfg.workers,
+    return DataLoader(Subset(ds, [int(i) for i in idx]), batch_size=batch or cfg.batch_size, shuffle=False,
+                      num_workers=cfg.workers,
                       pin_memory=pin, persistent_workers=False)
 
 # %% ../nbs/12_train.ipynb #769f73ca
@@ -152,7 +157,8 @@ def _resume(out:Path, cfg:TrainConfig, model, *, opt, sched, log) -> tuple:
     return start, best, history
 
 # %% ../nbs/12_train.ipynb #0841074a
-def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict, *, dev:str, out:Path, history:list) -> list:
+def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict, *, dev:str, out:Path,
+                 history:list) -> list:
     "One epoch over this process's share of `train_idx` in the epoch's seeded order: the step losses."
     rank, world = process_group(); cuda = dev.startswith('cuda')
     g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
@@ -167,8 +173,10 @@ def _train_epoch(model, opt, ds, train_idx, epoch:int, cfg:TrainConfig, rec:dict
             loss = nn.functional.cross_entropy(model(x).float(), y)
         if not torch.isfinite(loss):
             last = f"{out/'state.pt'} (epoch {history[-1]['epoch']})" if history and (out/'state.pt').exists() else 'none: no epoch had finished'
-            raise NonFiniteLoss(f'non-finite training loss ({loss.item()}) at epoch {epoch}, step {step} of {out}: stopped. '
-                                f'Last good checkpoint: {last}. Lower the learning rate (now {cfg.lr}) or check the inputs.')
+            raise NonFiniteLoss(f'non-finite training loss ({loss.item()}) at epoch {epoch}, step {step} of {out}: '
+                                'stopped. '
+                                f'Last good checkpoint: {last}. Lower the learning rate (now {cfg.lr}) or check the '
+                                'inputs.')
         opt.zero_grad(set_to_none=True); loss.backward(); opt.step(); losses.append(loss.item())
     return losses
 
@@ -181,7 +189,8 @@ def _finish(out:Path, model, best:float, *, history:list, cfg:TrainConfig) -> di
     digest = hashlib.sha256(b''.join(v.detach().cpu().numpy().tobytes() for v in _unwrap(model).parameters())).hexdigest()[:16]
     aucs = [h['val_auc'] for h in history]
     best_epoch = int(np.nanargmax(aucs)) if history and not all(np.isnan(a) for a in aucs) else None
-    m = dict(best_auc=best, params_digest=digest, best_epoch=best_epoch, history=history, config=asdict(cfg), complete=True)
+    m = dict(best_auc=best, params_digest=digest, best_epoch=best_epoch, history=history, config=asdict(cfg),
+             complete=True)
     if process_group()[0] == 0: write_json(out/'metrics.json', m)
     return m
 
@@ -258,8 +267,10 @@ def unit_config(cfg:TrainConfig, # the `TrainConfig`
     "Everything the result of a fine-tuning run depends on, as the work unit's configuration."
     ids = lambda idx: stable_hash([int(i) for i in idx])
     return dict(train={k: v for k, v in asdict(cfg).items() if k not in RUN_SETTINGS},
-                data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key, val_idx=ids(val_idx)),
-                init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None, code=code_version(*FINETUNE_CODE))
+                data=dict(train=ds.key, train_idx=ids(train_idx), n_train=len(train_idx), val=(val_ds or ds).key,
+                          val_idx=ids(val_idx)),
+                init=dict(file=Path(init_file).name, sha256=file_hash(init_file)) if init_file else None,
+                code=code_version(*FINETUNE_CODE))
 
 # %% ../nbs/12_train.ipynb #91ac0e0e
 def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
@@ -275,10 +286,12 @@ def finetune_unit(cfg:TrainConfig, # the `TrainConfig`
                   epoch_log=None, # where each epoch is reported (default: `log`)
                  ) -> tuple:
     "Fine-tune in its work unit, reusing a finished one and resuming a partial one: (unit, metrics, reused)."
-    u = WorkUnit.keyed(parent, prefix, unit_config(cfg, ds, train_idx, val_idx=val_idx, init_file=init_file, val_ds=val_ds))
+    u = WorkUnit.keyed(parent, prefix,
+                       unit_config(cfg, ds, train_idx, val_idx=val_idx, init_file=init_file, val_ds=val_ds))
     if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
     init = (lambda m: init_from(m, str(init_file))) if init_file else None
-    m = finetune(cfg, ds, train_idx, val_idx=val_idx, out_dir=u.start(), init=init, val_ds=val_ds, log=log if epoch_log is None else epoch_log)
+    m = finetune(cfg, ds, train_idx, val_idx=val_idx, out_dir=u.start(), init=init, val_ds=val_ds,
+                 log=log if epoch_log is None else epoch_log)
     if m.get('complete') and process_group()[0] == 0:
         u.finish(['best.safetensors', 'metrics.json'])
         for p in [u.dir/'state.pt', *u.dir.glob('last-*.safetensors')]:
@@ -301,7 +314,8 @@ def predict_job(weights:str, # the model's weights file
     from dr_study.cache import CachedFundus
     dev = resolve_device(device)
     model = make_model(arch); model.load_state_dict(read_checkpoint(weights)); model.to(dev)
-    return {'probs.npy': predict(model, CachedFundus(data) if isinstance(data, (str, Path)) else data, idx, batch_size=batch_size, device=dev)}
+    return {'probs.npy': predict(model, CachedFundus(data) if isinstance(data, (str, Path)) else data, idx,
+                                 batch_size=batch_size, device=dev)}
 
 # %% ../nbs/12_train.ipynb #250010e6
 def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safetensors`)
@@ -319,9 +333,11 @@ def prediction_task(unit:WorkUnit, # a finished fine-tuning unit (its `best.safe
      "that makes it).")
     from dr_study.dispatch import unit_task
     w, idx = unit.dir/'best.safetensors', [int(i) for i in idx]
-    config = dict(model=unit.dir.name, weights=file_hash(w), arch=arch, data=ds.key, idx=stable_hash(idx), code=code_version(*PREDICT_CODE))
+    config = dict(model=unit.dir.name, weights=file_hash(w), arch=arch, data=ds.key, idx=stable_hash(idx),
+                  code=code_version(*PREDICT_CODE))
     return unit_task(parent, f'{unit.dir.name}-{name}', config, make=predict_job,
-                     kwargs=dict(weights=str(w), arch=arch, data=str(ds.dir) if hasattr(ds, 'dir') else ds, idx=idx, batch_size=batch_size, device=device), log=log)
+                     kwargs=dict(weights=str(w), arch=arch, data=str(ds.dir) if hasattr(ds, 'dir') else ds, idx=idx,
+                                 batch_size=batch_size, device=device), log=log)
 
 # %% ../nbs/12_train.ipynb #566415a9
 def finetune_job(cache, # folder of the training set's cache
@@ -338,7 +354,8 @@ def finetune_job(cache, # folder of the training set's cache
     from dr_study.cache import CachedFundus
     from dr_study.dispatch import job_distributed
     job_distributed()
-    u, _, _ = finetune_unit(TrainConfig(**cfg), CachedFundus(cache), train_idx, val_idx=val_idx, parent=parent, prefix=prefix, init_file=init_file, log=log)
+    u, _, _ = finetune_unit(TrainConfig(**cfg), CachedFundus(cache), train_idx, val_idx=val_idx, parent=parent,
+                            prefix=prefix, init_file=init_file, log=log)
     return str(u.dir)
 
 # %% ../nbs/12_train.ipynb #03dc347f
@@ -370,7 +387,8 @@ class GridCell(NamedTuple):
     reused: bool
 
 # %% ../nbs/12_train.ipynb #40a3d5b8
-def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str='local', log=print, epoch_log=None) -> tuple:
+def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str='local', log=print,
+               epoch_log=None) -> tuple:
     ("The grid's cells (`GridCell`) and a `dispatch.Task` per unfinished unit; `config(method, s)` gives each run's "
      "`TrainConfig`.")
     from dr_study.dispatch import Task
@@ -382,17 +400,20 @@ def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str=
         prefix = f'{method}-f{frac:.1f}-s{s}'
         u = WorkUnit.keyed(run.checkpoints/'runs', prefix, unit_config(cfg, ep, tr, val_idx=val, init_file=init))
         cells.append(GridCell(method, frac, s, tr, cfg, u, u.done(log)))
-        kw = dict(cache=str(ep.dir), train_idx=tr.tolist(), val_idx=val.tolist(), cfg=asdict(cfg), parent=str(u.dir.parent), prefix=prefix,
+        kw = dict(cache=str(ep.dir), train_idx=tr.tolist(), val_idx=val.tolist(), cfg=asdict(cfg),
+                  parent=str(u.dir.parent), prefix=prefix,
                   init_file=init and str(init))
         if not cells[-1].reused:
-            tasks.append(Task(u.key, finetune_job, {**kw, 'log': epoch_log or log} if executor == 'local' else kw, lambda u=u: u.done(log)))
+            tasks.append(Task(u.key, finetune_job, {**kw, 'log': epoch_log or log} if executor == 'local' else kw,
+                              lambda u=u: u.done(log)))
     return cells, tasks
 
 # %% ../nbs/12_train.ipynb #3f078e66
 def grid_predictions(run, cells:list, tests:dict, *, arch:str, batch_size:int, device:str, log=print) -> dict:
     ("{(unit key, test set): (prediction unit, its task)}: each model's predictions on each test set, reused while "
      "unchanged.")
-    return {(c.unit.key, name): prediction_task(c.unit, arch, ds, idx=idx, name=name, parent=run.predictions, batch_size=batch_size,
+    return {(c.unit.key, name): prediction_task(c.unit, arch, ds, idx=idx, name=name, parent=run.predictions,
+                                                batch_size=batch_size,
                                                 device=device, log=log)
             for c in cells for name, (ds, idx) in tests.items()}
 
@@ -405,11 +426,16 @@ def grid_tables(cells:list, tests:dict, made:dict) -> tuple:
         res = json.loads((c.unit.dir/'metrics.json').read_text())
         for name, (ds, idx) in tests.items():
             p = np.load(made[c.unit.key, name][0].dir/'probs.npy'); rc = ds.records.iloc[idx]
-            preds.append(pd.DataFrame(dict(method=c.method, fraction=c.fraction, seed=c.seed, dataset=name, image=rc.id.values,
-                                           patient=rc.patient.values, grade=rc.grade.astype(int).values, **{f'p{k}': p[:, k] for k in range(5)})))
-        rows.append(dict(method=c.method, fraction=c.fraction, seed=c.seed, train_images=len(c.train_idx), epochs=c.cfg.epochs, lr=c.cfg.lr,
-                         best_epoch=res['best_epoch'], val_auc=res['best_auc'], seconds=round(sum(h['seconds'] for h in res['history']), 1),
-                         unit=c.unit.dir.name, made=json.loads((c.unit.dir/'unit.json').read_text())['finished'], reused=c.reused))
+            preds.append(pd.DataFrame(dict(method=c.method, fraction=c.fraction, seed=c.seed, dataset=name,
+                                           image=rc.id.values,
+                                           patient=rc.patient.values, grade=rc.grade.astype(int).values,
+                                           **{f'p{k}': p[:, k] for k in range(5)})))
+        rows.append(dict(method=c.method, fraction=c.fraction, seed=c.seed, train_images=len(c.train_idx),
+                         epochs=c.cfg.epochs, lr=c.cfg.lr,
+                         best_epoch=res['best_epoch'], val_auc=res['best_auc'],
+                         seconds=round(sum(h['seconds'] for h in res['history']), 1),
+                         unit=c.unit.dir.name, made=json.loads((c.unit.dir/'unit.json').read_text())['finished'],
+                         reused=c.reused))
     return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)[PRED_COLUMNS]
 
 # %% ../nbs/12_train.ipynb #d9fe08d1
@@ -454,10 +480,13 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
     dev = resolve_device(device); where = dev if executor == 'local' else device  # a job resolves its own device
     def config(method, s):
         long = METHODS[method]['long']
-        return TrainConfig(arch=arch, epochs=epochs_iwne if long else epochs_ifi, lr=lr_iwne if long else lr_ifi, weight_decay=weight_decay,
-                           batch_size=batch_size, checkpoint_minutes=checkpoint_minutes, recipe=recipe, seed=seed * 1000 + s,
+        return TrainConfig(arch=arch, epochs=epochs_iwne if long else epochs_ifi, lr=lr_iwne if long else lr_ifi,
+                           weight_decay=weight_decay,
+                           batch_size=batch_size, checkpoint_minutes=checkpoint_minutes, recipe=recipe,
+                           seed=seed * 1000 + s,
                            definition=referable, device=where, workers=workers)
-    cells, tasks = grid_tasks(run, ep, val, methods=methods, fractions=fractions, seeds=seeds, config=config, executor=executor,
+    cells, tasks = grid_tasks(run, ep, val, methods=methods, fractions=fractions, seeds=seeds, config=config,
+                              executor=executor,
                               log=log, epoch_log=epoch_log)
     dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)
     made = grid_predictions(run, cells, tests, arch=arch, batch_size=batch_size * 2, device=where, log=log)
@@ -476,7 +505,8 @@ def training_history(run_dir, # the run folder
     for r in runs.itertuples():
         p = parent/r.unit/'metrics.json'
         if not p.exists(): raise FileNotFoundError(f'{p}: the run {r.unit} has no metrics (was it interrupted?)')
-        rows += [dict(method=r.method, fraction=r.fraction, seed=r.seed, **h) for h in json.loads(p.read_text())['history']]
+        rows += [dict(method=r.method, fraction=r.fraction, seed=r.seed,
+                      **h) for h in json.loads(p.read_text())['history']]
     return pd.DataFrame(rows, columns=['method', 'fraction', 'seed', 'epoch', 'loss', 'val_auc', 'seconds'])
 
 # %% ../nbs/12_train.ipynb #2cfc6615
@@ -488,6 +518,10 @@ def figure_training(hist, # `training_history`
     from dr_study.report import method_color
     from dr_study.models import method_colors
     return alt.Chart(hist).mark_line(point=alt.OverlayMarkDef(size=16), opacity=0.8).encode(
-        x=alt.X('epoch:O', title='epoch', axis=alt.Axis(labelAngle=0)), y=alt.Y('val_auc:Q', title='validation AUC, referable DR', scale=alt.Scale(zero=False)),
+        x=alt.X('epoch:O', title='epoch',
+                axis=alt.Axis(labelAngle=0)), y=alt.Y('val_auc:Q', title='validation AUC, referable DR',
+                                                      scale=alt.Scale(zero=False)),
         color=method_color(method_colors(hist.method)), detail='seed:N', tooltip=['method', 'fraction', 'seed', 'epoch', alt.Tooltip('val_auc:Q', format='.3f')]
-    ).properties(width=width, height=170).facet(column=alt.Column('fraction:O', title='fraction of training labels', header=alt.Header(labelExpr="format(datum.value, '.0%')"))).properties(title='Validation AUC during fine-tuning')
+    ).properties(width=width,
+                 height=170).facet(column=alt.Column('fraction:O', title='fraction of training labels',
+                                                     header=alt.Header(labelExpr="format(datum.value, '.0%')"))).properties(title='Validation AUC during fine-tuning')
