@@ -130,7 +130,42 @@ def progress_bar(total:int, # number of items
     from tqdm.auto import tqdm
     return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1.0)
 
-# %% ../nbs/04_cache.ipynb #0a04a49d
+# %% ../nbs/04_cache.ipynb #dc5f9836
+def _fill_cache(d:Path, df:pd.DataFrame, store:MemmapStore, todo, *, lesions:list, prep:Prep, name:str, workers:int, progress:bool,
+                flush_every:float, limit:int|None):
+    "Make the images `todo` of the cache `d` (with their retinas, masks and skipped rows), saving every `flush_every` seconds."
+    n, state = len(df), store.state
+    maps = store.writable(); imgs, rets, msks = maps[d/'images.u8'], maps[d/'retina.u8'], maps.get(d/'masks.u8')
+    has = np.load(d/'has_mask.npy') if (d/'has_mask.npy').exists() else np.zeros((n, len(lesions)), bool)
+    skipped = pd.read_csv(d/'skipped.csv', dtype=str).to_dict('records') if (d/'skipped.csv').exists() else []
+    if limit is not None: todo = todo[:limit]
+    jobs = [(int(i), df.image[i], {l: df[f'mask_{l}'][i] for l in lesions if isinstance(df[f'mask_{l}'][i], str)},
+             prep) for i in todo]
+    def side_files():
+        with atomic_path(d/'has_mask.npy') as t: np.save(t, has)
+        write_csv(d/'skipped.csv', pd.DataFrame(skipped, columns=SkipLog.columns))
+    save = lambda: store.save(side_files)  # the states last: rows count as done only once their data is on disk
+    bar = progress_bar(len(jobs), f'cache {name}', progress)
+    pool = mp.get_context('fork').Pool(workers) if workers > 1 else None
+    try:
+        results = pool.imap_unordered(_work, jobs, chunksize=4) if pool else map(_work, jobs)
+        last = time.monotonic()
+        for i, img, mk, ret, err in results:
+            if err is None:
+                imgs[i], rets[i] = img, ret
+                for j, l in enumerate(lesions):
+                    if l in mk: msks[i, j] = mk[l]; has[i, j] = True
+                state[i] = 1
+            else:
+                skipped.append(dict(dataset=df.dataset[i], id=df.id[i], file=err[0], stage='cache', reason=err[1]))
+                state[i] = 2
+            bar.update(1)
+            if time.monotonic() - last > flush_every: save(); last = time.monotonic()
+    finally:
+        if pool: pool.terminate()
+        save(); bar.close()
+
+# %% ../nbs/04_cache.ipynb #be046fad
 def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
                 root, # parent folder of caches
                 name:str, # the data set's name: the start of the folder's name
@@ -155,35 +190,8 @@ def build_cache(df:pd.DataFrame, # records (`data.COLUMNS`)
     store = cache_store(d, n, s, lesions); state = store.state
     todo = store.todo()
     if len(todo):
-        maps = store.writable(); imgs, rets, msks = maps[d/'images.u8'], maps[d/'retina.u8'], maps.get(d/'masks.u8')
-        has = np.load(d/'has_mask.npy') if (d/'has_mask.npy').exists() else np.zeros((n, len(lesions)), bool)
-        skipped = pd.read_csv(d/'skipped.csv', dtype=str).to_dict('records') if (d/'skipped.csv').exists() else []
-        if limit is not None: todo = todo[:limit]
-        jobs = [(int(i), df.image[i], {l: df[f'mask_{l}'][i] for l in lesions if isinstance(df[f'mask_{l}'][i], str)},
-                 prep) for i in todo]
-        def side_files():
-            with atomic_path(d/'has_mask.npy') as t: np.save(t, has)
-            write_csv(d/'skipped.csv', pd.DataFrame(skipped, columns=SkipLog.columns))
-        save = lambda: store.save(side_files)  # the states last: rows count as done only once their data is on disk
-        bar = progress_bar(len(jobs), f'cache {name}', progress)
-        pool = mp.get_context('fork').Pool(workers) if workers > 1 else None
-        try:
-            results = pool.imap_unordered(_work, jobs, chunksize=4) if pool else map(_work, jobs)
-            last = time.monotonic()
-            for i, img, mk, ret, err in results:
-                if err is None:
-                    imgs[i], rets[i] = img, ret
-                    for j, l in enumerate(lesions):
-                        if l in mk: msks[i, j] = mk[l]; has[i, j] = True
-                    state[i] = 1
-                else:
-                    skipped.append(dict(dataset=df.dataset[i], id=df.id[i], file=err[0], stage='cache', reason=err[1]))
-                    state[i] = 2
-                bar.update(1)
-                if time.monotonic() - last > flush_every: save(); last = time.monotonic()
-        finally:
-            if pool: pool.terminate()
-            save(); bar.close()
+        _fill_cache(d, df, store, todo, lesions=lesions, prep=prep, name=name, workers=workers, progress=progress,
+                    flush_every=flush_every, limit=limit)
         if (state != 0).all():
             meta['complete'] = True; meta['n_ok'] = int((state == 1).sum()); meta['n_skipped'] = int((state == 2).sum())
             write_json(man, meta)

@@ -91,7 +91,6 @@ class Family:
 def cell(hb:HierarchicalBootstrap, # the bootstrap whose replicates `D` are
          name:str, # the cell's label
          est_s, # (S,) the estimate of each training seed
-         *,
          D, # (S, B) its replicates over patients, per seed
          bound:float=0.0, # what the cell must clear
          sign:float=1.0, # -1: the claim says 'below', so the cell is negated

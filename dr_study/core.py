@@ -11,9 +11,9 @@ import numpy as np
 from .paths import PKG
 
 # %% auto #0
-__all__ = ['UNITS_LOG', 'RUN_SETTINGS', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv', 'stable_hash',
-           'file_hash', 'rng', 'seed_everything', 'source_digest', 'code_graph', 'code_reach', 'code_version',
-           'code_changes', 'source_roots', 'unit_problem', 'WorkUnit', 'process_group', 'roc_auc']
+__all__ = ['ALIAS', 'UNITS_LOG', 'RUN_SETTINGS', 'DataError', 'atomic_path', 'atomic_write', 'write_json', 'write_csv',
+           'stable_hash', 'file_hash', 'rng', 'seed_everything', 'source_digest', 'code_graph', 'code_reach',
+           'code_version', 'code_changes', 'source_roots', 'unit_problem', 'WorkUnit', 'process_group', 'roc_auc']
 
 # %% ../nbs/01_core.ipynb #0a69d4a4
 class DataError(ValueError):
@@ -149,7 +149,7 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
             # registrations by call, settings: with every definition of the module
             groups.setdefault(f'{m}.<top>', []).append(s)
     groups.setdefault(f'{m}.<top>', [])
-    out = {}
+    out, patched = {}, {}
     for name, stmts in groups.items():
         inner = [n for s in stmts for n in ast.walk(s)]
         names, mods, ext = (a | b for a, b in zip(_aliases(top, modules, package),
@@ -169,18 +169,25 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
         dump = '\n'.join(ast.dump(s) for s in stmts) + '\n' + '\n'.join(sorted(used))
         out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos,
                      set(filter(None, map(ref, filed.values()))))
-    return out, _aliases(top, modules, package)[0]
+        for s in stmts:  # fastcore's @patch: a method of class C defined at the top level, `def f(self:C)`
+            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.args.args and isinstance(s.args.args[0].annotation, ast.Name) \
+               and any(getattr(d, 'id', getattr(d, 'attr', None)) == 'patch' for d in s.decorator_list) and ref(s.args.args[0].annotation.id):
+                patched.setdefault(ref(s.args.args[0].annotation.id), set()).add(name)
+    return out, _aliases(top, modules, package)[0], patched
 
 # %% ../nbs/01_core.ipynb #15f6f393
+ALIAS = 'alias:'  # the digest of a re-export node starts so: a module's own definitions are the others
+
 @functools.lru_cache(maxsize=16)
 def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
     files = {p.stem: p for p in sorted(Path(pkg).glob('*.py')) if not p.stem.startswith('_')}
-    nodes, imported = {}, {}
+    nodes, imported, patched = {}, {}, {}
     for m, p in files.items():
         try: tree = ast.parse(p.read_text())
         except SyntaxError as e: raise SyntaxError(f'{p}: {e}') from None
-        defs, imported[m] = _module_nodes(m, _without_docstrings(tree), set(files), package); nodes.update(defs)
-    registered = {}  # a registry (a global that a decorator files entries in) -> the definitions it decorates
+        defs, imported[m], p = _module_nodes(m, _without_docstrings(tree), set(files), package); nodes.update(defs)
+        for k, v in p.items(): patched.setdefault(k, set()).update(v)
+    registered = patched  # a class -> its @patch methods; a registry (a global a decorator files entries in) -> what it decorates
     for name, (_, _, decos, _) in nodes.items():
         for d in decos & set(nodes):
             for g in nodes[d][3]: registered.setdefault(g, set()).add(name)
@@ -190,8 +197,13 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
         if r in nodes: return r
         if x in imported.get(m, {}) and hops < 10: return resolve(imported[m][x], hops + 1)
         return f'{m}.<top>' if m in files else None
-    return {n: (dg, frozenset(filter(None, map(resolve, refs))),
-                frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
+    g = {n: (dg, frozenset(filter(None, map(resolve, refs))),
+             frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
+    for m, names in imported.items():  # a re-export (`from .spectra import figure3a` in pages): an alias node to what it names
+        for x, target in names.items():
+            if f'{m}.{x}' not in g and resolve(target):
+                g[f'{m}.{x}'] = (ALIAS + target, frozenset({resolve(target)}), frozenset())
+    return g
 
 # %% ../nbs/01_core.ipynb #5bfb7702
 def code_graph(pkg=None, # folder of the package (default: this one)
@@ -214,7 +226,7 @@ def code_reach(roots, # 'module.name' definitions (or 'module': all of its defin
     todo, seen = [], {}
     for r in sorted([roots] if isinstance(roots, str) else roots):
         r = r.removeprefix('dr_study.')
-        found = sorted(n for n in g if n.split('.')[0] == r) if '.' not in r else [r] if r in g else []
+        found = sorted(n for n in g if n.split('.')[0] == r and not g[n][0].startswith(ALIAS)) if '.' not in r else [r] if r in g else []
         if not found and strict: raise KeyError(f'{r} is not a module or a top-level definition of {pkg or PKG}')
         if not found: seen[r] = None  # e.g. a notebook's import that the package does not define (yet)
         todo += found
@@ -238,30 +250,42 @@ def code_changes(old:dict, new:dict) -> list:
     return [f'dr_study.{n}' for n in sorted(set(old) | set(new)) if old.get(n) != new.get(n)]
 
 # %% ../nbs/01_core.ipynb #837198e8
-def source_roots(source:str, package:str='dr_study') -> set:
-    ("The package definitions that Python `source` (a notebook's code) names: 'module.name'; 'module' for a `*` import "
-     "or a module used whole.")
-    try: tree = ast.parse('\n'.join(l for l in source.splitlines() if not l.lstrip().startswith(('%', '!'))))
-    except SyntaxError: return set()
-    out, mods = set(), {}
-    for n in ast.walk(tree):
-        if isinstance(n,
-                      ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
+def _parse_cells(source) -> list:
+    "The syntax trees of `source` (a string, or a notebook's cells as a list; a cell that does not parse is left out)."
+    trees = []
+    for s in [source] if isinstance(source, str) else source:
+        try: trees.append(ast.parse('\n'.join(l for l in s.splitlines() if not l.lstrip().startswith(('%', '!')))))
+        except SyntaxError: pass
+    return trees
+
+# %% ../nbs/01_core.ipynb #377bc70e
+def source_roots(source, # Python source, or a notebook's code cells as a list of sources
+                 package:str='dr_study', # the package's import name
+                 known=None, # the package's definitions (`code_graph`): star-imported names outside it are left out
+                ) -> set:
+    ("The package definitions that `source` names: 'module.name'; 'module' for a module used whole; for `from M import *`, "
+     "the names the source reads, as M's.")
+    trees = _parse_cells(source)
+    out, mods, stars = set(), {}, set()
+    for n in (n for t in trees for n in ast.walk(t)):
+        if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
             m = n.module[len(package) + 1:].split('.')[0]
             for a in n.names:
                 if not m: mods[a.asname or a.name] = a.name
-                else: out.add(m if a.name == '*' else f'{m}.{a.name}')
+                elif a.name == '*': stars.add(m)
+                else: out.add(f'{m}.{a.name}')
         elif isinstance(n, ast.Import):
             for a in n.names:
                 if a.name.startswith(package + '.'): mods[a.asname or a.name] = a.name.split('.')[1]
     used = set()
-    for n in ast.walk(tree):
+    for n in (n for t in trees for n in ast.walk(t)):
         if isinstance(n, ast.Attribute):
-            base = n.value.id if isinstance(n.value,
-                                            ast.Name) else ast.unparse(n.value) if isinstance(n.value, ast.Attribute) else None
+            v = n.value
+            base = v.id if isinstance(v, ast.Name) else ast.unparse(v) if isinstance(v, ast.Attribute) else None
             if base in mods: out.add(f'{mods[base]}.{n.attr}'); used.add(base)
-    # a module imported but never used as `module.name`: all of it
-    return out | {m for a, m in mods.items() if a not in used}
+    read = {n.id for t in trees for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - set(mods) - {package}
+    starred = {f'{m}.{x}' for m in stars for x in read if known is None or f'{m}.{x}' in known}
+    return out | {m for a, m in mods.items() if a not in used} | starred  # a module imported, never used as `module.name`: all of it
 
 # %% ../nbs/01_core.ipynb #20202729
 # environment variable: a file to which every work unit used is appended (the pipeline sets it per step)

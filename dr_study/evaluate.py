@@ -5,6 +5,7 @@
 # %% ../nbs/13_evaluate.ipynb #88f7b51e
 from __future__ import annotations
 import numpy as np, pandas as pd
+from fastcore.basics import patch
 from scipy.stats import rankdata
 from .core import DataError, roc_auc
 from .paths import RunLayout
@@ -195,20 +196,22 @@ class HierarchicalBootstrap(GroupBootstrap):
             return m if W.shape[0] > 1 or m.shape != (1,) else m[0]
         return self.per_seed(stat, len(x), codes, G)
 
-    def over_seeds(self, est, D) -> tuple:
-        ("(estimate, replicates (n_boot,)): the seed mean; each replicate adds its patient draw's deviation and its "
-         "seed draw's, shrunk to the training variance.")
-        est, D = np.asarray(est, float), np.atleast_2d(np.asarray(D, float)); S = len(est); P = D.mean(0)
-        if S < 2 or not np.isfinite(est).all():
-            # one seed: the patients' alone; undefined: undefined
-            return float(est.mean()), P + (np.nan if S > 1 else 0.0)
-        v_between = est.var(ddof=1)  # training variance + each seed's own patient-sampling noise
-        # that noise: the patient stage already holds it
-        noise = max(0.0, (np.nanvar(D, 1, ddof=1).mean() - np.nanvar(P, ddof=1)) * S / (S - 1))
-        with np.errstate(invalid='ignore', divide='ignore'):
-            # adjusted residuals of the training variance alone
-            c = np.sqrt(S / (S - 1) * max(0.0, 1 - noise / v_between)) if v_between > 0 else 0.0
-        return float(est.mean()), P + c * (self.seed_counts(S) @ (est - est.mean())) / S
+# %% ../nbs/13_evaluate.ipynb #2728a645
+@patch
+def over_seeds(self:HierarchicalBootstrap, est, D) -> tuple:
+    ("(estimate, replicates (n_boot,)): the seed mean; each replicate adds its patient draw's deviation and its "
+     "seed draw's, shrunk to the training variance.")
+    est, D = np.asarray(est, float), np.atleast_2d(np.asarray(D, float)); S = len(est); P = D.mean(0)
+    if S < 2 or not np.isfinite(est).all():
+        # one seed: the patients' alone; undefined: undefined
+        return float(est.mean()), P + (np.nan if S > 1 else 0.0)
+    v_between = est.var(ddof=1)  # training variance + each seed's own patient-sampling noise
+    # that noise: the patient stage already holds it
+    noise = max(0.0, (np.nanvar(D, 1, ddof=1).mean() - np.nanvar(P, ddof=1)) * S / (S - 1))
+    with np.errstate(invalid='ignore', divide='ignore'):
+        # adjusted residuals of the training variance alone
+        c = np.sqrt(S / (S - 1) * max(0.0, 1 - noise / v_between)) if v_between > 0 else 0.0
+    return float(est.mean()), P + c * (self.seed_counts(S) @ (est - est.mean())) / S
 
 # %% ../nbs/13_evaluate.ipynb #a3be9770
 class SensAtSpec:

@@ -369,7 +369,7 @@ def _ranked(h, r):
     return hr, -np.sort(-hr, axis=1), r.sum(1)
 
 # %% ../nbs/16_explain.ipynb #eb76a14f
-def _rra(hr, srt, n, *, m, top):
+def _rra(hr, srt, n, m, top):
     s = m.sum(1)
     k = np.maximum(1, np.round(s)).astype(int) if top is None else np.maximum(1, np.round(top * n)).astype(int)
     kth = srt[np.arange(len(hr)), np.clip(k, 1, n) - 1][:, None]  # the k-th highest value inside the region

@@ -174,6 +174,10 @@ SCHEMA = {
     'fractions': Param([0.5, 1.0], 'nested label fractions trained and shown in Figure 2 (the largest must be 1.0)',
                        ListOf(Float(0, 1, lo_open=True), also=_largest_is_one)),
     'workers': Param(2, 'worker processes for data generation, caching and loading', Int(0)),
+}
+
+# %% ../nbs/20_params.ipynb #53f5a013
+SCHEMA.update({  # the models: pretraining and fine-tuning
     'arch': Param('resnet18', 'torchvision ResNet of every method',
                   Text('resnet[0-9]+', 'a torchvision ResNet such as resnet18 or resnet50')),
     'pretrain_epochs': Param(2, 'MoCo v2 / supervised pretraining epochs', Int(1)),
@@ -217,7 +221,7 @@ SCHEMA = {
     'checkpoint_minutes': Param(10.0,
                                 'fine-tuning: resume state written at most every this many minutes (0: after every '
                                 'epoch); never changes a result', Float(0)),
-}
+})
 
 # %% ../nbs/20_params.ipynb #d6a3e6a1
 SCHEMA.update({  # the analyses, resampling, and where the work runs

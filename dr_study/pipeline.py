@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 import yaml
-from .core import atomic_write, file_hash, stable_hash, write_json, source_roots, code_reach, code_changes, unit_problem, UNITS_LOG, RUN_SETTINGS
+from .core import atomic_write, file_hash, stable_hash, write_json, source_roots, code_graph, code_reach, code_changes, unit_problem, UNITS_LOG, RUN_SETTINGS
 from .dispatch import QUIET
 from .paths import STUDY, RunLayout
 
@@ -94,10 +94,12 @@ def step_inputs(step:Step, # a `pipeline.Step`
     return out
 
 # %% ../nbs/08_pipeline.ipynb #41013218
-def notebook_roots(nb_path) -> set:
-    "The `dr_study` definitions that a notebook's code cells name (`core.source_roots`)."
+def notebook_roots(nb_path, pkg=None) -> set:
+    "The `dr_study` definitions that a notebook's code cells name (`core.source_roots`; a star import: the names it uses)."
     import nbformat
-    return set().union(*[source_roots(c.source) for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code'])
+    g = code_graph(pkg)
+    cells = [c.source for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code']
+    return source_roots(cells, known=g)
 
 # %% ../nbs/08_pipeline.ipynb #3fa195de
 def upstream_of(step:Step, # a `pipeline.Step`
@@ -123,7 +125,7 @@ def step_record(step:Step, # a `pipeline.Step`
      "reaches, what its upstream steps wrote.")
     nb = Path(study)/step.notebook
     return dict(inputs={k: v for k, v in inputs.items() if k not in RUN_SETTINGS}, notebook=file_hash(nb),
-                code=code_reach(notebook_roots(nb), pkg, strict=False), upstream=dict(upstream))
+                code=code_reach(notebook_roots(nb, pkg), pkg, strict=False), upstream=dict(upstream))
 
 # %% ../nbs/08_pipeline.ipynb #400c40b4
 def step_key(record:dict) -> str:

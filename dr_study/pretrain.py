@@ -19,10 +19,10 @@ from .cache import CachedFundus, CacheArray
 # %% auto #0
 __all__ = ['NATURAL', 'PRETRAINERS', 'STARTING_POINTS', 'natural_corpus', 'view_transform', 'Views', 'register_pretrainer',
            'PretrainConfig', 'recipe_defaults', 'headless', 'on_device', 'mixed_precision', 'two_view_epochs',
-           'split_batchnorm', 'merge_batchnorm', 'MoCo', 'moco_criterion', 'pretrain_moco', 'pretrain_supervised',
-           'pretrain_simclr', 'pretrain_byol', 'pretrain_dino', 'needed_starting_points', 'recipe_code',
-           'pretrain_unit', 'weights_unit', 'refuse_processes', 'starting_point_recipes', 'starting_point_tasks',
-           'collect_starting_points', 'starting_points']
+           'split_batchnorm', 'merge_batchnorm', 'MoCo', 'moco_criterion', 'moco_model', 'pretrain_moco',
+           'pretrain_supervised', 'pretrain_simclr', 'pretrain_byol', 'pretrain_dino', 'needed_starting_points',
+           'recipe_code', 'pretrain_unit', 'weights_unit', 'refuse_processes', 'starting_point_recipes',
+           'starting_point_tasks', 'collect_starting_points', 'starting_points']
 
 # %% ../nbs/11_pretrain.ipynb #66a4a6f6
 NATURAL = ('astronaut', 'chelsea', 'coffee', 'rocket', 'hubble_deep_field', 'immunohistochemistry', 'camera', 'coins',
@@ -237,7 +237,20 @@ def moco_criterion(temperature:float=0.2, # InfoNCE temperature
     from lightly.loss import NTXentLoss
     return NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128), gather_distributed=distributed)
 
-# %% ../nbs/11_pretrain.ipynb #8848905c
+# %% ../nbs/11_pretrain.ipynb #2c1064aa
+def moco_model(cfg:PretrainConfig, splits:int, world:int):
+    "MoCo v2's two encoders on `cfg.device` and the query encoder that trains (under DDP: wrapped, the keys from rank 0's weights)."
+    from lightly.models.utils import update_momentum
+    model = on_device(MoCo(cfg.arch, splits=splits), cfg.device)
+    query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
+    if world > 1:
+        query = nn.parallel.DistributedDataParallel(query,
+                                                    device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith('cuda') else None)
+        update_momentum(model.backbone, model.backbone_m, 0.0)
+        update_momentum(model.head, model.head_m, 0.0)  # keys start from rank 0's broadcast weights
+    return model, query
+
+# %% ../nbs/11_pretrain.ipynb #19a19a7b
 @register_pretrainer('moco_v2', 'MoCo v2', distributed=True)
 def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
                   labels=None, # unused (MoCo learns from images alone)
@@ -268,13 +281,7 @@ def pretrain_moco(images, # uint8 (N, S, S, 3) array-like
     splits = math.gcd(max(1, splits // world), per) if drop else 1
     cfg.log(f'MoCo v2: {n} images, batch {cfg.batch_size} ({world} process{"es" * (world > 1)} × {per}, {splits} '
             f'BatchNorm group{"s" * (splits > 1)} each), queue of {bank} keys')
-    model = on_device(MoCo(cfg.arch, splits=splits), cfg.device)
-    query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)
-    if world > 1:
-        query = nn.parallel.DistributedDataParallel(query,
-                                                    device_ids=[torch.device(cfg.device).index] if str(cfg.device).startswith('cuda') else None)
-        update_momentum(model.backbone, model.backbone_m, 0.0)
-        update_momentum(model.head, model.head_m, 0.0)  # keys start from rank 0's broadcast weights
+    model, query = moco_model(cfg, splits, world)
     crit = moco_criterion(temperature, bank, world > 1).to(cfg.device)
     opt = torch.optim.SGD(query.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     # MoCo's --cos: lr * (1 + cos(pi * epoch / epochs)) / 2 per epoch

@@ -15,7 +15,8 @@ from .report import data_source, table_html
 # %% auto #0
 __all__ = ['HOME_FIGURES', 'QUARTO_YML', 'CSS', 'CHECK_JS', 'HIDDEN_TAGS', 'quarto_settings', 'method_sections',
            'method_notebooks', 'site_pages', 'page_notebook', 'page_body', 'api_notebook', 'nbdev_quarto_yml',
-           'ledger_html', 'home_page', 'build_offline', 'site_key', 'quarto_project', 'build_site']
+           'ledger_html', 'run_notes', 'rerun_html', 'home_page', 'build_offline', 'site_key', 'quarto_project',
+           'build_site']
 
 # %% ../nbs/09_site.ipynb #e3a913c8
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
@@ -230,79 +231,70 @@ def ledger_html(run:RunLayout) -> str:
             'claims</th><th>paper</th><th>here</th><th></th></tr>' + ''.join(rows) + '</table>'
             '<p>The ledger with every number: <code>results/claims.csv</code>.</p>')
 
-# %% ../nbs/09_site.ipynb #1abef6ea
-def home_page(run:RunLayout, params:dict) -> str:
-    "HTML body of the home page."
-    fig = next((run.figures/f'{n}.svg' for n in HOME_FIGURES if (run.figures/f'{n}.svg').exists()), None)
-    synth = bool(params.get('synthetic'))
-    parts = ['<h1>dr_study</h1>',
-             '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable '
-             'reproduction and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and '
-             'Self-Supervision for a Deep '
-             'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile '
-             f'<b>{html.escape(str(params.get("profile")))}</b>.</p>']
-    notes = []  # one banner: what in this run differs from the paper
-    if synth:
-        notes.append('<b>Synthetic data.</b> Every number and figure comes from the '
-                     f'{html.escape(data_source(params))}, written in '
-                           'the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to '
-                           'about 20%.')
+# %% ../nbs/09_site.ipynb #ab497fa0
+def run_notes(params:dict) -> list:
+    "The banner's notes (HTML): what in this run differs from the paper."
+    notes = []
+    if params.get('synthetic'):
+        notes.append(f'<b>Synthetic data.</b> Every number and figure comes from the {html.escape(data_source(params))}, '
+                     'written in the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to about 20%.')
     else: notes.append(f'Data: {html.escape(data_source(params))}.')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
-        notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised '
-                     'and MoCo v2 pretraining '
-                     'on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads '
+        notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised and MoCo v2 '
+                     'pretraining on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads '
                      'ImageNet weights.')
     elif params.get('ifi_fs_weights') is not None:
         name = lambda v: v if str(v).startswith('torchvision') else Path(v).name
-        notes.append('IFI starting points loaded from the weights given: IFI-FS '
-                     f'<code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
+        notes.append(f'IFI starting points loaded from the weights given: IFI-FS <code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
                      f'IFI-CL <code>{html.escape(name(params["ifi_cl_weights"]))}</code> (not the stand-in).')
     if params.get('preprocessing') == 'graham':
-        notes.append("<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models "
-                     "see lesions; the paper crops only.")
+        notes.append('<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; '
+                     'the paper crops only.')
     if params.get('finetune_recipe', 'authors') != 'authors':
-        notes.append("<b>Our fine-tuning recipe</b> (flips and quarter turns, cosine decay) where the paper is silent; "
-                     "the authors' (random resized crops, step decay: their main_lincls.py) is the default and the "
-                     "paper profile's.")
-    parts.append('<div class="banner">' + '<br>'.join(notes) + '</div>')
+        notes.append("<b>Our fine-tuning recipe</b> (flips and quarter turns, cosine decay) where the paper is silent; the authors' "
+                     "(random resized crops, step decay: their main_lincls.py) is the default and the paper profile's.")
+    return notes
+
+# %% ../nbs/09_site.ipynb #3a01d977
+def rerun_html(profile) -> str:
+    "The home page's section on re-running the study: the commands and what is reused."
+    prof = html.escape(str(profile))
+    cmds = ['bash scripts/dev.sh reproduce                      # from a checkout: set up, then the smoke profile',
+            f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it affects run again',
+            'dr-study status RUN --set key=value                 # what would run, and why, without running anything',
+            'dr-study clean RUN                                  # the work units no current step uses, with their sizes (--yes deletes them)',
+            'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, by hand']
+    return ('<h2>Re-running it</h2><pre>' + '\n'.join(cmds) + '</pre>'
+            '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained starting points, '
+            'each fine-tuning run, the corrupted images) is a work unit: a folder named from a hash of everything it depends on '
+            '(its configuration, its inputs, the code that computes it), with that configuration beside it. A step runs again '
+            'when its parameters, its notebook, the library code it reaches or the steps it reads change, and '
+            '<code>reproduce</code> says which. A notebook re-run by hand (opened from <code>RUN/notebooks/</code> in JupyterLab, '
+            'or with papermill as above) reuses the same units, since the library does the reuse; it writes its results into '
+            'the run folder it is given, so try other parameters on a copy of the run folder.</p>'
+            '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; every table and '
+            'figure as CSV: <code>results/</code>.</p>')
+
+# %% ../nbs/09_site.ipynb #ea0f5ad7
+def home_page(run:RunLayout, params:dict) -> str:
+    "HTML body of the home page."
+    fig = next((run.figures/f'{n}.svg' for n in HOME_FIGURES if (run.figures/f'{n}.svg').exists()), None)
+    parts = ['<h1>dr_study</h1>',
+             '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable reproduction '
+             'and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and Self-Supervision for a Deep '
+             'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile '
+             f'<b>{html.escape(str(params.get("profile")))}</b>.</p>']
+    parts.append('<div class="banner">' + '<br>'.join(run_notes(params)) + '</div>')  # one banner: what differs from the paper
     parts.append(ledger_html(run))
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
         parts.append(f'<figure class="dr-figure"><img src="{fig.name}" alt="{fig.stem}"><figcaption>{fig.stem} (data: '
                      f'<code>results/{fig.stem}.csv</code>)</figcaption></figure>')
-    summ = run.table('data_summary')
-    if summ.exists():
-        s = pd.read_csv(summ)
-        parts.append('<h2>Data read</h2>' + table_html(s))
-    sk = run.skipped
-    n_sk = len(pd.read_csv(sk)) if sk.exists() else 0
+    if run.table('data_summary').exists(): parts.append('<h2>Data read</h2>' + table_html(run.read('data_summary')))
+    n_sk = len(run.read('skipped')) if run.skipped.exists() else 0
     parts.append(f'<h2>Excluded images</h2><p>{n_sk} image(s) or mask(s) were excluded, each with its reason'
-                 + (' (<code>results/skipped.csv</code>):</p>' + table_html(pd.read_csv(sk)) if n_sk else '.</p>'))
-    prof = html.escape(str(params.get("profile")))
-    parts.append('<h2>Re-running it</h2><pre>bash scripts/dev.sh reproduce                      # from a checkout: set '
-                 'up, then the smoke profile\n'
-                 f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it '
-                 'affects run again\n'
-                 'dr-study status RUN --set key=value                 # what would run, and why, without running '
-                 'anything\n'
-                 'dr-study clean RUN                                  # the work units no current step uses, with '
-                 'their sizes (--yes deletes them)\n'
-                 'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, '
-                 'by hand</pre>'
-                 '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained '
-                 'starting points, each fine-tuning run, '
-                 'the corrupted images) is a work unit: a folder named from a hash of everything it depends on (its '
-                 'configuration, its inputs, the code that '
-                 'computes it), with that configuration beside it. A step runs again when its parameters, its '
-                 'notebook, the library code it reaches or '
-                 'the steps it reads change, and <code>reproduce</code> says which. A notebook re-run by hand (opened '
-                 'from <code>RUN/notebooks/</code> in '
-                 'JupyterLab, or with papermill as above) reuses the same units, since the library does the reuse; it '
-                 'writes its results into the run folder '
-                 'it is given, so try other parameters on a copy of the run folder.</p>'
-                 '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; '
-                 'every table and figure as CSV: <code>results/</code>.</p>')
+                 + (' (<code>results/skipped.csv</code>):</p>' + table_html(run.read('skipped')) if n_sk else '.</p>'))
+    parts.append(rerun_html(params.get('profile')))
     return ''.join(parts)
 
 # %% ../nbs/09_site.ipynb #0d88b442

@@ -108,7 +108,7 @@ def sample_lesions(g:np.random.Generator, # numpy random generator
     return L
 
 # %% ../nbs/05_synthetic.ipynb #5fd06f99
-def _patch(cx, cy, rad, *, W, H, R, x0, y0):
+def _patch(cx, cy, rad, W, H, R, x0, y0):
     "Pixel box and coordinates (in R units) around a lesion at (cx, cy) with extent rad."
     px, py, pr = x0 + cx * R, y0 + cy * R, rad * R + 2
     a, b = max(0, int(px - pr)), min(W, int(px + pr) + 2)
@@ -169,7 +169,29 @@ def _draw_lines(segs, W, H, *, R, x0, y0, ss=2) -> dict:
         if wp > 3: d.ellipse([p1[0] - wp / 2, p1[1] - wp / 2, p1[0] + wp / 2, p1[1] + wp / 2], fill=255)
     return {k: np.asarray(im.resize((W, H), Image.BOX), np.float32) / 255 for k, (im, _) in canv.items()}
 
-# %% ../nbs/05_synthetic.ipynb #6807188b
+# %% ../nbs/05_synthetic.ipynb #28dd5df6
+def _paint_lesions(img:np.ndarray, eye:Eye, W:int, H:int, *, R:float, x0:float, y0:float) -> dict:
+    "Darken or brighten `img` (in place) under each dot and blot lesion of `eye`; their masks {code: bool (H, W)}."
+    masks = {}
+    for kind in ('SE', 'EX', 'HE', 'MA'):
+        m = np.zeros((H, W), bool)
+        for p in eye.lesions.get(kind, []):
+            ext = max(p['r'], p.get('w', 0)) * (2.2 if kind in ('HE', 'SE') else 1.2)
+            pt = _patch(*p['xy'], ext, W, H, R, x0, y0)
+            if pt is None: continue
+            sl, pu, pv = pt
+            a = lesion_alpha(kind, p, pu, v=pv, R=R)
+            if kind in ('MA', 'HE'): img[sl] *= 1 - (a * p['c'])[..., None] * np.array([0.45, 1.0, 0.9])
+            elif kind == 'EX': img[sl] += (a * p['c'])[..., None] * (np.array([250.0, 215.0, 95.0]) - img[sl])
+            else: img[sl] += (a * p['c'])[..., None] * (np.array([225.0, 190.0, 160.0]) - img[sl])
+            m[sl] |= a > (0.25 if kind == 'SE' else 0.5)
+            if kind in ('MA', 'EX'):  # a dot smaller than a pixel still marks the pixel holding its centre
+                px, py = int(x0 + p['xy'][0] * R), int(y0 + p['xy'][1] * R)
+                if 0 <= px < W and 0 <= py < H: m[py, px] = True
+        masks[kind] = m
+    return masks
+
+# %% ../nbs/05_synthetic.ipynb #1c85b1a2
 def render_eye(eye:Eye, # the `synthetic.Eye` drawn
                W:int, # width in pixels
                H:int, # height in pixels
@@ -203,22 +225,7 @@ def render_eye(eye:Eye, # the `synthetic.Eye` drawn
     ves = _draw_lines(vessel_segments(g, eye), W, H, R=R, x0=x0, y0=y0)
     for kind in ('vein', 'artery'):
         if kind in ves: img *= 1 - ves[kind][..., None] * VESSEL_K[kind]
-    for kind in ('SE', 'EX', 'HE', 'MA'):
-        m = np.zeros((H, W), bool)
-        for p in eye.lesions.get(kind, []):
-            ext = max(p['r'], p.get('w', 0)) * (2.2 if kind in ('HE', 'SE') else 1.2)
-            pt = _patch(*p['xy'], ext, W, H, R, x0, y0)
-            if pt is None: continue
-            sl, pu, pv = pt
-            a = lesion_alpha(kind, p, pu, v=pv, R=R)
-            if kind in ('MA', 'HE'): img[sl] *= 1 - (a * p['c'])[..., None] * np.array([0.45, 1.0, 0.9])
-            elif kind == 'EX': img[sl] += (a * p['c'])[..., None] * (np.array([250.0, 215.0, 95.0]) - img[sl])
-            else: img[sl] += (a * p['c'])[..., None] * (np.array([225.0, 190.0, 160.0]) - img[sl])
-            m[sl] |= a > (0.25 if kind == 'SE' else 0.5)
-            if kind in ('MA', 'EX'):  # a dot smaller than a pixel still marks the pixel holding its centre
-                px, py = int(x0 + p['xy'][0] * R), int(y0 + p['xy'][1] * R)
-                if 0 <= px < W and 0 <= py < H: m[py, px] = True
-        masks[kind] = m
+    masks.update(_paint_lesions(img, eye, W, H, R=R, x0=x0, y0=y0))
     nv = [s for p in eye.lesions.get('NV', []) for s in _nv_segments(p)]
     if nv:
         a = _draw_lines(nv, W, H, R=R, x0=x0, y0=y0, ss=3)['nv']
