@@ -11,7 +11,7 @@ from .core import DataError, atomic_write
 from .paths import RUNS, RunLayout
 
 # %% auto #0
-__all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_status', 'cmd_clean', 'cmd_params', 'cmd_plan', 'pd_options',
+__all__ = ['cmd_synth', 'cmd_prepare', 'cmd_reproduce', 'cmd_status', 'cmd_clean', 'pd_options', 'cmd_params', 'cmd_plan',
            'cmd_site', 'parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #6fae508d
@@ -22,6 +22,7 @@ def _step(name, f, *a, **kw):
 
 # %% ../nbs/99_cli.ipynb #7586b36d
 def cmd_synth(a):
+    "`dr-study synth OUT`: write the synthetic benchmark in the real data sets' layouts."
     from dr_study.synthetic import make_synthetic
     lay = _step(f'synthetic benchmark ({a.size}, seed {a.seed}) -> {a.out}', make_synthetic, a.out, a.size, a.seed,
                 a.workers, not a.quiet)
@@ -51,6 +52,7 @@ def _checked(a) -> tuple:
 
 # %% ../nbs/99_cli.ipynb #91ab5b71
 def cmd_prepare(a):
+    "`dr-study prepare`: the data step alone (read, split, cache) into the run folder."
     from dr_study.prepare import prepare_data
     from dr_study.pipeline import run_lock
     params, run = _checked(a); run.root.mkdir(parents=True, exist_ok=True)
@@ -70,6 +72,7 @@ def _steps(until):
 
 # %% ../nbs/99_cli.ipynb #7e897c61
 def cmd_reproduce(a):
+    "`dr-study reproduce`: run the steps whose inputs changed, then build the site."
     from dr_study.pipeline import run_pipeline
     params, run = _checked(a)
     run_pipeline(params, run.root, _steps(a.until), progress=not a.quiet)
@@ -85,6 +88,7 @@ def _run_params(a) -> dict:
 
 # %% ../nbs/99_cli.ipynb #afb669ee
 def cmd_status(a):
+    "`dr-study status RUN`: what `reproduce` would run, and why, and the units no step uses."
     from dr_study.pipeline import pipeline_status, stale_units, RunBusy, run_lock
     for name, why in pipeline_status(_run_params(a), a.run):
         print(f'[dr-study] {name:12s} ' + ('up to date' if why is None else f'would run: {why}'))
@@ -99,17 +103,27 @@ def cmd_status(a):
 
 # %% ../nbs/99_cli.ipynb #51fc5445
 def cmd_clean(a):
+    "`dr-study clean RUN`: list (with `--yes`, delete) the work units no current step uses."
     from dr_study.pipeline import clean_run
     _run_params(a)
     clean_run(a.run, delete=a.yes)
 
+# %% ../nbs/99_cli.ipynb #8a2d8d05
+@contextlib.contextmanager
+def pd_options():
+    "pandas display options for tables printed on a terminal."
+    import pandas as pd
+    with pd.option_context('display.max_colwidth', 90, 'display.width', 200): yield
+
 # %% ../nbs/99_cli.ipynb #a614d38a
 def cmd_params(a):
+    "`dr-study params`: every parameter with its value in a profile and its meaning."
     from dr_study.params import load_params, describe_params
     with pd_options(): print(describe_params(load_params(a.profile, a.set)).to_string(index=False))
 
 # %% ../nbs/99_cli.ipynb #989b4ffc
 def cmd_plan(a):
+    "`dr-study plan`: a profile's work units with their GPU-hours and disk, before anything runs."
     from dr_study.params import load_params
     from dr_study.plan import ASSUMED, Throughput, compute_plan, data_sizes, plan_summary
     p = load_params(a.profile, a.set)
@@ -129,14 +143,9 @@ def cmd_plan(a):
                                            formatters=dict(images='{:,}'.format, gpu_hours='{:.2f}'.format,
                                                            disk_gib='{:.2f}'.format)))
 
-# %% ../nbs/99_cli.ipynb #8a2d8d05
-@contextlib.contextmanager
-def pd_options():
-    import pandas as pd
-    with pd.option_context('display.max_colwidth', 90, 'display.width', 200): yield
-
 # %% ../nbs/99_cli.ipynb #a51ac109
 def cmd_site(a):
+    "`dr-study site RUN`: build the website of a run folder."
     from dr_study.site import build_site
     home = _step('site', build_site, a.run)
     print(f'[dr-study] site: {home}')
