@@ -23,14 +23,13 @@ from .pretrain import starting_points
 from .train import FINETUNE_RECIPES, figure_training, train_grid, training_history
 from .evaluate import figure2, final_models_summary, metrics_table, read_predictions
 from .spectra import (DISTRIBUTIONS, condition_table, early_layers, figure3a, figure3b, first_layer_table,
-                              spectra_dict,
-                              spectra_task, spectrum_intervals)
+                              spectra_dict, spectra_task, spectrum_intervals)
 from .robustness import (CORRUPTIONS, corrupt_job, corrupted_sets, corruption_key, corruption_source, figure4,
                                  robustness_table, score_task)
 from .explain import (CONTROLS, EXPLAINERS, MASK_RULES, QUADRANTS, TABLE3_LESIONS, explain_inputs, explain_task,
-                              figure5,
-                              figure5_image, random_expectation, table3)
-from .claims import CLAIMS, PAPER_TABLE2, PAPER_TABLE3, VERDICTS, Results, claims_markdown, figure_ledger, ledger, page_claims
+                              figure5, figure5_image, random_expectation, table3)
+from .claims import (CLAIMS, PAPER_TABLE2, PAPER_TABLE3, VERDICTS, Results, claims_markdown, figure_ledger, ledger,
+                             page_claims)
 from .dispatch import Task, dispatch, terminal
 
 _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch', 'Image', 'RunLayout',

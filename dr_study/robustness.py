@@ -286,9 +286,9 @@ def build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
                 st.writable()[self.path(name, sev)][idx] = out; st.state[idx] = 1
                 for j, e in errs:
                     st.state[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
-                side = lambda: write_csv(fpath,
-                                         pd.DataFrame(fails,
-                                                      columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'], keep='last'))
+                table = lambda: pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'],
+                                                                                         keep='last')
+                side = lambda: write_csv(fpath, table())
                 st.save(side if errs else None)  # the states last: images count as made once they are on disk
                 bar.update(len(idx))
         finally:

@@ -557,9 +557,8 @@ def figure3a(ct:pd.DataFrame, # `condition_table`
         x=alt.X('depth:Q', title='layer (Conv2d, BatchNorm2d, Linear in forward order)'),
         y=alt.Y('kappa:Q', scale=alt.Scale(type='log'), title='κ = |λ p99.9| / |λ p90|'),
         color=method_color(method_colors(d.method)), tooltip=['method', 'layer', alt.Tooltip('kappa:Q', format='.3g')])
-    dash = alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training',
-                          legend=alt.Legend(symbolType='stroke', symbolStrokeColor='#444', symbolStrokeWidth=2,
-                                            symbolSize=400))
+    legend = alt.Legend(symbolType='stroke', symbolStrokeColor='#444', symbolStrokeWidth=2, symbolSize=400)
+    dash = alt.StrokeDash('training:N', sort=['FS', 'CL'], title='training', legend=legend)
     # lines alone carry the dash legend
     lines = base.mark_line().encode(strokeDash=dash) + base.mark_point(filled=True, size=30)
     return lines.properties(width=width,
