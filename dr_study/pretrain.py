@@ -238,7 +238,10 @@ def moco_criterion(temperature:float=0.2, # InfoNCE temperature
     return NTXentLoss(temperature=temperature, memory_bank_size=(bank, 128), gather_distributed=distributed)
 
 # %% ../nbs/11_pretrain.ipynb #2c1064aa
-def moco_model(cfg:PretrainConfig, splits:int, world:int):
+def moco_model(cfg:PretrainConfig, # the architecture and device
+               splits:int, # BatchNorm groups of this process
+               world:int, # processes (DDP above 1)
+              ):
     "MoCo v2's two encoders on `cfg.device` and the query encoder that trains (under DDP: wrapped, the keys from rank 0's weights)."
     from lightly.models.utils import update_momentum
     model = on_device(MoCo(cfg.arch, splits=splits), cfg.device)
@@ -554,8 +557,15 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
     return {name: recipe(name) for name in needed_starting_points(methods)}
 
 # %% ../nbs/11_pretrain.ipynb #4b594c98
-def starting_point_tasks(out:Path, recipes:dict, reused:dict, *, executor:str, cluster:dict|None, args:dict,
-                         log=print) -> list:
+def starting_point_tasks(out:Path, # folder of the starting points' units
+                         recipes:dict, # `starting_point_recipes`
+                         reused:dict, # {starting point: is its unit done already?}
+                         *,
+                         executor:str, # a name in `dispatch.EXECUTORS`
+                         cluster:dict|None, # the profile's `cluster` block (slurm)
+                         args:dict, # `starting_points`' arguments, for the jobs
+                         log=print, # where progress lines go (print-like)
+                        ) -> list:
     ("A `dispatch.Task` per unfinished starting point that trains, each a job running `starting_points(**args, "
      "only=name)`.")
     from dr_study.dispatch import Task, cluster_settings
@@ -567,7 +577,14 @@ def starting_point_tasks(out:Path, recipes:dict, reused:dict, *, executor:str, c
     return [Task(u.key, starting_points, {**args, 'only': name}, lambda u=u: u.done(log)) for name, u in units.items()]
 
 # %% ../nbs/11_pretrain.ipynb #1fde34da
-def collect_starting_points(out:Path, recipes:dict, reused:dict, *, image_size:int, arch:str, log=print) -> tuple:
+def collect_starting_points(out:Path, # folder of the starting points' units
+                            recipes:dict, # `starting_point_recipes`
+                            reused:dict, # {starting point: was its unit done before this run?}
+                            *,
+                            image_size:int, # the images' side, for `pretrain.json`
+                            arch:str, # the architecture, for `pretrain.json`
+                            log=print, # where progress lines go (print-like)
+                           ) -> tuple:
     "Make (here) whatever is still missing, copy each starting point to `out/<name>.safetensors`: (table, losses)."
     import pandas as pd
     rows, losses = [], []

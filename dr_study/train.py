@@ -387,8 +387,18 @@ class GridCell(NamedTuple):
     reused: bool
 
 # %% ../nbs/12_train.ipynb #40a3d5b8
-def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str='local', log=print,
-               epoch_log=None) -> tuple:
+def grid_tasks(run, # the `RunLayout`
+               ep, # the training set's `CachedFundus`, with its label fractions
+               val, # validation indices
+               *,
+               methods, # training procedures (`models.METHODS`)
+               fractions, # label fractions
+               seeds, # fine-tuning seeds
+               config, # (method, seed) -> its `TrainConfig`
+               executor:str='local', # a name in `dispatch.EXECUTORS`
+               log=print, # where progress lines go
+               epoch_log=None, # where each epoch is reported here (default: `log`)
+              ) -> tuple:
     ("The grid's cells (`GridCell`) and a `dispatch.Task` per unfinished unit; `config(method, s)` gives each run's "
      "`TrainConfig`.")
     from dr_study.dispatch import Task
@@ -409,7 +419,15 @@ def grid_tasks(run, ep, val, *, methods, fractions, seeds, config, executor:str=
     return cells, tasks
 
 # %% ../nbs/12_train.ipynb #3f078e66
-def grid_predictions(run, cells:list, tests:dict, *, arch:str, batch_size:int, device:str, log=print) -> dict:
+def grid_predictions(run, # the `RunLayout`
+                     cells:list, # `GridCell`s
+                     tests:dict, # {test set: (cache, indices)}
+                     *,
+                     arch:str, # torchvision ResNet name
+                     batch_size:int, # images per step
+                     device:str, # where the predictions run
+                     log=print, # where progress lines go
+                    ) -> dict:
     ("{(unit key, test set): (prediction unit, its task)}: each model's predictions on each test set, reused while "
      "unchanged.")
     return {(c.unit.key, name): prediction_task(c.unit, arch, ds, idx=idx, name=name, parent=run.predictions,
@@ -418,7 +436,10 @@ def grid_predictions(run, cells:list, tests:dict, *, arch:str, batch_size:int, d
             for c in cells for name, (ds, idx) in tests.items()}
 
 # %% ../nbs/12_train.ipynb #98f4cf8b
-def grid_tables(cells:list, tests:dict, made:dict) -> tuple:
+def grid_tables(cells:list, # `GridCell`s, each finished
+                tests:dict, # {test set: (cache, indices)}
+                made:dict, # `grid_predictions`, each finished
+               ) -> tuple:
     "(runs table, predictions table) of a finished grid."
     import pandas as pd
     rows, preds = [], []
@@ -439,7 +460,10 @@ def grid_tables(cells:list, tests:dict, made:dict) -> tuple:
     return pd.DataFrame(rows), pd.concat(preds, ignore_index=True)[PRED_COLUMNS]
 
 # %% ../nbs/12_train.ipynb #d9fe08d1
-def keep_final_models(run, cells:list, seeds:list):
+def keep_final_models(run, # the `RunLayout`
+                      cells:list, # `GridCell`s, each finished
+                      seeds:list, # fine-tuning seeds, the first one's models also under the plain name
+                     ):
     ("Copy every seed's final model (all labels) to `run.final_model(method, seed)`, the first seed's also to "
      "`run.final_model(method)`.")
     (run.checkpoints/'final').mkdir(parents=True, exist_ok=True)
