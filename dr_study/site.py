@@ -233,26 +233,24 @@ def ledger_html(run:RunLayout) -> str:
 
 # %% ../nbs/09_site.ipynb #ab497fa0
 def run_notes(params:dict) -> list:
-    "The banner's notes (HTML): what in this run differs from the paper."
+    "The banner's notes (HTML, one line each): what in this run differs from the paper."
     notes = []
     if params.get('synthetic'):
-        notes.append(f'<b>Synthetic data.</b> Every number and figure comes from the {html.escape(data_source(params))}, '
-                     'written in the layouts of EyePACS, Messidor-2 and IDRiD; its small presets enrich referable grades to about 20%.')
+        notes.append(f'<b>Synthetic data.</b> Every number comes from the {html.escape(data_source(params))}; '
+                     'referable grades enriched to about 20%.')
     else: notes.append(f'Data: {html.escape(data_source(params))}.')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
-        notes.append('<b>IFI is a stand-in here.</b> "Initialization from ImageNet" (IFI-FS, IFI-CL) means supervised and MoCo v2 '
-                     'pretraining on crops of the natural photographs scikit-image ships, not on ImageNet; the paper profile loads '
-                     'ImageNet weights.')
+        notes.append("<b>IFI is a stand-in here.</b> Supervised and MoCo v2 pretraining on crops of scikit-image's photographs, "
+                     'not ImageNet (the paper profile loads ImageNet weights).')
     elif params.get('ifi_fs_weights') is not None:
         name = lambda v: v if str(v).startswith('torchvision') else Path(v).name
         notes.append(f'IFI starting points loaded from the weights given: IFI-FS <code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
                      f'IFI-CL <code>{html.escape(name(params["ifi_cl_weights"]))}</code> (not the stand-in).')
     if params.get('preprocessing') == 'graham':
-        notes.append('<b>Graham preprocessing</b> (local-average subtraction), so that small, briefly trained models see lesions; '
-                     'the paper crops only.')
+        notes.append('<b>Graham preprocessing</b> (local-average subtraction) so that small models see lesions; the paper crops only.')
     if params.get('finetune_recipe', 'authors') != 'authors':
-        notes.append("<b>Our fine-tuning recipe</b> (flips and quarter turns, cosine decay) where the paper is silent; the authors' "
-                     "(random resized crops, step decay: their main_lincls.py) is the default and the paper profile's.")
+        notes.append("<b>Our fine-tuning recipe</b> (flips, quarter turns, cosine decay); the authors' (random resized crops, "
+                     'step decay) is the default.')
     return notes
 
 # %% ../nbs/09_site.ipynb #3a01d977
@@ -284,7 +282,7 @@ def home_page(run:RunLayout, params:dict) -> str:
              'and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and Self-Supervision for a Deep '
              'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile '
              f'<b>{html.escape(str(params.get("profile")))}</b>.</p>']
-    parts.append('<div class="banner">' + '<br>'.join(run_notes(params)) + '</div>')  # one banner: what differs from the paper
+    parts.append('<div class="banner">' + ' '.join(run_notes(params)) + '</div>')  # one banner, one paragraph: what differs from the paper
     parts.append(ledger_html(run))
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
