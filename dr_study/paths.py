@@ -134,6 +134,11 @@ RESULTS = {
     'metrics': 'AUC with its interval, sensitivity at 90%/95% specificity and kappa per method, fraction, seed, test '
                'set',
     'fig2_auc': 'Figure 2: AUC against label fraction per method and test set',
+    'val_predictions': "every final model's class probabilities on the validation split (temperature scaling)",
+    'temperatures': 'beyond the paper: the temperature of every fine-tuning run, fitted on the validation split',
+    'calibration': 'beyond the paper: calibration error with its interval and null band per method, fraction, test set',
+    'fig2_calibration': 'beyond the paper: expected calibration error with all labels, before and after scaling',
+    'fig2_reliability': 'beyond the paper: reliability diagram of the referable-DR probability with all labels',
     'eigenvalues': "eigenvalues of every layer's feature covariance per method and seed",
     'spectra_boot': 'condition number and power-law exponent on each probe subsample',
     'fig3a_condition': 'Figure 3a: condition number per layer and method',

@@ -35,8 +35,8 @@ STEPS = [
     # one weights file per starting point the methods need
     Step('pretrain', '30_pretrain.ipynb', ('data',),
          ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),
-    Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv',)),
-    Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv')),
+    Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv', 'results/val_predictions.csv')),
+    Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv', 'results/calibration.csv')),
     Step('spectra', '60_spectra.ipynb', ('data', 'train'),
          ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv',
           'results/spectra_boot.csv')),

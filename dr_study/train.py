@@ -16,10 +16,10 @@ from .data import PRED_COLUMNS, referable, referable_score
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
 
 # %% auto #0
-__all__ = ['FINETUNE_RECIPES', 'FINETUNE_CODE', 'PREDICT_CODE', 'TrainConfig', 'augment', 'random_resized_crop', 'NonFiniteLoss',
-           'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'predict_job', 'prediction_task',
-           'finetune_job', 'GridCell', 'grid_tasks', 'grid_predictions', 'grid_tables', 'keep_final_models',
-           'train_grid', 'training_history', 'figure_training']
+__all__ = ['FINETUNE_RECIPES', 'FINETUNE_CODE', 'PREDICT_CODE', 'VALIDATION', 'TrainConfig', 'augment', 'random_resized_crop',
+           'NonFiniteLoss', 'predict', 'finetune', 'ImageArray', 'unit_config', 'finetune_unit', 'predict_job',
+           'prediction_task', 'finetune_job', 'GridCell', 'grid_tasks', 'grid_predictions', 'grid_tables',
+           'keep_final_models', 'train_grid', 'training_history', 'figure_training']
 
 # %% ../nbs/12_train.ipynb #d743018d
 @dataclass
@@ -473,6 +473,9 @@ def keep_final_models(run, # the `RunLayout`
             shutil.copy2(c.unit.dir/'best.safetensors', dst)
             shutil.copy2(c.unit.dir/'metrics.json', dst.with_suffix('.json'))
 
+# %% ../nbs/12_train.ipynb #0f7b6646
+VALIDATION = 'validation'  # the validation split's name in the prediction tables
+
 # %% ../nbs/12_train.ipynb #ea333843
 def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv` and pretrained starting points)
                methods, # training procedures (`models.METHODS`)
@@ -497,7 +500,8 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                log=print, # where progress lines go
                epoch_log=None, # where each epoch is reported (default: `log`)
               ) -> tuple:
-    "Fine-tune every (method, fraction, seed) and predict the test sets: (runs table, predictions table)."
+    ("Fine-tune every (method, fraction, seed) and predict the test sets and the validation split: (runs table, test "
+     "predictions, validation predictions).")
     from dr_study.dispatch import dispatch
     from dr_study.paths import RunLayout
     run = RunLayout(run_dir); ep, val, tests = _grid_data(run)
@@ -513,10 +517,12 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                               executor=executor,
                               log=log, epoch_log=epoch_log)
     dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)
+    tests = {**tests, VALIDATION: (ep, val)}  # for temperature scaling
     made = grid_predictions(run, cells, tests, arch=arch, batch_size=batch_size * 2, device=where, log=log)
     dispatch([t for _, t in made.values()], executor, run.logs/'jobs', cluster=cluster, log=log)
     keep_final_models(run, cells, seeds)
-    return grid_tables(cells, tests, made)
+    runs, pred = grid_tables(cells, tests, made); val = pred.dataset == VALIDATION
+    return runs, pred[~val].reset_index(drop=True), pred[val].reset_index(drop=True)
 
 # %% ../nbs/12_train.ipynb #0411e85a
 def training_history(run_dir, # the run folder
