@@ -13,16 +13,17 @@ from .evaluate import HierarchicalBootstrap, patient_codes
 __all__ = ['BINNINGS', 'NORMS', 'ESTIMATORS', 'PROBS', 'CAL_COLUMNS', 'bin_edges', 'bin_index', 'calibration_error',
            'debiased_calibration_error', 'null_band', 'CalibrationError', 'temper', 'fit_temperature', 'reliability',
            'temperatures', 'calibration_table', 'reliability_table', 'figure_reliability', 'figure_calibration',
-           'calibration_summary']
+           'calibration_summary', 'figure_calibration_shift']
 
 # %% ../nbs/22_calibration.ipynb #1373cf87
 BINNINGS = ('width', 'mass')  # equal-width bins (torchmetrics'), or equal-mass bins (quantiles of the probabilities)
 
 # %% ../nbs/22_calibration.ipynb #1dc13bef
 def _check(y, p) -> tuple:
-    "(y, p) as arrays, checked: outcomes 0/1 and probabilities in [0, 1] of the same length."
+    "(y, p) as arrays, checked: outcomes 0/1, (N,) or (R, N), and N probabilities in [0, 1]."
     y, p = np.asarray(y, float), np.asarray(p, float)
-    if y.shape != p.shape or y.ndim != 1: raise ValueError(f'y and p must be 1-d of one length, got {y.shape}, {p.shape}')
+    if p.ndim != 1 or y.ndim not in (1, 2) or y.shape[-1] != len(p):
+        raise ValueError(f'y must be (N,) or (R, N) and p (N,), got {y.shape}, {p.shape}')
     if not np.isin(y, (0, 1)).all(): raise ValueError('y must hold outcomes 0 or 1')
     if not (np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()):
         raise ValueError('p must hold probabilities in [0, 1]')
@@ -49,10 +50,13 @@ def bin_index(p, # (N,) probabilities
 
 # %% ../nbs/22_calibration.ipynb #04deabcd
 def _bin_sums(y, p, b, B:int, W) -> tuple:
-    "Per bin: the weight, the weighted sum of outcomes and of probabilities, (R, B) each (R = 1 without `W`)."
+    "Per bin: the weight, the weighted sum of outcomes and of probabilities, (R, B) each (R rows of `W` or of `y`)."
+    onehot = np.zeros((len(p), B)); onehot[np.arange(len(p)), b] = 1.0
     if W is None:
-        return tuple(np.bincount(b, weights=v, minlength=B)[None] for v in (np.ones_like(p), y, p))
-    W = np.atleast_2d(np.asarray(W, float)); onehot = np.zeros((len(p), B)); onehot[np.arange(len(p)), b] = 1.0
+        n, sp = np.bincount(b, minlength=B)[None].astype(float), np.bincount(b, weights=p, minlength=B)[None]
+        sy = np.atleast_2d(y) @ onehot  # (R, B): one row per outcome vector
+        return np.broadcast_to(n, sy.shape), sy, np.broadcast_to(sp, sy.shape)
+    W = np.atleast_2d(np.asarray(W, float))
     return W @ onehot, (W * y) @ onehot, (W * p) @ onehot
 
 # %% ../nbs/22_calibration.ipynb #6054d7b2
@@ -67,7 +71,7 @@ def calibration_error(y, # (N,) outcomes 0/1
                       W=None, # (B, N) resample weights; None: the data as they are
                       edges=None, # the bins' edges (default: `bin_edges(p, bins, scheme)`)
                      ):
-    "The binned calibration error of `p`: a float, or (B,) under resample weights `W`."
+    "The binned calibration error of `p`: a float, or (R,) under resample weights `W` (R, N) or outcomes `y` (R, N)."
     y, p = _check(y, p)
     if norm not in NORMS: raise ValueError(f'norm must be one of {NORMS}, got {norm!r}')
     e = bin_edges(p, bins, scheme) if edges is None else np.asarray(edges, float)
@@ -75,7 +79,7 @@ def calibration_error(y, # (N,) outcomes 0/1
     gap = np.abs(sy - sp) / np.where(n > 0, n, 1); w = n / n.sum(1, keepdims=True)
     out = {'l1': lambda: (w * gap).sum(1), 'l2': lambda: np.sqrt((w * gap ** 2).sum(1)),
            'max': lambda: np.where(n > 0, gap, 0).max(1)}[norm]()
-    return float(out[0]) if W is None else out
+    return float(out[0]) if W is None and y.ndim == 1 else out
 
 # %% ../nbs/22_calibration.ipynb #b0f60f10
 def debiased_calibration_error(y, # (N,) outcomes 0/1
@@ -86,7 +90,7 @@ def debiased_calibration_error(y, # (N,) outcomes 0/1
                                W=None, # (B, N) resample weights; None: the data as they are
                                edges=None, # the bins' edges (default: `bin_edges(p, bins, scheme)`)
                               ):
-    "Kumar et al.'s debiased l2 calibration error: a float, or (B,) under resample weights `W`."
+    "Kumar et al.'s debiased l2 calibration error: a float, or (R,) under resample weights or outcomes (R, N)."
     y, p = _check(y, p)
     e = bin_edges(p, bins, scheme) if edges is None else np.asarray(edges, float)
     n, sy, sp = _bin_sums(y, p, bin_index(p, e), len(e) - 1, W)
@@ -94,11 +98,11 @@ def debiased_calibration_error(y, # (N,) outcomes 0/1
         ybar, pbar = sy / n, sp / n
         term = np.where(n > 1, (ybar - pbar) ** 2 - ybar * (1 - ybar) / (n - 1), 0.0)
     v = (n / n.sum(1, keepdims=True) * term).sum(1); out = np.sqrt(np.maximum(v, 0.0))
-    return float(out[0]) if W is None else out
+    return float(out[0]) if W is None and y.ndim == 1 else out
 
 # %% ../nbs/22_calibration.ipynb #39d27cb2
 def null_band(p, # (N,) or (S, N) predicted probabilities (S models on the same images: their mean estimate)
-              estimator=calibration_error, # est(y, p, **kw) -> float
+              estimator=calibration_error, # est(y, p, **kw): a float, or (R,) for outcomes y (R, N)
               *,
               n_sim:int=200, # simulated test sets
               level:float=0.95, # coverage of the band
@@ -107,7 +111,7 @@ def null_band(p, # (N,) or (S, N) predicted probabilities (S models on the same 
              ) -> tuple:
     "(lo, hi): the central `level` interval of `estimator` when outcomes are drawn from `p` itself."
     P = np.atleast_2d(np.asarray(p, float)); gen = np.random.default_rng([seed, 7])
-    v = [np.mean([estimator((gen.random(P.shape[1]) < q).astype(float), q, **kw) for q in P]) for _ in range(n_sim)]
+    v = np.mean([estimator((gen.random((n_sim, P.shape[1])) < q).astype(float), q, **kw) for q in P], axis=0)
     a = (1 - level) / 2; lo, hi = np.quantile(v, [a, 1 - a])
     return float(lo), float(hi)
 
@@ -293,3 +297,22 @@ def calibration_summary(table:pd.DataFrame, # `calibration_table` by method and 
         out.append(f'On {ds}, {estimator.replace("_", " ")}: {parts}. Above their null band: {above(raw)}'
                    + (f'; after temperature scaling: {above(tmp)}.' if len(tmp) else '.'))
     return ' '.join(out)
+
+# %% ../nbs/22_calibration.ipynb #375932b7
+def figure_calibration_shift(table:pd.DataFrame, # `calibration_table` by method, corruption and severity
+                             estimator:str='ece', # the estimator drawn
+                             scaling:str='none', # 'none' or 'temperature'
+                             width:int=150, # width of a panel in pixels
+                            ):
+    "ECE under shift: one heatmap per procedure, corruption by severity."
+    import altair as alt
+    from dr_study.models import method_colors
+    d = table[(table.estimator == estimator) & (table.scaling == scaling)]
+    names = list(dict.fromkeys(d.corruption))
+    f = lambda c: alt.Tooltip(f'{c}:Q', format='.3f')
+    return alt.Chart(d).mark_rect().encode(
+        x=alt.X('severity:O'), y=alt.Y('corruption:N', sort=names, title=None),
+        color=alt.Color('value:Q', title=estimator.replace('_', ' '), scale=alt.Scale(scheme='oranges', domainMin=0)),
+        tooltip=['method', 'corruption', 'severity', f('value'), f('lo'), f('hi'), f('null_hi')]).properties(width=width).facet(
+        column=alt.Column('method:N', sort=list(method_colors(d.method.unique())), title=None),
+        title=f'Beyond the paper: {estimator.replace("_", " ")} under distortion' + (' after temperature scaling' if scaling != 'none' else ''))

@@ -595,7 +595,7 @@ def _robust_family(R, init, corruptions=None, measure='change'):
 
 # %% ../nbs/17_claims.ipynb #e81a6743
 def _robust_cells(R, init, corruptions, measure):
-    from dr_study.robustness import PAIRS, true_label_prob
+    from dr_study.robustness import CORRUPTION_NAMES, PAIRS, true_label_prob
     s = R['robustness_scores']
     if s is None: return None
     s = s.assign(seed=s.seed if 'seed' in s else 0)
@@ -607,7 +607,7 @@ def _robust_cells(R, init, corruptions, measure):
     key = lambda d: d.set_index(['method', 'seed', 'image']).sort_index()
     c0 = key(clean)
     for (c, sev), d in s[(s.corruption != 'none')].groupby(['corruption', 'severity'], sort=False):
-        if corruptions is not None and c not in corruptions: continue
+        if c not in (CORRUPTION_NAMES if corruptions is None else corruptions): continue  # None: the paper's 19
         d = key(d)
         img = sorted(set.intersection(*[set(d.loc[(m,
                                                    sd)].index) & set(c0.loc[(m, sd)].index) for m in (fs, cl) for sd in seeds]))

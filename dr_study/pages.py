@@ -23,10 +23,10 @@ from .pretrain import starting_points
 from .train import FINETUNE_RECIPES, figure_training, train_grid, training_history
 from .evaluate import figure2, final_models_summary, metrics_table, read_predictions
 from .calibration import (calibration_summary, calibration_table, figure_calibration, figure_reliability,
-                                  reliability_table, temperatures)
+                                  figure_calibration_shift, reliability_table, temperatures)
 from .spectra import (DISTRIBUTIONS, condition_table, early_layers, figure3a, figure3b, first_layer_table,
                               spectra_dict, spectra_task, spectrum_intervals)
-from .robustness import (CORRUPTIONS, corrupt_job, corrupted_sets, corruption_key, corruption_source, figure4,
+from .robustness import (CORRUPTIONS, FUNDUS_NAMES, errors_summary, figure_mce, figure_severity, robustness_errors, corrupt_job, corrupted_sets, corruption_key, corruption_source, figure4,
                                  robustness_table, score_task)
 from .explain import (CONTROLS, EXPLAINERS, MASK_RULES, QUADRANTS, TABLE3_LESIONS, explain_inputs, explain_task,
                               figure5, figure5_image, random_expectation, table3)
@@ -41,7 +41,7 @@ _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch'
          'starting_points', 'FINETUNE_RECIPES', 'figure_training', 'train_grid', 'training_history', 'figure2',
          'final_models_summary', 'metrics_table', 'read_predictions', 'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures', 'DISTRIBUTIONS', 'condition_table',
          'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'spectra_dict', 'spectra_task',
-         'spectrum_intervals', 'CORRUPTIONS', 'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source',
+         'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source',
          'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS',
          'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image', 'random_expectation',
          'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown',
@@ -56,9 +56,10 @@ __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'n
            'final_models_summary', 'metrics_table', 'read_predictions', 'calibration_summary', 'calibration_table',
            'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures', 'DISTRIBUTIONS',
            'condition_table', 'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'spectra_dict',
-           'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'corrupt_job', 'corrupted_sets', 'corruption_key',
-           'corruption_source', 'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES',
-           'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image',
+           'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce',
+           'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets',
+           'corruption_key', 'corruption_source', 'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS',
+           'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image',
            'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'Results',
            'claims_markdown', 'figure_ledger', 'ledger', 'page_claims', 'Task', 'dispatch', 'terminal']
 

@@ -232,7 +232,7 @@ SCHEMA.update({  # the analyses, resampling, and where the work runs
     'layer_set': Param('blocks_bn',
                        'spectra, channel correlation (beyond the paper): which layers (a name in '
                        'dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
-    'corruptions': Param('all', "robustness: 'all' (the 19 of imagecorruptions) or a list of names",
+    'corruptions': Param('all', "robustness: 'all' (the paper's 19 of imagecorruptions, then 5 fundus distortions) or a list of names",
                          Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
     'severities': Param([1, 2, 3, 4, 5], 'robustness: corruption severities', ListOf(Int(1, 5))),
     'robust_images': Param(24, 'robustness: external images to corrupt (a seeded draw); null: all', Int(1, null=True)),

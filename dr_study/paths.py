@@ -149,7 +149,12 @@ RESULTS = {
     'robustness_scores': 'probability of the true label per model, corruption, severity and image',
     'fig4_robustness': 'Figure 4: CL minus FS per corruption and severity, with intervals',
     'fig4_relative': 'beyond the paper: Figure 4 relative to the clean images',
-    'fig4b_auc_drop': 'beyond the paper: AUC minus clean AUC per corruption severity (figure)',
+    'fig4b_auc_drop': 'beyond the paper: AUC minus clean AUC per severity, mean over each group of corruptions '
+                      '(figure)',
+    'robustness_errors': 'beyond the paper: AUC, AUC drop, corruption error, mCE and relative mCE with intervals',
+    'fig4_mce': 'beyond the paper: mean corruption error per procedure and group of corruptions (figure)',
+    'calibration_shift': 'beyond the paper: calibration error on the clean and every corrupted set, with intervals',
+    'fig4_calibration_shift': 'beyond the paper: expected calibration error per corruption and severity (figure)',
     'xai_per_image': 'heatmap scores per method, explainer, image and lesion',
     'xai_outside': 'relevance outside the field of view per method and explainer',
     'table3_xai': 'Table 3: relevance inside the lesions per method, explainer and lesion',

@@ -10,6 +10,7 @@ from fastcore.basics import patch
 import numpy as np, pandas as pd
 from PIL import Image
 import imagecorruptions
+from .fundus import FUNDUS_DISTORTIONS
 from .core import DataError, atomic_path, rng, stable_hash, write_csv, write_json, code_version, WorkUnit
 from .data import referable, referable_score, referable_grades
 from .core import roc_auc
@@ -18,10 +19,11 @@ from .cache import MemmapStore, progress_bar
 from .models import method_pairs
 
 # %% auto #0
-__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'CORRUPTION_CODE', 'SCORE_COLUMNS', 'SCORE_CODE',
-           'PAIRS', 'TABLE_COLUMNS', 'package_version', 'Corruption', 'corrupt', 'image_seed', 'corruption_key',
-           'CorruptedSets', 'true_label_prob', 'PairedDelta', 'score_corruptions', 'corruption_source',
-           'corrupted_sets', 'corrupt_job', 'score_job', 'score_task', 'robustness_table', 'figure4']
+__all__ = ['CORRUPTION_NAMES', 'PACKAGE', 'FUNDUS_NAMES', 'CORRUPTIONS', 'FAILURE_COLUMNS', 'CORRUPTION_CODE', 'SCORE_COLUMNS',
+           'SCORE_CODE', 'PAIRS', 'TABLE_COLUMNS', 'CORRUPTION_GROUPS', 'ERROR_KINDS', 'package_version', 'Corruption',
+           'Distortion', 'corrupt', 'image_seed', 'corruption_key', 'CorruptedSets', 'true_label_prob', 'PairedDelta',
+           'score_corruptions', 'corruption_source', 'corrupted_sets', 'corrupt_job', 'score_job', 'score_task',
+           'robustness_table', 'figure4', 'robustness_errors', 'figure_mce', 'figure_severity', 'errors_summary']
 
 # %% ../nbs/15_robustness.ipynb #71b04eec
 CORRUPTION_NAMES = tuple(imagecorruptions.get_corruption_names('all'))  # the 15 of ImageNet-C, then its 4 held-out ones
@@ -91,8 +93,19 @@ class Corruption:
             out = np.clip(out, 0, 255).astype(np.uint8)  # truncation, as imagecorruptions.corrupt and ImageNet-C
         return out
 
+# %% ../nbs/15_robustness.ipynb #6a56a8c1
+class Distortion:
+    "One of our own distortions (`fundus.FUNDUS_DISTORTIONS`) as a checked `(image, severity, seed) -> uint8 image`."
+    def __init__(self, name:str, fn): self.name, self.fn = name, fn  # its name in `CORRUPTIONS`, and the function
+    def __repr__(self): return f'Distortion({self.name!r})'
+    def __call__(self, image, severity:int, seed:int) -> np.ndarray:
+        return self.fn(_check_image(image), _check_severity(severity), _check_seed(seed))
+
 # %% ../nbs/15_robustness.ipynb #b02c5113
-CORRUPTIONS = {name: Corruption(name) for name in CORRUPTION_NAMES}
+FUNDUS_NAMES = tuple(FUNDUS_DISTORTIONS)  # beyond the paper: what degrades a fundus photograph (`dr_study.fundus`)
+# the paper's 19, then the fundus distortions
+CORRUPTIONS = {**{name: Corruption(name) for name in CORRUPTION_NAMES},
+               **{name: Distortion(name, FUNDUS_DISTORTIONS[name][0]) for name in FUNDUS_NAMES}}
 
 def corrupt(image, # uint8 (S, S, 3)
             name:str, # a corruption in `CORRUPTIONS`
@@ -506,7 +519,7 @@ def robustness_table(scores:pd.DataFrame, # per-image class probabilities (`SCOR
     df['patient'] = df.patient.astype(str)
     df['s'], df['r'] = true_label_prob(probs, df.grade.to_numpy(float, na_value=np.nan),
                                        definition), referable_score(probs, definition)
-    order = {c: k for k, c in enumerate(('none',) + CORRUPTION_NAMES)}
+    order = {c: k for k, c in enumerate(('none', *CORRUPTIONS))}
     boot, rows = PairedDelta(n_boot, seed=seed), []
     for init, fs, cl in pairs:
         for m in (fs, cl):
@@ -565,3 +578,140 @@ def figure4(table:pd.DataFrame, # `robustness_table`
     dots = base.transform_filter((alt.datum[lo] > 0) | (alt.datum[hi] < 0)).mark_text(text='●', fontSize=7, color='black')
     return alt.layer(heat, dots).properties(width=width,
                                             height=16 * len(names)).facet(column=alt.Column('init:N', sort=['IWNE', 'IFI'], title=None), title=title)
+
+# %% ../nbs/15_robustness.ipynb #368abe94
+from .evaluate import HierarchicalBootstrap, patient_codes, weighted_auc
+
+# name -> corruptions summarized together: ImageNet-C's 15, its 4 held-out ones, the fundus distortions
+CORRUPTION_GROUPS = {'imagenet-c': CORRUPTION_NAMES[:15], 'held-out': CORRUPTION_NAMES[15:], 'fundus': FUNDUS_NAMES}
+
+# %% ../nbs/15_robustness.ipynb #7bf9a53e
+def _score_cube(scores:pd.DataFrame, definition:str) -> tuple:
+    "(cells, images' y, patients, {(method, seed): (cells, N) referable scores, NaN where an image was not scored})."
+    clean = scores[scores.corruption == 'none']
+    img = np.sort(clean.image.astype(str).unique()); first = clean.assign(image=clean.image.astype(str)).drop_duplicates('image').set_index('image').loc[img]
+    order = {c: k for k, c in enumerate(('none', *CORRUPTIONS))}
+    cells = sorted({(c, int(s)) for c, s in zip(scores.corruption, scores.severity)}, key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1]))
+    pos, cpos = pd.Series(np.arange(len(img)), index=img), {c: k for k, c in enumerate(cells)}
+    seed = scores.seed if 'seed' in scores else pd.Series(0, index=scores.index)
+    cube = {}
+    for (m, sd), d in scores.assign(seed=seed).groupby(['method', 'seed'], sort=False):
+        a = np.full((len(cells), len(img)), np.nan)
+        a[[cpos[c, int(s)] for c, s in zip(d.corruption, d.severity)], pos[d.image.astype(str)].to_numpy()] = referable_score(d[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(float), definition)
+        cube[m, int(sd)] = a
+    return cells, referable(first.grade.to_numpy(int), definition), first.patient.astype(str).to_numpy(), cube
+
+# %% ../nbs/15_robustness.ipynb #bd3b8f6b
+def _cell_aucs(y, a:np.ndarray, W=None) -> np.ndarray:
+    "AUC of every cell (row of `a`), on the images it scored: (cells,), or (B, cells) under resample weights W (B, N)."
+    out = []
+    for x in a:
+        ok = np.isfinite(x)
+        out.append(roc_auc(y[ok], x[ok]) if W is None else weighted_auc(y[ok], x[ok], W[:, ok]))
+    return np.array(out) if W is None else np.stack(out, axis=1)
+
+# %% ../nbs/15_robustness.ipynb #7f624e47
+def _error_stats(A:dict, cells:list, baseline:str, groups:dict) -> dict:
+    "Every statistic of one seed from its cells' AUCs {method: (.., cells)}: {(kind, method, what): values}."
+    ci = {c: k for k, c in enumerate(cells)}; out = {}
+    names = list(dict.fromkeys(c for c, s in cells if c != 'none'))
+    sevs = lambda c: [ci[c, s] for cc, s in cells if cc == c]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        for m, a in A.items():
+            b, e, eb = A[baseline], 1 - a, 1 - A[baseline]
+            for (c, s), k in ci.items():
+                out['auc', m, (c, s)] = a[..., k]; out['drop', m, (c, s)] = a[..., k] - a[..., ci['none', 0]]
+            for c in names:
+                out['ce', m, c] = e[..., sevs(c)].sum(-1) / eb[..., sevs(c)].sum(-1)
+                out['rce', m, c] = (a[..., [ci['none', 0]]] - a[..., sevs(c)]).sum(-1) / (b[..., [ci['none', 0]]] - b[..., sevs(c)]).sum(-1)
+            for gname, members in groups.items():
+                have = [c for c in names if c in members]
+                if not have: continue
+                out['mce', m, gname] = np.mean([out['ce', m, c] for c in have], axis=0)
+                out['rmce', m, gname] = np.mean([out['rce', m, c] for c in have], axis=0)
+                for s in sorted({s for c, s in cells if c in have}):
+                    out['sev_drop', m, (gname, s)] = np.mean([out['drop', m, (c, s)] for c in have if (c, s) in ci], axis=0)
+    return out
+
+# %% ../nbs/15_robustness.ipynb #7c8966d2
+ERROR_KINDS = {'auc': 'referable-DR AUC', 'drop': 'AUC − clean AUC', 'ce': 'corruption error, 1 − AUC relative to the baseline',
+               'rce': 'relative corruption error', 'mce': 'mean corruption error', 'rmce': 'relative mean corruption error',
+               'sev_drop': 'AUC − clean AUC at one severity, mean over a group'}
+
+def robustness_errors(scores:pd.DataFrame, # per-image class probabilities (`SCORE_COLUMNS`, and `seed`)
+                      baseline:str='IWNE-FS', # the model every corruption error is relative to
+                      definition:str='paper', # referable-DR definition
+                      *,
+                      groups:dict|None=None, # name -> corruptions summarized together (default `CORRUPTION_GROUPS`)
+                      n_boot:int=1000, # bootstrap resamples (0: no interval)
+                      seed:int=0, # seed of every draw
+                     ) -> pd.DataFrame:
+    "AUC, AUC drop, CE, relative CE, mCE and relative mCE of every method, each with its interval over patients and seeds."
+    groups = CORRUPTION_GROUPS if groups is None else groups
+    cells, y, patients, cube = _score_cube(scores, definition)
+    if baseline not in {m for m, _ in cube}: raise ValueError(f'the baseline {baseline!r} is not in scores; found {sorted({m for m, _ in cube})}')
+    if ('none', 0) not in cells: raise ValueError('scores has no clean images (corruption "none"): no AUC drop or relative error')
+    methods = list(dict.fromkeys(m for m, _ in cube))
+    seeds = sorted(set.intersection(*[{s for mm, s in cube if mm == m} for m in methods]))  # every method paired seed by seed
+    codes, G = patient_codes(patients); hb = HierarchicalBootstrap(n_boot, seed=seed)
+    est = [_error_stats({m: _cell_aucs(y, cube[m, s]) for m in methods}, cells, baseline, groups) for s in seeds]
+    reps = [[] for _ in seeds]
+    for W in (hb.weights(codes, G) if n_boot else []):
+        for k, s in enumerate(seeds): reps[k].append(_error_stats({m: _cell_aucs(y, cube[m, s], W) for m in methods}, cells, baseline, groups))
+    rows = []
+    for key in est[0]:
+        e = np.array([x[key] for x in est], float)
+        if n_boot:
+            v, r = hb.over_seeds(e, np.stack([np.concatenate([b[key] for b in rk]) for rk in reps])); lo, hi = hb.interval(r)
+        else: v, lo, hi = float(np.mean(e)), np.nan, np.nan
+        kind, m, what = key
+        c, s = (what if isinstance(what, tuple) else (what, None))
+        rows.append(dict(kind=kind, method=m, corruption=c if kind in ('auc', 'drop', 'ce', 'rce') else None,
+                         group=c if kind in ('mce', 'rmce', 'sev_drop') else next((g for g, ms in groups.items() if c in ms), None),
+                         severity=s, value=v, lo=lo, hi=hi, seeds=len(seeds), baseline=baseline))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/15_robustness.ipynb #b0e18d6e
+def figure_mce(errors:pd.DataFrame, # `robustness_errors`
+               kind:str='mce', # 'mce' or 'rmce'
+               width:int=200, # width of a panel in pixels
+              ):
+    "The mean corruption error of every procedure per group of corruptions, with its interval, the baseline at 1."
+    import altair as alt
+    from dr_study.report import method_color
+    from dr_study.models import method_colors
+    d = errors[errors.kind == kind]; colors = method_colors(d.method.unique())
+    x = alt.X('method:N', sort=list(colors), title=None, axis=alt.Axis(labelAngle=-30))
+    one = alt.Chart().mark_rule(strokeDash=[4, 4], color='grey').encode(y=alt.datum(1))
+    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x, y=alt.Y('lo:Q', title=ERROR_KINDS[kind], scale=alt.Scale(zero=False)), y2='hi:Q', color=method_color(colors))
+    pts = alt.Chart().mark_point(filled=True, size=70).encode(x=x, y='value:Q', color=method_color(colors),
+                                                            tooltip=['method', 'group', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'), alt.Tooltip('hi:Q', format='.3f')])
+    title = f"Beyond the paper: {ERROR_KINDS[kind]} (error = 1 − AUC, relative to {d.baseline.iloc[0]})"
+    return alt.layer(one, bars, pts, data=d).properties(width=width, height=200).facet(column=alt.Column('group:N', sort=list(CORRUPTION_GROUPS), title=None), title=title)
+
+# %% ../nbs/15_robustness.ipynb #5bac1fb5
+def figure_severity(errors:pd.DataFrame, # `robustness_errors`
+                    width:int=200, # width of a panel in pixels
+                   ):
+    "AUC − clean AUC per severity, mean over each group of corruptions, with intervals: one line per procedure."
+    import altair as alt
+    from dr_study.report import method_color
+    from dr_study.models import method_colors
+    d = errors[errors.kind == 'sev_drop']; colors = method_colors(d.method.unique())
+    base = alt.Chart().encode(x=alt.X('severity:O'), color=method_color(colors))
+    band = base.mark_errorbar().encode(y=alt.Y('lo:Q', title='AUC − clean AUC'), y2='hi:Q')
+    line = base.mark_line(point=True).encode(y='value:Q', tooltip=['method', 'group', 'severity', alt.Tooltip('value:Q', format='.3f'),
+                                                                   alt.Tooltip('lo:Q', format='.3f'), alt.Tooltip('hi:Q', format='.3f')])
+    return alt.layer(band, line, data=d).properties(width=width, height=200).facet(column=alt.Column('group:N', sort=list(CORRUPTION_GROUPS), title=None),
+                                                                                    title='AUC lost with severity (mean over the group; 95% interval over patients and seeds)')
+
+# %% ../nbs/15_robustness.ipynb #3ecdb07f
+def errors_summary(errors:pd.DataFrame, # `robustness_errors`
+                  ) -> str:
+    "One sentence per group of corruptions: each procedure's mCE and relative mCE with their intervals."
+    d = errors[errors.kind.isin(['mce', 'rmce'])].set_index(['group', 'kind', 'method'])
+    out = []
+    for gname in [g for g in CORRUPTION_GROUPS if g in d.index.get_level_values(0)]:
+        f = lambda k: '; '.join(f'{m} {r.value:.2f} [{r.lo:.2f}, {r.hi:.2f}]' for m, r in d.loc[(gname, k)].iterrows())
+        out.append(f'**{gname}** ({len(CORRUPTION_GROUPS[gname])} corruptions): mCE {f("mce")}; relative mCE {f("rmce")}.')
+    return f'Relative to {errors.baseline.iloc[0]} (error = 1 − AUC): ' + ' '.join(out)

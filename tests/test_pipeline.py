@@ -94,8 +94,10 @@ def test_tiny_run_draws_figure_4(tiny_run):
     assert list(f4.columns[:9]) == ['init', 'corruption', 'severity', 'score_fs', 'score_cl', 'delta', 'delta_lo', 'delta_hi', 'significant']
     assert {'rel_delta', 'mean_delta', 'auc_fs', 'auc_cl'} <= set(f4.columns)
     assert np.allclose(f4[f4.corruption == 'none'].rel_delta, 0)
-    assert len(CORRUPTIONS) == 19 and set(f4.corruption) == set(CORRUPTIONS) | {'none'}
-    assert (f4.groupby('init').size() == 19 * 5 + 1).all()
+    from dr_study.robustness import CORRUPTION_NAMES, FUNDUS_NAMES
+    assert len(CORRUPTION_NAMES) == 19 and len(FUNDUS_NAMES) == 5 and list(CORRUPTIONS) == [*CORRUPTION_NAMES, *FUNDUS_NAMES]
+    assert set(f4.corruption) == set(CORRUPTIONS) | {'none'}
+    assert (f4.groupby('init').size() == len(CORRUPTIONS) * 5 + 1).all()
     assert np.allclose(f4.delta, f4.score_cl - f4.score_fs)
     assert ((f4.delta_lo <= f4.delta + 1e-12) & (f4.delta <= f4.delta_hi + 1e-12)).all()
     sc = pd.read_csv(out/'results'/'robustness_scores.csv')  # one cell recomputed from the per-image probabilities
