@@ -4,6 +4,7 @@
 
 # %% ../nbs/22_calibration.ipynb #7c86c136
 from __future__ import annotations
+from functools import partial
 import numpy as np, pandas as pd
 from scipy.optimize import minimize_scalar
 from .data import referable, referable_score
@@ -89,6 +90,7 @@ def debiased_calibration_error(y, # (N,) outcomes 0/1
                                scheme:str='mass', # 'width' or 'mass'
                                W=None, # (B, N) resample weights; None: the data as they are
                                edges=None, # the bins' edges (default: `bin_edges(p, bins, scheme)`)
+                               squared:bool=False, # the unbiased estimate of the squared error itself (may be < 0), not its root
                               ):
     "Kumar et al.'s debiased l2 calibration error: a float, or (R,) under resample weights or outcomes (R, N)."
     y, p = _check(y, p)
@@ -97,7 +99,7 @@ def debiased_calibration_error(y, # (N,) outcomes 0/1
     with np.errstate(invalid='ignore', divide='ignore'):
         ybar, pbar = sy / n, sp / n
         term = np.where(n > 1, (ybar - pbar) ** 2 - ybar * (1 - ybar) / (n - 1), 0.0)
-    v = (n / n.sum(1, keepdims=True) * term).sum(1); out = np.sqrt(np.maximum(v, 0.0))
+    v = (n / n.sum(1, keepdims=True) * term).sum(1); out = v if squared else np.sqrt(np.maximum(v, 0.0))
     return float(out[0]) if W is None and y.ndim == 1 else out
 
 # %% ../nbs/22_calibration.ipynb #39d27cb2
@@ -119,7 +121,9 @@ def null_band(p, # (N,) or (S, N) predicted probabilities (S models on the same 
 # name -> (estimator, its arguments): what a table or figure asks for
 ESTIMATORS = {'ece': (calibration_error, dict(scheme='width')),
               'ece_mass': (calibration_error, dict(scheme='mass')),
-              'ece_debiased': (debiased_calibration_error, dict(scheme='mass'))}
+              'ece_debiased': (debiased_calibration_error, dict(scheme='mass')),
+              # unbiased, so differences of two models are too: what a comparison tests
+              'ce2_debiased': (partial(debiased_calibration_error, squared=True), dict(scheme='mass'))}
 
 # %% ../nbs/22_calibration.ipynb #eff10461
 class CalibrationError:

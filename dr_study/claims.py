@@ -20,7 +20,8 @@ __all__ = ['SUPPORTED', 'CONTRADICTED', 'UNRESOLVED', 'UNTESTED', 'FAILED', 'VER
            'MARGIN_AUC', 'SIMULT', 'PAPER_TABLE2', 'PAPER_TABLE3', 'SPECTRA_TEST', 'ALTERNATIVES', 'NOISES',
            'CONTROL_EXPLAINERS', 'MARGIN_RMA', 'LEDGER_COLUMNS', 'VERDICT_COLORS', 'Family', 'cell', 'satterthwaite',
            'decide', 'resolving', 'outcome', 'Results', 'signed_auc', 'auc_cell', 'Claim', 'claim', 'paper_rma',
-           'vuong', 'holm', 'price_command', 'ledger', 'claims_markdown', 'page_claims', 'figure_ledger']
+           'calibration_cell', 'vuong', 'holm', 'price_command', 'ledger', 'claims_markdown', 'page_claims',
+           'figure_ledger']
 
 # %% ../nbs/17_claims.ipynb #b449cb9c
 SUPPORTED, CONTRADICTED, UNRESOLVED, UNTESTED, FAILED = 'supported', 'contradicted', 'not resolved', 'not tested here', 'check failed'
@@ -152,8 +153,8 @@ def resolving(F:Family, # a family whose verdict is not resolved
         mult = np.maximum(1.0, v_pat / left)
     if not (d != 0).any():
         return dict(seeds=np.nan, patients_x=np.inf, text='no effect was observed: no sample size resolves it')
-    if (d > 0).all():
-        # toward support: every cell must clear
+    if (d >= 0).all():
+        # toward support: every cell must clear (a cell exactly at its bound too)
         s, m = (np.nanmax(seeds) if np.isfinite(seeds).any() else np.nan), float(mult.max())
     # toward contradiction: one cell suffices
     else: k = np.flatnonzero(d < 0)[np.argmin(mult[d < 0])]; s, m = seeds[k], float(mult[k])
@@ -448,6 +449,43 @@ def _moco_vs_ssl(R):
     if F is None: return outcome(None, '', SIMULT, 'the methods compared were not trained')
     return outcome(F, 'ΔAUC', SIMULT)
 
+# %% ../nbs/17_claims.ipynb #0b3c63a6
+def calibration_cell(R:Results, # the run's results
+                     name:str, # the cell's label
+                     dataset:str, # the test set
+                     *,
+                     a:str, # the method expected worse calibrated
+                     b:str, # the method expected better calibrated
+                     fraction:float, # the label fraction
+                     estimator:str='ce2_debiased', # a name in `calibration.ESTIMATORS`
+                    ) -> dict|None:
+    "A `cell` of the paired calibration-error difference a − b on one test set (None if either was not trained)."
+    from dr_study.calibration import ESTIMATORS, bin_edges
+    d = _scores(R, dataset); runs = d['runs']; fn, kw = ESTIMATORS[estimator]
+    get = lambda m, s: next((runs[k] for k in runs if k[0] == m and np.isclose(k[1], fraction) and k[2] == s), None)
+    seeds = [s for s in sorted({k[2] for k in runs}) if get(a, s) is not None and get(b, s) is not None]
+    if not seeds: return None
+    y = d['y'].astype(float)
+    P = {(m, s): np.clip(referable_score(get(m, s)[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), R.referable), 0, 1)
+         for m in (a, b) for s in seeds}
+    E = {k: bin_edges(p, 15, kw['scheme']) for k, p in P.items()}
+    stat = lambda s, W: fn(y, P[a, seeds[s]], W=W, edges=E[a, seeds[s]]) - fn(y, P[b, seeds[s]], W=W, edges=E[b, seeds[s]])
+    return cell(R.hb, name, *R.hb.per_seed(stat, len(seeds), d['codes'], d['G']))
+
+# %% ../nbs/17_claims.ipynb #26bfba34
+@claim('ifi_cl_calibrated', 'beyond the paper', '50_evaluate',
+       text='IFI-CL is better calibrated than IWNE-FS (all labels).',
+       paper='— (the paper does not measure calibration)',
+       estimand='Δ squared l2 calibration error of the referable-DR probability (Kumar et al.\'s unbiased estimate, 15 '
+                'equal-mass bins), IWNE-FS − IFI-CL, at all labels on every test set: all > 0')
+def _ifi_cl_calibrated(R):
+    if R['predictions'] is None: return outcome(None, '', SIMULT, 'no predictions in this run')
+    top = R.fractions()[-1]
+    cells = [c for ds in R.test_sets() if (c := calibration_cell(R, f'IWNE-FS − IFI-CL {ds}', ds, a='IWNE-FS', b='IFI-CL', fraction=top)) is not None]
+    if not cells: return outcome(None, '', SIMULT, 'the methods compared were not trained')
+    F = Family.of(cells)
+    return outcome(F, f'Δ squared calibration error (unbiased), {_cells_line(F)}', SIMULT)
+
 # %% ../nbs/17_claims.ipynb #055d85d6
 SPECTRA_TEST = 'paired per seed and probe-image subsample; intervals over probe images (delete-d jackknife by patient) and seeds; one-sided IUT, contradicted by max-t'
 
@@ -671,6 +709,26 @@ def _robust_iwne_score(R): return _robust_claim(R, 'IWNE', None, 'score')
        estimand='per noise corruption and pixelation × severity, Δ class-balanced true-label probability (CL − FS): '
                 'every cell > 0')
 def _robust_ifi_score(R): return _robust_claim(R, 'IFI', NOISES, 'score')
+
+# %% ../nbs/17_claims.ipynb #4aac4a91
+@claim('fundus_iwne_cl', 'beyond the paper', '70_robustness',
+       text='Without external data, CL degrades less than FS under the fundus distortions.',
+       paper='— (the paper uses ImageNet-C corruptions only)',
+       estimand='per fundus distortion × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): '
+                'every cell > 0')
+def _fundus_iwne(R):
+    from dr_study.robustness import FUNDUS_NAMES
+    return _robust_claim(R, 'IWNE', FUNDUS_NAMES, 'change')
+
+# %% ../nbs/17_claims.ipynb #3e94a1c9
+@claim('fundus_ifi_cl', 'beyond the paper', '70_robustness',
+       text='With ImageNet initialization, CL degrades less than FS under the fundus distortions.',
+       paper='— (the paper uses ImageNet-C corruptions only)',
+       estimand='per fundus distortion × severity, the paired AUC-drop difference (CL − FS, each from its clean AUC): '
+                'every cell > 0')
+def _fundus_ifi(R):
+    from dr_study.robustness import FUNDUS_NAMES
+    return _robust_claim(R, 'IFI', FUNDUS_NAMES, 'change')
 
 # %% ../nbs/17_claims.ipynb #1d19c880
 # Gaussian noise and LRP of randomized weights: a model 'uses' a lesion only above both

@@ -12,9 +12,9 @@ from .paths import RunLayout
 from .data import PRED_COLUMNS, referable, referable_score
 
 # %% auto #0
-__all__ = ['PUBLISHED_AUC', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'patient_codes', 'weighted_auc',
+__all__ = ['PUBLISHED_AUC', 'LE_COLUMNS', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'patient_codes', 'weighted_auc',
            'HierarchicalBootstrap', 'SensAtSpec', 'quadratic_kappa', 'read_predictions', 'metrics_table',
-           'final_models_summary', 'figure2']
+           'final_models_summary', 'figure2', 'needed_fraction', 'label_efficiency', 'label_efficiency_summary']
 
 # %% ../nbs/13_evaluate.ipynb #1cedb80f
 def _group_index(groups, n:int) -> np.ndarray:
@@ -320,3 +320,74 @@ def figure2(mt:pd.DataFrame, # `metrics_table` of the fine-tuning runs
     panels = [alt.layer(*[l.transform_filter(alt.datum.dataset == ds) for l in layers]).properties(width=width, height=240, title=title(ds))
               for ds in data.dataset.unique()]
     return alt.hconcat(*panels, title='Figure 2: AUC vs label fraction'), data
+
+# %% ../nbs/13_evaluate.ipynb #9dc671d0
+def needed_fraction(fractions, # (K,) ascending label fractions
+                    aucs, # (K,) AUC at each fraction, or (B, K) for B replicates
+                    target, # the AUC to reach: a float, or (B,)
+                   ):
+    "The first fraction at which the curve, linear between fractions, reaches `target`: the first if already there, inf if never."
+    f, A = np.asarray(fractions, float), np.atleast_2d(np.asarray(aucs, float))
+    t = np.broadcast_to(np.asarray(target, float), (len(A),))
+    ok = A >= t[:, None]; k = ok.argmax(1); hit = ok.any(1)
+    k0 = np.maximum(k - 1, 0); a0, a1 = A[np.arange(len(A)), k0], A[np.arange(len(A)), k]
+    with np.errstate(invalid='ignore', divide='ignore'):
+        out = np.where(k == 0, f[0], f[k0] + (t - a0) / (a1 - a0) * (f[k] - f[k0]))
+    out = np.where(hit, out, np.inf)
+    return float(out[0]) if np.ndim(aucs) == 1 and np.ndim(target) == 0 else out
+
+# %% ../nbs/13_evaluate.ipynb #ad1cf302
+LE_COLUMNS = ['method', 'dataset', 'reference', 'target_auc', 'fraction', 'lo', 'hi', 'status', 'seeds']
+
+def _le_status(v:float, f0:float) -> str:
+    return 'not reached with all labels' if np.isinf(v) else f'at most {f0:.0%} (the smallest fraction)' if v <= f0 else 'reached'
+
+# %% ../nbs/13_evaluate.ipynb #4904b431
+def label_efficiency(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`) of every fraction
+                     reference:str='IFI-FS', # the procedure whose AUC at all labels is the target
+                     definition:str='paper', # referable-DR definition
+                     *,
+                     n_boot:int=1000, # bootstrap resamples (0: no interval)
+                     seed:int=0, # seed of every draw
+                    ) -> pd.DataFrame:
+    "Per procedure and test set: the label fraction at which it matches `reference` at all labels, with its interval."
+    hb, rows = HierarchicalBootstrap(n_boot, seed=seed), []
+    for ds, d in pred.groupby('dataset', sort=False):
+        img = np.sort(d.image.unique()); first = d.drop_duplicates('image').set_index('image').loc[img]
+        y = referable(first.grade.to_numpy(), definition); codes, G = patient_codes(first.patient.to_numpy())
+        fr = sorted(d.fraction.unique()); methods = list(dict.fromkeys(d.method))
+        if reference not in methods: raise ValueError(f'{ds}: the reference {reference!r} is not in the predictions; found {methods}')
+        runs = {k: x.set_index('image').loc[img] for k, x in d.groupby(['method', 'fraction', 'seed'])}
+        seeds = sorted(set.intersection(*[{s for mm, ff, s in runs if mm == m and np.isclose(ff, f)} for m in methods for f in fr]))
+        if not seeds: raise ValueError(f'{ds}: no seed was trained for every method at every fraction')
+        X = {(m, k, s): referable_score(runs[m, f, s][['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), definition)
+             for m in methods for k, f in enumerate(fr) for s in seeds}
+        # AUC (method, fraction index) -> (S,), and under each resample (S, B)
+        est = {(m, k): np.array([roc_auc(y, X[m, k, s]) for s in seeds]) for m in methods for k in range(len(fr))}
+        boot = {key: [] for key in est}
+        for W in (hb.weights(codes, G) if n_boot else []):
+            for (m, k) in est: boot[m, k].append(np.stack([weighted_auc(y, X[m, k, s], W) for s in seeds]))
+        C = hb.seed_counts(len(seeds)) if n_boot else None  # (B, S): each replicate's drawn seeds
+        target = est[reference, len(fr) - 1].mean()
+        for m in methods:
+            v = needed_fraction(fr, [est[m, k].mean() for k in range(len(fr))], target)
+            lo = hi = np.nan
+            if n_boot:
+                curve = np.stack([(C * np.concatenate(boot[m, k], axis=1).T).sum(1) / len(seeds) for k in range(len(fr))], axis=1)
+                tb = (C * np.concatenate(boot[reference, len(fr) - 1], axis=1).T).sum(1) / len(seeds)
+                r = needed_fraction(fr, curve, tb); r = r[~np.isnan(r)]
+                q = (1 - hb.level) / 2; lo, hi = np.quantile(r, [q, 1 - q], method='inverted_cdf') if len(r) else (np.nan, np.nan)
+            rows.append(dict(method=m, dataset=ds, reference=reference, target_auc=target, fraction=v, lo=float(lo), hi=float(hi),
+                             status=_le_status(v, fr[0]), seeds=len(seeds)))
+    return pd.DataFrame(rows, columns=LE_COLUMNS)
+
+# %% ../nbs/13_evaluate.ipynb #e72798ae
+def label_efficiency_summary(le:pd.DataFrame, # `label_efficiency`
+                            ) -> str:
+    "One sentence per test set: the share of labels each procedure needs to match the reference at all labels."
+    def one(r):
+        if np.isinf(r.fraction): return f'{r.method} does not reach it with all labels'
+        ci = f"[{r.lo:.0%}, {'∞' if np.isinf(r.hi) else f'{r.hi:.0%}'}]"
+        return f'{r.method} needs {"at most " if r.status.startswith("at most") else ""}{r.fraction:.0%} of the labels {ci}'
+    return ' '.join(f'To match {d.reference.iloc[0]} with all labels on {ds} (AUC {d.target_auc.iloc[0]:.3f}): '
+                    + '; '.join(one(r) for r in d.itertuples() if r.method != r.reference) + '.' for ds, d in le.groupby('dataset', sort=False))

@@ -21,7 +21,8 @@ from .report import caption, method_color, save_figure, save_image, say, setup_a
 from .models import method_colors, resolve_device
 from .pretrain import starting_points
 from .train import FINETUNE_RECIPES, figure_training, train_grid, training_history
-from .evaluate import figure2, final_models_summary, metrics_table, read_predictions
+from .evaluate import (figure2, final_models_summary, label_efficiency, label_efficiency_summary, metrics_table,
+                               read_predictions)
 from .calibration import (calibration_summary, calibration_table, figure_calibration, figure_reliability,
                                   figure_calibration_shift, reliability_table, temperatures)
 from .spectra import (DISTRIBUTIONS, condition_table, early_layers, figure3a, figure3b, first_layer_table,
@@ -39,7 +40,7 @@ _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch'
          'CachedFundus', 'SIZES', 'calibration', 'synthetic_data', 'prepare_data', 'caption', 'method_color',
          'save_figure', 'save_image', 'say', 'setup_altair', 'show_table', 'method_colors', 'resolve_device',
          'starting_points', 'FINETUNE_RECIPES', 'figure_training', 'train_grid', 'training_history', 'figure2',
-         'final_models_summary', 'metrics_table', 'read_predictions', 'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures', 'DISTRIBUTIONS', 'condition_table',
+         'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary', 'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures', 'DISTRIBUTIONS', 'condition_table',
          'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'spectra_dict', 'spectra_task',
          'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source',
          'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS',
@@ -53,15 +54,16 @@ __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'n
            'CachedFundus', 'SIZES', 'calibration', 'synthetic_data', 'prepare_data', 'caption', 'method_color',
            'save_figure', 'save_image', 'say', 'setup_altair', 'show_table', 'method_colors', 'resolve_device',
            'starting_points', 'FINETUNE_RECIPES', 'figure_training', 'train_grid', 'training_history', 'figure2',
-           'final_models_summary', 'metrics_table', 'read_predictions', 'calibration_summary', 'calibration_table',
-           'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures', 'DISTRIBUTIONS',
-           'condition_table', 'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'spectra_dict',
-           'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce',
-           'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets',
-           'corruption_key', 'corruption_source', 'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS',
-           'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image',
-           'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'Results',
-           'claims_markdown', 'figure_ledger', 'ledger', 'page_claims', 'Task', 'dispatch', 'terminal']
+           'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary',
+           'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table',
+           'temperatures', 'DISTRIBUTIONS', 'condition_table', 'early_layers', 'figure3a', 'figure3b',
+           'first_layer_table', 'spectra_dict', 'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES',
+           'errors_summary', 'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift',
+           'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source', 'figure4', 'robustness_table',
+           'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs',
+           'explain_task', 'figure5', 'figure5_image', 'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2',
+           'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown', 'figure_ledger', 'ledger', 'page_claims', 'Task',
+           'dispatch', 'terminal']
 
 # %% ../nbs/21_pages.ipynb #e0d2a08f
 class Page(NamedTuple):

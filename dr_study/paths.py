@@ -138,6 +138,7 @@ RESULTS = {
     'temperatures': 'beyond the paper: the temperature of every fine-tuning run, fitted on the validation split',
     'calibration': 'beyond the paper: calibration error with its interval and null band per method, fraction, test set',
     'fig2_calibration': 'beyond the paper: expected calibration error with all labels, before and after scaling',
+    'label_efficiency': 'beyond the paper: the share of labels each procedure needs to match IFI-FS at all labels',
     'fig2_reliability': 'beyond the paper: reliability diagram of the referable-DR probability with all labels',
     'eigenvalues': "eigenvalues of every layer's feature covariance per method and seed",
     'spectra_boot': 'condition number and power-law exponent on each probe subsample',
