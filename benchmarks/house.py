@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = {'base': ['paths', 'core', 'report', 'dispatch'], 'data': ['data', 'preprocess', 'cache', 'synthetic', 'prepare'],
           'models': ['models', 'pretrain', 'train'],
-          'analyses': ['evaluate', 'calibration', 'fundus', 'spectra', 'robustness', 'explain', 'claims']}  # the machinery apart: params, pipeline, site, plan, pages, cli
+          'analyses': ['evaluate', 'calibration', 'fundus', 'faithfulness', 'spectra', 'robustness', 'explain', 'claims']}  # the machinery apart: params, pipeline, site, plan, pages, cli
 
 def _cells(path):
     nb = json.loads(path.read_text())
