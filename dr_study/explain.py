@@ -567,6 +567,27 @@ def quadrant_shares(pooled, # non-negative pooled maps (B, H, W)
     with np.errstate(invalid='ignore', divide='ignore'):
         return np.stack([(h * q).sum((1, 2)) for q in (t & l, t & ~l, ~t & l, ~t & ~l)], 1) / h.sum((1, 2))[:, None]
 
+# %% ../nbs/16_explain.ipynb #981b8fe3
+class _Faith:
+    "The faithfulness curves of `score_explainers`: its chosen images, each explainer's maps, and the lesion mask's."
+    def __init__(self, model, images, fractions, region, *, n, shares, target, seed, device):
+        from dr_study.faithfulness import faithfulness_images
+        self.rows, self.model, self.sel = [], model, np.array([], int)
+        if n <= 0: return
+        total = fractions['total'] if 'total' in fractions else np.minimum(1, sum(fractions.values()))
+        self.sel = faithfulness_images(total.sum((1, 2)), n)
+        if not len(self.sel): return
+        self.x = normalize(images[self.sel].to(device))
+        self.kw = dict(target=target, shares=tuple(shares), black=np.array(LOW), seed=seed, index=self.sel,
+                       region=None if region is None else region[self.sel] if np.ndim(region) == 3 else region)
+        self.score('lesion_mask', torch.from_numpy(np.asarray(total, np.float32))[:, None])  # the oracle: the annotation as a map
+    def score(self, name:str, maps):
+        "Score explainer `name`'s maps (N, C, H, W) of all images on the chosen ones."
+        from dr_study.faithfulness import faithfulness_scores
+        if len(self.sel):
+            self.rows.append(faithfulness_scores(self.model, self.x, maps[self.sel].sum(1).numpy(), **self.kw).assign(explainer=name))
+    def table(self): return pd.concat(self.rows, ignore_index=True) if self.rows else None
+
 # %% ../nbs/16_explain.ipynb #a7967193
 # from area fractions to the mask scored
 MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}
@@ -585,14 +606,17 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
                      flips:bool=True, # average the `FLIP_EXPLAINERS` over the flip group (`flip_averaged`)
+                     faithfulness:int=0, # images whose maps are also scored by ROAD and pixel flipping (`dr_study.faithfulness`)
+                     shares=(0.1, 0.3, 0.5, 0.7, 0.9), # shares of the field of view they remove
                     ) -> dict:
     ("Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in "
-     "every `REGIONS` region; and the relevance outside `region`.")
+     "every `REGIONS` region; the relevance outside `region`; and the faithfulness curves of `faithfulness` images.")
     unknown = [n for n in names if n not in EXPLAINERS]
     if unknown: raise ValueError(f'unknown explainer(s) {unknown}; known: {list(EXPLAINERS)}')
     if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4):
         raise ValueError('images: expected a uint8 tensor (N, 3, S, S)')
     scores, outside, kept = [], [], None
+    faith = _Faith(model, images, fractions, region, n=faithfulness, shares=shares, target=target, seed=seed, device=device)
     for name in names:
         def fn(k):
             if name == 'random': return partial(random_map, seed=seed * 100_003 + k)  # fresh noise per batch
@@ -601,6 +625,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
         maps = torch.cat([fn(k)(model, normalize(images[k:k + batch].to(device)),
                                 target).cpu() for k in range(0, len(images), batch)])
         if name == keep: kept = maps.sum(1).numpy()
+        faith.score(name, maps)
         for pooling, pool in POOLINGS.items():
             pm, tag = pool(maps), dict(explainer=name, pooling=pooling)
             outside.append(relevance_outside(pm, region).assign(**tag))
@@ -608,7 +633,8 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                 for rule, f in MASK_RULES.items():
                     scores.append(score_maps(pm, {l: f(v) for l, v in fractions.items()}, percentile=percentile,
                                              region=region if reg == 'fov' else None).assign(region=reg, mask=rule, **tag))
-    return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept)
+    return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept,
+                faithfulness=faith.table())
 
 # %% ../nbs/16_explain.ipynb #b1a559ef
 def orientation_check(model:nn.Module, # torchvision ResNet
@@ -690,18 +716,21 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
                 checks:bool=False, # also the orientation check and (with `cascade`) the cascading randomization
                 cascade:bool=True, # with `checks`: the cascading randomization too
                 mask_rule:str='area', # lesion masks of the checks (`MASK_RULES`)
+                faithfulness:int=0, # images also scored by ROAD and pixel flipping
+                shares=(0.1, 0.3, 0.5, 0.7, 0.9), # the shares of the field of view they remove
                 device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                ) -> dict:
     ("One model's heatmap scores (an executor's job, or here): {'scores.csv', 'outside.csv', 'kept.npy'[, "
-     "'cascade.csv', 'orientation.csv']}.")
+     "'faithfulness.csv', 'cascade.csv', 'orientation.csv']}.")
     from dr_study.models import load_model, resolve_device
     dev = resolve_device(device)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 on GPUs too
     X, fractions, region = explain_inputs(cache)
     model = load_model(weights, arch, device=dev)
     res = score_explainers(model, X, fractions, names=explainers, region=region, target=target, batch=batch, seed=seed,
-                           percentile=percentile, device=dev, flips=flips)
+                           percentile=percentile, device=dev, flips=flips, faithfulness=faithfulness, shares=shares)
     out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 'kept.npy': np.asarray(res['kept'], np.float32)}
+    if res['faithfulness'] is not None: out['faithfulness.csv'] = res['faithfulness']
     if checks and cascade:
         out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)),
                                                      {'total': MASK_RULES[mask_rule](fractions['total'])},

@@ -7,9 +7,12 @@ from __future__ import annotations
 import numpy as np, pandas as pd, torch
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
+from .evaluate import HierarchicalBootstrap
 
 # %% auto #0
-__all__ = ['NEIGHBOURS', 'ORDERS', 'noisy_linear_imputation', 'removal_curves', 'ROAD', 'PixelFlipping']
+__all__ = ['NEIGHBOURS', 'ORDERS', 'FAITH_COLUMNS', 'STRATA', 'noisy_linear_imputation', 'removal_curves', 'ROAD',
+           'PixelFlipping', 'faithfulness_images', 'faithfulness_scores', 'faithfulness_table', 'figure_faithfulness',
+           'faithfulness_summary']
 
 # %% ../nbs/24_faithfulness.ipynb #538efcf8
 NEIGHBOURS = (((0, 1), 1 / 6), ((0, -1), 1 / 6), ((1, 0), 1 / 6), ((-1, 0), 1 / 6),
@@ -112,3 +115,106 @@ class PixelFlipping:
                                          seed=self.seed + b, batch=self.batch))
         m = np.concatenate(curves)
         with np.errstate(invalid='ignore', divide='ignore'): return dict(morf=m, auc=(m[:, 1:] / m[:, :1]).mean(1))
+
+# %% ../nbs/24_faithfulness.ipynb #ea7a756a
+def faithfulness_images(areas, # (N,) total lesion area of each image
+                        n:int, # images wanted
+                       ) -> np.ndarray:
+    "Indices of `n` images with lesions, spread evenly over the ranks of their lesion area, ascending."
+    a = np.asarray(areas, float); have = np.flatnonzero(a > 0); o = have[np.argsort(a[have], kind='stable')]
+    if n <= 0 or not len(o): return np.array([], int)
+    return np.unique(o[np.round(np.linspace(0, len(o) - 1, min(n, len(o)))).astype(int)])
+
+# %% ../nbs/24_faithfulness.ipynb #9a5ddcdc
+FAITH_COLUMNS = ['image_index', 'metric', 'share', 'output']
+
+def faithfulness_scores(model, # torch module: (B, C, H, W) -> (B, K)
+                        x, # (B, C, H, W) float tensor: the images as the model takes them
+                        maps, # (B, H, W) heatmaps
+                        *,
+                        target, # explained output
+                        region=None, # (H, W) or (B, H, W) bool: pixels ranked and removed
+                        shares=(0.1, 0.3, 0.5, 0.7, 0.9), # shares of the region removed
+                        black=None, # (C,) model-input value of a black pixel (pixel flipping)
+                        seed:int=0, # seed of the ties and of the noise
+                        index=None, # (B,) the images' indices in their data set (default 0..B-1)
+                       ) -> pd.DataFrame:
+    "ROAD's MoRF and LeRF and pixel flipping's curve of every image, long: image_index, metric, share, output."
+    r = ROAD(shares, seed=seed)(model, x, maps, target, region)
+    f = PixelFlipping(shares, black=black, seed=seed)(model, x, maps, target, region)
+    idx = np.arange(len(x)) if index is None else np.asarray(index)
+    sh = np.r_[0.0, shares]
+    return pd.DataFrame([dict(image_index=int(idx[b]), metric=metric, share=float(sh[k]), output=float(c[b, k]))
+                         for metric, c in (('road_morf', r['morf']), ('road_lerf', r['lerf']), ('flip_morf', f['morf']))
+                         for b in range(len(x)) for k in range(len(sh))], columns=FAITH_COLUMNS)
+
+# %% ../nbs/24_faithfulness.ipynb #d43a969e
+STRATA = ('small', 'medium', 'large')  # thirds of the scored images by total lesion area
+
+def _per_image(rows:pd.DataFrame) -> pd.DataFrame:
+    "Per (method, seed, explainer, image): ROAD's area between the curves and pixel flipping's normalized area."
+    p = rows.pivot_table(index=['method', 'seed', 'explainer', 'image_index', 'share'], columns='metric', values='output').reset_index()
+    clean = p[p.share == 0].set_index(['method', 'seed', 'explainer', 'image_index']).flip_morf
+    q = p[p.share > 0].assign(gap=lambda d: d.road_lerf - d.road_morf,
+                              rel=lambda d: d.flip_morf / clean.reindex(pd.MultiIndex.from_frame(d[['method', 'seed', 'explainer', 'image_index']])).to_numpy())
+    return q.groupby(['method', 'seed', 'explainer', 'image_index'], as_index=False).agg(road_abc=('gap', 'mean'), flip_auc=('rel', 'mean'))
+
+# %% ../nbs/24_faithfulness.ipynb #2b5b0ed1
+def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model, with method, seed, explainer
+                       areas, # (N,) total lesion area of every image of the data set (by image_index)
+                       *,
+                       n_boot:int=1000, # bootstrap resamples (0: no interval)
+                       seed:int=0, # seed of every draw
+                      ) -> pd.DataFrame:
+    "Per method, explainer and stratum of lesion area: ROAD's area between the curves and pixel flipping's area, with intervals."
+    per = _per_image(rows); areas = np.asarray(areas, float)
+    imgs = np.sort(per.image_index.unique()); rank = np.argsort(np.argsort(areas[imgs], kind='stable'), kind='stable')
+    stratum = pd.Series(np.array(STRATA)[3 * rank // len(imgs)], index=imgs)  # thirds of the images by lesion area
+    hb, out = HierarchicalBootstrap(n_boot, seed=seed), []
+    for (m, e), d in per.groupby(['method', 'explainer'], sort=False):
+        seeds = sorted(d.seed.unique())
+        for st in ('all', *STRATA):
+            sel = imgs if st == 'all' else imgs[stratum.to_numpy() == st]
+            if not len(sel): continue
+            row = dict(method=m, explainer=e, stratum=st, images=len(sel), seeds=len(seeds))
+            for col in ('road_abc', 'flip_auc'):
+                x = np.stack([d[d.seed == s].set_index('image_index')[col].reindex(sel).to_numpy(float) for s in seeds])
+                if n_boot:
+                    v, reps = hb.over_seeds(*hb.per_seed_means(x, np.arange(len(sel)), len(sel))); lo, hi = hb.interval(reps)
+                else: v, lo, hi = float(np.nanmean(x)), np.nan, np.nan
+                row.update({col: v, f'{col}_lo': lo, f'{col}_hi': hi})
+            out.append(row)
+    return pd.DataFrame(out)
+
+# %% ../nbs/24_faithfulness.ipynb #26b9fbc4
+def figure_faithfulness(table:pd.DataFrame, # `faithfulness_table`
+                        column:str='road_abc', # 'road_abc' or 'flip_auc'
+                        width:int=320, # width of the chart in pixels
+                       ):
+    "The faithfulness score of every explainer (and the lesion-mask oracle) per procedure, with its interval, all images."
+    import altair as alt
+    from dr_study.report import method_color
+    from dr_study.models import method_colors
+    d = table[table.stratum == 'all']; colors = method_colors(d.method.unique())
+    title = dict(road_abc='ROAD: area between LeRF and MoRF (explained logit; higher: more faithful)',
+                 flip_auc='Pixel flipping: output kept, relative to clean (lower: more faithful)')[column]
+    x = alt.X('explainer:N', sort=list(dict.fromkeys(d.explainer)), title=None, axis=alt.Axis(labelAngle=-30))
+    off = alt.XOffset('method:N', sort=list(colors))
+    bars = alt.Chart(d).mark_errorbar(ticks=True).encode(x=x, xOffset=off, y=alt.Y(f'{column}_lo:Q', title=column), y2=f'{column}_hi:Q', color=method_color(colors))
+    pts = alt.Chart(d).mark_point(filled=True, size=50).encode(x=x, xOffset=off, y=f'{column}:Q', color=method_color(colors),
+                                                             tooltip=['method', 'explainer', 'images', alt.Tooltip(f'{column}:Q', format='.3f'),
+                                                                      alt.Tooltip(f'{column}_lo:Q', format='.3f'), alt.Tooltip(f'{column}_hi:Q', format='.3f')])
+    return (bars + pts).properties(width=width, height=220, title=f'Beyond the paper: {title}')
+
+# %% ../nbs/24_faithfulness.ipynb #0e6c9853
+def faithfulness_summary(table:pd.DataFrame, # `faithfulness_table`
+                        ) -> str:
+    "One sentence per procedure: which explainers' ROAD areas lie above both controls' (intervals apart), and the oracle's."
+    d, out = table[table.stratum == 'all'].set_index(['method', 'explainer']), []
+    for m in dict.fromkeys(table.method):
+        x = d.loc[m]; ctrl = [c for c in ('random', 'lrp_randomized') if c in x.index]
+        top = max((x.road_abc_hi[c] for c in ctrl), default=np.nan)
+        above = [e for e in x.index if e not in ctrl and e != 'lesion_mask' and x.road_abc_lo[e] > top]
+        orc = f'; the lesion mask as a map: {x.road_abc["lesion_mask"]:.3f}' if 'lesion_mask' in x.index else ''
+        out.append(f'**{m}**: above both controls: {", ".join(above) or "none"}{orc}')
+    return 'ROAD area between the curves (interval apart from the controls\' upper bounds). ' + '. '.join(out) + '.'

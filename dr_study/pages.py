@@ -33,6 +33,7 @@ from .explain import (CONTROLS, EXPLAINERS, MASK_RULES, QUADRANTS, TABLE3_LESION
                               figure5, figure5_image, random_expectation, table3)
 from .claims import (CLAIMS, PAPER_TABLE2, PAPER_TABLE3, VERDICTS, Results, claims_markdown, figure_ledger, ledger,
                              page_claims)
+from .faithfulness import faithfulness_summary, faithfulness_table, figure_faithfulness
 from .dispatch import Task, dispatch, terminal
 
 _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch', 'Image', 'RunLayout',
@@ -46,7 +47,7 @@ _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch'
          'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS',
          'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image', 'random_expectation',
          'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown',
-         'figure_ledger', 'ledger', 'page_claims', 'Task', 'dispatch', 'terminal']
+         'figure_ledger', 'ledger', 'page_claims', 'faithfulness_summary', 'faithfulness_table', 'figure_faithfulness', 'Task', 'dispatch', 'terminal']
 
 # %% auto #0
 __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch', 'Image', 'RunLayout',
@@ -62,8 +63,8 @@ __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'n
            'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source', 'figure4', 'robustness_table',
            'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs',
            'explain_task', 'figure5', 'figure5_image', 'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2',
-           'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown', 'figure_ledger', 'ledger', 'page_claims', 'Task',
-           'dispatch', 'terminal']
+           'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown', 'figure_ledger', 'ledger', 'page_claims',
+           'faithfulness_summary', 'faithfulness_table', 'figure_faithfulness', 'Task', 'dispatch', 'terminal']
 
 # %% ../nbs/21_pages.ipynb #e0d2a08f
 class Page(NamedTuple):

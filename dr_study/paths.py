@@ -165,6 +165,10 @@ RESULTS = {
     'xai_orientation': 'LRP of flipped and rotated inputs, mapped back',
     'xai_before_after': 'heatmap scores before and after fine-tuning',
     'xai_by_grade': 'relevance inside the lesions per grade (figure)',
+    'xai_faithfulness': 'beyond the paper: ROAD and pixel-flipping curves per model, explainer and image',
+    'faithfulness': 'beyond the paper: ROAD area between the curves and pixel-flipping area per method, explainer, '
+                    'lesion-size stratum',
+    'fig_faithfulness': 'beyond the paper: ROAD area between the curves per explainer and method (figure)',
     'xai_rank_agreement': 'rank agreement of the explainers per method',
     'claims': "every claim of the paper's ledger with its estimate, interval and verdict",
     'claims_ledger': 'verdicts per section of the paper (figure)',
