@@ -29,6 +29,9 @@ class Throughput:
     pretrain: float = 600.0  # MoCo v2 (query forward + backward, key forward)
     # seconds per float64 eigendecomposition of a 1000 × 1000 symmetric matrix (the spectra's resamples; scales as N³)
     eigh: float = 0.05
+    # seconds per noisy linear imputation (ROAD) of a 224-px field of view, half removed on average; CPU, measured on a
+    # 2-core machine (benchmarks/faithfulness.py); scales as pixels^1.25
+    imputation: float = 0.1
     # where the figures come from
     source: str = 'assumed: one A100-class GPU, bf16 autocast + channels-last, not measured here (run benchmarks/gpu.py and pass its figures)'
     def __post_init__(self):
@@ -96,7 +99,7 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
         ep = params['epochs_iwne'] if m.startswith('IWNE') else params['epochs_ifi']
         for f in params['fractions']:
             for s in params['seeds']:
-                tr, inf = ep * round(f * n_tr), ep * n_val + n_test + n_m2
+                tr, inf = ep * round(f * n_tr), (ep + 1) * n_val + n_test + n_m2  # + the validation predictions
                 rows.append(dict(step='train', unit=f'{m}-f{f:g}-s{s}', images=tr + inf,
                                  gpu_hours=(tr / r['train'] + inf / r['infer']) / 3600, disk_gib=ckpt))
     k = len(params['methods']) * len(params['seeds'])  # the analyses run on every seed's final model
@@ -122,6 +125,14 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
                              unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × '
                                   f'{params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
                              images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
+    nf, P = min(params.get('faithfulness_images', 0), n_seg), len(params.get('faithfulness_shares', ()))
+    if nf and P:  # ROAD (MoRF, LeRF) and pixel flipping of every explainer and the lesion mask
+        maps = len(params['explainers']) + 1
+        rows.append(dict(step='explain', unit=f'faithfulness: {k} models × {nf} images × {maps} maps, {3 * (P + 1)} passes each',
+                         images=k * nf * maps * 3 * (P + 1), gpu_hours=k * nf * maps * 3 * (P + 1) / r['infer'] / 3600, disk_gib=0.0))
+        solves = k * nf * maps * 2 * P
+        rows.append(dict(step='explain', unit=f'faithfulness: {solves:,} ROAD imputations (CPU, in the explain jobs)',
+                         images=0, gpu_hours=solves * rates.imputation * (S / 224) ** 2.5 / 3600, disk_gib=0.0))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/18_plan.ipynb #82ef495d
