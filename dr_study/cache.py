@@ -131,9 +131,11 @@ def progress_bar(total:int, # number of items
     return tqdm(total=total, desc=desc, disable=not on, leave=False, mininterval=1.0)
 
 # %% ../nbs/04_cache.ipynb #dc5f9836
-def _fill_cache(d:Path, df:pd.DataFrame, store:MemmapStore, todo, *, lesions:list, prep:Prep, name:str, workers:int, progress:bool,
+def _fill_cache(d:Path, df:pd.DataFrame, store:MemmapStore, todo, *, lesions:list, prep:Prep, name:str, workers:int,
+                progress:bool,
                 flush_every:float, limit:int|None):
-    "Make the images `todo` of the cache `d` (with their retinas, masks and skipped rows), saving every `flush_every` seconds."
+    ("Make the images `todo` of the cache `d` (with their retinas, masks and skipped rows), saving every `flush_every` "
+     "seconds.")
     n, state = len(df), store.state
     maps = store.writable(); imgs, rets, msks = maps[d/'images.u8'], maps[d/'retina.u8'], maps.get(d/'masks.u8')
     has = np.load(d/'has_mask.npy') if (d/'has_mask.npy').exists() else np.zeros((n, len(lesions)), bool)

@@ -90,7 +90,8 @@ def debiased_calibration_error(y, # (N,) outcomes 0/1
                                scheme:str='mass', # 'width' or 'mass'
                                W=None, # (B, N) resample weights; None: the data as they are
                                edges=None, # the bins' edges (default: `bin_edges(p, bins, scheme)`)
-                               squared:bool=False, # the unbiased estimate of the squared error itself (may be < 0), not its root
+                               # the unbiased estimate of the squared error itself (may be < 0), not its root
+                               squared:bool=False,
                               ):
     "Kumar et al.'s debiased l2 calibration error: a float, or (R,) under resample weights or outcomes (R, N)."
     y, p = _check(y, p)
@@ -148,10 +149,13 @@ class CalibrationError:
         y, P = np.asarray(y, float), np.atleast_2d(np.asarray(P, float)); codes, G = patient_codes(patients)
         edges = [bin_edges(q, self.kw['bins'], self.kw['scheme']) for q in P]
         stat = lambda s, W: self.fn(y, P[s], W=W, edges=edges[s])
-        if self.hb.n_boot: value, reps = self.hb.over_seeds(*self.hb.per_seed(stat, len(P), codes, G)); lo, hi = self.hb.interval(reps)
+        if self.hb.n_boot:
+            value, reps = self.hb.over_seeds(*self.hb.per_seed(stat, len(P), codes, G)); lo, hi = self.hb.interval(reps)
         else: value, lo, hi = float(np.mean([stat(s, None) for s in range(len(P))])), np.nan, np.nan
-        band = null_band(P, self.fn, n_sim=self.n_null, level=self.level, seed=self.seed, **self.kw) if self.n_null else (np.nan, np.nan)
-        return dict(estimator=self.estimator, value=value, lo=lo, hi=hi, null_lo=band[0], null_hi=band[1], seeds=len(P), n=len(y))
+        band = null_band(P, self.fn, n_sim=self.n_null, level=self.level, seed=self.seed,
+                         **self.kw) if self.n_null else (np.nan, np.nan)
+        return dict(estimator=self.estimator, value=value, lo=lo, hi=hi, null_lo=band[0], null_hi=band[1], seeds=len(P),
+                    n=len(y))
 
 # %% ../nbs/22_calibration.ipynb #d8d4e1bc
 def temper(probs, # (N, K) class probabilities
@@ -183,7 +187,8 @@ def reliability(y, # (N,) outcomes 0/1
                ) -> pd.DataFrame:
     "The points of a reliability diagram: per non-empty bin its edges, mean probability, observed frequency, images."
     y, p = _check(y, p); e = bin_edges(p, bins, scheme); b = bin_index(p, e)
-    d = pd.DataFrame(dict(bin=b, p=p, y=y)).groupby('bin').agg(confidence=('p', 'mean'), observed=('y', 'mean'), n=('y', 'size'))
+    d = pd.DataFrame(dict(bin=b, p=p, y=y)).groupby('bin').agg(confidence=('p', 'mean'), observed=('y', 'mean'),
+                                                               n=('y', 'size'))
     return d.assign(lo=e[d.index], hi=e[d.index + 1]).reset_index()[['bin', 'lo', 'hi', 'confidence', 'observed', 'n']]
 
 # %% ../nbs/22_calibration.ipynb #21c88b97
@@ -192,7 +197,8 @@ PROBS = ['p0', 'p1', 'p2', 'p3', 'p4']
 def temperatures(val:pd.DataFrame, # validation predictions: method, fraction, seed, grade, p0..p4
                 ) -> pd.DataFrame:
     "One temperature per fine-tuning run (method, fraction, seed), fitted on its validation predictions."
-    rows = [dict(method=m, fraction=f, seed=s, temperature=fit_temperature(d[PROBS].to_numpy(), d.grade.to_numpy()), n=len(d))
+    rows = [dict(method=m, fraction=f, seed=s, temperature=fit_temperature(d[PROBS].to_numpy(), d.grade.to_numpy()),
+                 n=len(d))
             for (m, f, s), d in val.groupby(['method', 'fraction', 'seed'], sort=False)]
     return pd.DataFrame(rows, columns=['method', 'fraction', 'seed', 'temperature', 'n'])
 
@@ -201,7 +207,8 @@ def _temps_of(temps, keys:dict, seeds) -> list|None:
     "Each seed's temperature for the group `keys` (all labels where the group has no fraction); None if one is missing."
     if temps is None or not len(temps): return None
     t = temps[temps.method == keys['method']]
-    t = t[np.isclose(t.fraction, keys['fraction'] if 'fraction' in keys else temps.fraction.max())].set_index('seed').temperature
+    t = t[np.isclose(t.fraction,
+                     keys['fraction'] if 'fraction' in keys else temps.fraction.max())].set_index('seed').temperature
     return [float(t[s]) for s in seeds] if all(s in t.index for s in seeds) else None
 
 # %% ../nbs/22_calibration.ipynb #2f1d09a1
@@ -230,10 +237,13 @@ def calibration_table(probs:pd.DataFrame, # class probabilities: the `keys`, see
                 raise ValueError(f'{kd}: seed {s} and seed {seeds[0]} disagree on the grade of an image')
         P5 = [by[s].loc[img, PROBS].to_numpy(float) for s in seeds]; T = _temps_of(temps, kd, seeds)
         for scaling, ts in [('none', [1.0] * len(seeds))] + ([('temperature', T)] if T else []):
-            P = np.stack([referable_score(temper(q, t) if scaling != 'none' else q, definition) for q, t in zip(P5, ts)])
+            P = np.stack([referable_score(temper(q, t) if scaling != 'none' else q,
+                                          definition) for q, t in zip(P5, ts)])
             for est in estimators:
-                r = CalibrationError(est, bins, n_boot, n_null, seed=seed)(y, np.clip(P, 0, 1), first.patient.astype(str).to_numpy())
-                rows.append(dict(kd, scaling=scaling, **r, temperature=float(np.mean(ts)) if scaling != 'none' else np.nan))
+                r = CalibrationError(est, bins, n_boot, n_null,
+                                     seed=seed)(y, np.clip(P, 0, 1), first.patient.astype(str).to_numpy())
+                rows.append(dict(kd, scaling=scaling, **r,
+                                 temperature=float(np.mean(ts)) if scaling != 'none' else np.nan))
     return pd.DataFrame(rows, columns=[*keys, *CAL_COLUMNS])
 
 # %% ../nbs/22_calibration.ipynb #5087eaca
@@ -247,7 +257,8 @@ def reliability_table(probs:pd.DataFrame, # class probabilities: the `keys`, see
     "The reliability diagram's points per group of `keys`, the seeds' images pooled."
     out = [reliability(referable(d.grade.to_numpy(), definition).astype(float),
                        np.clip(referable_score(d[PROBS].to_numpy(float), definition), 0, 1), bins=bins, scheme=scheme)
-           .assign(**dict(zip(keys, k if isinstance(k, tuple) else (k,)))) for k, d in probs.groupby(list(keys), sort=False)]
+           .assign(**dict(zip(keys,
+                              k if isinstance(k, tuple) else (k,)))) for k, d in probs.groupby(list(keys), sort=False)]
     return pd.concat(out, ignore_index=True)[[*keys, 'bin', 'lo', 'hi', 'confidence', 'observed', 'n']]
 
 # %% ../nbs/22_calibration.ipynb #7990595b
@@ -260,17 +271,22 @@ def figure_reliability(rel:pd.DataFrame, # `reliability_table` by method and dat
     from dr_study.report import method_color
     from dr_study.models import method_colors
     color, ax = method_color(method_colors(rel.method.unique())), alt.Scale(domain=[0, 1])
-    diag = alt.Chart().mark_rule(strokeDash=[4, 4], color='grey').encode(x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
+    diag = alt.Chart().mark_rule(strokeDash=[4, 4],
+                                 color='grey').encode(x=alt.datum(0), y=alt.datum(0), x2=alt.datum(1), y2=alt.datum(1))
     line = alt.Chart().mark_line(point=False, opacity=0.7).encode(
-        x=alt.X('confidence:Q', title='mean predicted probability', scale=ax), y=alt.Y('observed:Q', title='observed frequency', scale=ax), color=color)
-    pts = line.mark_circle().encode(size=alt.Size('n:Q', title='images'), tooltip=['method', 'bin', alt.Tooltip('confidence:Q', format='.3f'),
+        x=alt.X('confidence:Q', title='mean predicted probability',
+                scale=ax), y=alt.Y('observed:Q', title='observed frequency', scale=ax), color=color)
+    pts = line.mark_circle().encode(size=alt.Size('n:Q', title='images'),
+                                    tooltip=['method', 'bin', alt.Tooltip('confidence:Q', format='.3f'),
                                                                                    alt.Tooltip('observed:Q', format='.3f'), 'n'])
-    return alt.layer(diag, line, pts, data=rel).properties(width=width, height=width).facet(column=alt.Column('dataset:N', title=None), title=title)
+    return alt.layer(diag, line, pts, data=rel).properties(width=width,
+                                                           height=width).facet(column=alt.Column('dataset:N', title=None), title=title)
 
 # %% ../nbs/22_calibration.ipynb #96c43c8c
 def figure_calibration(table:pd.DataFrame, # `calibration_table` by method and dataset (one fraction)
                        estimator:str='ece', # the estimator drawn
-                       title:str='Beyond the paper: expected calibration error (15 equal-width bins)', # the chart's title
+                       # the chart's title
+                       title:str='Beyond the paper: expected calibration error (15 equal-width bins)',
                        width:int=260, # width of a panel in pixels
                       ):
     "The estimator per procedure with its interval, untouched and tempered, beside the null band of each."
@@ -279,14 +295,21 @@ def figure_calibration(table:pd.DataFrame, # `calibration_table` by method and d
     from dr_study.models import method_colors
     d = table[table.estimator == estimator]; methods = list(method_colors(d.method.unique()))
     x = alt.X('method:N', sort=methods, title=None, axis=alt.Axis(labelAngle=-30))
-    band = alt.Chart().mark_bar(color='#bbbbbb', opacity=0.5, size=22).encode(x=x, y=alt.Y('null_lo:Q', title=estimator.replace('_', ' ')), y2='null_hi:Q')
+    band = alt.Chart().mark_bar(color='#bbbbbb', opacity=0.5,
+                                size=22).encode(x=x, y=alt.Y('null_lo:Q', title=estimator.replace('_', ' ')),
+                                                y2='null_hi:Q')
     off = alt.XOffset('scaling:N', sort=['none', 'temperature'])
-    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x, xOffset=off, y='lo:Q', y2='hi:Q', color=method_color(method_colors(methods)))
+    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x, xOffset=off, y='lo:Q', y2='hi:Q',
+                                                        color=method_color(method_colors(methods)))
     pts = alt.Chart().mark_point(filled=True, size=60).encode(
-        x=x, xOffset=off, y='value:Q', color=method_color(method_colors(methods)), shape=alt.Shape('scaling:N', title='scaling', sort=['none', 'temperature']),
-        tooltip=['method', 'scaling', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'), alt.Tooltip('hi:Q', format='.3f'),
-                 alt.Tooltip('null_hi:Q', format='.3f', title='null band top'), alt.Tooltip('temperature:Q', format='.2f')])
-    return alt.layer(band, bars, pts, data=d).properties(width=width, height=220).facet(column=alt.Column('dataset:N', title=None), title=title)
+        x=x, xOffset=off, y='value:Q', color=method_color(method_colors(methods)),
+                                                              shape=alt.Shape('scaling:N', title='scaling', sort=['none', 'temperature']),
+        tooltip=['method', 'scaling', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'),
+                 alt.Tooltip('hi:Q', format='.3f'),
+                 alt.Tooltip('null_hi:Q', format='.3f', title='null band top'),
+                 alt.Tooltip('temperature:Q', format='.2f')])
+    return alt.layer(band, bars, pts, data=d).properties(width=width,
+                                                         height=220).facet(column=alt.Column('dataset:N', title=None), title=title)
 
 # %% ../nbs/22_calibration.ipynb #08c426c4
 def calibration_summary(table:pd.DataFrame, # `calibration_table` by method and dataset (one fraction)
@@ -317,6 +340,7 @@ def figure_calibration_shift(table:pd.DataFrame, # `calibration_table` by method
     return alt.Chart(d).mark_rect().encode(
         x=alt.X('severity:O'), y=alt.Y('corruption:N', sort=names, title=None),
         color=alt.Color('value:Q', title=estimator.replace('_', ' '), scale=alt.Scale(scheme='oranges', domainMin=0)),
-        tooltip=['method', 'corruption', 'severity', f('value'), f('lo'), f('hi'), f('null_hi')]).properties(width=width).facet(
+        tooltip=['method', 'corruption', 'severity', f('value'), f('lo'), f('hi'),
+                 f('null_hi')]).properties(width=width).facet(
         column=alt.Column('method:N', sort=list(method_colors(d.method.unique())), title=None),
         title=f'Beyond the paper: {estimator.replace("_", " ")} under distortion' + (' after temperature scaling' if scaling != 'none' else ''))

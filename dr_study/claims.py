@@ -469,7 +469,8 @@ def calibration_cell(R:Results, # the run's results
     P = {(m, s): np.clip(referable_score(get(m, s)[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), R.referable), 0, 1)
          for m in (a, b) for s in seeds}
     E = {k: bin_edges(p, 15, kw['scheme']) for k, p in P.items()}
-    stat = lambda s, W: fn(y, P[a, seeds[s]], W=W, edges=E[a, seeds[s]]) - fn(y, P[b, seeds[s]], W=W, edges=E[b, seeds[s]])
+    stat = lambda s, W: fn(y, P[a, seeds[s]], W=W,
+                           edges=E[a, seeds[s]]) - fn(y, P[b, seeds[s]], W=W, edges=E[b, seeds[s]])
     return cell(R.hb, name, *R.hb.per_seed(stat, len(seeds), d['codes'], d['G']))
 
 # %% ../nbs/17_claims.ipynb #26bfba34

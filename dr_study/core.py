@@ -170,8 +170,12 @@ def _module_nodes(m:str, tree, modules:set, package:str) -> dict:
         out[name] = (hashlib.sha256(dump.encode()).hexdigest()[:16], refs - {name}, decos,
                      set(filter(None, map(ref, filed.values()))))
         for s in stmts:  # fastcore's @patch: a method of class C defined at the top level, `def f(self:C)`
-            if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef)) and s.args.args and isinstance(s.args.args[0].annotation, ast.Name) \
-               and any(getattr(d, 'id', getattr(d, 'attr', None)) == 'patch' for d in s.decorator_list) and ref(s.args.args[0].annotation.id):
+            if isinstance(s,
+                          (ast.FunctionDef,
+                           ast.AsyncFunctionDef)) and s.args.args and isinstance(s.args.args[0].annotation, ast.Name) \
+               and any(getattr(d, 'id',
+                               getattr(d, 'attr',
+                                       None)) == 'patch' for d in s.decorator_list) and ref(s.args.args[0].annotation.id):
                 patched.setdefault(ref(s.args.args[0].annotation.id), set()).add(name)
     return out, _aliases(top, modules, package)[0], patched
 
@@ -187,7 +191,8 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
         except SyntaxError as e: raise SyntaxError(f'{p}: {e}') from None
         defs, imported[m], p = _module_nodes(m, _without_docstrings(tree), set(files), package); nodes.update(defs)
         for k, v in p.items(): patched.setdefault(k, set()).update(v)
-    registered = patched  # a class -> its @patch methods; a registry (a global a decorator files entries in) -> what it decorates
+    # a class -> its @patch methods; a registry (a global a decorator files entries in) -> what it decorates
+    registered = patched
     for name, (_, _, decos, _) in nodes.items():
         for d in decos & set(nodes):
             for g in nodes[d][3]: registered.setdefault(g, set()).add(name)
@@ -199,7 +204,8 @@ def _code_graph(pkg:str, stamp:tuple, package:str) -> dict:
         return f'{m}.<top>' if m in files else None
     g = {n: (dg, frozenset(filter(None, map(resolve, refs))),
              frozenset(registered.get(n, ()))) for n, (dg, refs, _, _) in nodes.items()}
-    for m, names in imported.items():  # a re-export (`from .spectra import figure3a` in pages): an alias node to what it names
+    # a re-export (`from .spectra import figure3a` in pages): an alias node to what it names
+    for m, names in imported.items():
         for x, target in names.items():
             if f'{m}.{x}' not in g and resolve(target):
                 g[f'{m}.{x}'] = (ALIAS + target, frozenset({resolve(target)}), frozenset())
@@ -263,12 +269,14 @@ def source_roots(source, # Python source, or a notebook's code cells as a list o
                  package:str='dr_study', # the package's import name
                  known=None, # the package's definitions (`code_graph`): star-imported names outside it are left out
                 ) -> set:
-    ("The package definitions that `source` names: 'module.name'; 'module' for a module used whole; for `from M import *`, "
+    ("The package definitions that `source` names: 'module.name'; 'module' for a module used whole; for `from M import "
+     "*`, "
      "the names the source reads, as M's.")
     trees = _parse_cells(source)
     out, mods, stars = set(), {}, set()
     for n in (n for t in trees for n in ast.walk(t)):
-        if isinstance(n, ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
+        if isinstance(n,
+                      ast.ImportFrom) and n.level == 0 and n.module and (n.module == package or n.module.startswith(package + '.')):
             m = n.module[len(package) + 1:].split('.')[0]
             for a in n.names:
                 if not m: mods[a.asname or a.name] = a.name
@@ -285,7 +293,8 @@ def source_roots(source, # Python source, or a notebook's code cells as a list o
             if base in mods: out.add(f'{mods[base]}.{n.attr}'); used.add(base)
     read = {n.id for t in trees for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - set(mods) - {package}
     starred = {f'{m}.{x}' for m in stars for x in read if known is None or f'{m}.{x}' in known}
-    return out | {m for a, m in mods.items() if a not in used} | starred  # a module imported, never used as `module.name`: all of it
+    # a module imported, never used as `module.name`: all of it
+    return out | {m for a, m in mods.items() if a not in used} | starred
 
 # %% ../nbs/01_core.ipynb #20202729
 # environment variable: a file to which every work unit used is appended (the pipeline sets it per step)

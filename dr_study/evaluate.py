@@ -326,7 +326,8 @@ def needed_fraction(fractions, # (K,) ascending label fractions
                     aucs, # (K,) AUC at each fraction, or (B, K) for B replicates
                     target, # the AUC to reach: a float, or (B,)
                    ):
-    "The first fraction at which the curve, linear between fractions, reaches `target`: the first if already there, inf if never."
+    ("The first fraction at which the curve, linear between fractions, reaches `target`: the first if already there, "
+     "inf if never.")
     f, A = np.asarray(fractions, float), np.atleast_2d(np.asarray(aucs, float))
     t = np.broadcast_to(np.asarray(target, float), (len(A),))
     ok = A >= t[:, None]; k = ok.argmax(1); hit = ok.any(1)
@@ -356,7 +357,8 @@ def label_efficiency(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`) of every 
         img = np.sort(d.image.unique()); first = d.drop_duplicates('image').set_index('image').loc[img]
         y = referable(first.grade.to_numpy(), definition); codes, G = patient_codes(first.patient.to_numpy())
         fr = sorted(d.fraction.unique()); methods = list(dict.fromkeys(d.method))
-        if reference not in methods: raise ValueError(f'{ds}: the reference {reference!r} is not in the predictions; found {methods}')
+        if reference not in methods:
+            raise ValueError(f'{ds}: the reference {reference!r} is not in the predictions; found {methods}')
         runs = {k: x.set_index('image').loc[img] for k, x in d.groupby(['method', 'fraction', 'seed'])}
         seeds = sorted(set.intersection(*[{s for mm, ff, s in runs if mm == m and np.isclose(ff, f)} for m in methods for f in fr]))
         if not seeds: raise ValueError(f'{ds}: no seed was trained for every method at every fraction')
@@ -373,11 +375,14 @@ def label_efficiency(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`) of every 
             v = needed_fraction(fr, [est[m, k].mean() for k in range(len(fr))], target)
             lo = hi = np.nan
             if n_boot:
-                curve = np.stack([(C * np.concatenate(boot[m, k], axis=1).T).sum(1) / len(seeds) for k in range(len(fr))], axis=1)
+                curve = np.stack([(C * np.concatenate(boot[m, k],
+                                                      axis=1).T).sum(1) / len(seeds) for k in range(len(fr))], axis=1)
                 tb = (C * np.concatenate(boot[reference, len(fr) - 1], axis=1).T).sum(1) / len(seeds)
                 r = needed_fraction(fr, curve, tb); r = r[~np.isnan(r)]
-                q = (1 - hb.level) / 2; lo, hi = np.quantile(r, [q, 1 - q], method='inverted_cdf') if len(r) else (np.nan, np.nan)
-            rows.append(dict(method=m, dataset=ds, reference=reference, target_auc=target, fraction=v, lo=float(lo), hi=float(hi),
+                q = (1 - hb.level) / 2
+                lo, hi = np.quantile(r, [q, 1 - q], method='inverted_cdf') if len(r) else (np.nan, np.nan)
+            rows.append(dict(method=m, dataset=ds, reference=reference, target_auc=target, fraction=v, lo=float(lo),
+                             hi=float(hi),
                              status=_le_status(v, fr[0]), seeds=len(seeds)))
     return pd.DataFrame(rows, columns=LE_COLUMNS)
 

@@ -580,12 +580,14 @@ class _Faith:
         self.x = normalize(images[self.sel].to(device))
         self.kw = dict(target=target, shares=tuple(shares), black=np.array(LOW), seed=seed, index=self.sel,
                        region=None if region is None else region[self.sel] if np.ndim(region) == 3 else region)
-        self.score('lesion_mask', torch.from_numpy(np.asarray(total, np.float32))[:, None])  # the oracle: the annotation as a map
+        # the oracle: the annotation as a map
+        self.score('lesion_mask', torch.from_numpy(np.asarray(total, np.float32))[:, None])
     def score(self, name:str, maps):
         "Score explainer `name`'s maps (N, C, H, W) of all images on the chosen ones."
         from dr_study.faithfulness import faithfulness_scores
         if len(self.sel):
-            self.rows.append(faithfulness_scores(self.model, self.x, maps[self.sel].sum(1).numpy(), **self.kw).assign(explainer=name))
+            self.rows.append(faithfulness_scores(self.model, self.x, maps[self.sel].sum(1).numpy(),
+                                                 **self.kw).assign(explainer=name))
     def table(self): return pd.concat(self.rows, ignore_index=True) if self.rows else None
 
 # %% ../nbs/16_explain.ipynb #a7967193
@@ -606,7 +608,8 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                      keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
                      flips:bool=True, # average the `FLIP_EXPLAINERS` over the flip group (`flip_averaged`)
-                     faithfulness:int=0, # images whose maps are also scored by ROAD and pixel flipping (`dr_study.faithfulness`)
+                     # images whose maps are also scored by ROAD and pixel flipping (`dr_study.faithfulness`)
+                     faithfulness:int=0,
                      shares=(0.1, 0.3, 0.5, 0.7, 0.9), # shares of the field of view they remove
                     ) -> dict:
     ("Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in "
@@ -616,7 +619,8 @@ def score_explainers(model:nn.Module, # torchvision ResNet
     if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4):
         raise ValueError('images: expected a uint8 tensor (N, 3, S, S)')
     scores, outside, kept = [], [], None
-    faith = _Faith(model, images, fractions, region, n=faithfulness, shares=shares, target=target, seed=seed, device=device)
+    faith = _Faith(model, images, fractions, region, n=faithfulness, shares=shares, target=target, seed=seed,
+                   device=device)
     for name in names:
         def fn(k):
             if name == 'random': return partial(random_map, seed=seed * 100_003 + k)  # fresh noise per batch

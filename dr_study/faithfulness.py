@@ -36,9 +36,12 @@ def noisy_linear_imputation(image, # (C, H, W) float array
         i, j = np.arange(n)[ok], (yy * W + xx)[ok]; total[i] += w; unk = var[j] >= 0
         rows.append(i[unk]); cols.append(var[j[unk]]); vals.append(np.full(unk.sum(), -w))
         np.add.at(b, i[~unk], w * flat[:, j[~unk]].T)
-    A = coo_matrix((np.concatenate(vals + [total]), (np.concatenate(rows + [np.arange(n)]), np.concatenate(cols + [np.arange(n)]))), shape=(n, n)).tocsc()
+    A = coo_matrix((np.concatenate(vals + [total]),
+                    (np.concatenate(rows + [np.arange(n)]), np.concatenate(cols + [np.arange(n)]))),
+                   shape=(n, n)).tocsc()
     sol = spsolve(A, b).reshape(n, C)
-    out = flat.copy(); out[:, idx] = sol.T + (0 if noise == 0 else noise * (rng or np.random.default_rng()).standard_normal((C, n)))
+    out = flat.copy()
+    out[:, idx] = sol.T + (0 if noise == 0 else noise * (rng or np.random.default_rng()).standard_normal((C, n)))
     return out.reshape(C, H, W)
 
 # %% ../nbs/24_faithfulness.ipynb #c0483954
@@ -79,13 +82,15 @@ def removal_curves(model, # torch module: (B, C, H, W) -> (B, K) outputs
             if isinstance(fill, str) and fill == 'impute': pert.append(noisy_linear_imputation(xs[b], rem, noise, rng))
             else: p = xs[b].copy(); p[:, rem] = np.asarray(fill, float).reshape(C, 1); pert.append(p)
     dev, dt = next(model.parameters()).device, next(model.parameters()).dtype
-    run = lambda a: torch.cat([model(torch.as_tensor(a[k:k + batch], dtype=dt, device=dev)).float().cpu() for k in range(0, len(a), batch)]).numpy()
+    run = lambda a: torch.cat([model(torch.as_tensor(a[k:k + batch], dtype=dt,
+                                                     device=dev)).float().cpu() for k in range(0, len(a), batch)]).numpy()
     clean, out = run(xs), run(np.stack(pert)).reshape(B, len(shares), -1)
     return np.concatenate([clean[np.arange(B), t][:, None], out[np.arange(B), :, t]], axis=1)
 
 # %% ../nbs/24_faithfulness.ipynb #6917311b
 class ROAD:
-    "Remove and debias (Rong et al. 2022): MoRF and LeRF curves with noisy linear imputation, and the area between them."
+    ("Remove and debias (Rong et al. 2022): MoRF and LeRF curves with noisy linear imputation, and the area between "
+     "them.")
     def __init__(self, shares=(0.1, 0.3, 0.5, 0.7, 0.9), # shares of the field of view removed
                  noise:float=0.01, # SD of the imputation noise (in the model's input units)
                  seed:int=0, # seed of the ties and of the noise
@@ -93,7 +98,8 @@ class ROAD:
                 ): self.shares, self.noise, self.seed, self.batch = tuple(shares), float(noise), int(seed), int(batch)
     def __call__(self, model, x, maps, target, region=None) -> dict:
         "{'morf': (B, 1 + P), 'lerf': (B, 1 + P), 'abc': (B,) mean over the shares of LeRF − MoRF}."
-        kw = dict(target=target, shares=self.shares, fill='impute', noise=self.noise, region=region, seed=self.seed, batch=self.batch)
+        kw = dict(target=target, shares=self.shares, fill='impute', noise=self.noise, region=region, seed=self.seed,
+                  batch=self.batch)
         morf, lerf = (removal_curves(model, x, maps, order=o, **kw) for o in ORDERS)
         return dict(morf=morf, lerf=lerf, abc=(lerf[:, 1:] - morf[:, 1:]).mean(1))
 
@@ -110,8 +116,10 @@ class PixelFlipping:
         curves = []
         for b in range(len(x)):
             fill = x[b].amin((1, 2)).detach().cpu().numpy() if self.black is None else self.black
-            curves.append(removal_curves(model, x[b:b + 1], np.asarray(maps)[b:b + 1], target=np.broadcast_to(np.asarray(target), (len(x),))[b],
-                                         shares=self.shares, fill=fill, region=None if region is None else np.broadcast_to(region, np.asarray(maps).shape)[b],
+            curves.append(removal_curves(model, x[b:b + 1], np.asarray(maps)[b:b + 1],
+                                         target=np.broadcast_to(np.asarray(target), (len(x),))[b],
+                                         shares=self.shares, fill=fill,
+                                         region=None if region is None else np.broadcast_to(region, np.asarray(maps).shape)[b],
                                          seed=self.seed + b, batch=self.batch))
         m = np.concatenate(curves)
         with np.errstate(invalid='ignore', divide='ignore'): return dict(morf=m, auc=(m[:, 1:] / m[:, :1]).mean(1))
@@ -153,11 +161,13 @@ STRATA = ('small', 'medium', 'large')  # thirds of the scored images by total le
 
 def _per_image(rows:pd.DataFrame) -> pd.DataFrame:
     "Per (method, seed, explainer, image): ROAD's area between the curves and pixel flipping's normalized area."
-    p = rows.pivot_table(index=['method', 'seed', 'explainer', 'image_index', 'share'], columns='metric', values='output').reset_index()
+    p = rows.pivot_table(index=['method', 'seed', 'explainer', 'image_index', 'share'], columns='metric',
+                         values='output').reset_index()
     clean = p[p.share == 0].set_index(['method', 'seed', 'explainer', 'image_index']).flip_morf
     q = p[p.share > 0].assign(gap=lambda d: d.road_lerf - d.road_morf,
                               rel=lambda d: d.flip_morf / clean.reindex(pd.MultiIndex.from_frame(d[['method', 'seed', 'explainer', 'image_index']])).to_numpy())
-    return q.groupby(['method', 'seed', 'explainer', 'image_index'], as_index=False).agg(road_abc=('gap', 'mean'), flip_auc=('rel', 'mean'))
+    return q.groupby(['method', 'seed', 'explainer', 'image_index'],
+                     as_index=False).agg(road_abc=('gap', 'mean'), flip_auc=('rel', 'mean'))
 
 # %% ../nbs/24_faithfulness.ipynb #2b5b0ed1
 def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model, with method, seed, explainer
@@ -166,7 +176,8 @@ def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model
                        n_boot:int=1000, # bootstrap resamples (0: no interval)
                        seed:int=0, # seed of every draw
                       ) -> pd.DataFrame:
-    "Per method, explainer and stratum of lesion area: ROAD's area between the curves and pixel flipping's area, with intervals."
+    ("Per method, explainer and stratum of lesion area: ROAD's area between the curves and pixel flipping's area, with "
+     "intervals.")
     per = _per_image(rows); areas = np.asarray(areas, float)
     imgs = np.sort(per.image_index.unique()); rank = np.argsort(np.argsort(areas[imgs], kind='stable'), kind='stable')
     stratum = pd.Series(np.array(STRATA)[3 * rank // len(imgs)], index=imgs)  # thirds of the images by lesion area
@@ -180,7 +191,8 @@ def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model
             for col in ('road_abc', 'flip_auc'):
                 x = np.stack([d[d.seed == s].set_index('image_index')[col].reindex(sel).to_numpy(float) for s in seeds])
                 if n_boot:
-                    v, reps = hb.over_seeds(*hb.per_seed_means(x, np.arange(len(sel)), len(sel))); lo, hi = hb.interval(reps)
+                    v, reps = hb.over_seeds(*hb.per_seed_means(x, np.arange(len(sel)), len(sel)))
+                    lo, hi = hb.interval(reps)
                 else: v, lo, hi = float(np.nanmean(x)), np.nan, np.nan
                 row.update({col: v, f'{col}_lo': lo, f'{col}_hi': hi})
             out.append(row)
@@ -191,7 +203,8 @@ def figure_faithfulness(table:pd.DataFrame, # `faithfulness_table`
                         column:str='road_abc', # 'road_abc' or 'flip_auc'
                         width:int=320, # width of the chart in pixels
                        ):
-    "The faithfulness score of every explainer (and the lesion-mask oracle) per procedure, with its interval, all images."
+    ("The faithfulness score of every explainer (and the lesion-mask oracle) per procedure, with its interval, all "
+     "images.")
     import altair as alt
     from dr_study.report import method_color
     from dr_study.models import method_colors
@@ -200,8 +213,10 @@ def figure_faithfulness(table:pd.DataFrame, # `faithfulness_table`
                  flip_auc='Pixel flipping: output kept, relative to clean (lower: more faithful)')[column]
     x = alt.X('explainer:N', sort=list(dict.fromkeys(d.explainer)), title=None, axis=alt.Axis(labelAngle=-30))
     off = alt.XOffset('method:N', sort=list(colors))
-    bars = alt.Chart(d).mark_errorbar(ticks=True).encode(x=x, xOffset=off, y=alt.Y(f'{column}_lo:Q', title=column), y2=f'{column}_hi:Q', color=method_color(colors))
-    pts = alt.Chart(d).mark_point(filled=True, size=50).encode(x=x, xOffset=off, y=f'{column}:Q', color=method_color(colors),
+    bars = alt.Chart(d).mark_errorbar(ticks=True).encode(x=x, xOffset=off, y=alt.Y(f'{column}_lo:Q', title=column),
+                                                         y2=f'{column}_hi:Q', color=method_color(colors))
+    pts = alt.Chart(d).mark_point(filled=True, size=50).encode(x=x, xOffset=off, y=f'{column}:Q',
+                                                               color=method_color(colors),
                                                              tooltip=['method', 'explainer', 'images', alt.Tooltip(f'{column}:Q', format='.3f'),
                                                                       alt.Tooltip(f'{column}_lo:Q', format='.3f'), alt.Tooltip(f'{column}_hi:Q', format='.3f')])
     return (bars + pts).properties(width=width, height=220, title=f'Beyond the paper: {title}')
@@ -209,7 +224,8 @@ def figure_faithfulness(table:pd.DataFrame, # `faithfulness_table`
 # %% ../nbs/24_faithfulness.ipynb #0e6c9853
 def faithfulness_summary(table:pd.DataFrame, # `faithfulness_table`
                         ) -> str:
-    "One sentence per procedure: which explainers' ROAD areas lie above both controls' (intervals apart), and the oracle's."
+    ("One sentence per procedure: which explainers' ROAD areas lie above both controls' (intervals apart), and the "
+     "oracle's.")
     d, out = table[table.stratum == 'all'].set_index(['method', 'explainer']), []
     for m in dict.fromkeys(table.method):
         x = d.loc[m]; ctrl = [c for c in ('random', 'lrp_randomized') if c in x.index]

@@ -55,7 +55,8 @@ def defocus(image, # uint8 (S, S, 3) fundus image
 
 # %% ../nbs/23_fundus.ipynb #0a989fae
 SPOTS = dict(count=(5, 6, 7, 8, 10),  # Shen et al.: 5-10
-             radius=(0.02, 0.025, 0.03, 0.04, 0.05))  # the largest radius, of the image's height (Shen et al.: 0.01-0.05)
+             # the largest radius, of the image's height (Shen et al.: 0.01-0.05)
+             radius=(0.02, 0.025, 0.03, 0.04, 0.05))
 
 # %% ../nbs/23_fundus.ipynb #f79ff8e3
 def spots(image, # uint8 (S, S, 3) fundus image
@@ -75,7 +76,8 @@ def spots(image, # uint8 (S, S, 3) fundus image
     return np.where(fov[..., None], np.round(out * 255), image).astype(np.uint8)
 
 # %% ../nbs/23_fundus.ipynb #c30f3acb
-EXPOSURE = dict(under=(0.9, 0.8, 0.7, 0.6, 0.5), over=(1.1, 1.2, 1.3, 1.45, 1.6))  # brightness factors (Shen et al.: 0.7-1.2)
+# brightness factors (Shen et al.: 0.7-1.2)
+EXPOSURE = dict(under=(0.9, 0.8, 0.7, 0.6, 0.5), over=(1.1, 1.2, 1.3, 1.45, 1.6))
 
 # %% ../nbs/23_fundus.ipynb #95172e94
 def _exposure(image, factor:float) -> np.ndarray:

@@ -27,11 +27,14 @@ from .calibration import (calibration_summary, calibration_table, figure_calibra
                                   figure_calibration_shift, reliability_table, temperatures)
 from .spectra import (DISTRIBUTIONS, condition_table, early_layers, figure3a, figure3b, first_layer_table,
                               spectra_dict, spectra_task, spectrum_intervals)
-from .robustness import (CORRUPTIONS, FUNDUS_NAMES, errors_summary, figure_mce, figure_severity, robustness_errors, corrupt_job, corrupted_sets, corruption_key, corruption_source, figure4,
+from .robustness import (CORRUPTIONS, FUNDUS_NAMES, errors_summary, figure_mce, figure_severity,
+                                 robustness_errors, corrupt_job, corrupted_sets, corruption_key, corruption_source,
+                                 figure4,
                                  robustness_table, score_task)
 from .explain import (CONTROLS, EXPLAINERS, MASK_RULES, QUADRANTS, TABLE3_LESIONS, explain_inputs, explain_task,
                               figure5, figure5_image, random_expectation, table3)
-from .claims import (CLAIMS, PAPER_TABLE2, PAPER_TABLE3, VERDICTS, Results, claims_markdown, figure_ledger, ledger,
+from .claims import (CLAIMS, PAPER_TABLE2, PAPER_TABLE3, VERDICTS, Results, claims_markdown, figure_ledger,
+                             ledger,
                              page_claims)
 from .faithfulness import faithfulness_summary, faithfulness_table, figure_faithfulness
 from .dispatch import Task, dispatch, terminal
@@ -41,13 +44,18 @@ _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch'
          'CachedFundus', 'SIZES', 'calibration', 'synthetic_data', 'prepare_data', 'caption', 'method_color',
          'save_figure', 'save_image', 'say', 'setup_altair', 'show_table', 'method_colors', 'resolve_device',
          'starting_points', 'FINETUNE_RECIPES', 'figure_training', 'train_grid', 'training_history', 'figure2',
-         'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary', 'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures', 'DISTRIBUTIONS', 'condition_table',
+         'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary',
+         'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table',
+         'temperatures', 'DISTRIBUTIONS', 'condition_table',
          'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'spectra_dict', 'spectra_task',
-         'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source',
+         'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce', 'figure_severity',
+         'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets', 'corruption_key',
+         'corruption_source',
          'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS',
          'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image', 'random_expectation',
          'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown',
-         'figure_ledger', 'ledger', 'page_claims', 'faithfulness_summary', 'faithfulness_table', 'figure_faithfulness', 'Task', 'dispatch', 'terminal']
+         'figure_ledger', 'ledger', 'page_claims', 'faithfulness_summary', 'faithfulness_table', 'figure_faithfulness',
+         'Task', 'dispatch', 'terminal']
 
 # %% auto #0
 __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch', 'Image', 'RunLayout',

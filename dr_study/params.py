@@ -195,7 +195,8 @@ SCHEMA.update({  # the models: pretraining and fine-tuning
     'natural_images': Param(128, 'size of the stand-in external corpus (crops of scikit-image photographs)', Int(0)),
     'ifi_fs_weights': Param(None,
                             "null: stand-in supervised pretraining; 'torchvision' (IMAGENET1K_V1, "
-                            "resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file", Text(what="'torchvision' or a weights file", null=True)),
+                            "resnet50-0676ba61.pth, as in 2021), 'torchvision:IMAGENET1K_V2', or a weights file",
+                            Text(what="'torchvision' or a weights file", null=True)),
     'ifi_cl_weights': Param(None, 'null: stand-in MoCo; path of a MoCo v2 checkpoint (keys under module.encoder_q.)',
                             Text(what='a MoCo v2 checkpoint file', null=True)),
     'ifi_ssl_weights': Param({},
@@ -232,7 +233,9 @@ SCHEMA.update({  # the analyses, resampling, and where the work runs
     'layer_set': Param('blocks_bn',
                        'spectra, channel correlation (beyond the paper): which layers (a name in '
                        'dr_study.spectra.LAYER_SETS)', Names('spectra', 'LAYER_SETS')),
-    'corruptions': Param('all', "robustness: 'all' (the paper's 19 of imagecorruptions, then 5 fundus distortions) or a list of names",
+    'corruptions': Param('all',
+                         "robustness: 'all' (the paper's 19 of imagecorruptions, then 5 fundus distortions) or a list "
+                         "of names",
                          Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
     'severities': Param([1, 2, 3, 4, 5], 'robustness: corruption severities', ListOf(Int(1, 5))),
     'robust_images': Param(24, 'robustness: external images to corrupt (a seeded draw); null: all', Int(1, null=True)),

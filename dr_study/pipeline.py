@@ -36,7 +36,8 @@ STEPS = [
     Step('pretrain', '30_pretrain.ipynb', ('data',),
          ('checkpoints/pretrained/pretrain.json', 'results/pretrain_loss.csv')),
     Step('train', '40_train.ipynb', ('data', 'pretrain'), ('results/predictions.csv', 'results/val_predictions.csv')),
-    Step('evaluate', '50_evaluate.ipynb', ('train',), ('results/fig2_auc.csv', 'results/metrics.csv', 'results/calibration.csv')),
+    Step('evaluate', '50_evaluate.ipynb', ('train',),
+         ('results/fig2_auc.csv', 'results/metrics.csv', 'results/calibration.csv')),
     Step('spectra', '60_spectra.ipynb', ('data', 'train'),
          ('results/fig3a_condition.csv', 'results/fig3b_eigs.csv', 'results/table2_pareto.csv',
           'results/spectra_boot.csv')),
@@ -95,7 +96,8 @@ def step_inputs(step:Step, # a `pipeline.Step`
 
 # %% ../nbs/08_pipeline.ipynb #41013218
 def notebook_roots(nb_path, pkg=None) -> set:
-    "The `dr_study` definitions that a notebook's code cells name (`core.source_roots`; a star import: the names it uses)."
+    ("The `dr_study` definitions that a notebook's code cells name (`core.source_roots`; a star import: the names it "
+     "uses).")
     import nbformat
     g = code_graph(pkg)
     cells = [c.source for c in nbformat.read(str(nb_path), 4).cells if c.cell_type == 'code']

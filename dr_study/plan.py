@@ -69,6 +69,18 @@ PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99,
 
 def _gib(n_bytes): return n_bytes / 2**30
 
+# %% ../nbs/18_plan.ipynb #6887652a
+def _faithfulness_rows(params:dict, k:int, n_seg:int, r:dict, rates) -> list:
+    "The plan's rows of ROAD (MoRF, LeRF) and pixel flipping: every explainer and the lesion mask of `k` models."
+    nf, P = min(params.get('faithfulness_images', 0), n_seg), len(params.get('faithfulness_shares', ()))
+    if not (nf and P): return []
+    maps = len(params['explainers']) + 1; n = k * nf * maps * 3 * (P + 1); solves = k * nf * maps * 2 * P
+    return [dict(step='explain',
+                 unit=f'faithfulness: {k} models × {nf} images × {maps} maps, {3 * (P + 1)} passes each',
+                 images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=0.0),
+            dict(step='explain', unit=f'faithfulness: {solves:,} ROAD imputations (CPU, in the explain jobs)', images=0,
+                 gpu_hours=solves * rates.imputation * (params['image_size'] / 224) ** 2.5 / 3600, disk_gib=0.0)]
+
 # %% ../nbs/18_plan.ipynb #517bedfc
 def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_params`)
                  sizes:dict|None=None, # images per set; None: `data_sizes(params)`
@@ -125,14 +137,7 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
                              unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × '
                                   f'{params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
                              images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
-    nf, P = min(params.get('faithfulness_images', 0), n_seg), len(params.get('faithfulness_shares', ()))
-    if nf and P:  # ROAD (MoRF, LeRF) and pixel flipping of every explainer and the lesion mask
-        maps = len(params['explainers']) + 1
-        rows.append(dict(step='explain', unit=f'faithfulness: {k} models × {nf} images × {maps} maps, {3 * (P + 1)} passes each',
-                         images=k * nf * maps * 3 * (P + 1), gpu_hours=k * nf * maps * 3 * (P + 1) / r['infer'] / 3600, disk_gib=0.0))
-        solves = k * nf * maps * 2 * P
-        rows.append(dict(step='explain', unit=f'faithfulness: {solves:,} ROAD imputations (CPU, in the explain jobs)',
-                         images=0, gpu_hours=solves * rates.imputation * (S / 224) ** 2.5 / 3600, disk_gib=0.0))
+    rows += _faithfulness_rows(params, k, n_seg, r, rates)
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/18_plan.ipynb #82ef495d

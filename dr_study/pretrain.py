@@ -242,7 +242,8 @@ def moco_model(cfg:PretrainConfig, # the architecture and device
                splits:int, # BatchNorm groups of this process
                world:int, # processes (DDP above 1)
               ):
-    "MoCo v2's two encoders on `cfg.device` and the query encoder that trains (under DDP: wrapped, the keys from rank 0's weights)."
+    ("MoCo v2's two encoders on `cfg.device` and the query encoder that trains (under DDP: wrapped, the keys from rank "
+     "0's weights).")
     from lightly.models.utils import update_momentum
     model = on_device(MoCo(cfg.arch, splits=splits), cfg.device)
     query = nn.Sequential(model.backbone, model.head)  # the trained encoder (the same modules)

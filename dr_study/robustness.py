@@ -299,7 +299,8 @@ def build(self:CorruptedSets, progress:bool=False) -> pd.DataFrame:
                 st.writable()[self.path(name, sev)][idx] = out; st.state[idx] = 1
                 for j, e in errs:
                     st.state[idx[j]] = 2; fails.append(dict(corruption=name, severity=sev, index=int(idx[j]), error=e))
-                table = lambda: pd.DataFrame(fails, columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'],
+                table = lambda: pd.DataFrame(fails,
+                                             columns=FAILURE_COLUMNS).drop_duplicates(['corruption', 'severity', 'index'],
                                                                                          keep='last')
                 side = lambda: write_csv(fpath, table())
                 st.save(side if errs else None)  # the states last: images count as made once they are on disk
@@ -589,15 +590,18 @@ CORRUPTION_GROUPS = {'imagenet-c': CORRUPTION_NAMES[:15], 'held-out': CORRUPTION
 def _score_cube(scores:pd.DataFrame, definition:str) -> tuple:
     "(cells, images' y, patients, {(method, seed): (cells, N) referable scores, NaN where an image was not scored})."
     clean = scores[scores.corruption == 'none']
-    img = np.sort(clean.image.astype(str).unique()); first = clean.assign(image=clean.image.astype(str)).drop_duplicates('image').set_index('image').loc[img]
+    img = np.sort(clean.image.astype(str).unique())
+    first = clean.assign(image=clean.image.astype(str)).drop_duplicates('image').set_index('image').loc[img]
     order = {c: k for k, c in enumerate(('none', *CORRUPTIONS))}
-    cells = sorted({(c, int(s)) for c, s in zip(scores.corruption, scores.severity)}, key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1]))
+    cells = sorted({(c, int(s)) for c, s in zip(scores.corruption, scores.severity)},
+                   key=lambda k: (order.get(k[0], len(order)), str(k[0]), k[1]))
     pos, cpos = pd.Series(np.arange(len(img)), index=img), {c: k for k, c in enumerate(cells)}
     seed = scores.seed if 'seed' in scores else pd.Series(0, index=scores.index)
     cube = {}
     for (m, sd), d in scores.assign(seed=seed).groupby(['method', 'seed'], sort=False):
         a = np.full((len(cells), len(img)), np.nan)
-        a[[cpos[c, int(s)] for c, s in zip(d.corruption, d.severity)], pos[d.image.astype(str)].to_numpy()] = referable_score(d[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(float), definition)
+        a[[cpos[c, int(s)] for c, s in zip(d.corruption, d.severity)],
+          pos[d.image.astype(str)].to_numpy()] = referable_score(d[['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(float), definition)
         cube[m, int(sd)] = a
     return cells, referable(first.grade.to_numpy(int), definition), first.patient.astype(str).to_numpy(), cube
 
@@ -623,19 +627,24 @@ def _error_stats(A:dict, cells:list, baseline:str, groups:dict) -> dict:
                 out['auc', m, (c, s)] = a[..., k]; out['drop', m, (c, s)] = a[..., k] - a[..., ci['none', 0]]
             for c in names:
                 out['ce', m, c] = e[..., sevs(c)].sum(-1) / eb[..., sevs(c)].sum(-1)
-                out['rce', m, c] = (a[..., [ci['none', 0]]] - a[..., sevs(c)]).sum(-1) / (b[..., [ci['none', 0]]] - b[..., sevs(c)]).sum(-1)
+                out['rce', m,
+                    c] = (a[..., [ci['none', 0]]] - a[...,
+                                                      sevs(c)]).sum(-1) / (b[..., [ci['none', 0]]] - b[..., sevs(c)]).sum(-1)
             for gname, members in groups.items():
                 have = [c for c in names if c in members]
                 if not have: continue
                 out['mce', m, gname] = np.mean([out['ce', m, c] for c in have], axis=0)
                 out['rmce', m, gname] = np.mean([out['rce', m, c] for c in have], axis=0)
                 for s in sorted({s for c, s in cells if c in have}):
-                    out['sev_drop', m, (gname, s)] = np.mean([out['drop', m, (c, s)] for c in have if (c, s) in ci], axis=0)
+                    out['sev_drop', m, (gname, s)] = np.mean([out['drop', m, (c, s)] for c in have if (c, s) in ci],
+                                                             axis=0)
     return out
 
 # %% ../nbs/15_robustness.ipynb #7c8966d2
-ERROR_KINDS = {'auc': 'referable-DR AUC', 'drop': 'AUC − clean AUC', 'ce': 'corruption error, 1 − AUC relative to the baseline',
-               'rce': 'relative corruption error', 'mce': 'mean corruption error', 'rmce': 'relative mean corruption error',
+ERROR_KINDS = {'auc': 'referable-DR AUC', 'drop': 'AUC − clean AUC',
+               'ce': 'corruption error, 1 − AUC relative to the baseline',
+               'rce': 'relative corruption error', 'mce': 'mean corruption error',
+               'rmce': 'relative mean corruption error',
                'sev_drop': 'AUC − clean AUC at one severity, mean over a group'}
 
 def robustness_errors(scores:pd.DataFrame, # per-image class probabilities (`SCORE_COLUMNS`, and `seed`)
@@ -646,28 +655,35 @@ def robustness_errors(scores:pd.DataFrame, # per-image class probabilities (`SCO
                       n_boot:int=1000, # bootstrap resamples (0: no interval)
                       seed:int=0, # seed of every draw
                      ) -> pd.DataFrame:
-    "AUC, AUC drop, CE, relative CE, mCE and relative mCE of every method, each with its interval over patients and seeds."
+    ("AUC, AUC drop, CE, relative CE, mCE and relative mCE of every method, each with its interval over patients and "
+     "seeds.")
     groups = CORRUPTION_GROUPS if groups is None else groups
     cells, y, patients, cube = _score_cube(scores, definition)
-    if baseline not in {m for m, _ in cube}: raise ValueError(f'the baseline {baseline!r} is not in scores; found {sorted({m for m, _ in cube})}')
-    if ('none', 0) not in cells: raise ValueError('scores has no clean images (corruption "none"): no AUC drop or relative error')
+    if baseline not in {m for m, _ in cube}:
+        raise ValueError(f'the baseline {baseline!r} is not in scores; found {sorted({m for m, _ in cube})}')
+    if ('none', 0) not in cells:
+        raise ValueError('scores has no clean images (corruption "none"): no AUC drop or relative error')
     methods = list(dict.fromkeys(m for m, _ in cube))
-    seeds = sorted(set.intersection(*[{s for mm, s in cube if mm == m} for m in methods]))  # every method paired seed by seed
+    # every method paired seed by seed
+    seeds = sorted(set.intersection(*[{s for mm, s in cube if mm == m} for m in methods]))
     codes, G = patient_codes(patients); hb = HierarchicalBootstrap(n_boot, seed=seed)
     est = [_error_stats({m: _cell_aucs(y, cube[m, s]) for m in methods}, cells, baseline, groups) for s in seeds]
     reps = [[] for _ in seeds]
     for W in (hb.weights(codes, G) if n_boot else []):
-        for k, s in enumerate(seeds): reps[k].append(_error_stats({m: _cell_aucs(y, cube[m, s], W) for m in methods}, cells, baseline, groups))
+        for k, s in enumerate(seeds):
+            reps[k].append(_error_stats({m: _cell_aucs(y, cube[m, s], W) for m in methods}, cells, baseline, groups))
     rows = []
     for key in est[0]:
         e = np.array([x[key] for x in est], float)
         if n_boot:
-            v, r = hb.over_seeds(e, np.stack([np.concatenate([b[key] for b in rk]) for rk in reps])); lo, hi = hb.interval(r)
+            v, r = hb.over_seeds(e, np.stack([np.concatenate([b[key] for b in rk]) for rk in reps]))
+            lo, hi = hb.interval(r)
         else: v, lo, hi = float(np.mean(e)), np.nan, np.nan
         kind, m, what = key
         c, s = (what if isinstance(what, tuple) else (what, None))
         rows.append(dict(kind=kind, method=m, corruption=c if kind in ('auc', 'drop', 'ce', 'rce') else None,
-                         group=c if kind in ('mce', 'rmce', 'sev_drop') else next((g for g, ms in groups.items() if c in ms), None),
+                         group=c if kind in ('mce', 'rmce',
+                                             'sev_drop') else next((g for g, ms in groups.items() if c in ms), None),
                          severity=s, value=v, lo=lo, hi=hi, seeds=len(seeds), baseline=baseline))
     return pd.DataFrame(rows)
 
@@ -683,11 +699,15 @@ def figure_mce(errors:pd.DataFrame, # `robustness_errors`
     d = errors[errors.kind == kind]; colors = method_colors(d.method.unique())
     x = alt.X('method:N', sort=list(colors), title=None, axis=alt.Axis(labelAngle=-30))
     one = alt.Chart().mark_rule(strokeDash=[4, 4], color='grey').encode(y=alt.datum(1))
-    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x, y=alt.Y('lo:Q', title=ERROR_KINDS[kind], scale=alt.Scale(zero=False)), y2='hi:Q', color=method_color(colors))
+    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x,
+                                                        y=alt.Y('lo:Q', title=ERROR_KINDS[kind],
+                                                                scale=alt.Scale(zero=False)), y2='hi:Q',
+                                                        color=method_color(colors))
     pts = alt.Chart().mark_point(filled=True, size=70).encode(x=x, y='value:Q', color=method_color(colors),
                                                             tooltip=['method', 'group', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'), alt.Tooltip('hi:Q', format='.3f')])
     title = f"Beyond the paper: {ERROR_KINDS[kind]} (error = 1 − AUC, relative to {d.baseline.iloc[0]})"
-    return alt.layer(one, bars, pts, data=d).properties(width=width, height=200).facet(column=alt.Column('group:N', sort=list(CORRUPTION_GROUPS), title=None), title=title)
+    return alt.layer(one, bars, pts, data=d).properties(width=width,
+                                                        height=200).facet(column=alt.Column('group:N', sort=list(CORRUPTION_GROUPS), title=None), title=title)
 
 # %% ../nbs/15_robustness.ipynb #5bac1fb5
 def figure_severity(errors:pd.DataFrame, # `robustness_errors`
@@ -700,10 +720,17 @@ def figure_severity(errors:pd.DataFrame, # `robustness_errors`
     d = errors[errors.kind == 'sev_drop']; colors = method_colors(d.method.unique())
     base = alt.Chart().encode(x=alt.X('severity:O'), color=method_color(colors))
     band = base.mark_errorbar().encode(y=alt.Y('lo:Q', title='AUC − clean AUC'), y2='hi:Q')
-    line = base.mark_line(point=True).encode(y='value:Q', tooltip=['method', 'group', 'severity', alt.Tooltip('value:Q', format='.3f'),
-                                                                   alt.Tooltip('lo:Q', format='.3f'), alt.Tooltip('hi:Q', format='.3f')])
-    return alt.layer(band, line, data=d).properties(width=width, height=200).facet(column=alt.Column('group:N', sort=list(CORRUPTION_GROUPS), title=None),
-                                                                                    title='AUC lost with severity (mean over the group; 95% interval over patients and seeds)')
+    line = base.mark_line(point=True).encode(y='value:Q',
+                                             tooltip=['method', 'group', 'severity',
+                                                      alt.Tooltip('value:Q', format='.3f'),
+                                                                   alt.Tooltip('lo:Q', format='.3f'),
+                                                      alt.Tooltip('hi:Q', format='.3f')])
+    return alt.layer(band, line, data=d).properties(width=width,
+                                                    height=200).facet(column=alt.Column('group:N', sort=list(CORRUPTION_GROUPS), title=None),
+                                                                                    title='AUC lost with severity '
+                                                                                          '(mean over the group; 95% '
+                                                                                          'interval over patients and '
+                                                                                          'seeds)')
 
 # %% ../nbs/15_robustness.ipynb #3ecdb07f
 def errors_summary(errors:pd.DataFrame, # `robustness_errors`
@@ -713,5 +740,6 @@ def errors_summary(errors:pd.DataFrame, # `robustness_errors`
     out = []
     for gname in [g for g in CORRUPTION_GROUPS if g in d.index.get_level_values(0)]:
         f = lambda k: '; '.join(f'{m} {r.value:.2f} [{r.lo:.2f}, {r.hi:.2f}]' for m, r in d.loc[(gname, k)].iterrows())
-        out.append(f'**{gname}** ({len(CORRUPTION_GROUPS[gname])} corruptions): mCE {f("mce")}; relative mCE {f("rmce")}.')
+        out.append(f'**{gname}** ({len(CORRUPTION_GROUPS[gname])} corruptions): mCE {f("mce")}; relative mCE '
+                   f'{f("rmce")}.')
     return f'Relative to {errors.baseline.iloc[0]} (error = 1 − AUC): ' + ' '.join(out)

@@ -240,16 +240,20 @@ def run_notes(params:dict) -> list:
                      'referable grades enriched to about 20%.')
     else: notes.append(f'Data: {html.escape(data_source(params))}.')
     if 'ifi_fs_weights' in params and (params.get('ifi_fs_weights') is None or params.get('ifi_cl_weights') is None):
-        notes.append("<b>IFI is a stand-in here.</b> Supervised and MoCo v2 pretraining on crops of scikit-image's photographs, "
+        notes.append("<b>IFI is a stand-in here.</b> Supervised and MoCo v2 pretraining on crops of scikit-image's "
+                     "photographs, "
                      'not ImageNet (the paper profile loads ImageNet weights).')
     elif params.get('ifi_fs_weights') is not None:
         name = lambda v: v if str(v).startswith('torchvision') else Path(v).name
-        notes.append(f'IFI starting points loaded from the weights given: IFI-FS <code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
+        notes.append('IFI starting points loaded from the weights given: IFI-FS '
+                     f'<code>{html.escape(name(params["ifi_fs_weights"]))}</code>, '
                      f'IFI-CL <code>{html.escape(name(params["ifi_cl_weights"]))}</code> (not the stand-in).')
     if params.get('preprocessing') == 'graham':
-        notes.append('<b>Graham preprocessing</b> (local-average subtraction) so that small models see lesions; the paper crops only.')
+        notes.append('<b>Graham preprocessing</b> (local-average subtraction) so that small models see lesions; the '
+                     'paper crops only.')
     if params.get('finetune_recipe', 'authors') != 'authors':
-        notes.append("<b>Our fine-tuning recipe</b> (flips, quarter turns, cosine decay); the authors' (random resized crops, "
+        notes.append("<b>Our fine-tuning recipe</b> (flips, quarter turns, cosine decay); the authors' (random resized "
+                     "crops, "
                      'step decay) is the default.')
     return notes
 
@@ -258,19 +262,28 @@ def rerun_html(profile) -> str:
     "The home page's section on re-running the study: the commands and what is reused."
     prof = html.escape(str(profile))
     cmds = ['bash scripts/dev.sh reproduce                      # from a checkout: set up, then the smoke profile',
-            f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it affects run again',
+            f'dr-study reproduce --profile {prof} --out RUN --set key=value   # any parameter: only the steps it '
+            'affects run again',
             'dr-study status RUN --set key=value                 # what would run, and why, without running anything',
-            'dr-study clean RUN                                  # the work units no current step uses, with their sizes (--yes deletes them)',
-            'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, by hand']
+            'dr-study clean RUN                                  # the work units no current step uses, with their '
+            'sizes (--yes deletes them)',
+            'papermill RUN/notebooks/40_train.ipynb out.ipynb -f RUN/params.yaml -p run_dir RUN   # one notebook, by '
+            'hand']
     return ('<h2>Re-running it</h2><pre>' + '\n'.join(cmds) + '</pre>'
-            '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained starting points, '
-            'each fine-tuning run, the corrupted images) is a work unit: a folder named from a hash of everything it depends on '
-            '(its configuration, its inputs, the code that computes it), with that configuration beside it. A step runs again '
+            '<p>Every result that is reused instead of recomputed (the synthetic data, the caches, the pretrained '
+            'starting points, '
+            'each fine-tuning run, the corrupted images) is a work unit: a folder named from a hash of everything it '
+            'depends on '
+            '(its configuration, its inputs, the code that computes it), with that configuration beside it. A step '
+            'runs again '
             'when its parameters, its notebook, the library code it reaches or the steps it reads change, and '
-            '<code>reproduce</code> says which. A notebook re-run by hand (opened from <code>RUN/notebooks/</code> in JupyterLab, '
-            'or with papermill as above) reuses the same units, since the library does the reuse; it writes its results into '
+            '<code>reproduce</code> says which. A notebook re-run by hand (opened from <code>RUN/notebooks/</code> in '
+            'JupyterLab, '
+            'or with papermill as above) reuses the same units, since the library does the reuse; it writes its '
+            'results into '
             'the run folder it is given, so try other parameters on a copy of the run folder.</p>'
-            '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; every table and '
+            '<p>Parameters of this run: <code>params.yaml</code>; executed notebooks: <code>notebooks/</code>; every '
+            'table and '
             'figure as CSV: <code>results/</code>.</p>')
 
 # %% ../nbs/09_site.ipynb #ea0f5ad7
@@ -278,11 +291,13 @@ def home_page(run:RunLayout, params:dict) -> str:
     "HTML body of the home page."
     fig = next((run.figures/f'{n}.svg' for n in HOME_FIGURES if (run.figures/f'{n}.svg').exists()), None)
     parts = ['<h1>dr_study</h1>',
-             '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable reproduction '
+             '<p>How pretraining and self-supervision change a deep model for diabetic retinopathy: a re-executable '
+             'reproduction '
              'and extension of Srinivasan et al. (<i>On the Robustness of Pretraining and Self-Supervision for a Deep '
              'Learning-based Analysis of Diabetic Retinopathy</i>). This site shows the run with profile '
              f'<b>{html.escape(str(params.get("profile")))}</b>.</p>']
-    parts.append('<div class="banner">' + ' '.join(run_notes(params)) + '</div>')  # one banner, one paragraph: what differs from the paper
+    # one banner, one paragraph: what differs from the paper
+    parts.append('<div class="banner">' + ' '.join(run_notes(params)) + '</div>')
     parts.append(ledger_html(run))
     if fig is not None:
         shutil.copy2(fig, run.site/fig.name)
