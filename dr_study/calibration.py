@@ -299,7 +299,7 @@ def figure_calibration(table:pd.DataFrame, # `calibration_table` by method and d
                                 size=22).encode(x=x, y=alt.Y('null_lo:Q', title=estimator.replace('_', ' ')),
                                                 y2='null_hi:Q')
     off = alt.XOffset('scaling:N', sort=['none', 'temperature'])
-    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x, xOffset=off, y='lo:Q', y2='hi:Q',
+    bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x, xOffset=off, y=alt.Y('lo:Q', title=estimator.replace('_', ' ')), y2='hi:Q',
                                                         color=method_color(method_colors(methods)))
     pts = alt.Chart().mark_point(filled=True, size=60).encode(
         x=x, xOffset=off, y='value:Q', color=method_color(method_colors(methods)),

@@ -231,6 +231,7 @@ def faithfulness_summary(table:pd.DataFrame, # `faithfulness_table`
         x = d.loc[m]; ctrl = [c for c in ('random', 'lrp_randomized') if c in x.index]
         top = max((x.road_abc_hi[c] for c in ctrl), default=np.nan)
         above = [e for e in x.index if e not in ctrl and e != 'lesion_mask' and x.road_abc_lo[e] > top]
-        orc = f'; the lesion mask as a map: {x.road_abc["lesion_mask"]:.3f}' if 'lesion_mask' in x.index else ''
+        o = x.loc['lesion_mask'] if 'lesion_mask' in x.index else None
+        orc = '' if o is None else f'; the lesion mask as a map: {o.road_abc:.3f} [{o.road_abc_lo:.3f}, {o.road_abc_hi:.3f}]'
         out.append(f'**{m}**: above both controls: {", ".join(above) or "none"}{orc}')
     return 'ROAD area between the curves (interval apart from the controls\' upper bounds). ' + '. '.join(out) + '.'

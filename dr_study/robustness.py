@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_robustness.ipynb #dc32ac13
 from __future__ import annotations
-import hashlib, importlib.metadata, inspect, json, multiprocessing as mp
+import hashlib, importlib.metadata, inspect, json, multiprocessing as mp, warnings
 from pathlib import Path
 from fastcore.basics import patch
 import numpy as np, pandas as pd
@@ -617,24 +617,26 @@ def _cell_aucs(y, a:np.ndarray, W=None) -> np.ndarray:
 # %% ../nbs/15_robustness.ipynb #7f624e47
 def _error_stats(A:dict, cells:list, baseline:str, groups:dict) -> dict:
     "Every statistic of one seed from its cells' AUCs {method: (.., cells)}: {(kind, method, what): values}."
-    ci = {c: k for k, c in enumerate(cells)}; out = {}
+    ci = {c: k for k, c in enumerate(cells)}; out = {}; c0 = ci['none', 0]
     names = list(dict.fromkeys(c for c, s in cells if c != 'none'))
     sevs = lambda c: [ci[c, s] for cc, s in cells if cc == c]
-    with np.errstate(invalid='ignore', divide='ignore'):
+    grow = lambda a, c: (a[..., [c0]] - a[..., sevs(c)]).sum(-1)  # the error's growth from clean, over the severities
+    with np.errstate(invalid='ignore', divide='ignore'), warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)  # a group where no relative CE is defined: NaN, silently
         for m, a in A.items():
             b, e, eb = A[baseline], 1 - a, 1 - A[baseline]
             for (c, s), k in ci.items():
-                out['auc', m, (c, s)] = a[..., k]; out['drop', m, (c, s)] = a[..., k] - a[..., ci['none', 0]]
+                out['auc', m, (c, s)] = a[..., k]; out['drop', m, (c, s)] = a[..., k] - a[..., c0]
             for c in names:
                 out['ce', m, c] = e[..., sevs(c)].sum(-1) / eb[..., sevs(c)].sum(-1)
-                out['rce', m,
-                    c] = (a[..., [ci['none', 0]]] - a[...,
-                                                      sevs(c)]).sum(-1) / (b[..., [ci['none', 0]]] - b[..., sevs(c)]).sum(-1)
+                # relative CE: undefined where the baseline does not degrade
+                out['rce', m, c] = np.where(grow(b, c) > 0, grow(a, c) / grow(b, c), np.nan)
             for gname, members in groups.items():
                 have = [c for c in names if c in members]
                 if not have: continue
                 out['mce', m, gname] = np.mean([out['ce', m, c] for c in have], axis=0)
-                out['rmce', m, gname] = np.mean([out['rce', m, c] for c in have], axis=0)
+                # over the corruptions where it is defined
+                out['rmce', m, gname] = np.nanmean([out['rce', m, c] for c in have], axis=0)
                 for s in sorted({s for c, s in cells if c in have}):
                     out['sev_drop', m, (gname, s)] = np.mean([out['drop', m, (c, s)] for c in have if (c, s) in ci],
                                                              axis=0)
@@ -643,8 +645,9 @@ def _error_stats(A:dict, cells:list, baseline:str, groups:dict) -> dict:
 # %% ../nbs/15_robustness.ipynb #7c8966d2
 ERROR_KINDS = {'auc': 'referable-DR AUC', 'drop': 'AUC − clean AUC',
                'ce': 'corruption error, 1 − AUC relative to the baseline',
-               'rce': 'relative corruption error', 'mce': 'mean corruption error',
-               'rmce': 'relative mean corruption error',
+               'rce': 'relative corruption error (undefined where the baseline does not degrade)',
+               'mce': 'mean corruption error',
+               'rmce': 'relative mean corruption error, over the corruptions where it is defined',
                'sev_drop': 'AUC − clean AUC at one severity, mean over a group'}
 
 def robustness_errors(scores:pd.DataFrame, # per-image class probabilities (`SCORE_COLUMNS`, and `seed`)
