@@ -133,6 +133,33 @@ def test_tiny_run_draws_table_3_and_figure_5(tiny_run):
     assert sorted(cas.stages.unique()) == list(range(7)) and (out/'results'/'xai_before_after.csv').exists()
 
 
+def test_tiny_run_writes_the_analyses_beyond_the_paper(tiny_run):
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+    from dr_study.data import referable
+    from dr_study.robustness import CORRUPTIONS, CORRUPTION_GROUPS
+    out, _ = tiny_run
+    r = lambda n: pd.read_csv(out/'results'/f'{n}.csv', dtype={'image': str, 'patient': str})
+    cal, temps, val = r('calibration'), r('temperatures'), r('val_predictions')
+    assert set(cal.scaling) == {'none', 'temperature'} and set(cal.estimator) == {'ece', 'ece_debiased'}
+    assert (cal.null_lo <= cal.null_hi).all() and (cal.value >= 0).all() and (temps.temperature > 0).all()
+    assert set(val.dataset) == {'validation'} and len(temps) == val.groupby(['method', 'fraction', 'seed']).ngroups
+    le = r('label_efficiency')
+    assert (le.reference == 'IFI-FS').all() and set(le.method) == {'IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'}
+    er = r('robustness_errors')
+    assert np.allclose(er[(er.kind == 'ce') & (er.method == 'IWNE-FS')].value, 1)  # the baseline against itself
+    assert set(er[er.kind == 'mce'].group) == set(CORRUPTION_GROUPS) and not np.isinf(er.value).any()
+    sc = r('robustness_scores'); one = sc[(sc.method == 'IFI-CL') & (sc.corruption == 'fog') & (sc.severity == 3)]
+    auc = er[(er.kind == 'auc') & (er.method == 'IFI-CL') & (er.corruption == 'fog') & (er.severity == 3)].value.item()
+    assert abs(auc - roc_auc_score(referable(one.grade), one[['p3', 'p4']].sum(1))) < 1e-9  # one seed at tiny
+    assert set(r('calibration_shift').corruption) == set(CORRUPTIONS) | {'none'}
+    ft, xf = r('faithfulness'), r('xai_faithfulness')
+    assert 'lesion_mask' in set(ft.explainer) and set(ft.stratum) <= {'all', 'small', 'medium', 'large'}
+    assert set(xf.metric) == {'road_morf', 'road_lerf', 'flip_morf'} and xf.image_index.nunique() == 2
+    for f in ('fig2_calibration', 'fig2_reliability', 'fig4_mce', 'fig4_calibration_shift', 'fig_faithfulness', 'fundus_gallery'):
+        assert (out/'figures'/f'{f}.png').exists(), f
+    assert {'ifi_cl_calibrated', 'fundus_iwne_cl', 'fundus_ifi_cl'} <= set(r('claims').id)
+
 def test_tiny_run_writes_the_claims_ledger(tiny_run):
     from dr_study.claims import CLAIMS, LEDGER_COLUMNS
     out, _ = tiny_run
