@@ -11,7 +11,7 @@ from .data import referable, referable_score
 from .evaluate import HierarchicalBootstrap, patient_codes
 
 # %% auto #0
-__all__ = ['BINNINGS', 'NORMS', 'ESTIMATORS', 'PROBS', 'CAL_COLUMNS', 'bin_edges', 'bin_index', 'calibration_error',
+__all__ = ['BINNINGS', 'NORMS', 'ESTIMATORS', 'SIGNED', 'PROBS', 'CAL_COLUMNS', 'bin_edges', 'bin_index', 'calibration_error',
            'debiased_calibration_error', 'null_band', 'CalibrationError', 'temper', 'fit_temperature', 'reliability',
            'temperatures', 'calibration_table', 'reliability_table', 'figure_reliability', 'figure_calibration',
            'calibration_summary', 'figure_calibration_shift']
@@ -125,6 +125,7 @@ ESTIMATORS = {'ece': (calibration_error, dict(scheme='width')),
               'ece_debiased': (debiased_calibration_error, dict(scheme='mass')),
               # unbiased, so differences of two models are too: what a comparison tests
               'ce2_debiased': (partial(debiased_calibration_error, squared=True), dict(scheme='mass'))}
+SIGNED = {'ce2_debiased'}  # the estimators that can be negative (the others' intervals are clipped at 0)
 
 # %% ../nbs/22_calibration.ipynb #eff10461
 class CalibrationError:
@@ -149,8 +150,9 @@ class CalibrationError:
         y, P = np.asarray(y, float), np.atleast_2d(np.asarray(P, float)); codes, G = patient_codes(patients)
         edges = [bin_edges(q, self.kw['bins'], self.kw['scheme']) for q in P]
         stat = lambda s, W: self.fn(y, P[s], W=W, edges=edges[s])
-        if self.hb.n_boot:
+        if self.hb.n_boot:  # a non-negative estimator's interval stays in [0, ∞): seeds far apart can push it below
             value, reps = self.hb.over_seeds(*self.hb.per_seed(stat, len(P), codes, G)); lo, hi = self.hb.interval(reps)
+            lo = lo if self.estimator in SIGNED else max(lo, 0.0)
         else: value, lo, hi = float(np.mean([stat(s, None) for s in range(len(P))])), np.nan, np.nan
         band = null_band(P, self.fn, n_sim=self.n_null, level=self.level, seed=self.seed,
                          **self.kw) if self.n_null else (np.nan, np.nan)

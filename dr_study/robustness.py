@@ -700,11 +700,13 @@ def figure_mce(errors:pd.DataFrame, # `robustness_errors`
     from dr_study.report import method_color
     from dr_study.models import method_colors
     d = errors[errors.kind == kind]; colors = method_colors(d.method.unique())
+    v = d[['lo', 'hi', 'value']].to_numpy(float); v = v[np.isfinite(v)]
+    dom = [float(min(v.min(), 1.0)) - 0.05, float(max(v.max(), 1.0)) + 0.05] if len(v) else [0, 2]  # every interval, and 1
     x = alt.X('method:N', sort=list(colors), title=None, axis=alt.Axis(labelAngle=-30))
     one = alt.Chart().mark_rule(strokeDash=[4, 4], color='grey').encode(y=alt.datum(1))
     bars = alt.Chart().mark_errorbar(ticks=True).encode(x=x,
                                                         y=alt.Y('lo:Q', title=ERROR_KINDS[kind],
-                                                                scale=alt.Scale(zero=False)), y2='hi:Q',
+                                                                scale=alt.Scale(domain=dom)), y2='hi:Q',
                                                         color=method_color(colors))
     pts = alt.Chart().mark_point(filled=True, size=70).encode(x=x, y='value:Q', color=method_color(colors),
                                                             tooltip=['method', 'group', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'), alt.Tooltip('hi:Q', format='.3f')])
@@ -742,7 +744,7 @@ def errors_summary(errors:pd.DataFrame, # `robustness_errors`
     d = errors[errors.kind.isin(['mce', 'rmce'])].set_index(['group', 'kind', 'method'])
     out = []
     for gname in [g for g in CORRUPTION_GROUPS if g in d.index.get_level_values(0)]:
-        f = lambda k: '; '.join(f'{m} {r.value:.2f} [{r.lo:.2f}, {r.hi:.2f}]' for m, r in d.loc[(gname, k)].iterrows())
+        f = lambda k: '; '.join(f'{m} {r.value:.2f} ' + (f'[{r.lo:.2f}, {r.hi:.2f}]' if r.hi - r.lo <= 5 else '(interval unbounded: the baseline hardly degrades)') for m, r in d.loc[(gname, k)].iterrows())
         out.append(f'**{gname}** ({len(CORRUPTION_GROUPS[gname])} corruptions): mCE {f("mce")}; relative mCE '
                    f'{f("rmce")}.')
     return f'Relative to {errors.baseline.iloc[0]} (error = 1 − AUC): ' + ' '.join(out)
