@@ -105,14 +105,14 @@ class ROAD:
 
 # %% ../nbs/24_faithfulness.ipynb #820b9b3f
 class PixelFlipping:
-    "Pixel flipping (Bach et al. 2015): the most relevant pixels first set to black, and the curve's normalized area."
+    "Pixel flipping (Bach et al. 2015): the most relevant pixels first set to black, and the area over the curve."
     def __init__(self, shares=(0.1, 0.3, 0.5, 0.7, 0.9), # shares of the field of view removed
                  black=None, # (C,) the model-input value of a black pixel (None: each image's channel minimum)
                  seed:int=0, # seed of the ties
                  batch:int=32, # perturbed images per forward pass
                 ): self.shares, self.black, self.seed, self.batch = tuple(shares), black, int(seed), int(batch)
     def __call__(self, model, x, maps, target, region=None) -> dict:
-        "{'morf': (B, 1 + P), 'auc': (B,) mean over the shares of the output relative to the clean one}."
+        "{'morf': (B, 1 + P), 'aopc': (B,) mean over the shares of the clean output minus the perturbed one}."
         curves = []
         for b in range(len(x)):
             fill = x[b].amin((1, 2)).detach().cpu().numpy() if self.black is None else self.black
@@ -122,7 +122,7 @@ class PixelFlipping:
                                          region=None if region is None else np.broadcast_to(region, np.asarray(maps).shape)[b],
                                          seed=self.seed + b, batch=self.batch))
         m = np.concatenate(curves)
-        with np.errstate(invalid='ignore', divide='ignore'): return dict(morf=m, auc=(m[:, 1:] / m[:, :1]).mean(1))
+        return dict(morf=m, aopc=(m[:, :1] - m[:, 1:]).mean(1))
 
 # %% ../nbs/24_faithfulness.ipynb #ea7a756a
 def faithfulness_images(areas, # (N,) total lesion area of each image
@@ -160,14 +160,14 @@ def faithfulness_scores(model, # torch module: (B, C, H, W) -> (B, K)
 STRATA = ('small', 'medium', 'large')  # thirds of the scored images by total lesion area
 
 def _per_image(rows:pd.DataFrame) -> pd.DataFrame:
-    "Per (method, seed, explainer, image): ROAD's area between the curves and pixel flipping's normalized area."
+    "Per (method, seed, explainer, image): ROAD's area between the curves and pixel flipping's AOPC."
     p = rows.pivot_table(index=['method', 'seed', 'explainer', 'image_index', 'share'], columns='metric',
                          values='output').reset_index()
     clean = p[p.share == 0].set_index(['method', 'seed', 'explainer', 'image_index']).flip_morf
-    q = p[p.share > 0].assign(gap=lambda d: d.road_lerf - d.road_morf,
-                              rel=lambda d: d.flip_morf / clean.reindex(pd.MultiIndex.from_frame(d[['method', 'seed', 'explainer', 'image_index']])).to_numpy())
+    key = pd.MultiIndex.from_frame(p[['method', 'seed', 'explainer', 'image_index']])
+    q = p.assign(gap=p.road_lerf - p.road_morf, drop=clean.reindex(key).to_numpy() - p.flip_morf)[p.share > 0]
     return q.groupby(['method', 'seed', 'explainer', 'image_index'],
-                     as_index=False).agg(road_abc=('gap', 'mean'), flip_auc=('rel', 'mean'))
+                     as_index=False).agg(road_abc=('gap', 'mean'), flip_aopc=('drop', 'mean'))
 
 # %% ../nbs/24_faithfulness.ipynb #2b5b0ed1
 def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model, with method, seed, explainer
@@ -188,7 +188,7 @@ def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model
             sel = imgs if st == 'all' else imgs[stratum.to_numpy() == st]
             if not len(sel): continue
             row = dict(method=m, explainer=e, stratum=st, images=len(sel), seeds=len(seeds))
-            for col in ('road_abc', 'flip_auc'):
+            for col in ('road_abc', 'flip_aopc'):
                 x = np.stack([d[d.seed == s].set_index('image_index')[col].reindex(sel).to_numpy(float) for s in seeds])
                 if n_boot:
                     v, reps = hb.over_seeds(*hb.per_seed_means(x, np.arange(len(sel)), len(sel)))
@@ -200,7 +200,7 @@ def faithfulness_table(rows:pd.DataFrame, # `faithfulness_scores` of every model
 
 # %% ../nbs/24_faithfulness.ipynb #26b9fbc4
 def figure_faithfulness(table:pd.DataFrame, # `faithfulness_table`
-                        column:str='road_abc', # 'road_abc' or 'flip_auc'
+                        column:str='road_abc', # 'road_abc' or 'flip_aopc'
                         width:int=320, # width of the chart in pixels
                        ):
     ("The faithfulness score of every explainer (and the lesion-mask oracle) per procedure, with its interval, all "
@@ -210,7 +210,7 @@ def figure_faithfulness(table:pd.DataFrame, # `faithfulness_table`
     from dr_study.models import method_colors
     d = table[table.stratum == 'all']; colors = method_colors(d.method.unique())
     title = dict(road_abc='ROAD: area between LeRF and MoRF (explained logit; higher: more faithful)',
-                 flip_auc='Pixel flipping: output kept, relative to clean (lower: more faithful)')[column]
+                 flip_aopc='Pixel flipping: mean drop of the explained logit, AOPC (higher: more faithful)')[column]
     x = alt.X('explainer:N', sort=list(dict.fromkeys(d.explainer)), title=None, axis=alt.Axis(labelAngle=-30))
     off = alt.XOffset('method:N', sort=list(colors))
     bars = alt.Chart(d).mark_errorbar(ticks=True).encode(x=x, xOffset=off, y=alt.Y(f'{column}_lo:Q', title=column),
