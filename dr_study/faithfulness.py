@@ -96,7 +96,13 @@ class ROAD:
                  seed:int=0, # seed of the ties and of the noise
                  batch:int=32, # perturbed images per forward pass
                 ): self.shares, self.noise, self.seed, self.batch = tuple(shares), float(noise), int(seed), int(batch)
-    def __call__(self, model, x, maps, target, region=None) -> dict:
+    def __call__(self,
+                 model, # torch module: (B, C, H, W) -> (B, K) outputs
+                 x, # (B, C, H, W) float tensor: the images as the model takes them
+                 maps, # (B, H, W) heatmaps
+                 target, # explained output: an int, or (B,)
+                 region=None, # (H, W) or (B, H, W) bool: the pixels ranked and removed (None: all)
+                ) -> dict:
         "{'morf': (B, 1 + P), 'lerf': (B, 1 + P), 'abc': (B,) mean over the shares of LeRF − MoRF}."
         kw = dict(target=target, shares=self.shares, fill='impute', noise=self.noise, region=region, seed=self.seed,
                   batch=self.batch)
@@ -111,7 +117,13 @@ class PixelFlipping:
                  seed:int=0, # seed of the ties
                  batch:int=32, # perturbed images per forward pass
                 ): self.shares, self.black, self.seed, self.batch = tuple(shares), black, int(seed), int(batch)
-    def __call__(self, model, x, maps, target, region=None) -> dict:
+    def __call__(self,
+                 model, # torch module: (B, C, H, W) -> (B, K) outputs
+                 x, # (B, C, H, W) float tensor: the images as the model takes them
+                 maps, # (B, H, W) heatmaps
+                 target, # explained output: an int, or (B,)
+                 region=None, # (H, W) or (B, H, W) bool: the pixels ranked and removed (None: all)
+                ) -> dict:
         "{'morf': (B, 1 + P), 'aopc': (B,) mean over the shares of the clean output minus the perturbed one}."
         curves = []
         for b in range(len(x)):

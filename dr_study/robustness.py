@@ -98,7 +98,11 @@ class Distortion:
     "One of our own distortions (`fundus.FUNDUS_DISTORTIONS`) as a checked `(image, severity, seed) -> uint8 image`."
     def __init__(self, name:str, fn): self.name, self.fn = name, fn  # its name in `CORRUPTIONS`, and the function
     def __repr__(self): return f'Distortion({self.name!r})'
-    def __call__(self, image, severity:int, seed:int) -> np.ndarray:
+    def __call__(self,
+                 image, # uint8 (S, S, 3)
+                 severity:int, # 1 to 5
+                 seed:int, # the image's seed (`image_seed`)
+                ) -> np.ndarray:
         return self.fn(_check_image(image), _check_severity(severity), _check_seed(seed))
 
 # %% ../nbs/15_robustness.ipynb #b02c5113

@@ -520,8 +520,7 @@ class SpectrumStatistics:
                                  pareto_alpha=[stats.pareto.fit(e[e > 0])[0] for e in first]))
 
 # %% ../nbs/14_spectra.ipynb #f28be5d2
-# `SpectrumStatistics` rows of every (method, seed), with method and seed columns
-def spectrum_intervals(boot:pd.DataFrame,
+def spectrum_intervals(boot:pd.DataFrame, # `SpectrumStatistics` rows of every (method, seed), with their columns
                        level:float=0.95, # coverage of the percentile intervals
                        seed:int=0, # seed of the seed stage's draws
                       ) -> pd.DataFrame:
