@@ -151,7 +151,7 @@ def test_tiny_run_writes_the_analyses_beyond_the_paper(tiny_run):
     assert set(er[er.kind == 'mce'].group) == set(CORRUPTION_GROUPS) and not np.isinf(er.value).any()
     sc = r('robustness_scores'); one = sc[(sc.method == 'IFI-CL') & (sc.corruption == 'fog') & (sc.severity == 3)]
     auc = er[(er.kind == 'auc') & (er.method == 'IFI-CL') & (er.corruption == 'fog') & (er.severity == 3)].value.item()
-    assert abs(auc - roc_auc_score(referable(one.grade), one[['p3', 'p4']].sum(1))) < 1e-9  # one seed at tiny
+    assert abs(auc - roc_auc_score(referable(one.grade), one[['p3', 'p4']].sum(axis=1))) < 1e-9  # one seed at tiny
     assert set(r('calibration_shift').corruption) == set(CORRUPTIONS) | {'none'}
     ft, xf = r('faithfulness'), r('xai_faithfulness')
     assert 'lesion_mask' in set(ft.explainer) and set(ft.stratum) <= {'all', 'small', 'medium', 'large'}
