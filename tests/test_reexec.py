@@ -93,13 +93,13 @@ def test_kill_during_training_with_changed_parameters_then_resume(base, changed,
 def test_status_and_clean_with_stale_units(base, changed, tmp_path):
     b = copy_of(changed[0], tmp_path, 'stale')
     r = cli('status', b)
-    assert r.returncode == 0 and r.stdout.count('up to date') == 4 and '3 stale work unit(s)' in r.stdout, r.stdout + r.stderr  # the old IWNE-FS run and its predictions on the 2 test sets
+    assert r.returncode == 0 and r.stdout.count('up to date') == 4 and '4 stale work unit(s)' in r.stdout, r.stdout + r.stderr  # the old IWNE-FS run and its predictions on the 2 test sets and the validation split
     r = cli('status', b, '--set', 'lr_ifi=0.002')
     assert 'train        would run: parameters changed: lr_ifi 0.001 → 0.002' in r.stdout and 'pretrain     up to date' in r.stdout
     old = pd.read_csv(base[0]/'results'/'training_runs.csv').set_index('method').loc['IWNE-FS', 'unit']
     r = cli('clean', b)
     assert r.returncode == 0 and f'stale checkpoints/runs/{old}' in r.stdout and '--yes deletes them' in r.stdout, r.stdout
-    assert r.stdout.count(f'stale checkpoints/predictions/{old}-') == 2, r.stdout
+    assert r.stdout.count(f'stale checkpoints/predictions/{old}-') == 3, r.stdout
     assert (b/'checkpoints'/'runs'/old).exists()  # listed, not deleted
     r = cli('clean', b, '--yes')
     assert r.returncode == 0 and f'deleting checkpoints/runs/{old}' in r.stdout and not (b/'checkpoints'/'runs'/old).exists()
