@@ -69,7 +69,7 @@ def test_pretraining_and_grid_through_the_executor_equal_local(local_run, execut
     kind = 'slurm' if executor == 'slurm' else 'local'
     assert f'{kind}: submitted 2 job(s)' in r.stderr and f'{kind}: 2/2 done' in r.stderr, r.stderr  # the two starting points these methods need
     assert f'{kind}: submitted 4 job(s)' in r.stderr and f'{kind}: 4/4 done' in r.stderr, r.stderr  # the grid
-    assert f'{kind}: submitted 8 job(s)' in r.stderr and f'{kind}: 8/8 done' in r.stderr, r.stderr  # its predictions on the two test sets
+    assert f'{kind}: submitted 12 job(s)' in r.stderr and f'{kind}: 12/12 done' in r.stderr, r.stderr  # its predictions on the two test sets and the validation split
     assert sorted(p.name for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors')) == ['moco_dr.safetensors', 'supervised_external.safetensors']
     for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors'):
         assert digest(p) == digest(run/'checkpoints'/'pretrained'/p.name), p.name  # the same weights, byte for byte
@@ -77,9 +77,9 @@ def test_pretraining_and_grid_through_the_executor_equal_local(local_run, execut
     a, b = (pd.read_csv(p/'results'/'training_runs.csv') for p in (local_run, run))
     assert a.unit.tolist() == b.unit.tolist() and (a.val_auc == b.val_auc).all()  # the same units, the same keys
     records = sorted((run/'logs'/'jobs').glob('*.job.json'))
-    assert len(records) == 14 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
+    assert len(records) == 18 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
     made = [json.loads(u.read_text())['where'] for d in ('pretrained', 'runs', 'predictions') for u in (run/'checkpoints'/d).glob('*/unit.json')]
-    assert len(made) == 14, made  # every unit of the run was made again, each by its job
+    assert len(made) == 18, made  # every unit of the run was made again, each by its job
     if executor == 'slurm': assert all(w['slurm_job'] for w in made), made  # inside a SLURM job: nothing heavy on the submitting host
     if executor == 'slurm':
         conf = subprocess.run(['scontrol', 'show', 'config'], capture_output=True, text=True).stdout
@@ -101,7 +101,7 @@ def test_killed_submitter_reattaches(local_run, executor, tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert 're-attached to job' in r.stderr, r.stderr  # still queued or running: waited for, not submitted twice
     assert 'submitted 4 job(s)' not in r.stderr, r.stderr  # no training job submitted twice
-    assert r.stderr.count('submitted') == 1 and 'submitted 8 job(s)' in r.stderr, r.stderr  # then the predictions, once: they had not been submitted before the kill
+    assert r.stderr.count('submitted') == 1 and 'submitted 12 job(s)' in r.stderr, r.stderr  # then the predictions, once: they had not been submitted before the kill
     pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)
 
 
