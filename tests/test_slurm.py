@@ -119,7 +119,7 @@ def test_analyses_run_as_jobs(executor, tmp_path):
     assert sorted(analyses) == sorted(f'{a}-{m}' for a in ('spectra', 'robustness', 'explain') for m in ('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL')), sorted(analyses)
     made = [*analyses.values(), *(json.loads(p.read_text())['where'] for d in ('runs', 'predictions') for p in (run/'checkpoints'/d).glob('*/unit.json')),
             *(json.loads(p.read_text())['where'] for p in (run/'cache').glob('corrupted-*/unit.json'))]
-    assert len(made) == 12 + 4 + 8 + 1, len(made)  # the analyses, the grid, its predictions on two test sets, the corrupted sets
+    assert len(made) == 12 + 4 + 12 + 1, len(made)  # the analyses, the grid, its predictions on two test sets and the validation split, the corrupted sets
     if executor == 'slurm': assert all(w['slurm_job'] for w in made), made  # every one inside a SLURM job
     assert f'{kind}: submitted 1 job(s)' in r.stderr and r.stderr.count(f'{kind}: submitted 4 job(s)') == 4, r.stderr  # corrupted sets; grid, scores, spectra, explanations
     for name in ('fig3a_condition.csv', 'fig4_robustness.csv', 'table3_xai.csv'): assert (run/'results'/name).exists(), name
