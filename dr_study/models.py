@@ -11,9 +11,9 @@ from .core import DataError, atomic_path
 
 # %% auto #0
 __all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'DINO_PREFIXES',
-           'CHECKPOINT_FORMATS', 'method_pairs', 'ssl_methods', 'make_model', 'backbone_state', 'method_colors',
-           'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone',
-           'moco_backbone', 'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
+           'CHECKPOINT_FORMATS', 'method_pairs', 'ssl_methods', 'make_model', 'head_name', 'backbone_state',
+           'method_colors', 'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights',
+           'load_backbone', 'moco_backbone', 'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #8663bc91
 # beyond the paper: further self-supervised recipes, each with a method in both arms
@@ -53,16 +53,28 @@ def ssl_methods(recipes) -> list:
     return [m for m, s in METHODS.items() if not s['paper'] and s['init'].rsplit('_', 1)[0] in recipes]
 
 # %% ../nbs/10_models.ipynb #7bb5434d
-def make_model(arch:str='resnet18', num_classes:int=5) -> nn.Module:
-    "A torchvision ResNet (`arch` by name) with random weights and a `num_classes`-way head."
-    if not arch.startswith('resnet') or arch not in torchvision.models.list_models(torchvision.models):
-        raise ValueError(f'unknown architecture {arch!r}; use a torchvision ResNet such as resnet18 or resnet50')
-    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+def make_model(arch:str='resnet18', # a torchvision ResNet name, or a foundation starting point (`foundation.FOUNDATIONS`)
+               num_classes:int=5, # outputs of the head
+              ) -> nn.Module:
+    ("A model with random weights and a `num_classes`-way head: a torchvision ResNet by name, or a foundation "
+     "starting point's architecture (`foundation.make_foundation`).")
+    if arch.startswith('resnet') and arch in torchvision.models.list_models(torchvision.models):
+        return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+    from dr_study.foundation import make_foundation  # beyond the paper; its errors name every known architecture
+    return make_foundation(arch, num_classes)
 
 # %% ../nbs/10_models.ipynb #59402da3
+def head_name(model:nn.Module) -> str:
+    "The qualified name of `model`'s classification head: 'fc' (torchvision), 'head' (timm), under 'net.' if wrapped."
+    if isinstance(getattr(model, 'fc', None), nn.Linear): return 'fc'
+    if isinstance(getattr(model, 'head', None), nn.Linear): return 'head'
+    if isinstance(getattr(model, 'net', None), nn.Module): return 'net.' + head_name(model.net)
+    raise ValueError(f'{type(model).__name__}: no classification head (fc or head) found')
+
 def backbone_state(model:nn.Module) -> dict:
     "The model's weights without the classification head."
-    return {k: v for k, v in model.state_dict().items() if not k.startswith('fc.')}
+    head = head_name(model) + '.'
+    return {k: v for k, v in model.state_dict().items() if not k.startswith(head)}
 
 # %% ../nbs/10_models.ipynb #cb9e64db
 def method_colors(methods) -> dict:
@@ -127,7 +139,8 @@ def load_backbone(model:nn.Module, # the model to load into
                   source='<state dict>', # named in errors
                  ) -> nn.Module:
     "Load backbone weights `state` (head keys ignored) into `model`, or raise naming the keys that do not fit."
-    state = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    head = head_name(model) + '.'
+    state = {k: v for k, v in state.items() if not k.startswith(head)}
     if bad := _mismatch(backbone_state(model), state): raise CheckpointError(source, 'does not fit the model: ' + bad)
     model.load_state_dict({**model.state_dict(), **state})
     return model
@@ -182,6 +195,7 @@ def init_from(model:nn.Module, # the model to initialize
     ("Initialize `model`'s backbone from `source`: None (random), 'torchvision[:NAME]' (ImageNet weights API, V1 by "
      "default), or a checkpoint path in layout `kind`.")
     if source is None: return model
+    if kind not in CHECKPOINT_FORMATS: import dr_study.foundation  # registers the foundation layouts
     if kind not in CHECKPOINT_FORMATS:
         raise ValueError(f'unknown checkpoint layout {kind!r}; known: {", ".join(CHECKPOINT_FORMATS)}')
     if str(source).startswith('torchvision'):
@@ -193,7 +207,10 @@ def init_from(model:nn.Module, # the model to initialize
                                   f'could not fetch ImageNet weights ({type(e).__name__}); on an offline machine '
                                   'download them elsewhere and pass the file path instead') from e
         return load_backbone(model, state, f'torchvision {w}')
-    return load_backbone(model, CHECKPOINT_FORMATS[kind](read_checkpoint(source), source), source)
+    fmt = CHECKPOINT_FORMATS[kind]
+    # a layout that checks itself against the model (`foundation.Layout`: every key accounted for)
+    if hasattr(fmt, 'load'): return fmt.load(model, read_checkpoint(source), source)
+    return load_backbone(model, fmt(read_checkpoint(source), source), source)
 
 # %% ../nbs/10_models.ipynb #fbdfb9f7
 def _arch_of(model):
@@ -204,7 +221,7 @@ def _arch_of(model):
 
 # %% ../nbs/10_models.ipynb #62321673
 def load_model(path, # safetensors file of a full model
-               arch:str='resnet18', # torchvision ResNet name
+               arch:str='resnet18', # its architecture (`make_model`)
                num_classes:int=5, # outputs
                device='cpu', # where the model goes
               ) -> nn.Module:
