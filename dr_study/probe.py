@@ -89,25 +89,30 @@ def fit_logistic(Z:np.ndarray, # standardized features (N, D)
                  C:float=1.0, # inverse penalty (scikit-learn's C)
                  classes:int=5, # number of classes (absent ones get a vanishing probability)
                  max_iter:int=500, # L-BFGS iterations
+                tol:float=1e-6, # L-BFGS's gradient tolerance (on the objective divided by C * n)
+                init:tuple|None=None, # (W, b) to start from (a warm start along a grid of C); None: zeros
+                dtype=torch.float32, # float32: twice as fast as float64, probabilities within 1e-3 of its
                 ) -> tuple:
     "(W (classes, D), b (classes,)) minimizing C * sum of cross-entropies + |W|^2 / 2 over (Z, y)."
-    Zt, yt = torch.as_tensor(np.asarray(Z), dtype=torch.float64), torch.as_tensor(np.asarray(y), dtype=torch.long)
-    W = torch.zeros(classes, Zt.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(classes, dtype=torch.float64, requires_grad=True); n = len(yt)
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
+    Zt, yt = torch.as_tensor(np.asarray(Z), dtype=dtype).contiguous(), torch.as_tensor(np.asarray(y), dtype=torch.long)
+    n, Y = len(yt), nn.functional.one_hot(yt, classes).to(dtype)
+    W0, b0 = init if init is not None else (np.zeros((classes, Zt.shape[1])), np.zeros(classes))
+    W, b = torch.tensor(np.asarray(W0), dtype=dtype), torch.tensor(np.asarray(b0), dtype=dtype)
+    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-12,
                             history_size=20, line_search_fn='strong_wolfe')
-    def closure():  # the objective divided by C * n: the same minimizer, better conditioned
-        opt.zero_grad()
-        loss = nn.functional.cross_entropy(Zt @ W.T + b, yt) + (W ** 2).sum() / (2 * C * n)
-        loss.backward(); return loss
+    def closure():  # the objective divided by C * n (the same minimizer), its gradient by hand (no autograd: 2x faster)
+        z = torch.addmm(b, Zt, W.T); lse = torch.logsumexp(z, 1); G = (torch.exp(z - lse[:, None]) - Y) / n
+        W.grad, b.grad = G.T @ Zt + W / (C * n), G.sum(0)
+        return (lse - z.gather(1, yt[:, None])[:, 0]).mean() + (W * W).sum() / (2 * C * n)
     opt.step(closure)
-    return W.detach().numpy(), b.detach().numpy()
+    return W.numpy().astype(np.float64), b.numpy().astype(np.float64)
 
 # %% ../nbs/26_probe.ipynb #9f7d1c8d
 class LinearProbe:
     "Logistic regression on frozen features, its penalty chosen by validation AUC of referable DR."
     def __init__(self,
-                 Cs=(0.01, 0.1, 1.0, 10.0), # inverse penalties tried, strongest first (a tie keeps the earlier)
+                 Cs=(0.01, 0.1, 1.0, 10.0), # inverse penalties tried, strongest first (a tie keeps the earlier; each
+                 # fit starts from the previous one's solution)
                  definition:str='paper', # referable-DR definition of the validation AUC
                  classes:int=5, # DR grades
                 ):
@@ -121,9 +126,10 @@ class LinearProbe:
                 ) -> dict:
         "{'weight' (classes, D), 'bias', 'C', 'val_auc', 'history': [{C, val_auc, loss, seconds}]} of the best C."
         mu, sd = F.mean(0), F.std(0) + 1e-6
-        Z, Zv, best, history = (F - mu) / sd, (Fv - mu) / sd, None, []
-        for C in self.Cs:
-            t0 = time.monotonic(); W, b = fit_logistic(Z, y, C=C, classes=self.classes)
+        Z, Zv, best, history, W, b = (F - mu) / sd, (Fv - mu) / sd, None, [], None, None
+        for C in self.Cs:  # each fit starts where the stronger penalty's ended
+            t0 = time.monotonic()
+            W, b = fit_logistic(Z, y, C=C, classes=self.classes, init=None if W is None else (W, b))
             p, pt = _softmax(Zv @ W.T + b), _softmax(Z @ W.T + b)
             auc = roc_auc(referable(yv, self.definition), referable_score(p, self.definition))
             loss = float(-np.log(pt[np.arange(len(y)), y] + 1e-12).mean())
