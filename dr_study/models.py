@@ -11,9 +11,10 @@ from .core import DataError, atomic_path
 
 # %% auto #0
 __all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'DINO_PREFIXES',
-           'CHECKPOINT_FORMATS', 'method_pairs', 'ssl_methods', 'make_model', 'head_name', 'backbone_state',
-           'method_colors', 'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights',
-           'load_backbone', 'moco_backbone', 'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
+           'CHECKPOINT_FORMATS', 'register_method', 'method_pairs', 'ssl_methods', 'probe_methods', 'method_arch',
+           'make_model', 'head_name', 'backbone_state', 'method_colors', 'resolve_device', 'normalize',
+           'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone', 'moco_backbone',
+           'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #8663bc91
 # beyond the paper: further self-supervised recipes, each with a method in both arms
@@ -25,32 +26,65 @@ HUES = {  # recipe -> (IWNE colour, IFI colour): one Okabe-Ito hue per recipe, t
     'scratch': ('#000000', None), 'supervised': (None, '#E69F00'), 'moco': ('#56B4E9', '#0072B2'),
     'simclr': ('#7FCEB3', '#009E73'), 'byol': ('#E5BBD3', '#CC79A7'), 'dino': ('#EFAE80', '#D55E00')}
 
-def _method(init, arm:str, learns:str, paper:bool) -> dict:
-    recipe = init.rsplit('_', 1)[0] if init else 'scratch'
-    return dict(init=init, long=arm == 'IWNE', arm=arm, learns=learns, paper=paper, color=HUES[recipe][arm == 'IFI'])
+def _method(init, arm:str, learns:str, paper:bool, *, color:str|None=None, arch:str|None=None) -> dict:
+    recipe = init.rsplit('_', 1)[0] if init and arm != 'FM' else 'scratch'
+    return dict(init=init, long=arm == 'IWNE', arm=arm, learns=learns, paper=paper, adapt='FT', of=None, arch=arch,
+                color=color or HUES[recipe][arm == 'IFI'])
+
+def _darker(color:str) -> str:
+    "The linear probe's shade of a method's colour: 45% of the way to black (black itself: a mid grey)."
+    if color.upper() == '#000000': return '#8C8C8C'
+    return '#' + ''.join(f'{round(int(color[k:k + 2], 16) * 0.55):02X}' for k in (1, 3, 5))
 
 # %% ../nbs/10_models.ipynb #688ba947
-# name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, one of the paper's four?, colour
-METHODS = {
+# name: starting point (dr_study.pretrain.STARTING_POINTS), long schedule?, arm, FS or CL, one of the paper's four?,
+# adaptation (FT: fine-tuned, LP: linear probe of the method `of`), architecture (None: the run's), colour
+METHODS = {}
+
+def register_method(name:str, # the fine-tuned method's name; its linear probe is `<name>-LP`
+                    spec:dict, # `_method(...)`: starting point, schedule, arm, learns, paper?, colour, architecture
+                   ) -> str:
+    "Register a method and, beyond the paper, its linear probe `<name>-LP` (not one of the paper's, a darker shade)."
+    METHODS[name] = spec
+    METHODS[f'{name}-LP'] = {**spec, 'paper': False, 'adapt': 'LP', 'of': name, 'color': _darker(spec['color'])}
+    return name
+
+for _name, _spec in {
     'IWNE-FS': _method(None, 'IWNE', 'FS', True), 'IWNE-CL': _method('moco_dr', 'IWNE', 'CL', True),
     'IFI-FS': _method('supervised_external', 'IFI', 'FS', True), 'IFI-CL': _method('moco_external', 'IFI', 'CL', True),
     **{f'{arm}-{title}': _method(f"{recipe}_{'dr' if arm == 'IWNE' else 'external'}", arm, 'CL', False)
        for recipe, title in SSL_RECIPES.items() for arm in ('IWNE', 'IFI')},  # beyond the paper
-}
+}.items(): register_method(_name, _spec)
 PAPER_METHODS = [m for m, s in METHODS.items() if s['paper']]
 
 def method_pairs(methods=PAPER_METHODS) -> list:
     ("(arm, FS method, CL method) of each arm whose paper FS and CL methods are both in `methods`: the pairs of "
      "Figures 3 and 4.")
     return [(arm, fs, cl) for arm in dict.fromkeys(s['arm'] for s in METHODS.values())
-            for fs in methods if METHODS[fs]['arm'] == arm and METHODS[fs]['learns'] == 'FS'
+            for fs in methods if METHODS[fs]['arm'] == arm and METHODS[fs]['learns'] == 'FS' and METHODS[fs]['adapt'] == 'FT'
             for cl in methods if METHODS[cl]['arm'] == arm and METHODS[cl]['learns'] == 'CL' and METHODS[cl]['paper']]
 
 # %% ../nbs/10_models.ipynb #400bcdcf
 def ssl_methods(recipes) -> list:
     ("The beyond-the-paper methods (both arms) that start from the self-supervised `recipes`, e.g. ['simclr'] -> "
      "['IWNE-SimCLR', 'IFI-SimCLR'].")
-    return [m for m, s in METHODS.items() if not s['paper'] and s['init'].rsplit('_', 1)[0] in recipes]
+    return [m for m, s in METHODS.items() if not s['paper'] and s['adapt'] == 'FT' and s['arm'] != 'FM'
+            and s['init'].rsplit('_', 1)[0] in recipes]
+
+def probe_methods(methods) -> list:
+    "The linear probes (`<method>-LP`) of `methods`, in their order."
+    return [f'{m}-LP' for m in methods if METHODS[m]['adapt'] == 'FT']
+
+def method_arch(method:str, # a name in `METHODS`
+                arch:str='resnet18', # the run's ResNet (the architecture of every method without its own)
+                overrides:dict|None=None, # {foundation starting point: {setting: value}} (`foundation.parse_arch`)
+               ) -> str:
+    "The architecture string of `method`: the run's ResNet, or its foundation model's name with any overrides."
+    import json
+    own = METHODS[method]['arch']
+    if own is None: return arch
+    o = (overrides or {}).get(own)
+    return own + (json.dumps(o, sort_keys=True) if o else '')
 
 # %% ../nbs/10_models.ipynb #7bb5434d
 def make_model(arch:str='resnet18', # a torchvision ResNet name, or a foundation starting point (`foundation.FOUNDATIONS`)
@@ -66,8 +100,10 @@ def make_model(arch:str='resnet18', # a torchvision ResNet name, or a foundation
 # %% ../nbs/10_models.ipynb #59402da3
 def head_name(model:nn.Module) -> str:
     "The qualified name of `model`'s classification head: 'fc' (torchvision), 'head' (timm), under 'net.' if wrapped."
-    if isinstance(getattr(model, 'fc', None), nn.Linear): return 'fc'
-    if isinstance(getattr(model, 'head', None), nn.Linear): return 'head'
+    # a Linear, or the Identity of a headless backbone
+    if isinstance(getattr(model, 'fc', None), nn.Module): return 'fc'
+    if isinstance(getattr(model, 'head', None), nn.Module) and not isinstance(getattr(model, 'net', None), nn.Module):
+        return 'head'
     if isinstance(getattr(model, 'net', None), nn.Module): return 'net.' + head_name(model.net)
     raise ValueError(f'{type(model).__name__}: no classification head (fc or head) found')
 
@@ -231,3 +267,8 @@ def load_model(path, # safetensors file of a full model
         raise CheckpointError(path, f'is not a {arch} with a {num_classes}-way head: ' + bad)
     model.load_state_dict(state)
     return model.to(device).eval()
+
+# %% ../nbs/10_models.ipynb #da1b2ae6
+# beyond the paper: the foundation starting points register their file layouts and methods (`dr_study.foundation`, which
+# reads the names above)
+from . import foundation as _foundation  # noqa: E402

@@ -14,7 +14,7 @@ from .data import DATASETS, datasets
 
 # %% auto #0
 __all__ = ['SCHEMA', 'ParamError', 'Int', 'Float', 'OneOf', 'Names', 'ListOf', 'Either', 'Text', 'Keys', 'Role', 'Param',
-           'folder_params', 'check_params', 'describe_params', 'load_params']
+           'folder_params', 'check_params', 'describe_params', 'expand_methods', 'load_params']
 
 # %% ../nbs/20_params.ipynb #9cdd4e16
 class ParamError(ValueError):
@@ -206,6 +206,30 @@ SCHEMA.update({  # the models: pretraining and fine-tuning
     'ssl': Param([],
                  'beyond the paper: self-supervised recipes (simclr, byol, dino) whose IWNE and IFI methods are added '
                  'to methods', ListOf(Names('models', 'SSL_RECIPES'), nonempty=False)),
+    'foundation': Param([],
+                        'beyond the paper: foundation starting points (dr_study.foundation.FOUNDATIONS: retfound_green, '
+                        'dinov2_small, retfound_mae, flair) whose fine-tuned methods are added to methods',
+                        ListOf(Names('foundation', 'FOUNDATIONS'), nonempty=False)),
+    'foundation_weights': Param({},
+                                'beyond the paper: {foundation starting point: its released weights file} (yours to '
+                                'download; every key is checked against its layout); --set foundation_weights.NAME=FILE',
+                                Keys('foundation', 'FOUNDATIONS')),
+    'foundation_arch': Param({},
+                             'beyond the paper: {foundation starting point: {setting: value}} over its registered '
+                             'architecture (size, mean, std, model, or a timm argument such as depth)',
+                             Keys('foundation', 'FOUNDATIONS')),
+    'linear_probe': Param(False,
+                          'beyond the paper: add the linear probe <method>-LP of every method (its starting point '
+                          'frozen, logistic regression on the features)', OneOf(True, False)),
+    'probe_C': Param([0.01, 0.1, 1.0, 10.0],
+                     'linear probe: inverse L2 penalties tried, strongest first (the best by validation AUC)',
+                     ListOf(Float(0, lo_open=True))),
+    'probe_analyses': Param(False,
+                            'linear probe: also run spectra, robustness and explanations of the probes (Figure 2 and '
+                            'calibration always include them)', OneOf(True, False)),
+    'overlap': Param('exclude',
+                     "a comparison on a test set that was in a starting point's pretraining data (marked everywhere): "
+                     'exclude (from the verdicts) | include', OneOf('exclude', 'include')),
     'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures',
                      ListOf(Names('models', 'METHODS'))),
     'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
@@ -290,6 +314,22 @@ def describe_params(params:dict|None=None) -> 'pd.DataFrame':
     return pd.DataFrame([dict(parameter=k, value=(params or {}).get(k, p.default),
                               meaning=p.doc) for k, p in SCHEMA.items()])
 
+# %% ../nbs/20_params.ipynb #597e32a2
+def expand_methods(params:dict) -> list:
+    ("The comparison's methods, once each: `methods`, those of the `ssl` recipes and the `foundation` models, then "
+     "(`linear_probe`) the probe of each; an error naming the parameter where a foundation model has no weights file.")
+    from dr_study.models import ssl_methods, probe_methods, METHODS
+    from dr_study.foundation import FOUNDATIONS
+    ms = list(params['methods'])
+    for m in ssl_methods(params['ssl']) + [FOUNDATIONS[n].method for n in params['foundation']]:
+        if m not in ms: ms.append(m)
+    if params['linear_probe']: ms += [m for m in probe_methods(ms) if m not in ms]
+    need = dict.fromkeys(a for a in (METHODS[m]['arch'] for m in ms) if a is not None)
+    if missing := [n for n in need if not (params.get('foundation_weights') or {}).get(n)]:
+        raise ParamError(f'{", ".join(missing)}: a foundation starting point needs its released weights file: '
+                         + ' '.join(f'--set foundation_weights.{n}=FILE' for n in missing))
+    return ms
+
 # %% ../nbs/20_params.ipynb #11ebcb39
 def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
     ("The checked parameters: `SCHEMA`'s defaults, then `profile` (a name in `PROFILES` or a YAML path), then "
@@ -310,9 +350,7 @@ def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
         if sub and not isinstance(params[k], dict): raise ParamError(f'--set {k}.{sub}: {k} is not a mapping')
         params[k] = {**params[k], sub: v} if sub else v
     check_params(params)
-    from dr_study.models import ssl_methods
-    # the comparison's methods, once
-    params['methods'] = params['methods'] + [m for m in ssl_methods(params['ssl']) if m not in params['methods']]
+    params['methods'] = expand_methods(params)
     return params
 
 # %% ../nbs/20_params.ipynb #7e96726a

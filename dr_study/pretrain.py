@@ -12,7 +12,8 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from .core import rng, seed_everything, write_json, file_hash, stable_hash, code_version, WorkUnit
 from .models import make_model, init_from, backbone_state, save_weights, resolve_device
-from .models import MEAN, STD, SSL_RECIPES, SSL_WEIGHTS
+from .models import MEAN, STD, SSL_RECIPES, SSL_WEIGHTS, method_arch
+from .foundation import FOUNDATIONS
 from .core import process_group
 from .cache import CachedFundus, CacheArray
 
@@ -434,7 +435,8 @@ def pretrain_dino(images, # uint8 (N, S, S, 3) array-like
     return backbone_state(teacher[0]), losses
 
 # %% ../nbs/11_pretrain.ipynb #015d08da
-# name: recipe (in PRETRAINERS), data ('dr' | 'external'), and the parameter giving published weights instead, with their layout
+# name: recipe (in PRETRAINERS; None: weights only from a file), data ('dr' | 'external' | 'foundation'), and the parameter
+# giving published weights instead, with their layout
 STARTING_POINTS = {
     'moco_dr': dict(recipe='moco_v2', data='dr'),
     'supervised_external': dict(recipe='supervised', data='external', weights=('ifi_fs_weights', 'weights')),
@@ -444,6 +446,8 @@ STARTING_POINTS = {
                                          SSL_WEIGHTS[r])) if d == 'external' and r in SSL_WEIGHTS else {}))
        # beyond the paper: each SSL recipe on both image sets; published weights where there are PyTorch ones
        for r in SSL_RECIPES for d in ('dr', 'external')},
+    # beyond the paper: the released foundation models (`foundation.FOUNDATIONS`), read from the user's files, never trained
+    **{name: dict(recipe=None, data='foundation', weights=('foundation_weights', name)) for name in FOUNDATIONS},
 }
 
 def needed_starting_points(methods) -> list:
@@ -521,10 +525,12 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
                            # {recipe: {hyperparameter: value}} over each recipe's defaults, applied last
                            recipe_params:dict,
                            natural_images:int, # crops in the stand-in external corpus
-                           # {weights parameter: value} (`ifi_fs_weights`, `ifi_cl_weights`, `ifi_ssl_weights`)
+                           # {weights parameter: value} (`ifi_fs_weights`, `ifi_cl_weights`, `ifi_ssl_weights`,
+                           # `foundation_weights`)
                            given:dict,
                            seed:int, # seed of every random draw
                            device:str, # the resolved device the recipes train on
+                           foundation_arch:dict|None=None, # {foundation starting point: {setting: value}} (`foundation_arch`)
                            log=print, # where progress lines go (print-like)
                           ) -> dict:
     "{starting point: (configuration, make, description)} of the starting points `methods` need."
@@ -533,10 +539,12 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
         if not nat: nat['x'], nat['y'] = natural_corpus(natural_images, ds.size, seed)
         return nat['x'], nat['y']
     def recipe(name):
-        sp = STARTING_POINTS[name]; r = sp['recipe']; f = PRETRAINERS[r]
+        sp = STARTING_POINTS[name]; r = sp['recipe']
         param, layout = sp.get('weights', (None, None))
-        # a mapping: by recipe
-        src = given[param].get(r) if param and isinstance(given[param], dict) else given[param] if param else None
+        # a mapping: by recipe (a foundation model's: by starting point)
+        src = (given.get(param) or {}).get(r or name) if param in _BY_KEY else given.get(param)
+        if r is None: return _foundation_start(name, src, method_arch(FOUNDATIONS[name].method, arch, foundation_arch))
+        f = PRETRAINERS[r]
         if src is not None:
             return (dict(arch=arch, **_loaded(src, layout)),
                     lambda: (backbone_state(init_from(make_model(arch), src, layout)), []),
@@ -556,6 +564,17 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
         config = dict(recipe=r, data=data, arch=arch, epochs=epochs, batch_size=batch_size, seed=seed, hp=h)
         return config, lambda: f(*images(), PretrainConfig(arch, epochs, batch_size, seed, device, log), **h), what
     return {name: recipe(name) for name in needed_starting_points(methods)}
+
+_BY_KEY = ('ifi_ssl_weights', 'foundation_weights')  # weights parameters that are mappings
+
+def _foundation_start(name:str, src, arch:str) -> tuple:
+    "(configuration, make, description) of a foundation starting point: its released file, every key accounted for."
+    f = FOUNDATIONS[name]
+    if src is None:
+        raise ValueError(f"{name}: {f.title} needs its released weights file: --set foundation_weights.{name}=FILE "
+                         f"(the authors release it at {f.source}; licence: {f.licence})")
+    return (dict(arch=arch, **_loaded(src, name)), lambda: (backbone_state(init_from(make_model(arch), src, name)), []),
+            f'{f.title} weights: {src}')
 
 # %% ../nbs/11_pretrain.ipynb #4b594c98
 def starting_point_tasks(out:Path, # folder of the starting points' units
@@ -623,6 +642,10 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     ifi_cl_weights=None, # None: stand-in; a MoCo v2 checkpoint file
                     # beyond the paper: {recipe: published ImageNet weights file} (`models.SSL_WEIGHTS`)
                     ifi_ssl_weights:dict|None=None,
+                    # beyond the paper: {foundation starting point: its released weights file} (`foundation.FOUNDATIONS`)
+                    foundation_weights:dict|None=None,
+                    # {foundation starting point: {setting: value}} over its registered architecture
+                    foundation_arch:dict|None=None,
                     seed:int=0, # seed of every random draw
                     device:str='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                     # the training procedures whose starting points are made
@@ -639,11 +662,12 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
     info = run.data_info(); ds = CachedFundus(run.root/info['caches'][info.get('training', 'eyepacs')])
     train = np.flatnonzero(ds.records.split == 'train')
     moco = dict(lr=moco_lr, bank=moco_bank, augment=moco_augment)
-    given = dict(ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights or {})
+    given = dict(ifi_fs_weights=ifi_fs_weights, ifi_cl_weights=ifi_cl_weights, ifi_ssl_weights=ifi_ssl_weights or {},
+                 foundation_weights=foundation_weights or {})
     build = lambda dev: starting_point_recipes(ds, train, methods=methods, arch=arch, epochs=epochs,
                                                batch_size=batch_size, moco=moco,
                                                recipe_params=recipe_params or {}, natural_images=natural_images,
-                                               given=given, seed=seed, device=dev, log=log)
+                                               given=given, seed=seed, device=dev, foundation_arch=foundation_arch, log=log)
     recipes = build(resolve_device(device))
     if only is not None:  # a job: this one starting point
         from dr_study.dispatch import job_distributed
@@ -657,7 +681,8 @@ def starting_points(run_dir, # the run folder (its `data.json` and EyePACS cache
                     moco_bank=moco_bank,
                     moco_augment=moco_augment, natural_images=natural_images, ifi_fs_weights=ifi_fs_weights,
                     ifi_cl_weights=ifi_cl_weights,
-                    ifi_ssl_weights=ifi_ssl_weights, seed=seed, device=device, methods=list(methods),
+                    ifi_ssl_weights=ifi_ssl_weights, foundation_weights=foundation_weights,
+                    foundation_arch=foundation_arch, seed=seed, device=device, methods=list(methods),
                     recipe_params=recipe_params)
         tasks = starting_point_tasks(out, recipes, reused, executor=executor, cluster=cluster, args=args, log=log)
         dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)

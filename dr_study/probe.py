@@ -16,7 +16,7 @@ from .foundation import features
 
 # %% auto #0
 __all__ = ['FEATURE_CODE', 'PROBE_CODE', 'starting_model', 'embed', 'feature_job', 'feature_task', 'fit_logistic', 'LinearProbe',
-           'probe_model', 'probe_unit', 'probe_predictions']
+           'probe_model', 'probe_unit', 'probe_predictions', 'probe_grid']
 
 # %% ../nbs/26_probe.ipynb #359b5b2f
 def starting_model(arch:str, # the architecture (`models.make_model`)
@@ -206,3 +206,63 @@ def probe_predictions(unit:WorkUnit, # a finished probe unit (its `best.safetens
     u.finish(); return u
 
 _HEADS = ('fc', 'head', 'net.fc', 'net.head')  # where `models.head_name` finds a head
+
+# %% ../nbs/26_probe.ipynb #52abc600
+def _start_of(run, method:str, s:int, seed:int) -> tuple:
+    "(starting point's weights file or None, seed of a random network or None) of the probe `method` at seed `s`."
+    from dr_study.models import METHODS
+    init = METHODS[method]['init']
+    return (run.checkpoints/'pretrained'/f'{init}.safetensors', None) if init else (None, seed * 1000 + s)
+
+def probe_grid(run, # the `RunLayout`
+               ep, # the training set's `CachedFundus`, with its label fractions (`train._grid_data`)
+               val, # validation indices
+               tests:dict, # {test set: (cache, indices)}, the validation split's among them
+               *,
+               methods, # the linear probes (`<method>-LP` in `models.METHODS`)
+               fractions, # label fractions
+               seeds, # fine-tuning seeds (a random network's probe has one per seed; a pretrained one's, one)
+               arch:str, # the run's ResNet
+               foundation_arch:dict|None, # {foundation starting point: {setting: value}}
+               Cs, # inverse penalties (`LinearProbe`)
+               definition:str, # referable-DR definition that selects C
+               seed:int, # master seed (a random network's seed is seed * 1000 + s, as fine-tuning's)
+               batch_size:int, # images per step of the features
+               device:str, # where the features are computed
+               executor:str='local', # where the features units run (`dispatch.EXECUTORS`)
+               cluster:dict|None=None, # the profile's `cluster` block (slurm)
+               log=print, # where progress lines go
+              ) -> tuple:
+    "(`GridCell`s, {(unit key, test set): (prediction unit, None)}) of every probe: features once, probes reused."
+    from dr_study.dispatch import dispatch
+    from dr_study.models import method_arch
+    from dr_study.train import GridCell, TrainConfig
+    probe, r, feats, tasks = LinearProbe(Cs, definition), ep.records, {}, []
+    caches = {ep.key: ep, **{ds.key: ds for ds, _ in tests.values()}}
+    def feature(m, s, key):
+        a, (init, rs) = method_arch(m, arch, foundation_arch), _start_of(run, m, s, seed)
+        k = (a, init, rs, key)
+        if k not in feats:
+            start = init.stem if init else f'random{rs}'
+            feats[k] = u, t = feature_task(run.checkpoints/'features', arch=a, init_file=init, seed=rs or 0, ds=caches[key],
+                                           idx=range(len(caches[key])), name=f"{start}-{key.split('-')[0]}",
+                                           batch_size=batch_size, device=device, log=log)
+            if not u.done(log): tasks.append(t)
+        return feats[k][0]
+    for m in methods:
+        for s in seeds:
+            for key in caches: feature(m, s, key)
+    dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)
+    cells, made, grades = [], {}, r.grade.astype(int).to_numpy()
+    for m, f, s in [(m, f, s) for m in methods for f in fractions for s in seeds]:
+        a, (init, rs) = method_arch(m, arch, foundation_arch), _start_of(run, m, s, seed)
+        tr, fu = np.flatnonzero((r.split == 'train') & (r.min_fraction <= f + 1e-9)), feature(m, s, ep.key)
+        u, _, reused = probe_unit(run.checkpoints/'runs', f'{m}-f{f:.1f}' + (f'-s{s}' if rs is not None else ''),
+                                  arch=a, init_file=init, seed=rs or 0, train=(fu, tr, grades[tr]),
+                                  val=(fu, val, grades[val]), probe=probe, log=log)
+        cells.append(GridCell(m, f, s, tr, TrainConfig(arch=a, epochs=0, lr=0.0, seed=rs or 0, definition=definition,
+                                                       recipe='linear probe'), u, reused))
+        for name, (ds, idx) in tests.items():
+            made[u.key, name] = (probe_predictions(u, feature(m, s, ds.key), idx, name=name, parent=run.predictions,
+                                                   log=log), None)
+    return cells, made

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Subset
 from .core import atomic_path, write_json, file_hash, stable_hash, code_version, WorkUnit, RUN_SETTINGS, process_group, roc_auc
 from .data import PRED_COLUMNS, referable, referable_score
 from .models import METHODS, make_model, save_weights, read_checkpoint, init_from, resolve_device, normalize
+from .models import head_name, method_arch
 
 # %% auto #0
 __all__ = ['FINETUNE_RECIPES', 'FINETUNE_CODE', 'PREDICT_CODE', 'VALIDATION', 'TrainConfig', 'augment', 'random_resized_crop',
@@ -135,8 +136,9 @@ def _start(cfg:TrainConfig, init, dev:str, cuda:bool) -> tuple:
     model = make_model(cfg.arch)
     if init is not None: init(model)
     if rec['head_std']:
-        nn.init.normal_(model.fc.weight, 0.0, rec['head_std'])
-        nn.init.zeros_(model.fc.bias)  # the authors' init_weights
+        head = model.get_submodule(head_name(model))  # `fc` of a ResNet, `head` of a ViT
+        nn.init.normal_(head.weight, 0.0, rec['head_std'])
+        nn.init.zeros_(head.bias)  # the authors' init_weights
     model = model.to(dev)
     if cuda and cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -423,14 +425,13 @@ def grid_predictions(run, # the `RunLayout`
                      cells:list, # `GridCell`s
                      tests:dict, # {test set: (cache, indices)}
                      *,
-                     arch:str, # torchvision ResNet name
                      batch_size:int, # images per step
                      device:str, # where the predictions run
                      log=print, # where progress lines go
                     ) -> dict:
     ("{(unit key, test set): (prediction unit, its task)}: each model's predictions on each test set, reused while "
      "unchanged.")
-    return {(c.unit.key, name): prediction_task(c.unit, arch, ds, idx=idx, name=name, parent=run.predictions,
+    return {(c.unit.key, name): prediction_task(c.unit, c.cfg.arch, ds, idx=idx, name=name, parent=run.predictions,
                                                 batch_size=batch_size,
                                                 device=device, log=log)
             for c in cells for name, (ds, idx) in tests.items()}
@@ -488,6 +489,9 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                epochs_ifi:int=2, # fine-tuning epochs of IFI methods
                lr_iwne:float=1e-3, # learning rate of IWNE methods
                lr_ifi:float=1e-3, # learning rate of IFI methods
+               lr_foundation:float=1e-4, # learning rate of the foundation models' methods (beyond the paper)
+               foundation_arch:dict|None=None, # {foundation starting point: {setting: value}} (`foundation_arch`)
+               probe_C=(0.01, 0.1, 1.0, 10.0), # the linear probes' inverse penalties (`probe.LinearProbe`)
                weight_decay:float=1e-3, # weight decay
                batch_size:int=32, # images per step
                checkpoint_minutes:float=10.0, # resume state at most this often (0: every epoch)
@@ -500,26 +504,34 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
                log=print, # where progress lines go
                epoch_log=None, # where each epoch is reported (default: `log`)
               ) -> tuple:
-    ("Fine-tune every (method, fraction, seed) and predict the test sets and the validation split: (runs table, test "
-     "predictions, validation predictions).")
+    ("Fine-tune (or linearly probe) every (method, fraction, seed) and predict the test sets and the validation split: "
+     "(runs table, test predictions, validation predictions).")
     from dr_study.dispatch import dispatch
     from dr_study.paths import RunLayout
     run = RunLayout(run_dir); ep, val, tests = _grid_data(run)
     dev = resolve_device(device); where = dev if executor == 'local' else device  # a job resolves its own device
     def config(method, s):
-        long = METHODS[method]['long']
-        return TrainConfig(arch=arch, epochs=epochs_iwne if long else epochs_ifi, lr=lr_iwne if long else lr_ifi,
+        long, fm = METHODS[method]['long'], METHODS[method]['arm'] == 'FM'
+        return TrainConfig(arch=method_arch(method, arch, foundation_arch), epochs=epochs_iwne if long else epochs_ifi,
+                           lr=lr_iwne if long else lr_foundation if fm else lr_ifi,
                            weight_decay=weight_decay,
                            batch_size=batch_size, checkpoint_minutes=checkpoint_minutes, recipe=recipe,
                            seed=seed * 1000 + s,
                            definition=referable, device=where, workers=workers)
-    cells, tasks = grid_tasks(run, ep, val, methods=methods, fractions=fractions, seeds=seeds, config=config,
+    ft = [m for m in methods if METHODS[m]['adapt'] == 'FT']
+    cells, tasks = grid_tasks(run, ep, val, methods=ft, fractions=fractions, seeds=seeds, config=config,
                               executor=executor,
                               log=log, epoch_log=epoch_log)
     dispatch(tasks, executor, run.logs/'jobs', cluster=cluster, log=log)
     tests = {**tests, VALIDATION: (ep, val)}  # for temperature scaling
-    made = grid_predictions(run, cells, tests, arch=arch, batch_size=batch_size * 2, device=where, log=log)
+    made = grid_predictions(run, cells, tests, batch_size=batch_size * 2, device=where, log=log)
     dispatch([t for _, t in made.values()], executor, run.logs/'jobs', cluster=cluster, log=log)
+    if lp := [m for m in methods if METHODS[m]['adapt'] == 'LP']:  # beyond the paper: the linear probes
+        from dr_study.probe import probe_grid
+        pc, pm = probe_grid(run, ep, val, tests, methods=lp, fractions=fractions, seeds=seeds, arch=arch,
+                            foundation_arch=foundation_arch, Cs=probe_C, definition=referable, seed=seed,
+                            batch_size=batch_size * 2, device=where, executor=executor, cluster=cluster, log=log)
+        cells, made = cells + pc, {**made, **pm}
     keep_final_models(run, cells, seeds)
     runs, pred = grid_tables(cells, tests, made); val = pred.dataset == VALIDATION
     return runs, pred[~val].reset_index(drop=True), pred[val].reset_index(drop=True)
@@ -528,11 +540,12 @@ def train_grid(run_dir, # the run folder (its `data.json`, `results/records.csv`
 def training_history(run_dir, # the run folder
                      runs, # `train_grid`'s table of runs (its `unit` column)
                     ):
-    "Per-epoch loss and validation AUC of every fine-tuning run: method, fraction, seed, epoch, loss, val_auc."
+    "Per-epoch loss and validation AUC of every fine-tuning run (not the probes): method, fraction, seed, epoch, loss, val_auc."
     import pandas as pd
     from dr_study.paths import RunLayout
     parent, rows = RunLayout(run_dir).checkpoints/'runs', []
     for r in runs.itertuples():
+        if METHODS[r.method]['adapt'] != 'FT': continue  # a linear probe's history is its grid of C, not epochs
         p = parent/r.unit/'metrics.json'
         if not p.exists(): raise FileNotFoundError(f'{p}: the run {r.unit} has no metrics (was it interrupted?)')
         rows += [dict(method=r.method, fraction=r.fraction, seed=r.seed,
