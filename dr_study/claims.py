@@ -440,7 +440,8 @@ def _ifi_gain_low(R):
        estimand='ΔAUC (arm-CL − arm-recipe) at all labels on every test set: all > 0')
 def _moco_vs_ssl(R):
     p = R['predictions']
-    others = [m for m in ([] if p is None else p.method.unique()) if m in METHODS and not METHODS[m]['paper']]
+    others = [m for m in ([] if p is None else p.method.unique()) if m in METHODS and not METHODS[m]['paper']
+              and METHODS[m]['adapt'] == 'FT' and METHODS[m]['arm'] in ('IWNE', 'IFI')]  # the SSL methods
     if not others:
         return outcome(None, '', SIMULT,
                        'the SSL comparison is off in this run (--set ssl=[simclr,byol,dino] turns it on)')

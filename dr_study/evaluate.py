@@ -14,7 +14,8 @@ from .data import PRED_COLUMNS, referable, referable_score
 # %% auto #0
 __all__ = ['PUBLISHED_AUC', 'LE_COLUMNS', 'GroupBootstrap', 'AUC', 'AUCDelta', 'MeanCI', 'patient_codes', 'weighted_auc',
            'HierarchicalBootstrap', 'SensAtSpec', 'quadratic_kappa', 'read_predictions', 'metrics_table',
-           'final_models_summary', 'figure2', 'needed_fraction', 'label_efficiency', 'label_efficiency_summary']
+           'final_models_summary', 'figure2', 'needed_fraction', 'label_efficiency', 'label_efficiency_summary',
+           'paired_deltas', 'figure2_extended']
 
 # %% ../nbs/13_evaluate.ipynb #1cedb80f
 def _group_index(groups, n:int) -> np.ndarray:
@@ -396,3 +397,83 @@ def label_efficiency_summary(le:pd.DataFrame, # `label_efficiency`
         return f'{r.method} needs {"at most " if r.status.startswith("at most") else ""}{r.fraction:.0%} of the labels {ci}'
     return ' '.join(f'To match {d.reference.iloc[0]} with all labels on {ds} (AUC {d.target_auc.iloc[0]:.3f}): '
                     + '; '.join(one(r) for r in d.itertuples() if r.method != r.reference) + '.' for ds, d in le.groupby('dataset', sort=False))
+
+# %% ../nbs/13_evaluate.ipynb #5eaa479b
+def paired_deltas(pred:pd.DataFrame, # predictions (`PRED_COLUMNS`) of every method and fraction
+                  reference:str='IFI-FS', # the procedure every other is compared with
+                  definition:str='paper', # referable-DR definition
+                  *,
+                  n_boot:int=1000, # bootstrap resamples (0: no interval)
+                  seed:int=0, # seed of every draw
+                 ) -> pd.DataFrame:
+    ("Per (method, test set, fraction): AUC of the method minus `reference`'s on the same images, seed means paired by "
+     "seed index, with a 95% interval over seeds and patients, and the pretraining overlap.")
+    from dr_study.foundation import overlap_reason
+    hb, rows = HierarchicalBootstrap(n_boot, seed=seed), []
+    for ds, d in pred.groupby('dataset', sort=False):
+        img = np.sort(d.image.unique()); first = d.drop_duplicates('image').set_index('image').loc[img]
+        y = referable(first.grade.to_numpy(), definition); codes, G = patient_codes(first.patient.to_numpy())
+        runs = {k: x.set_index('image').loc[img] for k, x in d.groupby(['method', 'fraction', 'seed'])}
+        score = lambda k: referable_score(runs[k][['p0', 'p1', 'p2', 'p3', 'p4']].to_numpy(), definition)
+        for m in [m for m in dict.fromkeys(d.method) if m != reference]:
+            for f in sorted(d[d.method == m].fraction.unique()):
+                seeds = sorted({s for mm, ff, s in runs if mm == m and np.isclose(ff, f)}
+                               & {s for mm, ff, s in runs if mm == reference and np.isclose(ff, f)})
+                if not seeds: continue
+                X = {s: (score((m, f, s)), score((reference, f, s))) for s in seeds}
+                stat = lambda k, W: (roc_auc(y, X[seeds[k]][0]) - roc_auc(y, X[seeds[k]][1]) if W is None else
+                                     weighted_auc(y, X[seeds[k]][0], W) - weighted_auc(y, X[seeds[k]][1], W))
+                lo = hi = np.nan
+                if n_boot:
+                    est, D = hb.per_seed(stat, len(seeds), codes, G); delta, rep = hb.over_seeds(est, D)
+                    lo, hi = hb.interval(rep)
+                else: delta = float(np.mean([stat(k, None) for k in range(len(seeds))]))
+                rows.append(dict(method=m, reference=reference, dataset=ds, fraction=f, delta=delta, lo=lo, hi=hi,
+                                 seeds=len(seeds), overlap=overlap_reason(m, ds)))
+    return pd.DataFrame(rows, columns=['method', 'reference', 'dataset', 'fraction', 'delta', 'lo', 'hi', 'seeds',
+                                       'overlap'])
+
+# %% ../nbs/13_evaluate.ipynb #ab6b1926
+def _adaptation(m): 
+    from dr_study.models import METHODS
+    s = METHODS.get(m, {}); return (s.get('of') or m, 'linear probe' if s.get('adapt') == 'LP' else 'fine-tuned')
+
+def figure2_extended(mt:pd.DataFrame, # `metrics_table` of every method
+                     deltas:pd.DataFrame, # `paired_deltas`
+                     width:int=330, # width of a panel in pixels
+                    ) -> tuple:
+    "Beyond the paper: (chart, numbers drawn) of every starting point × adaptation's AUC and its paired Δ to IFI-FS."
+    import altair as alt
+    from dr_study.data import DATASETS
+    from dr_study.foundation import overlap_reason
+    from dr_study.models import method_colors
+    from dr_study.report import method_color
+    agg = mt.groupby(['method', 'fraction', 'dataset'], as_index=False, sort=False)[['auc', 'lo', 'hi']].mean()
+    d = pd.concat([agg.assign(panel='AUC', value=agg.auc),
+                   deltas.assign(panel=f"Δ AUC vs {deltas.reference.iloc[0] if len(deltas) else 'IFI-FS'} (paired)",
+                                 value=deltas.delta)], ignore_index=True)
+    d['procedure'], d['adaptation'] = zip(*d.method.map(_adaptation)) if len(d) else ([], [])
+    d['overlap'] = [overlap_reason(m, ds) for m, ds in zip(d.method, d.dataset)]
+    d['seen'] = d.overlap.ne('')
+    data = d[['panel', 'method', 'procedure', 'adaptation', 'dataset', 'fraction', 'value', 'lo', 'hi', 'overlap']]
+    color = method_color(method_colors(d.procedure.unique()), field='procedure',
+                         legend=alt.Legend(title='starting point (as fine-tuned)', symbolType='stroke', symbolStrokeWidth=3))
+    dash = alt.StrokeDash('adaptation:N', scale=alt.Scale(domain=['fine-tuned', 'linear probe'], range=[[1, 0], [5, 3]]))
+    x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'))
+    tip = ['method', 'dataset', 'fraction', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'),
+           alt.Tooltip('hi:Q', format='.3f'), 'overlap']
+    def panel(p, ds):
+        base = alt.Chart(d[(d.panel == p) & (d.dataset == ds)])
+        y = alt.Y('value:Q', title=p, scale=alt.Scale(zero=False))
+        layers = [base.mark_line().encode(x=x, y=y, color=color, strokeDash=dash, detail='method:N'),
+                  base.mark_point(size=40, filled=True).encode(
+                      x=x, y=y, color=color, shape=alt.Shape('adaptation:N', legend=None),
+                      fill=alt.condition(alt.datum.seen, alt.value('white'), color), tooltip=tip)]
+        if p != 'AUC':
+            layers = [base.mark_rule(opacity=0.5).encode(x=x, y='lo:Q', y2='hi:Q', color=color),
+                      alt.Chart(pd.DataFrame(dict(zero=[0.0]))).mark_rule(color='grey', strokeDash=[2, 2]).encode(y='zero:Q'),
+                      *layers]
+        title = f"{DATASETS[ds].title if ds in DATASETS else ds}" if p == 'AUC' else ''
+        return alt.layer(*layers).properties(width=width, height=200, title=title)
+    rows = [alt.hconcat(*[panel(p, ds) for ds in d.dataset.unique()]) for p in d.panel.unique()]
+    return alt.vconcat(*rows, title='Beyond the paper: every starting point, fine-tuned and linearly probed'), data

@@ -10,11 +10,11 @@ from torch import nn
 from .core import DataError, atomic_path
 
 # %% auto #0
-__all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'MEAN', 'STD', 'MOCO_PREFIX', 'DINO_PREFIXES',
-           'CHECKPOINT_FORMATS', 'register_method', 'method_pairs', 'ssl_methods', 'probe_methods', 'method_arch',
-           'make_model', 'head_name', 'backbone_state', 'method_colors', 'resolve_device', 'normalize',
-           'CheckpointError', 'read_checkpoint', 'save_weights', 'load_backbone', 'moco_backbone',
-           'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
+__all__ = ['SSL_RECIPES', 'SSL_WEIGHTS', 'HUES', 'METHODS', 'PAPER_METHODS', 'ANALYSES', 'MEAN', 'STD', 'MOCO_PREFIX',
+           'DINO_PREFIXES', 'CHECKPOINT_FORMATS', 'register_method', 'method_pairs', 'ssl_methods', 'probe_methods',
+           'method_arch', 'analysed_methods', 'not_analysed', 'make_model', 'head_name', 'backbone_state',
+           'method_colors', 'resolve_device', 'normalize', 'CheckpointError', 'read_checkpoint', 'save_weights',
+           'load_backbone', 'moco_backbone', 'torchvision_weights', 'dino_backbone', 'init_from', 'load_model']
 
 # %% ../nbs/10_models.ipynb #8663bc91
 # beyond the paper: further self-supervised recipes, each with a method in both arms
@@ -85,6 +85,37 @@ def method_arch(method:str, # a name in `METHODS`
     if own is None: return arch
     o = (overrides or {}).get(own)
     return own + (json.dumps(o, sort_keys=True) if o else '')
+
+# %% ../nbs/10_models.ipynb #ed4e06c1
+# analysis -> (does it apply to a method?, why not, in words)
+ANALYSES = {
+    'spectra': (lambda s: s['arch'] is None,
+                "the authors' recipe reads the layers of the run's torchvision ResNet by name; a foundation model's "
+                "network is another (a ViT's layers are Linear maps of tokens)"),
+    'robustness': (lambda s: True, ''),
+    'explain': (lambda s: s['arch'] is None,
+                "LRP, Grad-CAM and the checks are built for the run's torchvision ResNet; not run on a foundation "
+                "model's network here"),
+}
+
+def analysed_methods(methods, # the run's methods
+                     analysis:str, # a name in `ANALYSES`
+                     probes:bool=False, # analyse the linear probes too (`probe_analyses`)
+                    ) -> tuple:
+    "(the methods `analysis` runs on, {method left out: why}), in the order of `methods`."
+    ok, why = ANALYSES[analysis]; keep, out = [], {}
+    for m in methods:
+        s = METHODS[m]
+        if s['adapt'] == 'LP' and not probes: out[m] = 'a linear probe (probe_analyses: false)'
+        elif not ok(s): out[m] = why
+        else: keep.append(m)
+    return keep, out
+
+def not_analysed(left_out:dict) -> str:
+    "A sentence naming the methods `analysed_methods` left out, grouped by the reason ('' if none)."
+    by = {}
+    for m, why in left_out.items(): by.setdefault(why, []).append(m)
+    return ('Not analysed on this page: ' + '; '.join(f"{', '.join(ms)} ({why})" for why, ms in by.items()) + '.') if by else ''
 
 # %% ../nbs/10_models.ipynb #7bb5434d
 def make_model(arch:str='resnet18', # a torchvision ResNet name, or a foundation starting point (`foundation.FOUNDATIONS`)

@@ -18,10 +18,11 @@ from .cache import CachedFundus
 from .synthetic import SIZES, calibration, synthetic_data
 from .prepare import prepare_data
 from .report import caption, method_color, save_figure, save_image, say, setup_altair, show_table
-from .models import method_colors, resolve_device
+from .models import ANALYSES, METHODS, analysed_methods, method_arch, method_colors, not_analysed, resolve_device
+from .foundation import FOUNDATIONS, foundation_table, overlap_reason
 from .pretrain import starting_points
 from .train import FINETUNE_RECIPES, figure_training, train_grid, training_history
-from .evaluate import (figure2, final_models_summary, label_efficiency, label_efficiency_summary, metrics_table,
+from .evaluate import (figure2, figure2_extended, paired_deltas, final_models_summary, label_efficiency, label_efficiency_summary, metrics_table,
                                read_predictions)
 from .calibration import (calibration_summary, calibration_table, figure_calibration, figure_reliability,
                                   figure_calibration_shift, reliability_table, temperatures)
@@ -43,6 +44,8 @@ _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch'
          'SynthLayout', 'rng', 'write_csv', 'write_json', 'DATASETS', 'GRADE_NAMES', 'referable_grades',
          'CachedFundus', 'SIZES', 'calibration', 'synthetic_data', 'prepare_data', 'caption', 'method_color',
          'save_figure', 'save_image', 'say', 'setup_altair', 'show_table', 'method_colors', 'resolve_device',
+         'ANALYSES', 'METHODS', 'analysed_methods', 'method_arch', 'not_analysed', 'FOUNDATIONS', 'foundation_table', 'overlap_reason',
+         'figure2_extended', 'paired_deltas',
          'starting_points', 'FINETUNE_RECIPES', 'figure_training', 'train_grid', 'training_history', 'figure2',
          'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary',
          'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table',
@@ -62,17 +65,19 @@ __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'n
            'SynthLayout', 'rng', 'write_csv', 'write_json', 'DATASETS', 'GRADE_NAMES', 'referable_grades',
            'CachedFundus', 'SIZES', 'calibration', 'synthetic_data', 'prepare_data', 'caption', 'method_color',
            'save_figure', 'save_image', 'say', 'setup_altair', 'show_table', 'method_colors', 'resolve_device',
-           'starting_points', 'FINETUNE_RECIPES', 'figure_training', 'train_grid', 'training_history', 'figure2',
-           'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary',
-           'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table',
-           'temperatures', 'DISTRIBUTIONS', 'condition_table', 'early_layers', 'figure3a', 'figure3b',
-           'first_layer_table', 'spectra_dict', 'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES',
-           'errors_summary', 'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift',
-           'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source', 'figure4', 'robustness_table',
-           'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs',
-           'explain_task', 'figure5', 'figure5_image', 'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2',
-           'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown', 'figure_ledger', 'ledger', 'page_claims',
-           'faithfulness_summary', 'faithfulness_table', 'figure_faithfulness', 'Task', 'dispatch', 'terminal']
+           'ANALYSES', 'METHODS', 'analysed_methods', 'method_arch', 'not_analysed', 'FOUNDATIONS', 'foundation_table',
+           'overlap_reason', 'figure2_extended', 'paired_deltas', 'starting_points', 'FINETUNE_RECIPES',
+           'figure_training', 'train_grid', 'training_history', 'figure2', 'final_models_summary', 'metrics_table',
+           'read_predictions', 'label_efficiency', 'label_efficiency_summary', 'calibration_summary',
+           'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures',
+           'DISTRIBUTIONS', 'condition_table', 'early_layers', 'figure3a', 'figure3b', 'first_layer_table',
+           'spectra_dict', 'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary',
+           'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job',
+           'corrupted_sets', 'corruption_key', 'corruption_source', 'figure4', 'robustness_table', 'score_task',
+           'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs', 'explain_task',
+           'figure5', 'figure5_image', 'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3',
+           'VERDICTS', 'Results', 'claims_markdown', 'figure_ledger', 'ledger', 'page_claims', 'faithfulness_summary',
+           'faithfulness_table', 'figure_faithfulness', 'Task', 'dispatch', 'terminal']
 
 # %% ../nbs/21_pages.ipynb #e0d2a08f
 class Page(NamedTuple):

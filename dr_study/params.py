@@ -237,6 +237,8 @@ SCHEMA.update({  # the models: pretraining and fine-tuning
     'epochs_ifi': Param(2, 'fine-tuning epochs of IFI models (paper: 50)', Int(1)),
     'lr_iwne': Param(0.001, 'AdamW learning rate of IWNE models (paper: 1e-4)', Float(0, lo_open=True)),
     'lr_ifi': Param(0.001, 'AdamW learning rate of IFI models (paper: 1e-3)', Float(0, lo_open=True)),
+    'lr_foundation': Param(0.0001, "beyond the paper: AdamW learning rate of the foundation models' methods",
+                           Float(0, lo_open=True)),
     'weight_decay': Param(0.001, "AdamW weight decay (the authors' default)", Float(0)),
     'finetune_recipe': Param('authors',
                              "fine-tuning where the paper is silent: authors (their main_lincls.py: random resized "

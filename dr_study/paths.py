@@ -140,6 +140,10 @@ RESULTS = {
     'fig2_calibration': 'beyond the paper: expected calibration error with all labels, before and after scaling',
     'label_efficiency': 'beyond the paper: the share of labels each procedure needs to match IFI-FS at all labels',
     'fig2_reliability': 'beyond the paper: reliability diagram of the referable-DR probability with all labels',
+    'paired_deltas': 'beyond the paper: AUC minus IFI-FS on the same images per method, fraction and test set, with '
+                     'intervals and the pretraining overlap',
+    'fig2_extended': 'beyond the paper: every starting point fine-tuned and linearly probed, AUC and paired Δ (figure)',
+    'foundation_models': 'beyond the paper: the foundation starting points, their architecture, input and pretraining data',
     'eigenvalues': "eigenvalues of every layer's feature covariance per method and seed",
     'spectra_boot': 'condition number and power-law exponent on each probe subsample',
     'fig3a_condition': 'Figure 3a: condition number per layer and method',

@@ -19,7 +19,9 @@ __all__ = ['GFLOPS', 'ASSUMED', 'WEIGHT_COUNTS', 'PLAN_COLUMNS', 'PAPER_LAYERS',
 
 # %% ../nbs/18_plan.ipynb #c369f083
 # torchvision, 224 px
-GFLOPS = {'resnet18': 1.81, 'resnet34': 3.66, 'resnet50': 4.09, 'resnet101': 7.80, 'resnet152': 11.51}
+GFLOPS = {'resnet18': 1.81, 'resnet34': 3.66, 'resnet50': 4.09, 'resnet101': 7.80, 'resnet152': 11.51,
+          # beyond the paper, the foundation models' networks at 224 px (timm's figures; ViT-S/14: 256 tokens)
+          'vit_small_patch14_dinov2': 6.1, 'vit_small_patch14_reg4_dinov2': 6.2, 'vit_large_patch16_224': 61.6}
 
 @dataclass(frozen=True)
 class Throughput:
@@ -62,7 +64,8 @@ def data_sizes(params:dict) -> tuple[dict, str]:
 # %% ../nbs/18_plan.ipynb #81cc6469
 # torchvision, 1000 classes
 WEIGHT_COUNTS = {'resnet18': 11.69e6, 'resnet34': 21.80e6, 'resnet50': 25.56e6, 'resnet101': 44.55e6,
-                 'resnet152': 60.19e6}
+                 'resnet152': 60.19e6, 'vit_small_patch14_dinov2': 22.1e6, 'vit_small_patch14_reg4_dinov2': 22.1e6,
+                 'vit_large_patch16_224': 304.3e6}
 PLAN_COLUMNS = ['step', 'unit', 'images', 'gpu_hours', 'disk_gib']
 # spectra.paper_layers: Conv2d, BatchNorm2d, Linear (the first 99)
 PAPER_LAYERS = {'resnet18': 41, 'resnet34': 73, 'resnet50': 99, 'resnet101': 99, 'resnet152': 99}
@@ -82,11 +85,35 @@ def _faithfulness_rows(params:dict, k:int, n_seg:int, r:dict, rates) -> list:
                  gpu_hours=solves * rates.imputation * (params['image_size'] / 224) ** 2.5 / 3600, disk_gib=0.0)]
 
 # %% ../nbs/18_plan.ipynb #517bedfc
+def _method_rates(m:str, params:dict, rates) -> tuple:
+    "(rates, network name) of method `m`: the run's ResNet at the run's size, or its foundation model at its own."
+    from dr_study.models import METHODS, method_arch
+    if METHODS[m]['arch'] is None: return rates.scaled(params['arch'], params['image_size']), params['arch']
+    from dr_study.foundation import foundation_spec
+    f = foundation_spec(method_arch(m, params['arch'], params.get('foundation_arch')))
+    return rates.scaled(f.model, f.size), f.model
+
+def _probe_rows(params:dict, n:dict, rates) -> list:
+    "The linear probes' rows: a features pass per (starting point, data set), then every probe's fit (CPU, seconds)."
+    from dr_study.models import METHODS
+    lp = [m for m in params['methods'] if METHODS[m]['adapt'] == 'LP']
+    starts = dict.fromkeys((METHODS[m]['init'] or f'random-s{s}', m) for m in lp
+                           for s in (params['seeds'] if METHODS[m]['init'] is None else params['seeds'][:1]))
+    rows = [dict(step='train', unit=f'features of {start} ({net}), {k}', images=v, gpu_hours=v / r['infer'] / 3600,
+                 disk_gib=v * 2048 * 4 / 2**30)
+            for start, m in starts for r, net in [_method_rates(m, params, rates)]
+            for k, v in (('EyePACS', n['train']), ('external', n['external']))]
+    fits = len(lp) * len(params['fractions']) * len(params['seeds'])
+    return rows + ([dict(step='train', unit=f'{fits} linear probes ({len(params.get("probe_C", [1]))} values of C '
+                                              'each; CPU, seconds each)', images=0, gpu_hours=0.0, disk_gib=0.0)]
+                   if fits else [])
+
 def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_params`)
                  sizes:dict|None=None, # images per set; None: `data_sizes(params)`
                  rates:Throughput=ASSUMED, # images per second
                 ) -> pd.DataFrame:
     "Every work unit of the study with its images through a network, GPU-hours and disk (GiB)."
+    from dr_study.models import METHODS, analysed_methods
     sizes = sizes or data_sizes(params)[0]
     arch, S = params['arch'], params['image_size']
     r = rates.scaled(arch, S)
@@ -97,24 +124,29 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
                  images=0, gpu_hours=0.0,
                  disk_gib=_gib((sizes['train'] + n_test + n_m2 + n_seg) * img + n_seg * 4 * S * S
                                + (n_m2 * img if params['preprocessing'] == 'graham' else 0)))]
-    ckpt = _gib(WEIGHT_COUNTS[arch] * 4)
+    ckpt = lambda m: _gib(WEIGHT_COUNTS[_method_rates(m, params, rates)[1]] * 4)
     for name in needed_starting_points(params['methods']):  # the starting points the methods fine-tune from
         sp = STARTING_POINTS[name]
-        title, given = PRETRAINERS[sp['recipe']].title, params.get(sp.get('weights', (None,))[0])
+        given = (params.get(sp.get('weights', (None,))[0]) or {}).get(name) if sp['recipe'] is None else \
+            params.get(sp.get('weights', (None,))[0])
+        title = PRETRAINERS[sp['recipe']].title if sp['recipe'] else name
         what, n = ((f'weights from {given}', 0) if given is not None else
                    (f'{title} on the EyePACS training images',
                     params['pretrain_epochs'] * n_tr) if sp['data'] == 'dr' else
                    (f'stand-in {title} on natural crops', params['pretrain_epochs'] * params['natural_images']))
         rows.append(dict(step='pretrain', unit=f'{name}: {what}', images=n, gpu_hours=n / r['pretrain'] / 3600,
-                         disk_gib=ckpt))
-    for m in params['methods']:
-        ep = params['epochs_iwne'] if m.startswith('IWNE') else params['epochs_ifi']
+                         disk_gib=_gib(WEIGHT_COUNTS[arch] * 4)))
+    for m in [m for m in params['methods'] if METHODS[m]['adapt'] == 'FT']:
+        ep, (rm, _) = params['epochs_iwne'] if METHODS[m]['long'] else params['epochs_ifi'], _method_rates(m, params, rates)
         for f in params['fractions']:
             for s in params['seeds']:
                 tr, inf = ep * round(f * n_tr), (ep + 1) * n_val + n_test + n_m2  # + the validation predictions
                 rows.append(dict(step='train', unit=f'{m}-f{f:g}-s{s}', images=tr + inf,
-                                 gpu_hours=(tr / r['train'] + inf / r['infer']) / 3600, disk_gib=ckpt))
-    k = len(params['methods']) * len(params['seeds'])  # the analyses run on every seed's final model
+                                 gpu_hours=(tr / rm['train'] + inf / rm['infer']) / 3600, disk_gib=ckpt(m)))
+    rows += _probe_rows(params, dict(train=sizes['train'] + n_test, external=n_m2), rates)
+    an = {a: analysed_methods(params['methods'], a, params.get('probe_analyses', False))[0]
+          for a in ('spectra', 'robustness', 'explain')}
+    k = {a: len(ms) * len(params['seeds']) for a, ms in an.items()}  # the analyses run on every seed's final model
     n_rob = n_m2 if params['robust_images'] is None else min(params['robust_images'], n_m2)
     cells = len(params['corruptions'] if params['corruptions'] != 'all' else CORRUPTIONS) * len(params['severities'])
     # IG steps, four more explainers, the cascade; backward = 2 forwards
@@ -122,22 +154,25 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
     N = min(params['probe_images'], n_test)
     early = early_layers(PAPER_LAYERS[arch])
     big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
-    for step, unit, n, disk in (('spectra',
-                                 f'probe activations of {k} models (two recipes); host memory about '
-                                 f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k * N, 0),
-                                ('robustness', f'{k} models on {cells} corrupted sets + clean, {n_rob} images',
-                                 k * (cells + 1) * n_rob, _gib(cells * n_rob * img)),
-                                ('explain', f'{k} models, {n_seg} segmentation images, {passes} passes each',
-                                 k * n_seg * passes, 0)):
-        rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600, disk_gib=disk))
+    rob_hours = sum((cells + 1) * n_rob / _method_rates(m, params, rates)[0]['infer'] / 3600
+                    for m in an['robustness']) * len(params['seeds'])
+    for step, unit, n, disk, hours in (
+            ('spectra', f"probe activations of {k['spectra']} models (two recipes); host memory about "
+                        f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k['spectra'] * N, 0, None),
+            ('robustness', f"{k['robustness']} models on {cells} corrupted sets + clean, {n_rob} images",
+             k['robustness'] * (cells + 1) * n_rob, _gib(cells * n_rob * img), rob_hours),
+            ('explain', f"{k['explain']} models, {n_seg} segmentation images, {passes} passes each",
+             k['explain'] * n_seg * passes, 0, None)):
+        rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600 if hours is None else hours,
+                         disk_gib=disk))
         # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
         if step == 'spectra':
-            eig = k * early * params.get('spectra_boot', 100)
+            eig = k['spectra'] * early * params.get('spectra_boot', 100)
             rows.append(dict(step=step,
-                             unit=f'κ and α intervals: {eig:,} eigendecompositions ({k} models × {early} layers × '
-                                  f'{params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
+                             unit=f"κ and α intervals: {eig:,} eigendecompositions ({k['spectra']} models × {early} "
+                                  f'layers × {params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
                              images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
-    rows += _faithfulness_rows(params, k, n_seg, r, rates)
+    rows += _faithfulness_rows(params, k['explain'], n_seg, r, rates)
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/18_plan.ipynb #82ef495d
