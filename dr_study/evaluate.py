@@ -459,7 +459,7 @@ def figure2_extended(mt:pd.DataFrame, # `metrics_table` of every method
     color = method_color(method_colors(d.procedure.unique()), field='procedure',
                          legend=alt.Legend(title='starting point (as fine-tuned)', symbolType='stroke', symbolStrokeWidth=3))
     dash = alt.StrokeDash('adaptation:N', scale=alt.Scale(domain=['fine-tuned', 'linear probe'], range=[[1, 0], [5, 3]]))
-    x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'))
+    x = alt.X('fraction:Q', title='fraction of training labels', axis=alt.Axis(format='%'), scale=alt.Scale(zero=False))
     tip = ['method', 'dataset', 'fraction', alt.Tooltip('value:Q', format='.3f'), alt.Tooltip('lo:Q', format='.3f'),
            alt.Tooltip('hi:Q', format='.3f'), 'overlap']
     def panel(p, ds):

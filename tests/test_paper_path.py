@@ -1,12 +1,17 @@
 """The real-data path end to end: `reproduce --profile paper` with every size knob turned down and every paper-only code path kept —
 `synthetic: null`, the synthetic benchmark's folders given as the three data paths, crop-only preprocessing, and IFI weights in the
-layouts users download (a torchvision `resnet*-*.pth` state dict; a MoCo v2 `*.pth.tar` with `state_dict` under `module.encoder_q.`)."""
+layouts users download (a torchvision `resnet*-*.pth` state dict; a MoCo v2 `*.pth.tar` with `state_dict` under `module.encoder_q.`).
+Beyond the paper: the four foundation starting points from files fabricated in their released layouts (tiny configurations of the
+same architectures), every method fine-tuned and linearly probed."""
 import json, subprocess, sys
 import pandas as pd, pytest, torch
 from dr_study.models import make_model
 from dr_study.paths import SynthLayout, RunLayout
 
 CLI = [sys.executable, '-m', 'dr_study.cli']
+# tiny configurations of the foundation models' architectures (`foundation_arch`): ViTs of depth 2, FLAIR's ResNet as a resnet18
+TINY = {'retfound_green': dict(depth=2, embed_dim=32, num_heads=2, size=28), 'dinov2_small': dict(depth=2, embed_dim=32, num_heads=2, size=28),
+        'retfound_mae': dict(depth=2, embed_dim=32, num_heads=2, size=32), 'flair': dict(model='resnet18', size=32)}
 
 
 def fabricate_weights(d):
@@ -31,19 +36,23 @@ def paper_run(tmp_path_factory):
     subprocess.run([*CLI, 'synth', str(synth), '--size', 'tiny', '--seed', '5', '--quiet'], check=True)
     lay = SynthLayout(synth)
     fs, cl, tv, sd = fabricate_weights(d)
+    from dr_study.foundation import fabricate
+    fm = {n: fabricate(n + json.dumps(o), d/f'{n}.pth')[0] for n, o in TINY.items()}
+    yaml = lambda m: '{' + ', '.join(f'{k}: {v}' for k, v in m.items()) + '}'
     small = dict(synthetic='null', eyepacs=lay.eyepacs.root, messidor2=lay.messidor2.root, idrid=lay.idrid.root, ifi_fs_weights=fs, ifi_cl_weights=cl,
                  arch='resnet18', image_size=64, fractions='[0.5, 1.0]', epochs_iwne=1, epochs_ifi=1, pretrain_epochs=1, pretrain_batch=16,
                  moco_bank=64, batch_size=16, workers=0, probe_images=24, spectra_boot=20, seeds='[0, 1]', robust_images=8, corruptions='[gaussian_noise, fog]', severities='[1, 3]',
-                 n_boot=20, gallery_images=1, cascade='false')
+                 n_boot=20, gallery_images=1, cascade='false', linear_probe='true', foundation=f"[{', '.join(TINY)}]",
+                 foundation_weights=yaml(fm), foundation_arch=yaml({n: yaml(o) for n, o in TINY.items()}))
     out = d/'run'
     r = subprocess.run([*CLI, 'reproduce', '--profile', 'paper', '--out', str(out), '--quiet'] + [a for k, v in small.items() for a in ('--set', f'{k}={v}')],
                        capture_output=True, text=True, timeout=1800)
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-4000:]
-    return out, tv, sd
+    return out, tv, sd, fm, small
 
 
 def test_paper_path_uses_the_given_weights_not_the_stand_in(paper_run):
-    out, tv, sd = paper_run
+    out, tv, sd, _, _ = paper_run
     run = RunLayout(out)
     params = json.loads((out/'data.json').read_text())['params']
     assert params['synthetic'] is None and params['preprocessing'] == 'crop'
@@ -59,7 +68,7 @@ def test_paper_path_uses_the_given_weights_not_the_stand_in(paper_run):
 
 
 def test_paper_path_draws_every_figure_and_table(paper_run):
-    out, _, _ = paper_run
+    out = paper_run[0]
     for name in ('fig2_auc', 'fig3a_condition', 'fig3b_eigs', 'table2_pareto', 'fig4_robustness', 'table3_xai', 'claims', 'predictions'):
         assert (out/'results'/f'{name}.csv').exists(), name
     for name in ('fig2_auc', 'fig3a_condition', 'fig4_robustness'):
@@ -67,3 +76,42 @@ def test_paper_path_draws_every_figure_and_table(paper_run):
     assert (out/'figures'/'fig5_heatmaps.png').exists()
     home = (out/'site'/'index.html').read_text()
     assert 'IFI is a stand-in' not in home and 'moco_v2_800ep_pretrain.pth.tar' in home and 'Synthetic data.' not in home
+
+
+def test_paper_path_runs_every_foundation_starting_point_both_ways(paper_run):
+    out, _, _, fm, _ = paper_run
+    from dr_study.foundation import FOUNDATIONS
+    run = RunLayout(out)
+    cfgs = json.dumps([json.loads((p/'config.json').read_text()) for p in (out/'checkpoints'/'pretrained').iterdir() if (p/'config.json').exists()])
+    assert all(f.name in cfgs for f in fm.values())  # each starting point read from its file
+    runs = run.read('training_runs'); pred = run.read('predictions')
+    for f in FOUNDATIONS.values():
+        for m in (f.method, f'{f.method}-LP'):
+            assert (runs.method == m).sum() == 2 * 2, m  # 2 fractions x 2 seeds
+            assert set(pred[pred.method == m].dataset) == {'eyepacs', 'messidor2'}, m
+    assert set(runs.method) >= {'IWNE-FS-LP', 'IWNE-CL-LP', 'IFI-FS-LP', 'IFI-CL-LP'}
+    assert set(run.read('robustness_scores').method) >= {f.method for f in FOUNDATIONS.values()}  # robustness: every model
+    assert (out/'figures'/'fig2_extended.svg').exists()
+    page = (out/'site'/'50_evaluate.html').read_text()
+    assert 'every starting point, fine-tuned and linearly probed' in page and 'RETFound-Green' in page
+
+
+def test_paper_path_marks_the_pretraining_overlap(paper_run):
+    out = paper_run[0]
+    dl = RunLayout(out).read('paired_deltas').fillna({'overlap': ''})
+    seen = dl.groupby(['method', 'dataset']).overlap.first().ne('').to_dict()
+    assert seen['FLAIR', 'eyepacs'] and seen['FLAIR', 'messidor2'] and seen['FLAIR-LP', 'messidor2']
+    assert seen['RETFound-Green', 'eyepacs'] and not seen['RETFound-Green', 'messidor2']
+    assert not seen['DINOv2-S', 'eyepacs'] and not seen['IFI-CL', 'eyepacs']
+    assert 'seen in pretraining' in (out/'site'/'50_evaluate.html').read_text()
+
+
+def test_paper_path_refuses_a_weights_file_in_another_layout(paper_run, tmp_path):
+    out, _, _, fm, small = paper_run
+    bad = {**small, 'foundation': '[retfound_green]', 'foundation_weights': f"{{retfound_green: {fm['flair']}}}", 'linear_probe': 'false'}
+    r = subprocess.run([*CLI, 'reproduce', '--profile', 'paper', '--out', str(tmp_path/'bad'), '--quiet', '--until', 'pretrain']
+                       + [a for k, v in bad.items() for a in ('--set', f'{k}={v}')], capture_output=True, text=True, timeout=900)
+    text = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "flair.pth: does not match the layout expected, RETFound-Green" in text, text[-3000:]
+    assert 'file keys matching no model key or rule' in text and 'vision_model.model.' in text
