@@ -488,6 +488,59 @@ def _ifi_cl_calibrated(R):
     F = Family.of(cells)
     return outcome(F, f'Δ squared calibration error (unbiased), {_cells_line(F)}', SIMULT)
 
+# %% ../nbs/17_claims.ipynb #a694f41a
+def _unseen(R, specs) -> tuple:
+    "(specs on test sets no starting point of theirs saw in pretraining, the names left out); all if `overlap: include`."
+    from dr_study.foundation import overlap_reason
+    if R.params.get('overlap') == 'include': return specs, []
+    seen = lambda s: any(overlap_reason(m, s[2]) for _, m, _ in s[3])
+    return [s for s in specs if not seen(s)], [s[0] for s in specs if seen(s)]
+
+def _fm_methods(R, probes=False) -> list:
+    "The foundation models' fine-tuned methods (`probes`: every method with its probe) in the run's predictions."
+    p = R['predictions']; have = set() if p is None else set(p.method)
+    if probes: return [m for m in METHODS if METHODS[m]['adapt'] == 'FT' and m in have and f'{m}-LP' in have]
+    return [m for m in METHODS if METHODS[m]['arm'] == 'FM' and METHODS[m]['adapt'] == 'FT' and m in have]
+
+def _left_out(names) -> str:
+    return f' — left out, seen in pretraining (overlap: exclude): {", ".join(names)}' if names else ''
+
+# %% ../nbs/17_claims.ipynb #2a769b50
+@claim('fm_fewer_labels', 'beyond the paper', '50_evaluate',
+       text="Each retinal foundation model of the run, fine-tuned on the fewest labels, reaches IFI-FS's AUC with all "
+            'labels: it needs fewer labels.',
+       paper='— (RETFound reports label efficiency against ImageNet weights with label subsets drawn per image, no '
+             'intervals)',
+       estimand=f'ΔAUC (foundation model at the smallest label fraction − IFI-FS at all labels) > −{MARGIN_AUC} on '
+                'every test set it was not pretrained on, for every foundation model (non-inferiority)')
+def _fm_fewer_labels(R):
+    fms, fr = _fm_methods(R), R.fractions()
+    if not fms: return outcome(None, '', SIMULT, 'no foundation model in this run (--set foundation=[...])')
+    specs = [(f'{m} {fr[0]:.0%} − IFI-FS {fr[-1]:.0%} {ds}', m, ds, [(1, m, fr[0]), (-1, 'IFI-FS', fr[-1])], -MARGIN_AUC)
+             for m in fms for ds in R.test_sets()]
+    specs, out = _unseen(R, specs)
+    F, _ = _auc_family(R, specs)
+    if F is None: return outcome(None, '', SIMULT, 'every cell was left out or not trained' + _left_out(out))
+    return outcome(F, f'ΔAUC, {_cells_line(F)}{_left_out(out)}', SIMULT + f'; non-inferiority margin {MARGIN_AUC}')
+
+# %% ../nbs/17_claims.ipynb #2605ad11
+@claim('probe_within_finetune', 'beyond the paper', '50_evaluate',
+       text=f'The linear probe of each starting point is within {MARGIN_AUC} AUC of its fine-tuning (all labels).',
+       paper='— (the paper fine-tunes only)',
+       estimand=f'ΔAUC (probe − fine-tuned) at all labels, per method and test set not seen in pretraining: > '
+                f'−{MARGIN_AUC} and < {MARGIN_AUC} (equivalence: two one-sided tests, each cell both ways)')
+def _probe_within(R):
+    ms = _fm_methods(R, probes=True)
+    if not ms: return outcome(None, '', SIMULT, 'no linear probe in this run (--set linear_probe=true)')
+    top = R.fractions()[-1]
+    specs = [(f'{m}-LP − {m} {ds} {side}', m, ds, [(sg, f'{m}-LP', top), (-sg, m, top)], -MARGIN_AUC)
+             for m in ms for ds in R.test_sets() for side, sg in (('> −0.02', 1), ('< +0.02', -1))]
+    specs, out = _unseen(R, specs)
+    F, _ = _auc_family(R, specs)
+    if F is None: return outcome(None, '', SIMULT, 'every cell was left out or not trained' + _left_out(out))
+    return outcome(F, f'ΔAUC, each direction a cell ({_cells_line(F)}){_left_out(dict.fromkeys(n.rsplit(" ", 2)[0] for n in out))}',
+                   SIMULT + f'; equivalence margin {MARGIN_AUC} (TOST by the intersection-union rule)')
+
 # %% ../nbs/17_claims.ipynb #055d85d6
 SPECTRA_TEST = 'paired per seed and probe-image subsample; intervals over probe images (delete-d jackknife by patient) and seeds; one-sided IUT, contradicted by max-t'
 

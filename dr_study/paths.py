@@ -231,9 +231,11 @@ class RunLayout:
     predictions = property(lambda s: s.checkpoints/'predictions')
     # each final model's spectra, corrupted-set scores and heatmap scores
     analyses = property(lambda s: s.checkpoints/'analyses')
+    # beyond the paper: each starting point's features on each data set (the linear probes read them)
+    features = property(lambda s: s.checkpoints/'features')
     # folders whose subfolders are work units
     unit_parents = property(lambda s: (s.data, s.cache, s.checkpoints/'pretrained', s.checkpoints/'runs', s.predictions,
-                                       s.analyses))
+                                       s.analyses, s.features))
 
 # %% ../nbs/00_paths.ipynb #5ce2ba95
 def default_cache_root() -> Path:

@@ -244,7 +244,7 @@ def probe_grid(run, # the `RunLayout`
         k = (a, init, rs, key)
         if k not in feats:
             start = init.stem if init else f'random{rs}'
-            feats[k] = u, t = feature_task(run.checkpoints/'features', arch=a, init_file=init, seed=rs or 0, ds=caches[key],
+            feats[k] = u, t = feature_task(run.features, arch=a, init_file=init, seed=rs or 0, ds=caches[key],
                                            idx=range(len(caches[key])), name=f"{start}-{key.split('-')[0]}",
                                            batch_size=batch_size, device=device, log=log)
             if not u.done(log): tasks.append(t)
