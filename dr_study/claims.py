@@ -496,12 +496,14 @@ def _unseen(R, specs) -> tuple:
     seen = lambda s: any(overlap_reason(m, s[2]) for _, m, _ in s[3])
     return [s for s in specs if not seen(s)], [s[0] for s in specs if seen(s)]
 
+# %% ../nbs/17_claims.ipynb #981f175e
 def _fm_methods(R, probes=False) -> list:
     "The foundation models' fine-tuned methods (`probes`: every method with its probe) in the run's predictions."
     p = R['predictions']; have = set() if p is None else set(p.method)
     if probes: return [m for m in METHODS if METHODS[m]['adapt'] == 'FT' and m in have and f'{m}-LP' in have]
     return [m for m in METHODS if METHODS[m]['arm'] == 'FM' and METHODS[m]['adapt'] == 'FT' and m in have]
 
+# %% ../nbs/17_claims.ipynb #98e4fd80
 def _left_out(names) -> str:
     return f' — left out, seen in pretraining (overlap: exclude): {", ".join(names)}' if names else ''
 

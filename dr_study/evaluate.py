@@ -438,6 +438,7 @@ def _adaptation(m):
     from dr_study.models import METHODS
     s = METHODS.get(m, {}); return (s.get('of') or m, 'linear probe' if s.get('adapt') == 'LP' else 'fine-tuned')
 
+# %% ../nbs/13_evaluate.ipynb #c96fa6e0
 def figure2_extended(mt:pd.DataFrame, # `metrics_table` of every method
                      deltas:pd.DataFrame, # `paired_deltas`
                      width:int=330, # width of a panel in pixels

@@ -71,10 +71,12 @@ def ssl_methods(recipes) -> list:
     return [m for m, s in METHODS.items() if not s['paper'] and s['adapt'] == 'FT' and s['arm'] != 'FM'
             and s['init'].rsplit('_', 1)[0] in recipes]
 
+# %% ../nbs/10_models.ipynb #e983216d
 def probe_methods(methods) -> list:
     "The linear probes (`<method>-LP`) of `methods`, in their order."
     return [f'{m}-LP' for m in methods if METHODS[m]['adapt'] == 'FT']
 
+# %% ../nbs/10_models.ipynb #98cdda5a
 def method_arch(method:str, # a name in `METHODS`
                 arch:str='resnet18', # the run's ResNet (the architecture of every method without its own)
                 overrides:dict|None=None, # {foundation starting point: {setting: value}} (`foundation.parse_arch`)

@@ -206,6 +206,28 @@ SCHEMA.update({  # the models: pretraining and fine-tuning
     'ssl': Param([],
                  'beyond the paper: self-supervised recipes (simclr, byol, dino) whose IWNE and IFI methods are added '
                  'to methods', ListOf(Names('models', 'SSL_RECIPES'), nonempty=False)),
+    'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures',
+                     ListOf(Names('models', 'METHODS'))),
+    'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
+    'epochs_iwne': Param(2, 'fine-tuning epochs of IWNE models (paper: 500)', Int(1)),
+    'epochs_ifi': Param(2, 'fine-tuning epochs of IFI models (paper: 50)', Int(1)),
+    'lr_iwne': Param(0.001, 'AdamW learning rate of IWNE models (paper: 1e-4)', Float(0, lo_open=True)),
+    'lr_ifi': Param(0.001, 'AdamW learning rate of IFI models (paper: 1e-3)', Float(0, lo_open=True)),
+    'lr_foundation': Param(0.0001, "beyond the paper: AdamW learning rate of the foundation models' methods",
+                           Float(0, lo_open=True)),
+    'weight_decay': Param(0.001, "AdamW weight decay (the authors' default)", Float(0)),
+    'finetune_recipe': Param('authors',
+                             "fine-tuning where the paper is silent: authors (their main_lincls.py: random resized "
+                             "crops, learning rate ×0.1 at epochs 60 and 80, head from N(0, 0.01)) | ours (beyond the "
+                             "paper: flips and quarter turns, cosine decay)", Names('train', 'FINETUNE_RECIPES')),
+    'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
+    'checkpoint_minutes': Param(10.0,
+                                'fine-tuning: resume state written at most every this many minutes (0: after every '
+                                'epoch); never changes a result', Float(0)),
+})
+
+# %% ../nbs/20_params.ipynb #8fb41701
+SCHEMA.update({  # beyond the paper: today's starting points and the linear probe
     'foundation': Param([],
                         'beyond the paper: foundation starting points (dr_study.foundation.FOUNDATIONS: retfound_green, '
                         'dinov2_small, retfound_mae, flair) whose fine-tuned methods are added to methods',
@@ -230,24 +252,6 @@ SCHEMA.update({  # the models: pretraining and fine-tuning
     'overlap': Param('exclude',
                      "a comparison on a test set that was in a starting point's pretraining data (marked everywhere): "
                      'exclude (from the verdicts) | include', OneOf('exclude', 'include')),
-    'methods': Param(['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL'], 'training procedures',
-                     ListOf(Names('models', 'METHODS'))),
-    'seeds': Param([0], 'fine-tuning seeds per (method, fraction)', ListOf(Int(0))),
-    'epochs_iwne': Param(2, 'fine-tuning epochs of IWNE models (paper: 500)', Int(1)),
-    'epochs_ifi': Param(2, 'fine-tuning epochs of IFI models (paper: 50)', Int(1)),
-    'lr_iwne': Param(0.001, 'AdamW learning rate of IWNE models (paper: 1e-4)', Float(0, lo_open=True)),
-    'lr_ifi': Param(0.001, 'AdamW learning rate of IFI models (paper: 1e-3)', Float(0, lo_open=True)),
-    'lr_foundation': Param(0.0001, "beyond the paper: AdamW learning rate of the foundation models' methods",
-                           Float(0, lo_open=True)),
-    'weight_decay': Param(0.001, "AdamW weight decay (the authors' default)", Float(0)),
-    'finetune_recipe': Param('authors',
-                             "fine-tuning where the paper is silent: authors (their main_lincls.py: random resized "
-                             "crops, learning rate ×0.1 at epochs 60 and 80, head from N(0, 0.01)) | ours (beyond the "
-                             "paper: flips and quarter turns, cosine decay)", Names('train', 'FINETUNE_RECIPES')),
-    'batch_size': Param(32, 'fine-tuning batch size', Int(1)),
-    'checkpoint_minutes': Param(10.0,
-                                'fine-tuning: resume state written at most every this many minutes (0: after every '
-                                'epoch); never changes a result', Float(0)),
 })
 
 # %% ../nbs/20_params.ipynb #d6a3e6a1

@@ -93,6 +93,7 @@ def _method_rates(m:str, params:dict, rates) -> tuple:
     f = foundation_spec(method_arch(m, params['arch'], params.get('foundation_arch')))
     return rates.scaled(f.model, f.size), f.model
 
+# %% ../nbs/18_plan.ipynb #36f6486c
 def _probe_rows(params:dict, n:dict, rates) -> list:
     "The linear probes' rows: a features pass per (starting point, data set), then every probe's fit (CPU, seconds)."
     from dr_study.models import METHODS
@@ -108,12 +109,55 @@ def _probe_rows(params:dict, n:dict, rates) -> list:
                                               'each; CPU, seconds each)', images=0, gpu_hours=0.0, disk_gib=0.0)]
                    if fits else [])
 
+# %% ../nbs/18_plan.ipynb #468cd00e
+def _analysis_rows(params:dict, # resolved parameters
+                   rates, # `Throughput`
+                   *,
+                   n_test:int, # EyePACS test images
+                   n_m2:int, # external images
+                   n_seg:int, # segmentation images
+                  ) -> list:
+    "The analyses' rows: spectra, robustness and explanations of every seed's final model they apply to."
+    from dr_study.models import analysed_methods
+    arch, S = params['arch'], params['image_size']; r, img = rates.scaled(arch, S), S * S * 3
+    rows = []
+    an = {a: analysed_methods(params['methods'], a, params.get('probe_analyses', False))[0]
+          for a in ('spectra', 'robustness', 'explain')}
+    k = {a: len(ms) * len(params['seeds']) for a, ms in an.items()}  # the analyses run on every seed's final model
+    n_rob = n_m2 if params['robust_images'] is None else min(params['robust_images'], n_m2)
+    cells = len(params['corruptions'] if params['corruptions'] != 'all' else CORRUPTIONS) * len(params['severities'])
+    # IG steps, four more explainers, the cascade; backward = 2 forwards
+    passes = 32 * 3 + 5 * 3 + (7 * 3 if params.get('cascade', True) else 0)
+    N = min(params['probe_images'], n_test)
+    early = early_layers(PAPER_LAYERS[arch])
+    big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
+    rob_hours = sum((cells + 1) * n_rob / _method_rates(m, params, rates)[0]['infer'] / 3600
+                    for m in an['robustness']) * len(params['seeds'])
+    for step, unit, n, disk, hours in (
+            ('spectra', f"probe activations of {k['spectra']} models (two recipes); host memory about "
+                        f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k['spectra'] * N, 0, None),
+            ('robustness', f"{k['robustness']} models on {cells} corrupted sets + clean, {n_rob} images",
+             k['robustness'] * (cells + 1) * n_rob, _gib(cells * n_rob * img), rob_hours),
+            ('explain', f"{k['explain']} models, {n_seg} segmentation images, {passes} passes each",
+             k['explain'] * n_seg * passes, 0, None)):
+        rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600 if hours is None else hours,
+                         disk_gib=disk))
+        # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
+        if step == 'spectra':
+            eig = k['spectra'] * early * params.get('spectra_boot', 100)
+            rows.append(dict(step=step,
+                             unit=f"κ and α intervals: {eig:,} eigendecompositions ({k['spectra']} models × {early} "
+                                  f'layers × {params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
+                             images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
+    return rows + _faithfulness_rows(params, k['explain'], n_seg, r, rates)
+
+# %% ../nbs/18_plan.ipynb #5c6aefd6
 def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_params`)
                  sizes:dict|None=None, # images per set; None: `data_sizes(params)`
                  rates:Throughput=ASSUMED, # images per second
                 ) -> pd.DataFrame:
     "Every work unit of the study with its images through a network, GPU-hours and disk (GiB)."
-    from dr_study.models import METHODS, analysed_methods
+    from dr_study.models import METHODS
     sizes = sizes or data_sizes(params)[0]
     arch, S = params['arch'], params['image_size']
     r = rates.scaled(arch, S)
@@ -144,35 +188,7 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
                 rows.append(dict(step='train', unit=f'{m}-f{f:g}-s{s}', images=tr + inf,
                                  gpu_hours=(tr / rm['train'] + inf / rm['infer']) / 3600, disk_gib=ckpt(m)))
     rows += _probe_rows(params, dict(train=sizes['train'] + n_test, external=n_m2), rates)
-    an = {a: analysed_methods(params['methods'], a, params.get('probe_analyses', False))[0]
-          for a in ('spectra', 'robustness', 'explain')}
-    k = {a: len(ms) * len(params['seeds']) for a, ms in an.items()}  # the analyses run on every seed's final model
-    n_rob = n_m2 if params['robust_images'] is None else min(params['robust_images'], n_m2)
-    cells = len(params['corruptions'] if params['corruptions'] != 'all' else CORRUPTIONS) * len(params['severities'])
-    # IG steps, four more explainers, the cascade; backward = 2 forwards
-    passes = 32 * 3 + 5 * 3 + (7 * 3 if params.get('cascade', True) else 0)
-    N = min(params['probe_images'], n_test)
-    early = early_layers(PAPER_LAYERS[arch])
-    big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
-    rob_hours = sum((cells + 1) * n_rob / _method_rates(m, params, rates)[0]['infer'] / 3600
-                    for m in an['robustness']) * len(params['seeds'])
-    for step, unit, n, disk, hours in (
-            ('spectra', f"probe activations of {k['spectra']} models (two recipes); host memory about "
-                        f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k['spectra'] * N, 0, None),
-            ('robustness', f"{k['robustness']} models on {cells} corrupted sets + clean, {n_rob} images",
-             k['robustness'] * (cells + 1) * n_rob, _gib(cells * n_rob * img), rob_hours),
-            ('explain', f"{k['explain']} models, {n_seg} segmentation images, {passes} passes each",
-             k['explain'] * n_seg * passes, 0, None)):
-        rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600 if hours is None else hours,
-                         disk_gib=disk))
-        # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
-        if step == 'spectra':
-            eig = k['spectra'] * early * params.get('spectra_boot', 100)
-            rows.append(dict(step=step,
-                             unit=f"κ and α intervals: {eig:,} eigendecompositions ({k['spectra']} models × {early} "
-                                  f'layers × {params.get("spectra_boot", 100)} subsamples) of {N} × {N}',
-                             images=0, gpu_hours=eig * rates.eigh * (N / 1000) ** 3 / 3600, disk_gib=0.0))
-    rows += _faithfulness_rows(params, k['explain'], n_seg, r, rates)
+    rows += _analysis_rows(params, rates, n_test=n_test, n_m2=n_m2, n_seg=n_seg)
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
 
 # %% ../nbs/18_plan.ipynb #82ef495d

@@ -565,6 +565,7 @@ def starting_point_recipes(ds, # the training set's `CachedFundus`
         return config, lambda: f(*images(), PretrainConfig(arch, epochs, batch_size, seed, device, log), **h), what
     return {name: recipe(name) for name in needed_starting_points(methods)}
 
+# %% ../nbs/11_pretrain.ipynb #f9dfa277
 _BY_KEY = ('ifi_ssl_weights', 'foundation_weights')  # weights parameters that are mappings
 
 def _foundation_start(name:str, src, arch:str) -> tuple:

@@ -108,13 +108,14 @@ def _edited(tmp_path, module:str, old:str, new:str) -> Path:
 
 
 def _body_line(module:str, func:str) -> str:
-    "The first line of the body of `func` after its docstring (what an edit prepends a statement to)."
+    ("The first line of the body of `func` after its docstring that occurs once in its module (what an edit prepends a "
+     "statement to).")
     import ast, inspect, importlib
-    f = getattr(importlib.import_module(f'dr_study.{module}'), func)
+    mod = importlib.import_module(f'dr_study.{module}'); f = getattr(mod, func); text = inspect.getsource(mod)
     lines, _ = inspect.getsourcelines(f)
     body = ast.parse(inspect.getsource(f)).body[0].body
-    first = body[1] if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else body[0]
-    return lines[first.lineno - 1]
+    body = body[1:] if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else body
+    return next(lines[b.lineno - 1] for b in body if text.count(lines[b.lineno - 1]) == 1)
 
 
 KINDS = dict(synthetic=SYNTH_CODE, cache=CACHE_CODE, finetune=FINETUNE_CODE, predictions=PREDICT_CODE, corrupted=CORRUPTION_CODE)
