@@ -535,12 +535,13 @@ def _probe_within(R):
     ms = _fm_methods(R, probes=True)
     if not ms: return outcome(None, '', SIMULT, 'no linear probe in this run (--set linear_probe=true)')
     top = R.fractions()[-1]
-    specs = [(f'{m}-LP − {m} {ds} {side}', m, ds, [(sg, f'{m}-LP', top), (-sg, m, top)], -MARGIN_AUC)
-             for m in ms for ds in R.test_sets() for side, sg in (('> −0.02', 1), ('< +0.02', -1))]
+    # each cell oriented 'value > −margin': the probe minus its fine-tuning, and the fine-tuning minus its probe
+    specs = [(f'{a} − {b} {ds}', m, ds, [(1, a, top), (-1, b, top)], -MARGIN_AUC)
+             for m in ms for ds in R.test_sets() for a, b in ((f'{m}-LP', m), (m, f'{m}-LP'))]
     specs, out = _unseen(R, specs)
     F, _ = _auc_family(R, specs)
     if F is None: return outcome(None, '', SIMULT, 'every cell was left out or not trained' + _left_out(out))
-    return outcome(F, f'ΔAUC, each direction a cell ({_cells_line(F)}){_left_out(dict.fromkeys(n.rsplit(" ", 2)[0] for n in out))}',
+    return outcome(F, f'ΔAUC, each direction a cell ({_cells_line(F)}){_left_out(out)}',
                    SIMULT + f'; equivalence margin {MARGIN_AUC} (TOST by the intersection-union rule)')
 
 # %% ../nbs/17_claims.ipynb #055d85d6

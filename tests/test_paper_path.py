@@ -93,7 +93,7 @@ def test_paper_path_runs_every_foundation_starting_point_both_ways(paper_run):
     assert set(runs.method) >= {'IWNE-FS-LP', 'IWNE-CL-LP', 'IFI-FS-LP', 'IFI-CL-LP'}
     assert set(run.read('robustness_scores').method) >= {f.method for f in FOUNDATIONS.values()}  # robustness: every model
     assert (out/'figures'/'fig2_extended.svg').exists()
-    page = (out/'site'/'50_evaluate.html').read_text()
+    page = (out/'site'/'study-50_evaluate.html').read_text()
     assert 'every starting point, fine-tuned and linearly probed' in page and 'RETFound-Green' in page
 
 
@@ -104,7 +104,7 @@ def test_paper_path_marks_the_pretraining_overlap(paper_run):
     assert seen['FLAIR', 'eyepacs'] and seen['FLAIR', 'messidor2'] and seen['FLAIR-LP', 'messidor2']
     assert seen['RETFound-Green', 'eyepacs'] and not seen['RETFound-Green', 'messidor2']
     assert not seen['DINOv2-S', 'eyepacs'] and not seen['IFI-CL', 'eyepacs']
-    assert 'seen in pretraining' in (out/'site'/'50_evaluate.html').read_text()
+    assert 'seen in pretraining' in (out/'site'/'study-50_evaluate.html').read_text()
 
 
 def test_paper_path_refuses_a_weights_file_in_another_layout(paper_run, tmp_path):
