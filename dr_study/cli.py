@@ -126,7 +126,7 @@ def cmd_plan(a):
     "`dr-study plan`: a profile's work units with their GPU-hours and disk, before anything runs."
     from dr_study.params import load_params
     from dr_study.plan import ASSUMED, Throughput, compute_plan, data_sizes, plan_summary
-    p = load_params(a.profile, a.set)
+    p = load_params(a.profile, a.set, weights=False)  # a plan needs no weights files: sizes come from the registry
     given = {k: getattr(a, f'rate_{k}') for k in ('train', 'infer', 'pretrain') if getattr(a, f'rate_{k}') is not None}
     rates = Throughput(**{**{k: getattr(ASSUMED, k) for k in ('train', 'infer', 'pretrain')}, **given},
                        source='given on the command line' + ('' if len(given) == 3 else f' ({", ".join(given)}), the '

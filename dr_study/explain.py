@@ -15,17 +15,19 @@ from captum.attr import LRP, IntegratedGradients, InputXGradient, LayerGradCam, 
 from captum.attr._utils.custom_modules import Addition_Module
 from captum.attr._utils.lrp_rules import PropagationRule, Alpha1_Beta0_Rule
 from .models import MEAN, STD, normalize
+from .foundation import Adapted
 
 # %% auto #0
-__all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'POOLINGS',
+__all__ = ['LOW', 'HIGH', 'FIRST_RULES', 'IG_STEPS', 'RANDOMIZATION_ORDER', 'EXPLAINERS', 'CONTROLS', 'NEEDS_RESNET', 'POOLINGS',
            'RRA_PERCENTILE', 'SCORE_COLUMNS', 'OUTSIDE_COLUMNS', 'FLIPS', 'FLIP_EXPLAINERS', 'QUADRANTS', 'MASK_RULES',
-           'REGIONS', 'TABLE3_KEYS', 'TABLE3_LESIONS', 'EXPLAIN_CODE', 'explain_task', 'CanonBlock', 'CanonResNet',
-           'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'explain_lrp', 'integrated_gradients', 'grad_x_input',
-           'gradcam', 'random_map', 'randomize_weights', 'randomized', 'lrp_randomized', 'sum_pos', 'l2_norm_sq',
+           'REGIONS', 'KEEP', 'TABLE3_KEYS', 'TABLE3_LESIONS', 'EXPLAIN_CODE', 'explain_task', 'CanonBlock',
+           'CanonResNet', 'canonize', 'FirstLayerRule', 'lrp', 'canonized', 'resnet_of', 'input_bounds',
+           'resize_relevance', 'explain_lrp', 'integrated_gradients', 'grad_x_input', 'gradcam', 'random_map',
+           'randomize_weights', 'randomized', 'lrp_randomized', 'not_applicable', 'sum_pos', 'l2_norm_sq',
            'relevance_mass_accuracy', 'relevance_rank_accuracy', 'RelevanceMassAccuracy', 'RelevanceRankAccuracy',
            'relevance_percentile_accuracy', 'RelevancePercentileAccuracy', 'score_maps', 'relevance_outside',
            'random_expectation', 'cascading_randomization', 'flip_averaged', 'quadrant_shares', 'score_explainers',
-           'orientation_check', 'table3', 'explain_inputs', 'explain_job', 'figure5_image', 'figure5']
+           'orientation_check', 'table3', 'explain_inputs', 'applicability', 'explain_job', 'figure5_image', 'figure5']
 
 # %% ../nbs/16_explain.ipynb #0abb28d9
 class CanonBlock(nn.Module):
@@ -138,6 +140,7 @@ def lrp(model_canon:CanonResNet, # a `canonize`d ResNet
         *,
         first_rule:str='zb', # rule for conv1: 'zb', 'flat' or 'a1b0' (captum's, for comparison)
         start:str='one', # relevance put at `target`: 'one' (heatmap sums to 1) or 'logit' (sums to the logit)
+        bounds=None, # z^B's (low, high) per channel: a 0 and a 255 pixel in `x`'s normalization; None: ImageNet's
        ) -> torch.Tensor:
     "LRP-α1β0 heatmaps (B, 3, H, W) of output `target` for normalized images `x`, on a `canonize`d ResNet."
     if not isinstance(model_canon, CanonResNet):
@@ -150,7 +153,7 @@ def lrp(model_canon:CanonResNet, # a `canonize`d ResNet
         raise ValueError(f'lrp: target {target} is not an output of the model')
     for mod in model_canon.modules():
         if isinstance(mod, (nn.Conv2d, nn.Linear)): mod.rule = Alpha1_Beta0_Rule(set_bias_to_zero=True)
-    if first_rule != 'a1b0': model_canon.conv1.rule = FirstLayerRule(first_rule)
+    if first_rule != 'a1b0': model_canon.conv1.rule = FirstLayerRule(first_rule, *(bounds or (LOW, HIGH)))
     engine, kept = LRP(model_canon.eval()), []
     # captum multiplies its relevance (which sums to 1) by the logit: keep the former too
     grad_fn = engine.gradient_func
@@ -174,6 +177,26 @@ def canonized(model:nn.Module, # a torchvision ResNet, or an already canonized o
     if hit is None or hit[0] != fp: hit = _CANON[model] = (fp, canonize(model))
     return hit[1]
 
+# %% ../nbs/16_explain.ipynb #75085f17
+def resnet_of(model:nn.Module) -> ResNet|None:
+    "The torchvision ResNet `model` is or wraps (a foundation model behind `Adapted`); None for another network."
+    net = model.net if isinstance(model, Adapted) else model
+    return net if isinstance(net, ResNet) else None
+
+# %% ../nbs/16_explain.ipynb #8a763494
+def input_bounds(model:Adapted) -> tuple:
+    "z^B's (low, high) per channel at the wrapped network's input: a 0 and a 255 pixel in its own normalization."
+    at = lambda v: tuple((torch.tensor(v).view(1, 3, 1, 1) * model.scale.cpu() + model.shift.cpu()).flatten().tolist())
+    return at(LOW), at(HIGH)
+
+# %% ../nbs/16_explain.ipynb #3ccd9716
+def resize_relevance(r:torch.Tensor, # relevance maps (B, C, h, w)
+                     size, # (H, W) wanted
+                    ) -> torch.Tensor:
+    "Relevance resized by area and rescaled so that each map keeps its sum (exactly where one size divides the other)."
+    if tuple(r.shape[-2:]) == tuple(size): return r
+    return F.interpolate(r, size=tuple(size), mode='area') * (r.shape[-2] * r.shape[-1] / (size[0] * size[1]))
+
 # %% ../nbs/16_explain.ipynb #7a3d4963
 def explain_lrp(model:nn.Module, # torchvision ResNet (canonized once, cached) or a canonized one
                 x:torch.Tensor, # normalized images (B, 3, H, W)
@@ -181,8 +204,11 @@ def explain_lrp(model:nn.Module, # torchvision ResNet (canonized once, cached) o
                 first_rule:str='zb', # see `lrp`
                 start:str='one', # see `lrp`
                ) -> torch.Tensor:
-    "`lrp` on the cached canonized copy of `model`."
-    return lrp(canonized(model), x, target, first_rule=first_rule, start=start)
+    "`lrp` on the cached canonized copy of `model`; behind `Adapted`, at the network's own input, mapped back to `x`."
+    if not isinstance(model, Adapted): return lrp(canonized(model), x, target, first_rule=first_rule, start=start)
+    r = lrp(canonized(model.net), model.inputs(x), target, first_rule=first_rule, start=start,
+            bounds=input_bounds(model))
+    return resize_relevance(r, x.shape[-2:])
 
 # %% ../nbs/16_explain.ipynb #2c4ef792
 def _prep(model, x):
@@ -210,12 +236,14 @@ def grad_x_input(model:nn.Module, # torchvision ResNet
     return InputXGradient(model).attribute(_prep(model, x), target=int(target)).detach()
 
 # %% ../nbs/16_explain.ipynb #294904b7
-def gradcam(model:nn.Module, # torchvision ResNet (anything with a `layer4`)
+def gradcam(model:nn.Module, # torchvision ResNet (or one behind `Adapted`)
             x:torch.Tensor, # normalized images (B, 3, H, W)
             target:int=3, # output neuron explained
            ) -> torch.Tensor:
     "Grad-CAM on `layer4` (with ReLU), bilinearly upsampled to the input size: (B, 1, H, W)."
-    cam = LayerGradCam(model, model.layer4).attribute(_prep(model, x), target=int(target), relu_attributions=True)
+    net = resnet_of(model)
+    if net is None: raise ValueError(f'gradcam: expected a torchvision ResNet, got {type(model).__name__}')
+    cam = LayerGradCam(model, net.layer4).attribute(_prep(model, x), target=int(target), relu_attributions=True)
     return LayerAttribution.interpolate(cam.detach(), tuple(x.shape[-2:]), interpolate_mode='bilinear')
 
 # %% ../nbs/16_explain.ipynb #55282931
@@ -246,25 +274,26 @@ def _reinit(mod:nn.Module, g:torch.Generator):
         if mod.bias is not None: b = mod.in_features ** -0.5; nn.init.uniform_(mod.bias, -b, b, generator=g)
 
 # %% ../nbs/16_explain.ipynb #1d80075e
-def randomize_weights(model:nn.Module, # a torchvision ResNet; not modified
+def randomize_weights(model:nn.Module, # a torchvision ResNet (or one behind `Adapted`); not modified
                       # re-initialize the first `stages` of `RANDOMIZATION_ORDER` (top down); None: all
                       stages:int|None=None,
                       seed:int=0, # seed of the new weights
                      ) -> nn.Module:
     ("An eval-mode copy of `model` with its top `stages` stages re-initialized: the model-randomization control of "
      "Adebayo et al.")
-    if not isinstance(model, ResNet):
+    if resnet_of(model) is None:
         raise ValueError(f'randomize_weights: expected a torchvision ResNet, got {type(model).__name__}')
     k = len(RANDOMIZATION_ORDER) if stages is None else int(stages)
     if not 0 <= k <= len(RANDOMIZATION_ORDER):
         raise ValueError(f'stages must be 0 to {len(RANDOMIZATION_ORDER)} or None, got {stages!r}')
-    m, g = copy.deepcopy(model).eval(), torch.Generator().manual_seed(int(seed))
+    out, g = copy.deepcopy(model).eval(), torch.Generator().manual_seed(int(seed))
+    m = resnet_of(out)
     with torch.no_grad():
         for name in RANDOMIZATION_ORDER[:k]:
             for part in ((m.conv1, m.bn1) if name == 'stem' else (getattr(m, name),)):
                 for mod in part.modules(): _reinit(mod, g)
-    for p in m.parameters(): p.requires_grad_(False)
-    return m
+    for p in out.parameters(): p.requires_grad_(False)
+    return out
 
 # %% ../nbs/16_explain.ipynb #09f41dba
 _RANDOMIZED = weakref.WeakKeyDictionary()  # model -> {(stages, seed): (fingerprint, randomized copy)}
@@ -299,6 +328,20 @@ EXPLAINERS = {
 }
 # the explainers that are controls, and their labels
 CONTROLS = {'random': 'Gaussian noise', 'lrp_randomized': 'LRP of randomized weights'}
+
+# %% ../nbs/16_explain.ipynb #70a5a00a
+NEEDS_RESNET = {  # explainer or check -> why it does not apply to a network that is not a (wrapped) torchvision ResNet
+    'lrp_a1b0': "LRP's rules are set here for a canonized ResNet; a ViT's attention and LayerNorm need rules of their "
+                "own (AttnLRP), not implemented",
+    'lrp_randomized': 'the control of LRP, which does not apply',
+    'gradcam': "Grad-CAM weights a convolutional stage's feature maps (layer4); a ViT has tokens",
+    'cascade': "the cascade re-initializes a ResNet's stages (fc, layer4 … stem) under LRP",
+    'orientation': "the check measures LRP's corner bias from stride-2 convolutions",
+}
+
+def not_applicable(name:str, model:nn.Module) -> str:
+    "Why explainer or check `name` does not apply to `model` ('' where it does)."
+    return '' if resnet_of(model) is not None else NEEDS_RESNET.get(name, '')
 
 # %% ../nbs/16_explain.ipynb #e8945778
 def _as_np(a, name='heatmap'):
@@ -594,6 +637,7 @@ class _Faith:
 # from area fractions to the mask scored
 MASK_RULES = {'area': lambda f: f, 'any': lambda f: f > 0, 'half': lambda f: f >= 0.5}
 REGIONS = ('fov', 'image')  # scored inside the field of view, or over the whole image (as the paper)
+KEEP = ('lrp_a1b0', 'integrated_gradients', 'grad_x_input', 'gradcam')  # Figure 5's map: the first of these that applies
 
 def score_explainers(model:nn.Module, # torchvision ResNet
                      images:torch.Tensor, # uint8 images (N, 3, S, S), as the cache stores them
@@ -606,19 +650,22 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                      seed:int=0, # seed of the Gaussian control (a new draw per batch) and of the randomized weights
                      percentile:float=RRA_PERCENTILE, # see `score_maps`
                      device='cpu', # 'auto', 'cpu', 'cuda' or 'cuda:N'
-                     keep:str|None='lrp_a1b0', # explainer whose signed, channel-summed maps are returned (Figure 5)
+                     keep=KEEP, # explainers whose signed, channel-summed maps are returned (Figure 5): the first that applies
                      flips:bool=True, # average the `FLIP_EXPLAINERS` over the flip group (`flip_averaged`)
                      # images whose maps are also scored by ROAD and pixel flipping (`dr_study.faithfulness`)
                      faithfulness:int=0,
                      shares=(0.1, 0.3, 0.5, 0.7, 0.9), # shares of the field of view they remove
                     ) -> dict:
-    ("Every explainer of `names` on `images`, pooled both ways, scored per lesion under every `MASK_RULES` rule in "
-     "every `REGIONS` region; the relevance outside `region`; and the faithfulness curves of `faithfulness` images.")
+    ("Every explainer of `names` that applies to `model`, pooled both ways, scored per lesion under every `MASK_RULES` "
+     "rule in every `REGIONS` region; the relevance outside `region`; the faithfulness curves of `faithfulness` images.")
     unknown = [n for n in names if n not in EXPLAINERS]
     if unknown: raise ValueError(f'unknown explainer(s) {unknown}; known: {list(EXPLAINERS)}')
     if not (torch.is_tensor(images) and images.dtype == torch.uint8 and images.ndim == 4):
         raise ValueError('images: expected a uint8 tensor (N, 3, S, S)')
     scores, outside, kept = [], [], None
+    skipped = {n: why for n in names if (why := not_applicable(n, model))}
+    names = [n for n in names if n not in skipped]
+    keep = next((k for k in ([keep] if isinstance(keep, str) else keep or ()) if k in names), None)
     faith = _Faith(model, images, fractions, region, n=faithfulness, shares=shares, target=target, seed=seed,
                    device=device)
     for name in names:
@@ -638,7 +685,7 @@ def score_explainers(model:nn.Module, # torchvision ResNet
                     scores.append(score_maps(pm, {l: f(v) for l, v in fractions.items()}, percentile=percentile,
                                              region=region if reg == 'fov' else None).assign(region=reg, mask=rule, **tag))
     return dict(scores=pd.concat(scores, ignore_index=True), outside=pd.concat(outside, ignore_index=True), kept=kept,
-                faithfulness=faith.table())
+                kept_by=keep, not_applicable=skipped, faithfulness=faith.table())
 
 # %% ../nbs/16_explain.ipynb #b1a559ef
 def orientation_check(model:nn.Module, # torchvision ResNet
@@ -706,10 +753,23 @@ def explain_inputs(cache:str) -> tuple:
     fractions['total'] = np.minimum(1, sum(fractions.values()))
     return X, fractions, seg.retinas()
 
+# %% ../nbs/16_explain.ipynb #6a0047b6
+def applicability(model:nn.Module, # the model explained
+                  explainers, # the explainers asked for
+                  kept_by:str|None, # the explainer of Figure 5's map
+                  cascade:bool, # the cascade was asked for
+                  orientation:bool, # the orientation check was asked for
+                 ) -> pd.DataFrame:
+    "One row per explainer and check asked for: does it apply to `model` (`not_applicable`), why not, Figure 5's map."
+    asked = [*explainers, *(['cascade'] if cascade else []), *(['orientation'] if orientation else [])]
+    why = {a: not_applicable(a, model) for a in asked}
+    return pd.DataFrame(dict(what=asked, applies=[not w for w in why.values()], reason=list(why.values()),
+                             figure5=[a == kept_by for a in asked]))
+
 # %% ../nbs/16_explain.ipynb #c8ac2150
 def explain_job(cache:str, # the lesion-segmentation cache folder
                 weights:str, # the model's weights file
-                arch:str, # its torchvision ResNet
+                arch:str, # its architecture (`models.make_model`: a ResNet or a foundation model)
                 *,
                 explainers:list, # names in `EXPLAINERS`
                 target:int=3, # output neuron explained
@@ -724,8 +784,8 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
                 shares=(0.1, 0.3, 0.5, 0.7, 0.9), # the shares of the field of view they remove
                 device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                ) -> dict:
-    ("One model's heatmap scores (an executor's job, or here): {'scores.csv', 'outside.csv', 'kept.npy'[, "
-     "'faithfulness.csv', 'cascade.csv', 'orientation.csv']}.")
+    ("One model's heatmap scores (an executor's job, or here): {'scores.csv', 'outside.csv', 'applicability.csv'"
+     "[, 'kept.npy', 'faithfulness.csv', 'cascade.csv', 'orientation.csv']}.")
     from dr_study.models import load_model, resolve_device
     dev = resolve_device(device)
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False  # full float32 on GPUs too
@@ -733,14 +793,16 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
     model = load_model(weights, arch, device=dev)
     res = score_explainers(model, X, fractions, names=explainers, region=region, target=target, batch=batch, seed=seed,
                            percentile=percentile, device=dev, flips=flips, faithfulness=faithfulness, shares=shares)
-    out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 'kept.npy': np.asarray(res['kept'], np.float32)}
+    out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 
+           'applicability.csv': applicability(model, explainers, res['kept_by'], checks and cascade, checks)}
+    if res['kept'] is not None: out['kept.npy'] = np.asarray(res['kept'], np.float32)
     if res['faithfulness'] is not None: out['faithfulness.csv'] = res['faithfulness']
-    if checks and cascade:
+    if checks and cascade and not not_applicable('cascade', model):
         out['cascade.csv'] = cascading_randomization(model, normalize(X.to(dev)),
                                                      {'total': MASK_RULES[mask_rule](fractions['total'])},
                                                      region=region, target=target, seed=seed, batch=batch,
                                                      percentile=percentile)
-    if checks:
+    if checks and not not_applicable('orientation', model):
         out['orientation.csv'] = orientation_check(load_model(weights, arch, device=dev), X, fractions['total'],
                                                    region=region, target=target, batch=batch, device=dev)
     return out

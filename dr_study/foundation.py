@@ -135,11 +135,14 @@ class Adapted(nn.Module):
         self.register_buffer('scale', a.view(1, 3, 1, 1), persistent=False)
         self.register_buffer('shift', b.view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x:torch.Tensor) -> torch.Tensor:
+    def inputs(self, x:torch.Tensor) -> torch.Tensor:
+        "What the released network sees of study-normalized images `x`: resized, renormalized."
         if x.shape[-2:] != (self.size, self.size):
             x = nn.functional.interpolate(x, size=(self.size, self.size), mode='bilinear', align_corners=False,
                                           antialias=x.shape[-1] > self.size)
-        return self.net(x * self.scale + self.shift)
+        return x * self.scale + self.shift
+
+    def forward(self, x:torch.Tensor) -> torch.Tensor: return self.net(self.inputs(x))
 
 # %% ../nbs/25_foundation.ipynb #0bafe8ef
 @dataclass(frozen=True)

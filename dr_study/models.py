@@ -91,13 +91,11 @@ def method_arch(method:str, # a name in `METHODS`
 # %% ../nbs/10_models.ipynb #ed4e06c1
 # analysis -> (does it apply to a method?, why not, in words)
 ANALYSES = {
-    'spectra': (lambda s: s['arch'] is None,
-                "the authors' recipe reads the layers of the run's torchvision ResNet by name; a foundation model's "
-                "network is another (a ViT's layers are Linear maps of tokens)"),
+    # every model: a ViT's spectra are those of its Linear maps of tokens (`spectra.layers_note`); the explainers that
+    # do not apply to a network are named per model (`explain.not_applicable`)
+    'spectra': (lambda s: True, ''),
     'robustness': (lambda s: True, ''),
-    'explain': (lambda s: s['arch'] is None,
-                "LRP, Grad-CAM and the checks are built for the run's torchvision ResNet; not run on a foundation "
-                "model's network here"),
+    'explain': (lambda s: True, ''),
 }
 
 def analysed_methods(methods, # the run's methods

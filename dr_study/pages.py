@@ -27,13 +27,13 @@ from .evaluate import (figure2, figure2_extended, paired_deltas, final_models_su
 from .calibration import (calibration_summary, calibration_table, figure_calibration, figure_reliability,
                                   figure_calibration_shift, reliability_table, temperatures)
 from .spectra import (DISTRIBUTIONS, condition_table, early_layers, figure3a, figure3b, first_layer_table,
-                              spectra_dict, spectra_task, spectrum_intervals)
+                              layers_note, spectra_dict, spectra_task, spectrum_intervals)
 from .robustness import (CORRUPTIONS, FUNDUS_NAMES, errors_summary, figure_mce, figure_severity,
                                  robustness_errors, corrupt_job, corrupted_sets, corruption_key, corruption_source,
                                  figure4,
                                  robustness_table, score_task)
 from .explain import (CONTROLS, EXPLAINERS, MASK_RULES, QUADRANTS, TABLE3_LESIONS, explain_inputs, explain_task,
-                              figure5, figure5_image, random_expectation, table3)
+                              figure5, figure5_image, random_expectation, table3, NEEDS_RESNET)
 from .claims import (CLAIMS, PAPER_TABLE2, PAPER_TABLE3, VERDICTS, Results, claims_markdown, figure_ledger,
                              ledger,
                              page_claims)
@@ -50,7 +50,7 @@ _all_ = ['json', 'time', 'partial', 'asdict', 'Path', 'np', 'pd', 'alt', 'torch'
          'final_models_summary', 'metrics_table', 'read_predictions', 'label_efficiency', 'label_efficiency_summary',
          'calibration_summary', 'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table',
          'temperatures', 'DISTRIBUTIONS', 'condition_table',
-         'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'spectra_dict', 'spectra_task',
+         'early_layers', 'figure3a', 'figure3b', 'first_layer_table', 'layers_note', 'spectra_dict', 'spectra_task', 'NEEDS_RESNET',
          'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary', 'figure_mce', 'figure_severity',
          'robustness_errors', 'figure_calibration_shift', 'corrupt_job', 'corrupted_sets', 'corruption_key',
          'corruption_source',
@@ -71,13 +71,14 @@ __all__ = ['Page', 'page_setup', 'json', 'time', 'partial', 'asdict', 'Path', 'n
            'read_predictions', 'label_efficiency', 'label_efficiency_summary', 'calibration_summary',
            'calibration_table', 'figure_calibration', 'figure_reliability', 'reliability_table', 'temperatures',
            'DISTRIBUTIONS', 'condition_table', 'early_layers', 'figure3a', 'figure3b', 'first_layer_table',
-           'spectra_dict', 'spectra_task', 'spectrum_intervals', 'CORRUPTIONS', 'FUNDUS_NAMES', 'errors_summary',
-           'figure_mce', 'figure_severity', 'robustness_errors', 'figure_calibration_shift', 'corrupt_job',
-           'corrupted_sets', 'corruption_key', 'corruption_source', 'figure4', 'robustness_table', 'score_task',
-           'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS', 'TABLE3_LESIONS', 'explain_inputs', 'explain_task',
-           'figure5', 'figure5_image', 'random_expectation', 'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3',
-           'VERDICTS', 'Results', 'claims_markdown', 'figure_ledger', 'ledger', 'page_claims', 'faithfulness_summary',
-           'faithfulness_table', 'figure_faithfulness', 'Task', 'dispatch', 'terminal']
+           'layers_note', 'spectra_dict', 'spectra_task', 'NEEDS_RESNET', 'spectrum_intervals', 'CORRUPTIONS',
+           'FUNDUS_NAMES', 'errors_summary', 'figure_mce', 'figure_severity', 'robustness_errors',
+           'figure_calibration_shift', 'corrupt_job', 'corrupted_sets', 'corruption_key', 'corruption_source',
+           'figure4', 'robustness_table', 'score_task', 'CONTROLS', 'EXPLAINERS', 'MASK_RULES', 'QUADRANTS',
+           'TABLE3_LESIONS', 'explain_inputs', 'explain_task', 'figure5', 'figure5_image', 'random_expectation',
+           'table3', 'CLAIMS', 'PAPER_TABLE2', 'PAPER_TABLE3', 'VERDICTS', 'Results', 'claims_markdown',
+           'figure_ledger', 'ledger', 'page_claims', 'faithfulness_summary', 'faithfulness_table',
+           'figure_faithfulness', 'Task', 'dispatch', 'terminal']
 
 # %% ../nbs/21_pages.ipynb #e0d2a08f
 class Page(NamedTuple):

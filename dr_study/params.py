@@ -321,7 +321,9 @@ def describe_params(params:dict|None=None) -> 'pd.DataFrame':
                               meaning=p.doc) for k, p in SCHEMA.items()])
 
 # %% ../nbs/20_params.ipynb #597e32a2
-def expand_methods(params:dict) -> list:
+def expand_methods(params:dict, # checked parameters
+                   weights:bool=True, # require a weights file for each foundation starting point (False: planning)
+                  ) -> list:
     ("The comparison's methods, once each: `methods`, those of the `ssl` recipes and the `foundation` models, then "
      "(`linear_probe`) the probe of each; an error naming the parameter where a foundation model has no weights file.")
     from dr_study.models import ssl_methods, probe_methods, METHODS
@@ -331,13 +333,16 @@ def expand_methods(params:dict) -> list:
         if m not in ms: ms.append(m)
     if params['linear_probe']: ms += [m for m in probe_methods(ms) if m not in ms]
     need = dict.fromkeys(a for a in (METHODS[m]['arch'] for m in ms) if a is not None)
-    if missing := [n for n in need if not (params.get('foundation_weights') or {}).get(n)]:
+    if weights and (missing := [n for n in need if not (params.get('foundation_weights') or {}).get(n)]):
         raise ParamError(f'{", ".join(missing)}: a foundation starting point needs its released weights file: '
                          + ' '.join(f'--set foundation_weights.{n}=FILE' for n in missing))
     return ms
 
 # %% ../nbs/20_params.ipynb #11ebcb39
-def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
+def load_params(profile:str='tiny', # a name in `PROFILES` or a YAML path
+                overrides:dict|list|None=None, # {name: value} or ['name=value', ...] (`--set`)
+                weights:bool=True, # require the foundation models' weights files (False: `dr-study plan`)
+               ) -> dict:
     ("The checked parameters: `SCHEMA`'s defaults, then `profile` (a name in `PROFILES` or a YAML path), then "
      "`overrides`.")
     p = Path(profile) if str(profile).endswith(('.yaml', '.yml')) else PROFILES/f'{profile}.yaml'
@@ -356,7 +361,7 @@ def load_params(profile:str='tiny', overrides:dict|list|None=None) -> dict:
         if sub and not isinstance(params[k], dict): raise ParamError(f'--set {k}.{sub}: {k} is not a mapping')
         params[k] = {**params[k], sub: v} if sub else v
     check_params(params)
-    params['methods'] = expand_methods(params)
+    params['methods'] = expand_methods(params, weights)
     return params
 
 # %% ../nbs/20_params.ipynb #7e96726a

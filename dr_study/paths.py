@@ -128,7 +128,7 @@ RESULTS = {
     'data_grades': 'share of each ICDR grade per data set and split (figure)',
     'idrid_masks': 'lesion masks found per IDRiD segmentation image',
     'pretrain_loss': 'mean loss per pretraining epoch of each starting point (figure)',
-    'training_runs': 'every fine-tuning unit: method, fraction, seed, best epoch, validation AUC, when it was made',
+    'training_runs': 'every fine-tuning unit: method, fraction, seed, best epoch (a probe: its C), validation AUC, when made',
     'training_curves': 'validation AUC of every fine-tuning run after each epoch (figure)',
     'predictions': "every final model's class probabilities on every test image",
     'metrics': 'AUC with its interval, sensitivity at 90%/95% specificity and kappa per method, fraction, seed, test '
@@ -167,11 +167,11 @@ RESULTS = {
     'lesion_areas': 'lesion area per IDRiD image and lesion',
     'xai_cascade': 'cascading randomization of LRP per stage (figure)',
     'xai_orientation': 'LRP of flipped and rotated inputs, mapped back',
+    'xai_applicability': "beyond the paper: which explainers and checks apply to each model, why not, Figure 5's map",
     'xai_before_after': 'heatmap scores before and after fine-tuning',
     'xai_by_grade': 'relevance inside the lesions per grade (figure)',
     'xai_faithfulness': 'beyond the paper: ROAD and pixel-flipping curves per model, explainer and image',
-    'faithfulness': 'beyond the paper: ROAD area between the curves and pixel-flipping area per method, explainer, '
-                    'lesion-size stratum',
+    'faithfulness': 'beyond the paper: ROAD area between the curves and pixel-flipping area per method, explainer, lesion-size stratum',
     'fig_faithfulness': 'beyond the paper: ROAD area between the curves per explainer and method (figure)',
     'xai_rank_agreement': 'rank agreement of the explainers per method',
     'claims': "every claim of the paper's ledger with its estimate, interval and verdict",

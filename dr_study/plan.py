@@ -131,16 +131,16 @@ def _analysis_rows(params:dict, # resolved parameters
     N = min(params['probe_images'], n_test)
     early = early_layers(PAPER_LAYERS[arch])
     big = N * 16 * S * S * 4  # the largest layer (conv1, 64 × (S/2)²), float32
-    rob_hours = sum((cells + 1) * n_rob / _method_rates(m, params, rates)[0]['infer'] / 3600
-                    for m in an['robustness']) * len(params['seeds'])
-    for step, unit, n, disk, hours in (
+    # each model at its own network and input size (a foundation model's), on every seed's final model
+    hours = lambda a, n: sum(n / _method_rates(m, params, rates)[0]['infer'] / 3600 for m in an[a]) * len(params['seeds'])
+    for step, unit, n, disk, h in (
             ('spectra', f"probe activations of {k['spectra']} models (two recipes); host memory about "
-                        f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k['spectra'] * N, 0, None),
+                        f'{_gib(2 * max(big, 2**31) + early * N * N * 8):.1f} GiB', 2 * k['spectra'] * N, 0, hours('spectra', 2 * N)),
             ('robustness', f"{k['robustness']} models on {cells} corrupted sets + clean, {n_rob} images",
-             k['robustness'] * (cells + 1) * n_rob, _gib(cells * n_rob * img), rob_hours),
+             k['robustness'] * (cells + 1) * n_rob, _gib(cells * n_rob * img), hours('robustness', (cells + 1) * n_rob)),
             ('explain', f"{k['explain']} models, {n_seg} segmentation images, {passes} passes each",
-             k['explain'] * n_seg * passes, 0, None)):
-        rows.append(dict(step=step, unit=unit, images=n, gpu_hours=n / r['infer'] / 3600 if hours is None else hours,
+             k['explain'] * n_seg * passes, 0, hours('explain', n_seg * passes))):
+        rows.append(dict(step=step, unit=unit, images=n, gpu_hours=h,
                          disk_gib=disk))
         # κ and α intervals: every subsample's spectrum of the initial layers, from their Gram matrices
         if step == 'spectra':
@@ -158,6 +158,7 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
                 ) -> pd.DataFrame:
     "Every work unit of the study with its images through a network, GPU-hours and disk (GiB)."
     from dr_study.models import METHODS
+    from dr_study.foundation import FOUNDATIONS
     sizes = sizes or data_sizes(params)[0]
     arch, S = params['arch'], params['image_size']
     r = rates.scaled(arch, S)
@@ -174,12 +175,14 @@ def compute_plan(params:dict, # resolved parameters (`dr_study.params.load_param
         given = (params.get(sp.get('weights', (None,))[0]) or {}).get(name) if sp['recipe'] is None else \
             params.get(sp.get('weights', (None,))[0])
         title = PRETRAINERS[sp['recipe']].title if sp['recipe'] else name
+        fm = FOUNDATIONS[name].method if sp['recipe'] is None else None  # a released foundation model: nothing to pretrain
         what, n = ((f'weights from {given}', 0) if given is not None else
+                   (f'released weights ({FOUNDATIONS[name].source}): --set foundation_weights.{name}=FILE', 0) if fm else
                    (f'{title} on the EyePACS training images',
                     params['pretrain_epochs'] * n_tr) if sp['data'] == 'dr' else
                    (f'stand-in {title} on natural crops', params['pretrain_epochs'] * params['natural_images']))
         rows.append(dict(step='pretrain', unit=f'{name}: {what}', images=n, gpu_hours=n / r['pretrain'] / 3600,
-                         disk_gib=_gib(WEIGHT_COUNTS[arch] * 4)))
+                         disk_gib=ckpt(fm) if fm else _gib(WEIGHT_COUNTS[arch] * 4)))
     for m in [m for m in params['methods'] if METHODS[m]['adapt'] == 'FT']:
         ep, (rm, _) = params['epochs_iwne'] if METHODS[m]['long'] else params['epochs_ifi'], _method_rates(m, params, rates)
         for f in params['fractions']:

@@ -89,7 +89,7 @@ def fit_logistic(Z:np.ndarray, # standardized features (N, D)
                  C:float=1.0, # inverse penalty (scikit-learn's C)
                  classes:int=5, # number of classes (absent ones get a vanishing probability)
                  max_iter:int=500, # L-BFGS iterations
-                tol:float=1e-6, # L-BFGS's gradient tolerance (on the objective divided by C * n)
+                tol:float=1e-5, # L-BFGS's gradient tolerance (on the objective divided by C * n): probabilities within 1e-3
                 init:tuple|None=None, # (W, b) to start from (a warm start along a grid of C); None: zeros
                 dtype=torch.float32, # float32: twice as fast as float64, probabilities within 1e-3 of its
                 ) -> tuple:
@@ -176,9 +176,10 @@ def probe_unit(parent, # folder of the units (a run's `checkpoints/runs`)
     if u.done(log): return u, json.loads((u.dir/'metrics.json').read_text()), True
     load = lambda f, r: np.load(f.dir/'features.npy')[np.asarray(r, int)].astype(np.float64)
     t0 = time.monotonic(); r = probe(load(*train[:2]), np.asarray(train[2]), load(*val[:2]), np.asarray(val[2]))
-    d = u.start(); save_weights(probe_model(starting_model(arch, init_file, seed), r).state_dict(), d/'best.safetensors')
+    model = probe_model(starting_model(arch, init_file, seed), r)
+    d = u.start(); save_weights(model.state_dict(), d/'best.safetensors')
     hist = [dict(epoch=k, **h) for k, h in enumerate(r['history'])]
-    m = dict(best_auc=r['val_auc'], best_epoch=[h['C'] for h in hist].index(r['C']), C=r['C'], history=hist,
+    m = dict(head=head_name(model), best_auc=r['val_auc'], best_epoch=[h['C'] for h in hist].index(r['C']), C=r['C'], history=hist,
              seconds=round(time.monotonic() - t0, 2), complete=True, config=config)
     write_json(d/'metrics.json', m); u.finish(); return u, m, False
 
@@ -199,14 +200,13 @@ def probe_predictions(unit:WorkUnit, # a finished probe unit (its `best.safetens
     u = WorkUnit.keyed(parent, f'{unit.dir.name}-{name}', config)
     if u.done(log): return u
     with safe_open(str(unit.dir/'best.safetensors'), 'pt') as f:
-        hn = next(k for k in f.keys() if k.endswith('.weight') and k[:-len('.weight')] in _HEADS)
-        W, b = f.get_tensor(hn).double().numpy(), f.get_tensor(hn[:-len('weight')] + 'bias').double().numpy()
+        hn = json.loads((unit.dir/'metrics.json').read_text())['head']  # `models.head_name` of the probe's model
+        W, b = f.get_tensor(hn + '.weight').double().numpy(), f.get_tensor(hn + '.bias').double().numpy()
     p = _softmax(np.load(feats.dir/'features.npy')[rows].astype(np.float64) @ W.T + b)
     d = u.start()
     with atomic_path(d/'probs.npy') as t: np.save(t, p)
     u.finish(); return u
 
-_HEADS = ('fc', 'head', 'net.fc', 'net.head')  # where `models.head_name` finds a head
 
 # %% ../nbs/26_probe.ipynb #52abc600
 def _start_of(run, method:str, s:int, seed:int) -> tuple:

@@ -16,7 +16,7 @@ __all__ = ['LAYER_SETS', 'PAPER_LAYER_TYPES', 'DISTRIBUTIONS', 'SPECTRA_CODE', '
            'standardized_gram', 'standardized_eigenvalues', 'FeatureSpectra', 'ev_density_samples', 'ev_density',
            'figure3b', 'fit_distributions', 'PowerLawFit', 'first_layer_table', 'condition_table', 'early_layers',
            'resampled_eigenvalues', 'delete_d_weights', 'pseudo_replicates', 'SpectrumStatistics', 'spectrum_intervals',
-           'figure3a', 'spectra_long', 'spectra_dict', 'spectra_job']
+           'figure3a', 'spectra_long', 'spectra_dict', 'spectra_job', 'layers_note']
 
 # %% ../nbs/14_spectra.ipynb #5df8b1fd
 def _blocks(model:nn.Module) -> list:
@@ -287,7 +287,7 @@ def ev_density(eigs, # eigenvalues
 
 # %% ../nbs/14_spectra.ipynb #507d3498
 def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, component)
-             layer:str, # the layer drawn (the first: `conv1`)
+             layer:str|None, # the layer drawn (the first: `conv1`); None: each model's first (`depth` 0)
              width:int=560, # width in pixels
             ) -> tuple:
     ("Figure 3b: (chart, the eigenvalues drawn) of `layer`: the authors' mirrored density (top) and the spectrum "
@@ -295,7 +295,7 @@ def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, compo
     import altair as alt
     from dr_study.report import method_color
     from dr_study.models import method_colors
-    fl = eigs[eigs.layer == layer][['method', 'component', 'eigenvalue']].reset_index(drop=True)
+    fl = eigs[eigs.depth == 0 if layer is None else eigs.layer == layer][['method', 'component', 'eigenvalue']].reset_index(drop=True)
     if fl.empty:
         raise ValueError(f'no eigenvalues of layer {layer!r}; layers: {list(dict.fromkeys(eigs.layer))[:5]}...')
     k = int(fl.component.max()); grid = np.linspace(-k - 1, k + 1, 401)
@@ -308,7 +308,7 @@ def figure3b(eigs:pd.DataFrame, # eigenvalues, one row per (method, layer, compo
     plain = alt.Chart(fl).mark_line(point=alt.OverlayMarkDef(size=12)).encode(x=alt.X('component:Q', title='principal component'),
         y=alt.Y('eigenvalue:Q', scale=alt.Scale(type='log'), title='eigenvalue'), color=color)
     return alt.vconcat(top.properties(width=width, height=170), plain.properties(width=width, height=150),
-                       title=f'Figure 3b: eigenvalues of the first layer ({layer})'), fl
+                       title=f'Figure 3b: eigenvalues of the first layer ({layer or "each model’s own"})'), fl
 
 # %% ../nbs/14_spectra.ipynb #0e6d7b96
 DISTRIBUTIONS = ['pareto', 'lognorm', 'weibull_min', 'gamma', 'expon', 'genextreme']
@@ -400,7 +400,7 @@ def _layer(spectra:dict, method, layer):
 
 # %% ../nbs/14_spectra.ipynb #8834ead2
 def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
-                      first:str='conv1', # the layer of Table 2
+                      first:str|None='conv1', # the layer of Table 2; None: each model's first
                       n_boot:int=1000, # bootstrap resamples of the power-law fit
                       *,
                       seed:int=0, # seed of the bootstrap
@@ -409,14 +409,15 @@ def first_layer_table(spectra:dict, # {method: {layer: eigenvalues}}
     "Table 2: best distfit distribution and power-law Pareto shape with its interval, one row per method."
     rows = []
     for method in spectra:
-        e = _layer(spectra, method, first)
+        name = next(iter(spectra[method])) if first is None else first
+        e = _layer(spectra, method, name)
         fd, pl = fit_distributions(e, candidates), PowerLawFit(n_boot, seed=seed)(e)
         par = np.flatnonzero(fd.distribution.to_numpy() == 'pareto')
         rows.append(dict(method=method, best_distribution=fd.distribution[0], alpha=pl['alpha'],
                          alpha_lo=pl['alpha_lo'], alpha_hi=pl['alpha_hi'],
                          pareto_b_distfit=fd.pareto_alpha[par[0]] if len(par) else np.nan,
                          pareto_rank=int(par[0]) + 1 if len(par) else np.nan,
-                         exponent=pl['exponent'], xmin=pl['xmin'], n_tail=pl['n_tail'], ks=pl['ks'], n_eigs=len(e)))
+                         exponent=pl['exponent'], xmin=pl['xmin'], n_tail=pl['n_tail'], ks=pl['ks'], n_eigs=len(e), layer=name))
     return pd.DataFrame(rows)
 
 # %% ../nbs/14_spectra.ipynb #0862fc25
@@ -585,7 +586,7 @@ def spectra_job(cache:str, # the cache folder of the probe images
                 probe:list, # its items
                 weights:str, # the model's weights file
                 *,
-                arch:str, # its torchvision ResNet
+                arch:str, # its architecture (`models.make_model`)
                 batch_size:int=32, # images per forward pass
                 spectra_boot:int=100, # delete-d subsamples of the probe images
                 seed:int=0, # seed of the subsamples
@@ -593,10 +594,12 @@ def spectra_job(cache:str, # the cache folder of the probe images
                 layer_set:str='blocks_bn', # its layers (`LAYER_SETS`)
                 device='auto', # 'auto', 'cpu', 'cuda' or 'cuda:N'
                ) -> dict:
-    "One model's spectra (an executor's job, or here): {'eigenvalues.csv', 'boot.csv'[, 'channel.csv']}."
+    ("One model's spectra (an executor's job, or here): {'eigenvalues.csv', 'boot.csv'[, 'channel.csv' (the run's "
+     "ResNets)]}.")
     from dr_study.cache import CachedFundus
     from dr_study.models import load_model, normalize, resolve_device
     from dr_study.preprocess import field_of_view
+    from dr_study.foundation import Adapted
     dev = resolve_device(device)
     # full float32 convolutions on GPUs too: spectra comparable with CPU runs
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
@@ -605,6 +608,8 @@ def spectra_job(cache:str, # the cache folder of the probe images
     W, n_pat, d_pat = delete_d_weights(ds.records.patient.to_numpy()[probe], spectra_boot, seed=seed)
     W = np.vstack([np.ones(len(probe)), W])  # row 0: the probe set as drawn
     model = load_model(weights, arch, device=dev)
+    if isinstance(model, Adapted):  # a foundation model: its own network at its own input; no channel view
+        batches, model, channel = [model.inputs(b) for b in batches], model.net, False
     fs = FeatureSpectra(device=dev, keep_grams=early_layers(len(paper_layers(model))))
     out = {'eigenvalues.csv': spectra_long(fs(model, batches)),
            'boot.csv': SpectrumStatistics()(fs.grams_,
@@ -625,3 +630,19 @@ from functools import partial
 from .dispatch import model_task
 # (spec, method, weights, parent, arch, device=, log=, channel=) -> (unit, Task)
 spectra_task = partial(model_task, 'spectra', spectra_job, SPECTRA_CODE)
+
+# %% ../nbs/14_spectra.ipynb #4d98c81c
+def layers_note(methods, # the page's methods
+               ) -> str:
+    "What the authors' recipe hooks in the methods' foundation networks, in words ('' if there are none)."
+    from dr_study.models import METHODS
+    from dr_study.foundation import FOUNDATIONS
+    fm = {m: FOUNDATIONS[METHODS[m]['arch']] for m in methods if METHODS[m]['arch']}
+    vit, res = [m for m, f in fm.items() if f.library == 'timm'], [m for m, f in fm.items() if f.library != 'timm']
+    out = [f"In the ViTs ({', '.join(vit)}) the recipe's modules are the patch embedding (a Conv2d: their first layer, "
+           "one 14- or 16-pixel patch per position) and, in each transformer block, the Linear maps qkv, proj, fc1 "
+           "and fc2, each applied to every token, so a sample is an image's tokens × features; their LayerNorms are "
+           "not hooked (a ResNet's BatchNorms are), so a ViT's layer index and κ compare with a ResNet's by position "
+           "only."] if vit else []
+    if res: out.append(f"{', '.join(res)}: a torchvision ResNet, its layers named as the run's, at its own input size.")
+    return ' '.join(out)

@@ -453,8 +453,10 @@ def grid_tables(cells:list, # `GridCell`s, each finished
                                            patient=rc.patient.values, grade=rc.grade.astype(int).values,
                                            **{f'p{k}': p[:, k] for k in range(5)})))
         rows.append(dict(method=c.method, fraction=c.fraction, seed=c.seed, train_images=len(c.train_idx),
-                         epochs=c.cfg.epochs, lr=c.cfg.lr,
-                         best_epoch=res['best_epoch'], val_auc=res['best_auc'],
+                         # a linear probe has no epochs or learning rate: its penalty C, chosen by validation AUC
+                         **(dict(epochs=None, lr=None, best_epoch=None, C=res['C']) if 'C' in res else
+                            dict(epochs=c.cfg.epochs, lr=c.cfg.lr, best_epoch=res['best_epoch'], C=None)),
+                         val_auc=res['best_auc'],
                          seconds=round(sum(h['seconds'] for h in res['history']), 1),
                          unit=c.unit.dir.name, made=json.loads((c.unit.dir/'unit.json').read_text())['finished'],
                          reused=c.reused))
