@@ -793,7 +793,7 @@ def explain_job(cache:str, # the lesion-segmentation cache folder
     model = load_model(weights, arch, device=dev)
     res = score_explainers(model, X, fractions, names=explainers, region=region, target=target, batch=batch, seed=seed,
                            percentile=percentile, device=dev, flips=flips, faithfulness=faithfulness, shares=shares)
-    out = {'scores.csv': res['scores'], 'outside.csv': res['outside'], 
+    out = {'scores.csv': res['scores'], 'outside.csv': res['outside'],
            'applicability.csv': applicability(model, explainers, res['kept_by'], checks and cascade, checks)}
     if res['kept'] is not None: out['kept.npy'] = np.asarray(res['kept'], np.float32)
     if res['faithfulness'] is not None: out['faithfulness.csv'] = res['faithfulness']
