@@ -4,7 +4,7 @@
 
 # %% ../nbs/19_dispatch.ipynb #4eaa278a
 from __future__ import annotations
-import json, os, re, subprocess, sys, time
+import json, os, re, shutil, subprocess, sys, time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -85,7 +85,7 @@ def slurm_parameters(cluster:dict|None=None) -> dict:
 def queued(job_ids) -> dict:
     "The SLURM state of each of `job_ids` (array tasks as `123_4`) still in the queue: {id: state}."
     ids = sorted({str(j).split('_')[0] for j in job_ids})
-    if not ids: return {}
+    if not ids or shutil.which('squeue') is None: return {}  # no SLURM client here: nothing can be queued
     r = subprocess.run(['squeue', '-h', '-r', '-t', 'all', '-o', '%i %T', '-j', ','.join(ids)], capture_output=True,
                        text=True)
     if r.returncode: return {}

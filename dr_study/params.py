@@ -267,7 +267,7 @@ SCHEMA.update({  # the analyses, resampling, and where the work runs
                          "robustness: 'all' (the paper's 19 of imagecorruptions, then 5 fundus distortions) or a list "
                          "of names",
                          Either(OneOf('all'), ListOf(Names('robustness', 'CORRUPTIONS')))),
-    'severities': Param([1, 2, 3, 4, 5], 'robustness: corruption severities', ListOf(Int(1, 5))),
+    'severities': Param([1, 3, 5], 'robustness: corruption severities (the paper: 1 to 5)', ListOf(Int(1, 5))),
     'robust_images': Param(24, 'robustness: external images to corrupt (a seeded draw); null: all', Int(1, null=True)),
     'explainers': Param(['lrp_a1b0', 'integrated_gradients', 'grad_x_input', 'gradcam', 'random', 'lrp_randomized'],
                         "explain: names in dr_study.explain.EXPLAINERS ('random' and 'lrp_randomized' are the controls)",

@@ -1,5 +1,5 @@
 """`pip install .` builds a wheel that carries the profiles, the study notebooks and the console script, has no nbdev
-pins at run time, and runs the whole tiny study outside the checkout."""
+pins at run time, and runs every step of a narrowed tiny study outside the checkout."""
 import os, subprocess, sys, zipfile
 from pathlib import Path
 
@@ -17,6 +17,8 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     assert {'dr_study/profiles/tiny.yaml', 'dr_study/profiles/smoke.yaml', 'dr_study/profiles/paper.yaml'} <= names
     from dr_study.pipeline import STEPS
     assert {f'dr_study/study/{s.notebook}' for s in STEPS} <= names
+    shipped = {q.relative_to(ROOT).as_posix() for q in (ROOT/'dr_study').rglob('*') if q.is_file() and not any(x == '__pycache__' or x.startswith('.') for x in q.parts[len(ROOT.parts):])}
+    assert shipped <= names, sorted(shipped - names)  # every file of the package: modules, profiles, study notebooks
     assert 'dr-study = dr_study.cli:main' in entry
     runtime = [l for l in meta.splitlines() if l.startswith('Requires-Dist:') and 'extra ==' not in l]
     # the notebook tools stay development tools; fastcore is a runtime requirement for its @patch (methods added in their own cells)
@@ -27,7 +29,9 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     code = 'import dr_study, dr_study.paths as p; print(dr_study.__file__); print(sorted(q.stem for q in p.PROFILES.glob("*.yaml")))'
     out = subprocess.run([sys.executable, '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0].startswith(str(target)) and "['paper', 'smoke', 'tiny']" in out
-    r = subprocess.run([target/'bin'/'dr-study', 'reproduce', '--profile', 'tiny', '--quiet'], env=env, cwd=tmp_path, capture_output=True, text=True)
+    narrow = ['--set', 'fractions=[1.0]', '--set', 'corruptions=[gaussian_noise]', '--set', 'severities=[3]', '--set', 'cascade=false',
+              '--set', 'explainers=[lrp_a1b0, random, lrp_randomized]']  # every step, each on little (the whole tiny run: tests/test_pipeline.py)
+    r = subprocess.run([target/'bin'/'dr-study', 'reproduce', '--profile', 'tiny', '--quiet', *narrow], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     run = tmp_path/'runs'/'tiny'  # the default run folder, relative to where the command ran
     assert (run/'results'/'data_summary.csv').exists() and (run/'site'/'index.html').exists()
