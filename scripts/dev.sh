@@ -3,7 +3,7 @@
 # created and kept in step with setup.py, settings.ini and constraints.txt on every call.
 #
 #   bash scripts/dev.sh reproduce [ARGS]  set up, then `dr-study reproduce ARGS` (default profile: smoke)
-#   bash scripts/dev.sh test [ARGS]       set up, then the whole test suite: notebook tests, then pytest ARGS (two files at a time; -n 0: one)
+#   bash scripts/dev.sh test [ARGS]       set up, then the whole test suite: notebook tests, then pytest ARGS
 #   bash scripts/dev.sh check             notebooks clean, library and README in sync with the notebooks (CI)
 #   bash scripts/dev.sh readme            regenerate README.md from nbs/index.ipynb
 #   bash scripts/dev.sh docs              the method and API pages with nbdev_docs (needs Quarto), from ./_quarto.yml
@@ -54,7 +54,7 @@ case "$cmd" in
   reproduce) setup; exec "$VENV/bin/dr-study" reproduce "$@" ;;
   test) setup; system_packages
         "$VENV/bin/nbdev_test" --flags slow
-        exec "$VENV/bin/python" -m pytest -n 2 --dist loadfile tests "$@" ;;  # two test files at a time: a run's steps wait on kernels and imports
+        exec "$VENV/bin/python" -m pytest tests "$@" ;;
   check) setup; check ;;
   readme) setup; readme ;;
   docs) setup; "$VENV/bin/python" -c 'from dr_study.site import nbdev_quarto_yml; nbdev_quarto_yml()'; exec "$VENV/bin/nbdev_docs" ;;
