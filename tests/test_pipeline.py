@@ -97,7 +97,8 @@ def test_tiny_run_draws_figure_4(tiny_run):
     from dr_study.robustness import CORRUPTION_NAMES, FUNDUS_NAMES
     assert len(CORRUPTION_NAMES) == 19 and len(FUNDUS_NAMES) == 5 and list(CORRUPTIONS) == [*CORRUPTION_NAMES, *FUNDUS_NAMES]
     assert set(f4.corruption) == set(CORRUPTIONS) | {'none'}
-    assert (f4.groupby('init').size() == len(CORRUPTIONS) * 5 + 1).all()
+    import yaml; sev = yaml.safe_load((out/'params.yaml').read_text())['severities']
+    assert (f4.groupby('init').size() == len(CORRUPTIONS) * len(sev) + 1).all() and set(f4.severity) == {0, *sev}
     assert np.allclose(f4.delta, f4.score_cl - f4.score_fs)
     assert ((f4.delta_lo <= f4.delta + 1e-12) & (f4.delta <= f4.delta_hi + 1e-12)).all()
     sc = pd.read_csv(out/'results'/'robustness_scores.csv')  # one cell recomputed from the per-image probabilities
