@@ -8,15 +8,15 @@ import html, re, shutil, subprocess
 from pathlib import Path
 import pandas as pd, yaml
 from .core import atomic_write, code_version, file_hash, stable_hash
-from .paths import PKG, RunLayout
+from .paths import PKG, RunLayout, default_cache_root
 from .pipeline import STEPS
 from .report import data_source, table_html
 
 # %% auto #0
 __all__ = ['HOME_FIGURES', 'QUARTO_YML', 'CSS', 'CHECK_JS', 'HIDDEN_TAGS', 'quarto_settings', 'method_sections',
-           'method_notebooks', 'site_pages', 'page_notebook', 'page_body', 'api_notebook', 'nbdev_quarto_yml',
-           'ledger_html', 'run_notes', 'rerun_html', 'home_page', 'build_offline', 'site_key', 'quarto_project',
-           'build_site']
+           'method_notebooks', 'site_pages', 'page_notebook', 'page_body', 'api_notebook', 'method_page',
+           'nbdev_quarto_yml', 'ledger_html', 'run_notes', 'rerun_html', 'home_page', 'build_offline', 'site_key',
+           'quarto_project', 'build_site']
 
 # %% ../nbs/09_site.ipynb #e3a913c8
 HOME_FIGURES = ('fig2_auc', 'data_grades')  # the home page shows the first of these that exists
@@ -186,9 +186,20 @@ def api_notebook(path) -> 'nbformat.NotebookNode':
                 md = show_doc(getattr(mod, n.name))._repr_markdown_()
                 # the source link points at a repository this checkout may not have
                 md = re.sub(r'^\[source\]\(.*$', '', md, flags=re.M)
-                cells.append(nbformat.v4.new_markdown_cell(md.strip()))
+                cells.append(nbformat.v4.new_markdown_cell(md.strip(), id=f"{c.get('id', 'cell')}-{n.name}"[-64:]))  # the same page every time
     nb.cells = cells
     return nb
+
+# %% ../nbs/09_site.ipynb #6438b320
+def method_page(path:Path) -> str:
+    "A library notebook's method page body (`api_notebook` through nbconvert), rendered once per content."
+    import nbconvert, nbdev
+    key = stable_hash(dict(notebook=file_hash(path), code=code_version('site.method_page'), nbconvert=nbconvert.__version__,
+                           nbdev=nbdev.__version__))
+    f = default_cache_root()/'pages'/f'{Path(path).stem}-{key}.html'
+    if f.is_file(): return f.read_text()
+    body = _notebook_body(api_notebook(path))
+    atomic_write(f, body); return body
 
 # %% ../nbs/09_site.ipynb #e632367c
 def nbdev_quarto_yml(out:Path|None=None) -> Path:
@@ -319,7 +330,7 @@ def build_offline(run:RunLayout, params:dict) -> Path:
     import nbformat
     for section, title, slug, path in pages:
         body = page_body(page_notebook(nbformat.read(path,
-                                                     4))) if slug.startswith('study-') else _notebook_body(api_notebook(path))
+                                                     4))) if slug.startswith('study-') else method_page(path)
         atomic_write(run.site/f'{slug}.html', _layout(title, body, _nav(pages, slug)))
     return run.site/'index.html'
 

@@ -30,7 +30,7 @@ def test_wheel_installs_and_runs_outside_the_checkout(tmp_path):
     out = subprocess.run([sys.executable, '-c', code], env=env, cwd=tmp_path, capture_output=True, text=True, check=True).stdout
     assert out.splitlines()[0].startswith(str(target)) and "['paper', 'smoke', 'tiny']" in out
     narrow = ['--set', 'fractions=[1.0]', '--set', 'corruptions=[gaussian_noise]', '--set', 'severities=[3]', '--set', 'cascade=false',
-              '--set', 'explainers=[lrp_a1b0, random, lrp_randomized]']  # every step, each on little (the whole tiny run: tests/test_pipeline.py)
+              '--set', 'explainers=[lrp_a1b0, random, lrp_randomized]', '--set', 'spectra_boot=10', '--set', 'calibration_null=50']  # every step, each on little (the whole tiny run: tests/test_pipeline.py)
     r = subprocess.run([target/'bin'/'dr-study', 'reproduce', '--profile', 'tiny', '--quiet', *narrow], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
     run = tmp_path/'runs'/'tiny'  # the default run folder, relative to where the command ran

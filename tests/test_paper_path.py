@@ -2,7 +2,8 @@
 `synthetic: null`, the synthetic benchmark's folders given as the three data paths, crop-only preprocessing, and IFI weights in the
 layouts users download (a torchvision `resnet*-*.pth` state dict; a MoCo v2 `*.pth.tar` with `state_dict` under `module.encoder_q.`).
 Beyond the paper: the four foundation starting points from files fabricated in their released layouts (tiny configurations of the
-same architectures), every method fine-tuned and linearly probed."""
+same architectures), every method fine-tuned and linearly probed. Two fine-tuning seeds: every seed's final model is analysed and the claims
+resample both (issue 21); a ViT's spectra and explanations are those that apply to it (issue 25)."""
 import json, subprocess, sys
 import pandas as pd, pytest, torch
 from dr_study.models import make_model
@@ -42,7 +43,7 @@ def paper_run(tmp_path_factory):
     small = dict(synthetic='null', eyepacs=lay.eyepacs.root, messidor2=lay.messidor2.root, idrid=lay.idrid.root, ifi_fs_weights=fs, ifi_cl_weights=cl,
                  arch='resnet18', image_size=64, fractions='[0.5, 1.0]', epochs_iwne=1, epochs_ifi=1, pretrain_epochs=1, pretrain_batch=16,
                  moco_bank=64, batch_size=16, workers=0, probe_images=24, spectra_boot=20, seeds='[0, 1]', robust_images=8, corruptions='[gaussian_noise, fog]', severities='[1, 3]',
-                 n_boot=20, gallery_images=1, cascade='false', linear_probe='true', foundation=f"[{', '.join(TINY)}]",
+                 n_boot=20, gallery_images=1, faithfulness_images=2, cascade='false', linear_probe='true', foundation=f"[{', '.join(TINY)}]",
                  foundation_weights=yaml(fm), foundation_arch=yaml({n: yaml(o) for n, o in TINY.items()}))
     out = d/'run'
     r = subprocess.run([*CLI, 'reproduce', '--profile', 'paper', '--out', str(out), '--quiet'] + [a for k, v in small.items() for a in ('--set', f'{k}={v}')],
@@ -116,3 +117,56 @@ def test_paper_path_refuses_a_weights_file_in_another_layout(paper_run, tmp_path
     assert r.returncode != 0
     assert "flair.pth: does not match the layout expected, RETFound-Green" in text, text[-3000:]
     assert 'file keys matching no model key or rule' in text and 'vision_model.model.' in text
+
+
+PAPER = ['IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL']
+
+
+def test_paper_path_analyses_every_seed_and_the_claims_resample_seeds(paper_run):
+    "Training variance reaches the analyses (issue 21): every seed's final model is scored under the distortions, explained and probed for its spectra."
+    out = paper_run[0]
+    final = out/'checkpoints'/'final'
+    for m in PAPER:
+        assert all((final/f'{m}{s}.safetensors').exists() for s in ('', '-s0', '-s1'))
+        assert (final/f'{m}.safetensors').read_bytes() == (final/f'{m}-s0.safetensors').read_bytes()  # the first seed's, for Figures 3 and 5
+    run = RunLayout(out)
+    scores = run.read('robustness_scores'); scores = scores[scores.method.isin(PAPER)]
+    assert scores.groupby('seed').size().to_dict() == {0: len(scores) // 2, 1: len(scores) // 2}
+    xai = run.read('xai_per_image')
+    assert set(xai.seed) == {0, 1} and set(PAPER) <= set(xai.method)
+    lg = run.read('claims').set_index('id')
+    for c in ('ifi_above_iwne', 'robust_iwne_cl', 'robust_ifi_cl_noise_score', 'fs_above_cl_hard_exudates'):
+        assert lg.seeds[c] == 2 and 'one training seed' not in lg.here[c], (c, lg.loc[c].to_dict())
+    boot = run.read('spectra_boot')
+    assert set(boot.seed) == {0, 1} and boot.replicate.min() == -1 and set(run.read('eigenvalues').seed) == {0, 1}
+    for c in ('kappa_ifi_lower', 'alpha_cl_lower', 'alpha_iwne_above_116'):
+        assert lg.seeds[c] == 2 and lg.test[c].startswith('paired per seed'), (c, lg.loc[c].to_dict())
+    assert set(lg.verdict) <= {'supported', 'contradicted', 'not resolved', 'not tested here'}
+
+
+def test_paper_path_a_vits_spectra_are_those_of_its_patch_embedding_and_token_maps(paper_run):
+    run = RunLayout(paper_run[0])
+    e = run.read('eigenvalues')
+    first = e[e.depth == 0].groupby('method').layer.first()
+    assert first['RETFound-Green'] == 'patch_embed.proj' and first['RETFound-MAE'] == 'patch_embed.proj' and first['IFI-FS'] == 'conv1'
+    assert {'blocks.0.attn.qkv', 'blocks.1.mlp.fc2'} <= set(e[e.method == 'DINOv2-S'].layer)
+    assert 'patch embedding' in (run.site/'study-60_spectra.html').read_text()
+    fm = run.read('foundation_models').set_index('method')
+    assert sorted(fm.index) == ['DINOv2-S', 'FLAIR', 'RETFound-Green', 'RETFound-MAE'] and fm.overlap['RETFound-Green'].startswith('eyepacs')
+    assert {'RETFound-Green', 'FLAIR'} <= set(run.read('calibration').method)
+
+
+def test_paper_path_explains_each_model_by_what_applies_and_names_the_rest(paper_run):
+    from dr_study.explain import NEEDS_RESNET
+    run = RunLayout(paper_run[0])
+    ap = run.read('xai_applicability')
+    vit = ap[ap.method == 'RETFound-Green'].set_index('what')
+    assert {'lrp_a1b0', 'lrp_randomized', 'gradcam'} <= set(vit.index) and not vit.applies[[a for a in NEEDS_RESNET if a in vit.index]].any()
+    assert vit.applies[['integrated_gradients', 'grad_x_input', 'random']].all() and vit.figure5.idxmax() == 'integrated_gradients'
+    assert ap[ap.method.isin(['IFI-FS', 'FLAIR'])].applies.all()  # FLAIR's ResNet-50: LRP, Grad-CAM and the controls
+    t3 = run.read('table3_xai')
+    assert {'integrated_gradients', 'random'} <= set(t3[t3.method == 'RETFound-Green'].explainer)
+    assert 'lrp_a1b0' not in set(t3[t3.method == 'RETFound-Green'].explainer) and 'lrp_a1b0' in set(t3[t3.method == 'FLAIR'].explainer)
+    assert 'RETFound-Green' in set(pd.read_csv(run.table('fig5_heatmaps'), usecols=['map'])['map'])  # its map in Figure 5
+    page = (run.site/'study-80_explain.html').read_text()
+    assert 'why it does not apply' in page and 'Every model under one explainer' in page

@@ -239,7 +239,7 @@ def test_site_in_headless_chromium(tiny_run):
 def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
     ref, _ = tiny_run
     out = tmp_path/'run'
-    p = subprocess.Popen([*CLI, 'reproduce', '--profile', 'tiny', '--out', str(out), '--quiet', '--until', 'train'], stdout=subprocess.PIPE,
+    p = subprocess.Popen([*CLI, 'reproduce', '--profile', 'tiny', '--out', str(out), '--quiet', '--until', 'data'], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, start_new_session=True)
     t0 = time.monotonic()
     while not ((out/'logs'/'synthetic.json').exists() and list((out/'notebooks').glob('.20_data.partial.ipynb'))):
@@ -248,11 +248,11 @@ def test_resume_after_kill_equals_uninterrupted_run(tiny_run, tmp_path):
     time.sleep(2)
     os.killpg(p.pid, signal.SIGKILL); p.wait()
     assert not (out/'logs'/'data.json').exists()  # killed inside the data step
-    r = reproduce(out, '--until', 'train')  # through training: the steps after it read only what these write (their re-use: the tests above)
+    r = reproduce(out, '--until', 'data')  # through the step it was killed in: every later step reads only what these write (their re-use: the tests above)
     assert r.returncode == 0, r.stdout + r.stderr
     assert 'synthetic    up to date, skipped' in r.stdout and 'data         done in' in r.stdout
     made = sorted((out/'results').glob('*.csv'))
-    assert {'predictions.csv', 'training_runs.csv', 'data_summary.csv'} <= {c.name for c in made}, made
+    assert {'data_summary.csv', 'data_grades.csv', 'skipped.csv', 'records.csv'} <= {c.name for c in made}, made
     for csv in made:
         # `cache` and `unit` name folders keyed by input files' paths and timestamps (which differ between two runs' own generated data); `seconds` is wall time, `made` a date
         a, b = (pd.read_csv(f).drop(columns=['cache', 'unit', 'seconds', 'made'], errors='ignore') for f in (csv, ref/'results'/csv.name))

@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd, pytest
 
 CLI = [sys.executable, '-m', 'dr_study.cli']
-GRID = ['--profile', 'tiny', '--until', 'train', '--set', 'methods=[IWNE-CL,IFI-FS]', '--set', 'fractions=[0.5,1.0]']
+GRID = ['--profile', 'tiny', '--until', 'train', '--set', 'fractions=[1.0]']  # the paper's four methods: the analyses below need their pairs
 CPU_JOBS = ['--set', 'cluster={gpus_per_job: 0, cpus_per_task: 1, mem_gb: 1, hours: 0.25, array_parallelism: 2, poll_s: 1}']
 START = Path(__file__).parent/'slurm'/'start.sh'
 
@@ -67,19 +67,19 @@ def test_pretraining_and_grid_through_the_executor_equal_local(local_run, execut
     r = cli('reproduce', *GRID, *CPU_JOBS, '--executor', executor, '--out', run)
     assert r.returncode == 0, r.stdout + r.stderr
     kind = 'slurm' if executor == 'slurm' else 'local'
-    assert f'{kind}: submitted 2 job(s)' in r.stderr and f'{kind}: 2/2 done' in r.stderr, r.stderr  # the two starting points these methods need
+    assert f'{kind}: submitted 3 job(s)' in r.stderr and f'{kind}: 3/3 done' in r.stderr, r.stderr  # the three starting points the methods need (IWNE-FS has none)
     assert f'{kind}: submitted 4 job(s)' in r.stderr and f'{kind}: 4/4 done' in r.stderr, r.stderr  # the grid
     assert f'{kind}: submitted 12 job(s)' in r.stderr and f'{kind}: 12/12 done' in r.stderr, r.stderr  # its predictions on the two test sets and the validation split
-    assert sorted(p.name for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors')) == ['moco_dr.safetensors', 'supervised_external.safetensors']
+    assert sorted(p.name for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors')) == ['moco_dr.safetensors', 'moco_external.safetensors', 'supervised_external.safetensors']
     for p in (local_run/'checkpoints'/'pretrained').glob('*.safetensors'):
         assert digest(p) == digest(run/'checkpoints'/'pretrained'/p.name), p.name  # the same weights, byte for byte
     pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)  # to the last digit
     a, b = (pd.read_csv(p/'results'/'training_runs.csv') for p in (local_run, run))
     assert a.unit.tolist() == b.unit.tolist() and (a.val_auc == b.val_auc).all()  # the same units, the same keys
     records = sorted((run/'logs'/'jobs').glob('*.job.json'))
-    assert len(records) == 18 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
+    assert len(records) == 19 and {json.loads(p.read_text())['executor'] for p in records} == {kind}
     made = [json.loads(u.read_text())['where'] for d in ('pretrained', 'runs', 'predictions') for u in (run/'checkpoints'/d).glob('*/unit.json')]
-    assert len(made) == 18, made  # every unit of the run was made again, each by its job
+    assert len(made) == 19, made  # every unit of the run was made again, each by its job
     if executor == 'slurm': assert all(w['slurm_job'] for w in made), made  # inside a SLURM job: nothing heavy on the submitting host
     if executor == 'slurm':
         conf = subprocess.run(['scontrol', 'show', 'config'], capture_output=True, text=True).stdout
@@ -105,21 +105,21 @@ def test_killed_submitter_reattaches(local_run, executor, tmp_path):
     pd.testing.assert_frame_equal(preds(run), preds(local_run), check_exact=True)
 
 
-ANALYSES = ['--profile', 'tiny', '--until', 'explain', '--set', 'fractions=[1.0]', '--set', 'corruptions=[gaussian_noise]', '--set', 'severities=[2]',
+ANALYSES = [*GRID[:3], 'explain', *GRID[4:], '--set', 'corruptions=[gaussian_noise]', '--set', 'severities=[2]',
             '--set', 'explainers=[lrp_a1b0,random,lrp_randomized]', '--set', 'spectra_boot=10']
 
 
-def test_analyses_run_as_jobs(executor, tmp_path):
-    "Every prediction and every analysis of the four final models is a unit made by a job; the submitting host only reads their tables."
-    run = tmp_path/'run'
+def test_analyses_run_as_jobs(local_run, executor, tmp_path):
+    "Every analysis of the four final models is a unit made by a job (their training: the tests above); the submitting host only reads their tables."
+    run = tmp_path/'run'; shutil.copytree(local_run, run, symlinks=True)
     r = cli('reproduce', *ANALYSES, *CPU_JOBS, '--executor', executor, '--out', run)
     assert r.returncode == 0, r.stdout + r.stderr
+    assert 'train        up to date, skipped' in r.stdout, r.stdout
     kind = 'slurm' if executor == 'slurm' else 'local'
     analyses = {p.parent.name.rsplit('-', 1)[0]: json.loads(p.read_text())['where'] for p in (run/'checkpoints'/'analyses').glob('*/unit.json')}
     assert sorted(analyses) == sorted(f'{a}-{m}' for a in ('spectra', 'robustness', 'explain') for m in ('IWNE-FS', 'IWNE-CL', 'IFI-FS', 'IFI-CL')), sorted(analyses)
-    made = [*analyses.values(), *(json.loads(p.read_text())['where'] for d in ('runs', 'predictions') for p in (run/'checkpoints'/d).glob('*/unit.json')),
-            *(json.loads(p.read_text())['where'] for p in (run/'cache').glob('corrupted-*/unit.json'))]
-    assert len(made) == 12 + 4 + 12 + 1, len(made)  # the analyses, the grid, its predictions on two test sets and the validation split, the corrupted sets
+    made = [*analyses.values(), *(json.loads(p.read_text())['where'] for p in (run/'cache').glob('corrupted-*/unit.json'))]
+    assert len(made) == 12 + 1, len(made)  # the analyses and the corrupted sets
     if executor == 'slurm': assert all(w['slurm_job'] for w in made), made  # every one inside a SLURM job
-    assert f'{kind}: submitted 1 job(s)' in r.stderr and r.stderr.count(f'{kind}: submitted 4 job(s)') == 4, r.stderr  # corrupted sets; grid, scores, spectra, explanations
+    assert f'{kind}: submitted 1 job(s)' in r.stderr and r.stderr.count(f'{kind}: submitted 4 job(s)') == 3, r.stderr  # corrupted sets; scores, spectra, explanations
     for name in ('fig3a_condition.csv', 'fig4_robustness.csv', 'table3_xai.csv'): assert (run/'results'/name).exists(), name

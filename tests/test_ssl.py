@@ -5,7 +5,8 @@ import subprocess, sys
 import pandas as pd
 
 CLI = [sys.executable, '-m', 'dr_study.cli']
-FAST = ['--set', 'corruptions=[gaussian_noise, contrast]', '--set', 'severities=[1, 5]', '--set', 'cascade=false']
+FAST = ['--set', 'fractions=[1.0]', '--set', 'corruptions=[gaussian_noise, contrast]', '--set', 'severities=[1, 5]', '--set', 'cascade=false',
+        '--set', 'explainers=[lrp_a1b0, random, lrp_randomized]', '--set', 'spectra_boot=10']  # every step, each on little
 
 
 def test_ssl_comparison_and_another_external_set_on_tiny(tmp_path):
