@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_site.ipynb #e2f6dc12
 from __future__ import annotations
-import html, re, shutil, subprocess
+import functools, html, re, shutil, subprocess
 from pathlib import Path
 import pandas as pd, yaml
 from .core import atomic_write, code_version, file_hash, stable_hash
@@ -191,11 +191,13 @@ def api_notebook(path) -> 'nbformat.NotebookNode':
     return nb
 
 # %% ../nbs/09_site.ipynb #6438b320
+@functools.cache
+def _renderer() -> str: return code_version('site.method_page')  # once per process, not once per page
+
 def method_page(path:Path) -> str:
     "A library notebook's method page body (`api_notebook` through nbconvert), rendered once per content."
     import nbconvert, nbdev
-    key = stable_hash(dict(notebook=file_hash(path), code=code_version('site.method_page'), nbconvert=nbconvert.__version__,
-                           nbdev=nbdev.__version__))
+    key = stable_hash(dict(notebook=file_hash(path), code=_renderer(), nbconvert=nbconvert.__version__, nbdev=nbdev.__version__))
     f = default_cache_root()/'pages'/f'{Path(path).stem}-{key}.html'
     if f.is_file(): return f.read_text()
     body = _notebook_body(api_notebook(path))
